@@ -1,0 +1,14 @@
+//! tonic server (and client) traits for Temporal's `WorkflowService` and `OperatorService`,
+//! generated at build time from the descriptor set of `temporalio-protos`. Every request and
+//! response type is that crate's type; RPCs a service does not implement answer
+//! `Unimplemented` through the generated default stubs.
+
+pub mod workflowservice {
+    tonic::include_proto!("temporal.api.workflowservice.v1");
+}
+
+pub mod operatorservice {
+    tonic::include_proto!("temporal.api.operatorservice.v1");
+}
+
+pub use temporalio_protos::protos::temporal::api as proto;
