@@ -1,1 +1,59 @@
+//! The pure workflow state machine. It knows nothing of Kafka, RocksDB, gRPC or clocks: every
+//! operation takes the current [`MutableState`] of one workflow run plus a request and the
+//! current time, and either rejects the request (changing nothing) or mutates the state and
+//! returns the history events it appended and the tasks it made ready for dispatch.
+//!
+//! The services are thin shells of I/O around it: the history owner of a partition persists
+//! the new state and events to Kafka, applies what reads back to RocksDB, and only then hands
+//! the tasks to matching and answers the caller. Applying the same requests with the same
+//! inputs to the same state always yields the same state and outputs (no environment reads).
 
+pub mod activity;
+pub mod commands;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod proto;
+pub mod retry;
+pub mod signal;
+pub mod start;
+pub mod state;
+pub mod time;
+pub mod timer;
+pub mod token;
+pub mod workflow_task;
+
+pub use error::EngineError;
+pub use ids::{PartitionId, RunKey, WorkflowKey, partition_of};
+pub use state::{ActivityInfo, ExecutionStatus, MutableState, TimerInfo, WorkflowTaskInfo};
+
+/// Placeholder for an event ID that a buffered event refers to before it has one: the
+/// started event of an activity closed while a workflow task ran. Fixed up on flush.
+pub const BUFFERED_EVENT_ID: i64 = -123;
+
+/// What one accepted operation changed besides the state itself.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Changes {
+    /// History events appended to the run, in event-ID order.
+    pub events: Vec<proto::HistoryEvent>,
+    /// Tasks that became ready for a worker and must be handed to matching once durable.
+    pub tasks: Vec<TaskRef>,
+}
+
+/// A task that matching delivers to a worker. Matching asks the history owner to record it
+/// as started before the worker sees it; a stale or duplicate ref is rejected there.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TaskRef {
+    pub run: RunKey,
+    pub kind: TaskKind,
+    pub task_queue: String,
+    pub scheduled_event_id: i64,
+    /// The attempt (workflow task) or stamp (activity attempt) this dispatch belongs to.
+    pub attempt: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaskKind {
+    Workflow,
+    Activity,
+}

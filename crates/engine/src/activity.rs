@@ -1,0 +1,455 @@
+//! Activities: scheduled by a command, started by a poller, closed by the worker or by a
+//! timeout. Failed attempts are retried by policy without a trace in history: the started
+//! event is written only when the activity closes, with the final attempt number.
+
+use prost::Message;
+
+use crate::{
+    EngineError, TaskKind, TaskRef,
+    commands::Rejection,
+    events::{Tx, task_queue},
+    proto::{
+        Attributes,
+        command::ScheduleActivityTaskCommandAttributes,
+        common::{ActivityType, Header, Payloads},
+        enums::{RetryState, TimeoutType, WorkflowTaskFailedCause as Cause},
+        failure::{Failure, TimeoutFailureInfo, failure::FailureInfo},
+        history,
+    },
+    retry::RetryPolicy,
+    state::ActivityInfo,
+    time::{self, Nanos},
+};
+
+/// What a worker needs to run the activity task it was given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartedActivity {
+    pub info: ActivityInfo,
+}
+
+/// How a worker closed an activity attempt.
+#[derive(Debug, Clone)]
+pub enum ActivityOutcome {
+    Completed { result: Option<Payloads> },
+    Failed { failure: Failure, last_heartbeat_details: Option<Payloads> },
+    Canceled { details: Option<Payloads> },
+}
+
+pub fn validate_schedule(
+    state: &crate::MutableState,
+    a: &ScheduleActivityTaskCommandAttributes,
+) -> Result<(), Rejection> {
+    let bad = |message: &str| Err(Rejection { cause: Cause::BadScheduleActivityAttributes, message: message.into() });
+    if a.activity_id.is_empty() {
+        return bad("ActivityId is not set on ScheduleActivityTaskCommand.");
+    }
+    if a.activity_type.as_ref().is_none_or(|t| t.name.is_empty()) {
+        return bad("ActivityType is not set on ScheduleActivityTaskCommand.");
+    }
+    if a.activity_id.len() > 1000 {
+        return bad("ActivityID exceeds length limit.");
+    }
+    let schedule_to_close = time::from_duration(a.schedule_to_close_timeout.as_ref());
+    let start_to_close = time::from_duration(a.start_to_close_timeout.as_ref());
+    if schedule_to_close <= 0 && start_to_close <= 0 && state.run_timeout <= 0 {
+        return bad("A valid StartToClose or ScheduleToCloseTimeout is not set on ScheduleActivityTaskCommand.");
+    }
+    Ok(())
+}
+
+/// Fills unset timeouts the way Temporal does: schedule-to-close defaults to the run timeout,
+/// schedule-to-start and start-to-close to schedule-to-close, and none exceeds the run timeout.
+fn normalized_timeouts(run_timeout: Nanos, a: &ScheduleActivityTaskCommandAttributes) -> (Nanos, Nanos, Nanos, Nanos) {
+    let cap = |d: Nanos| if run_timeout > 0 && (d <= 0 || d > run_timeout) { run_timeout } else { d.max(0) };
+    let mut schedule_to_close = cap(time::from_duration(a.schedule_to_close_timeout.as_ref()));
+    let mut start_to_close = time::from_duration(a.start_to_close_timeout.as_ref());
+    if start_to_close <= 0 {
+        start_to_close = schedule_to_close;
+    }
+    start_to_close = cap(start_to_close);
+    if schedule_to_close > 0 && start_to_close > schedule_to_close {
+        start_to_close = schedule_to_close;
+    }
+    let mut schedule_to_start = time::from_duration(a.schedule_to_start_timeout.as_ref());
+    if schedule_to_start <= 0 || (schedule_to_close > 0 && schedule_to_start > schedule_to_close) {
+        schedule_to_start = schedule_to_close;
+    }
+    if run_timeout <= 0 && time::from_duration(a.schedule_to_close_timeout.as_ref()) <= 0 {
+        // Unlimited run and no schedule-to-close: the activity is bounded by retries only.
+        schedule_to_close = 0;
+    }
+    let heartbeat = time::from_duration(a.heartbeat_timeout.as_ref()).min(start_to_close.max(0));
+    (schedule_to_close, schedule_to_start, start_to_close, heartbeat)
+}
+
+fn opt_bytes<M: Message>(message: &Option<M>) -> Vec<u8> {
+    message.as_ref().map(Message::encode_to_vec).unwrap_or_default()
+}
+
+pub fn decode_opt<M: Message + Default>(bytes: &[u8]) -> Option<M> {
+    if bytes.is_empty() { None } else { M::decode(bytes).ok() }
+}
+
+impl Tx<'_> {
+    pub fn schedule_activity(&mut self, a: &ScheduleActivityTaskCommandAttributes, completed_id: i64) {
+        let (schedule_to_close, schedule_to_start, start_to_close, heartbeat) =
+            normalized_timeouts(self.state.run_timeout, a);
+        let retry_policy = RetryPolicy::for_activity(a.retry_policy.as_ref());
+        let queue = match &a.task_queue {
+            Some(q) if !q.name.is_empty() => q.name.clone(),
+            _ => self.state.task_queue.clone(),
+        };
+        let activity_type = a.activity_type.clone().unwrap_or_default().name;
+        let scheduled_event_id = self.append(history::ActivityTaskScheduledEventAttributes {
+            activity_id: a.activity_id.clone(),
+            activity_type: Some(ActivityType { name: activity_type.clone() }),
+            task_queue: Some(task_queue(&queue)),
+            header: a.header.clone(),
+            input: a.input.clone(),
+            schedule_to_close_timeout: Some(time::duration(schedule_to_close)),
+            schedule_to_start_timeout: Some(time::duration(schedule_to_start)),
+            start_to_close_timeout: Some(time::duration(start_to_close)),
+            heartbeat_timeout: Some(time::duration(heartbeat)),
+            workflow_task_completed_event_id: completed_id,
+            retry_policy: Some(retry_policy.to_proto()),
+            priority: a.priority.clone(),
+            ..Default::default()
+        });
+        self.state.activities.push(ActivityInfo {
+            scheduled_event_id,
+            activity_id: a.activity_id.clone(),
+            activity_type,
+            task_queue: queue.clone(),
+            input: opt_bytes(&a.input),
+            header: opt_bytes::<Header>(&a.header),
+            schedule_to_close_timeout: schedule_to_close,
+            schedule_to_start_timeout: schedule_to_start,
+            start_to_close_timeout: start_to_close,
+            heartbeat_timeout: heartbeat,
+            retry_policy,
+            scheduled_time: self.now,
+            attempt_scheduled_time: self.now,
+            attempt: 1,
+            started_time: None,
+            started_identity: String::new(),
+            started_request_id: String::new(),
+            last_heartbeat_time: None,
+            heartbeat_details: Vec::new(),
+            last_failure: Vec::new(),
+            cancel_requested: false,
+            cancel_requested_event_id: 0,
+            workflow_task_completed_event_id: completed_id,
+        });
+        self.dispatch_activity(scheduled_event_id);
+    }
+
+    fn dispatch_activity(&mut self, scheduled_event_id: i64) {
+        let activity = self.state.activity(scheduled_event_id).expect("activity is pending");
+        self.changes.tasks.push(TaskRef {
+            run: self.state.run.clone(),
+            kind: TaskKind::Activity,
+            task_queue: activity.task_queue.clone(),
+            scheduled_event_id,
+            attempt: activity.attempt,
+        });
+    }
+
+    pub fn request_cancel_activity(&mut self, scheduled_event_id: i64, completed_id: i64) {
+        let Some(activity) = self.state.activity(scheduled_event_id).cloned() else {
+            // Temporal accepts a cancel of an activity that already closed and writes nothing.
+            return;
+        };
+        if activity.cancel_requested {
+            return;
+        }
+        let requested_id = self.append(history::ActivityTaskCancelRequestedEventAttributes {
+            scheduled_event_id,
+            workflow_task_completed_event_id: completed_id,
+        });
+        if activity.is_started() {
+            let activity = self.state.activity_mut(scheduled_event_id).expect("pending");
+            activity.cancel_requested = true;
+            activity.cancel_requested_event_id = requested_id;
+        } else {
+            // Not running anywhere: canceled at once, and the workflow hears of it.
+            self.state.remove_activity(scheduled_event_id);
+            self.append(history::ActivityTaskCanceledEventAttributes {
+                details: None,
+                latest_cancel_requested_event_id: requested_id,
+                scheduled_event_id,
+                started_event_id: 0,
+                identity: String::new(),
+            ..Default::default()
+            });
+            self.schedule_workflow_task_if_none();
+        }
+    }
+
+    /// Records the activity's current attempt as started by a poller.
+    pub fn start_activity(
+        &mut self,
+        scheduled_event_id: i64,
+        attempt: i32,
+        request_id: &str,
+        identity: &str,
+    ) -> Result<StartedActivity, EngineError> {
+        if !self.state.is_open() {
+            return Err(EngineError::workflow_completed());
+        }
+        let now = self.now;
+        let Some(activity) = self.state.activity_mut(scheduled_event_id) else {
+            return Err(EngineError::activity_task_not_found());
+        };
+        if activity.attempt != attempt {
+            return Err(EngineError::activity_task_not_found());
+        }
+        if activity.is_started() {
+            if activity.started_request_id == request_id {
+                return Ok(StartedActivity { info: activity.clone() });
+            }
+            return Err(EngineError::FailedPrecondition("Activity task already started.".into()));
+        }
+        if activity.is_backing_off(now) {
+            return Err(EngineError::activity_task_not_found());
+        }
+        activity.started_time = Some(now);
+        activity.started_identity = identity.to_string();
+        activity.started_request_id = request_id.to_string();
+        activity.last_heartbeat_time = None;
+        Ok(StartedActivity { info: activity.clone() })
+    }
+
+    /// Finds the started attempt a worker's token (or activity ID) refers to.
+    fn started_activity(&self, scheduled_event_id: i64, attempt: Option<i32>) -> Result<&ActivityInfo, EngineError> {
+        if !self.state.is_open() {
+            return Err(EngineError::workflow_completed());
+        }
+        match self.state.activity(scheduled_event_id) {
+            Some(a) if a.is_started() && attempt.is_none_or(|n| n == a.attempt) => Ok(a),
+            _ => Err(EngineError::activity_task_not_found()),
+        }
+    }
+
+    /// The scheduled event ID of the pending activity with this activity ID.
+    pub fn activity_by_id(&self, activity_id: &str) -> Result<i64, EngineError> {
+        if !self.state.is_open() {
+            return Err(EngineError::workflow_completed());
+        }
+        self.state.activity_by_id(activity_id).map(|a| a.scheduled_event_id).ok_or_else(EngineError::activity_task_not_found)
+    }
+
+    /// A worker closed an attempt. `attempt` is `None` for the by-ID RPCs.
+    pub fn close_activity(
+        &mut self,
+        scheduled_event_id: i64,
+        attempt: Option<i32>,
+        identity: &str,
+        outcome: ActivityOutcome,
+    ) -> Result<(), EngineError> {
+        let activity = self.started_activity(scheduled_event_id, attempt)?.clone();
+        match outcome {
+            ActivityOutcome::Completed { result } => {
+                self.finish_activity(&activity, identity, |started_event_id| {
+                    history::ActivityTaskCompletedEventAttributes {
+                        result,
+                        scheduled_event_id,
+                        started_event_id,
+                        identity: identity.to_string(),
+                    ..Default::default()
+                    }
+                    .into()
+                });
+            }
+            ActivityOutcome::Canceled { details } => {
+                let requested = activity.cancel_requested_event_id;
+                self.finish_activity(&activity, identity, |started_event_id| {
+                    history::ActivityTaskCanceledEventAttributes {
+                        details,
+                        latest_cancel_requested_event_id: requested,
+                        scheduled_event_id,
+                        started_event_id,
+                        identity: identity.to_string(),
+                    ..Default::default()
+                    }
+                    .into()
+                });
+            }
+            ActivityOutcome::Failed { failure, last_heartbeat_details } => {
+                let (error_type, non_retryable) = match &failure.failure_info {
+                    Some(FailureInfo::ApplicationFailureInfo(info)) => (info.r#type.clone(), info.non_retryable),
+                    _ => (String::new(), false),
+                };
+                if let Some(details) = last_heartbeat_details {
+                    self.state.activity_mut(scheduled_event_id).expect("pending").heartbeat_details = details.encode_to_vec();
+                }
+                let retry = if activity.cancel_requested {
+                    Err(RetryState::CancelRequested)
+                } else {
+                    activity.retry_policy.next(activity.attempt, &error_type, non_retryable, self.now, schedule_to_close_deadline(&activity))
+                };
+                match retry {
+                    Ok(backoff) => self.retry_activity(scheduled_event_id, backoff, failure),
+                    Err(retry_state) => {
+                        self.finish_activity(&activity, identity, |started_event_id| {
+                            history::ActivityTaskFailedEventAttributes {
+                                failure: Some(failure),
+                                scheduled_event_id,
+                                started_event_id,
+                                identity: identity.to_string(),
+                                retry_state: retry_state as i32,
+                            ..Default::default()
+                            }
+                            .into()
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the activity's started event and its closing event, and forgets it.
+    fn finish_activity(&mut self, activity: &ActivityInfo, identity: &str, closing: impl FnOnce(i64) -> Attributes) {
+        self.state.remove_activity(activity.scheduled_event_id);
+        let started = activity.started_time.map(|_| history::ActivityTaskStartedEventAttributes {
+            scheduled_event_id: activity.scheduled_event_id,
+            identity: if activity.started_identity.is_empty() { identity.to_string() } else { activity.started_identity.clone() },
+            request_id: activity.started_request_id.clone(),
+            attempt: activity.attempt,
+            last_failure: decode_opt(&activity.last_failure),
+            ..Default::default()
+        });
+        // The started event takes the next ID unless it is buffered behind a running task.
+        let mut batch = Vec::new();
+        let started_event_id = match started {
+            Some(started) => {
+                let id = if self.state.has_started_workflow_task() { crate::BUFFERED_EVENT_ID } else { self.state.next_event_id };
+                batch.push(started.into());
+                id
+            }
+            None => 0,
+        };
+        batch.push(closing(started_event_id));
+        self.append_all_for_workflow(batch);
+    }
+
+    fn retry_activity(&mut self, scheduled_event_id: i64, backoff: Nanos, failure: Failure) {
+        let now = self.now;
+        let activity = self.state.activity_mut(scheduled_event_id).expect("pending");
+        activity.attempt += 1;
+        activity.attempt_scheduled_time = now + backoff;
+        activity.started_time = None;
+        activity.started_identity.clear();
+        activity.started_request_id.clear();
+        activity.last_heartbeat_time = None;
+        activity.last_failure = failure.encode_to_vec();
+        if backoff <= 0 {
+            self.dispatch_activity(scheduled_event_id);
+        }
+        // Otherwise the retry deadline dispatches the next attempt when the backoff ends.
+    }
+
+    /// The backoff of an activity retry ended: its next attempt goes to matching.
+    pub fn dispatch_activity_retry(&mut self, scheduled_event_id: i64, attempt: i32) {
+        let due = self.state.activity(scheduled_event_id).is_some_and(|a| {
+            a.attempt == attempt && !a.is_started() && a.attempt_scheduled_time <= self.now
+        });
+        if due {
+            self.dispatch_activity(scheduled_event_id);
+        }
+    }
+
+    /// A heartbeat from the running attempt; returns whether cancellation was requested.
+    pub fn heartbeat_activity(
+        &mut self,
+        scheduled_event_id: i64,
+        attempt: Option<i32>,
+        details: Option<Payloads>,
+    ) -> Result<bool, EngineError> {
+        let cancel_requested = self.started_activity(scheduled_event_id, attempt)?.cancel_requested;
+        let now = self.now;
+        let activity = self.state.activity_mut(scheduled_event_id).expect("checked above");
+        activity.last_heartbeat_time = Some(now);
+        if let Some(details) = details {
+            activity.heartbeat_details = details.encode_to_vec();
+        }
+        Ok(cancel_requested)
+    }
+
+    /// An activity timeout deadline passed. Start-to-close and heartbeat timeouts are retried
+    /// by policy; schedule-to-start and schedule-to-close timeouts close the activity.
+    pub fn time_out_activity(&mut self, scheduled_event_id: i64, attempt: i32, timeout: TimeoutType) {
+        let Some(activity) = self.state.activity(scheduled_event_id).cloned() else { return };
+        if activity.attempt != attempt {
+            return;
+        }
+        let Some(due) = activity_deadline(&activity, timeout) else { return };
+        if due > self.now {
+            return;
+        }
+        let failure = timeout_failure(&activity, timeout);
+        let retryable = matches!(timeout, TimeoutType::StartToClose | TimeoutType::Heartbeat);
+        let retry = if !retryable {
+            Err(RetryState::Timeout)
+        } else if activity.cancel_requested {
+            Err(RetryState::CancelRequested)
+        } else {
+            activity.retry_policy.next(activity.attempt, "", false, self.now, schedule_to_close_deadline(&activity))
+        };
+        match retry {
+            Ok(backoff) => self.retry_activity(scheduled_event_id, backoff, failure),
+            Err(retry_state) => {
+                self.finish_activity(&activity, "", |started_event_id| {
+                    history::ActivityTaskTimedOutEventAttributes {
+                        failure: Some(failure),
+                        scheduled_event_id,
+                        started_event_id,
+                        retry_state: retry_state as i32,
+                    }
+                    .into()
+                });
+            }
+        }
+    }
+}
+
+fn schedule_to_close_deadline(activity: &ActivityInfo) -> Option<Nanos> {
+    (activity.schedule_to_close_timeout > 0).then(|| activity.scheduled_time + activity.schedule_to_close_timeout)
+}
+
+/// When the given timeout of the activity's current attempt expires, if it applies now.
+pub fn activity_deadline(activity: &ActivityInfo, timeout: TimeoutType) -> Option<Nanos> {
+    match timeout {
+        TimeoutType::ScheduleToClose => schedule_to_close_deadline(activity),
+        TimeoutType::ScheduleToStart => (activity.started_time.is_none() && activity.schedule_to_start_timeout > 0)
+            .then(|| activity.attempt_scheduled_time + activity.schedule_to_start_timeout),
+        TimeoutType::StartToClose => activity
+            .started_time
+            .filter(|_| activity.start_to_close_timeout > 0)
+            .map(|started| started + activity.start_to_close_timeout),
+        TimeoutType::Heartbeat => activity.started_time.filter(|_| activity.heartbeat_timeout > 0).map(|started| {
+            activity.last_heartbeat_time.unwrap_or(started).max(started) + activity.heartbeat_timeout
+        }),
+        TimeoutType::Unspecified => None,
+    }
+}
+
+fn timeout_failure(activity: &ActivityInfo, timeout: TimeoutType) -> Failure {
+    let name = match timeout {
+        TimeoutType::StartToClose => "StartToClose",
+        TimeoutType::ScheduleToStart => "ScheduleToStart",
+        TimeoutType::ScheduleToClose => "ScheduleToClose",
+        TimeoutType::Heartbeat => "Heartbeat",
+        TimeoutType::Unspecified => "Unspecified",
+    };
+    Failure {
+        message: format!("activity {name} timeout"),
+        source: "Server".into(),
+        cause: decode_opt::<Failure>(&activity.last_failure).map(Box::new),
+        failure_info: Some(FailureInfo::TimeoutFailureInfo(TimeoutFailureInfo {
+            timeout_type: timeout as i32,
+            last_heartbeat_details: decode_opt(&activity.heartbeat_details),
+        })),
+        ..Default::default()
+    }
+}

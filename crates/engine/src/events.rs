@@ -1,0 +1,204 @@
+//! Appending events to a run: ID allocation, buffering while a workflow task is started, and
+//! the bookkeeping every operation shares. All operations go through a [`Tx`].
+
+use prost::Message;
+
+use crate::{
+    Changes, TaskKind, TaskRef,
+    proto::{Attributes, HistoryEvent, enums::EventType, history, taskqueue},
+    state::{MutableState, WorkflowTaskInfo},
+    time::{self, Nanos},
+};
+
+/// One operation on one run: the state it mutates, the time it happens at, and what it
+/// changed. Dropping a `Tx` whose operation failed is how a rejected request changes nothing:
+/// callers run operations on a copy of the state.
+pub struct Tx<'a> {
+    pub state: &'a mut MutableState,
+    pub now: Nanos,
+    pub changes: Changes,
+}
+
+impl<'a> Tx<'a> {
+    pub fn new(state: &'a mut MutableState, now: Nanos) -> Self {
+        Self { state, now, changes: Changes::default() }
+    }
+
+    pub fn finish(self) -> Changes {
+        self.changes
+    }
+
+    /// Writes an event to history now and returns its ID.
+    pub fn append(&mut self, attributes: impl Into<Attributes>) -> i64 {
+        self.write(attributes.into())
+    }
+
+    /// Writes an event that a workflow reacts to. While a workflow task is started the event
+    /// is buffered and written after that task's completion; otherwise it is written now and a
+    /// workflow task is scheduled if none is pending.
+    pub fn append_for_workflow(&mut self, attributes: impl Into<Attributes>) {
+        self.append_all_for_workflow(vec![attributes.into()]);
+    }
+
+    /// Like [`Tx::append_for_workflow`] for events that belong together (an activity's
+    /// started and closed events): all are buffered or all written before any new task.
+    pub fn append_all_for_workflow(&mut self, batch: Vec<Attributes>) {
+        if self.state.has_started_workflow_task() {
+            for attributes in batch {
+                let event = HistoryEvent {
+                    event_time: Some(time::timestamp(self.now)),
+                    event_type: event_type(&attributes) as i32,
+                    attributes: Some(attributes),
+                    ..Default::default()
+                };
+                event
+                    .encode_length_delimited(&mut self.state.buffered_events)
+                    .expect("a Vec grows to hold any event");
+            }
+        } else {
+            for attributes in batch {
+                self.write(attributes);
+            }
+            self.schedule_workflow_task_if_none();
+        }
+    }
+
+    fn write(&mut self, attributes: Attributes) -> i64 {
+        let event_id = self.state.next_event_id;
+        self.state.next_event_id += 1;
+        let event = HistoryEvent {
+            event_id,
+            event_time: Some(time::timestamp(self.now)),
+            event_type: event_type(&attributes) as i32,
+            task_id: event_id,
+            attributes: Some(attributes),
+            ..Default::default()
+        };
+        self.state.history_size_bytes += event.encoded_len() as i64;
+        self.changes.events.push(event);
+        event_id
+    }
+
+    /// Writes the buffered events (in arrival order) with fresh IDs. Returns how many.
+    pub fn flush_buffered(&mut self) -> usize {
+        let buffered = std::mem::take(&mut self.state.buffered_events);
+        let mut count = 0;
+        // Activity started events written in this flush, by scheduled event ID.
+        let mut started_ids = std::collections::HashMap::new();
+        let mut remaining = buffered.as_slice();
+        while !remaining.is_empty() {
+            count += 1;
+            let event = HistoryEvent::decode_length_delimited(&mut remaining)
+                .expect("buffered events were encoded by this engine");
+            let mut attributes = event.attributes.expect("buffered events carry attributes");
+            fix_started_event_id(&mut attributes, &started_ids);
+            let scheduled = match &attributes {
+                Attributes::ActivityTaskStartedEventAttributes(a) => Some(a.scheduled_event_id),
+                _ => None,
+            };
+            let id = self.write(attributes);
+            if let Some(scheduled) = scheduled {
+                started_ids.insert(scheduled, id);
+            }
+        }
+        count
+    }
+
+    /// Schedules a workflow task unless one is already scheduled or started.
+    pub fn schedule_workflow_task_if_none(&mut self) {
+        if self.state.workflow_task.is_none() && self.state.is_open() {
+            self.schedule_workflow_task(1);
+        }
+    }
+
+    /// Schedules a workflow task. Attempt 1 writes its scheduled event; later attempts are
+    /// transient and only written when they complete.
+    pub fn schedule_workflow_task(&mut self, attempt: i32) {
+        let task = WorkflowTaskInfo {
+            scheduled_event_id: self.state.next_event_id,
+            started_event_id: 0,
+            attempt,
+            task_queue: self.state.task_queue.clone(),
+            timeout: self.state.workflow_task_timeout,
+            scheduled_time: self.now,
+            started_time: 0,
+            request_id: String::new(),
+            identity: String::new(),
+            transient: attempt > 1,
+        };
+        if !task.transient {
+            self.write(workflow_task_scheduled(&task).into());
+        }
+        self.changes.tasks.push(TaskRef {
+            run: self.state.run.clone(),
+            kind: TaskKind::Workflow,
+            task_queue: task.task_queue.clone(),
+            scheduled_event_id: task.scheduled_event_id,
+            attempt: task.attempt,
+        });
+        self.state.workflow_task = Some(task);
+    }
+}
+
+fn fix_started_event_id(attributes: &mut Attributes, started_ids: &std::collections::HashMap<i64, i64>) {
+    let (scheduled, started) = match attributes {
+        Attributes::ActivityTaskCompletedEventAttributes(a) => (a.scheduled_event_id, &mut a.started_event_id),
+        Attributes::ActivityTaskFailedEventAttributes(a) => (a.scheduled_event_id, &mut a.started_event_id),
+        Attributes::ActivityTaskTimedOutEventAttributes(a) => (a.scheduled_event_id, &mut a.started_event_id),
+        Attributes::ActivityTaskCanceledEventAttributes(a) => (a.scheduled_event_id, &mut a.started_event_id),
+        _ => return,
+    };
+    if *started == crate::BUFFERED_EVENT_ID {
+        *started = started_ids.get(&scheduled).copied().unwrap_or(0);
+    }
+}
+
+pub fn workflow_task_scheduled(task: &WorkflowTaskInfo) -> history::WorkflowTaskScheduledEventAttributes {
+    history::WorkflowTaskScheduledEventAttributes {
+        task_queue: Some(task_queue(&task.task_queue)),
+        start_to_close_timeout: Some(time::duration(task.timeout)),
+        attempt: task.attempt,
+    }
+}
+
+pub fn task_queue(name: &str) -> taskqueue::TaskQueue {
+    taskqueue::TaskQueue { name: name.to_string(), kind: 1, normal_name: String::new() }
+}
+
+/// The event type that belongs to an attributes variant.
+pub fn event_type(attributes: &Attributes) -> EventType {
+    use Attributes as A;
+    match attributes {
+        A::WorkflowExecutionStartedEventAttributes(_) => EventType::WorkflowExecutionStarted,
+        A::WorkflowExecutionCompletedEventAttributes(_) => EventType::WorkflowExecutionCompleted,
+        A::WorkflowExecutionFailedEventAttributes(_) => EventType::WorkflowExecutionFailed,
+        A::WorkflowExecutionTimedOutEventAttributes(_) => EventType::WorkflowExecutionTimedOut,
+        A::WorkflowTaskScheduledEventAttributes(_) => EventType::WorkflowTaskScheduled,
+        A::WorkflowTaskStartedEventAttributes(_) => EventType::WorkflowTaskStarted,
+        A::WorkflowTaskCompletedEventAttributes(_) => EventType::WorkflowTaskCompleted,
+        A::WorkflowTaskTimedOutEventAttributes(_) => EventType::WorkflowTaskTimedOut,
+        A::WorkflowTaskFailedEventAttributes(_) => EventType::WorkflowTaskFailed,
+        A::ActivityTaskScheduledEventAttributes(_) => EventType::ActivityTaskScheduled,
+        A::ActivityTaskStartedEventAttributes(_) => EventType::ActivityTaskStarted,
+        A::ActivityTaskCompletedEventAttributes(_) => EventType::ActivityTaskCompleted,
+        A::ActivityTaskFailedEventAttributes(_) => EventType::ActivityTaskFailed,
+        A::ActivityTaskTimedOutEventAttributes(_) => EventType::ActivityTaskTimedOut,
+        A::ActivityTaskCancelRequestedEventAttributes(_) => EventType::ActivityTaskCancelRequested,
+        A::ActivityTaskCanceledEventAttributes(_) => EventType::ActivityTaskCanceled,
+        A::TimerStartedEventAttributes(_) => EventType::TimerStarted,
+        A::TimerFiredEventAttributes(_) => EventType::TimerFired,
+        A::TimerCanceledEventAttributes(_) => EventType::TimerCanceled,
+        A::MarkerRecordedEventAttributes(_) => EventType::MarkerRecorded,
+        A::WorkflowExecutionSignaledEventAttributes(_) => EventType::WorkflowExecutionSignaled,
+        A::WorkflowExecutionTerminatedEventAttributes(_) => EventType::WorkflowExecutionTerminated,
+        A::WorkflowExecutionCancelRequestedEventAttributes(_) => {
+            EventType::WorkflowExecutionCancelRequested
+        }
+        A::WorkflowExecutionCanceledEventAttributes(_) => EventType::WorkflowExecutionCanceled,
+        A::UpsertWorkflowSearchAttributesEventAttributes(_) => {
+            EventType::UpsertWorkflowSearchAttributes
+        }
+        A::WorkflowPropertiesModifiedEventAttributes(_) => EventType::WorkflowPropertiesModified,
+        _ => EventType::Unspecified,
+    }
+}

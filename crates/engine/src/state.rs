@@ -1,0 +1,229 @@
+//! The mutable state of one workflow run: everything the engine needs to validate the next
+//! request without reading history. It is persisted whole with every transition, so it holds
+//! only plain values; Temporal API messages it must keep verbatim are encoded protobuf bytes.
+
+use apache_avro::AvroSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{ids::RunKey, retry::RetryPolicy, time::Nanos};
+
+/// The run's status, numbered as `temporal.api.enums.v1.WorkflowExecutionStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, AvroSchema)]
+pub enum ExecutionStatus {
+    Running,
+    Completed,
+    Failed,
+    Canceled,
+    Terminated,
+    ContinuedAsNew,
+    TimedOut,
+}
+
+impl ExecutionStatus {
+    pub fn is_open(self) -> bool {
+        self == Self::Running
+    }
+
+    pub fn to_proto(self) -> i32 {
+        match self {
+            Self::Running => 1,
+            Self::Completed => 2,
+            Self::Failed => 3,
+            Self::Canceled => 4,
+            Self::Terminated => 5,
+            Self::ContinuedAsNew => 6,
+            Self::TimedOut => 7,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Running => "Running",
+            Self::Completed => "Completed",
+            Self::Failed => "Failed",
+            Self::Canceled => "Canceled",
+            Self::Terminated => "Terminated",
+            Self::ContinuedAsNew => "ContinuedAsNew",
+            Self::TimedOut => "TimedOut",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+pub struct MutableState {
+    pub run: RunKey,
+    /// The namespace's name (the run key holds its ID).
+    pub namespace: String,
+    pub workflow_type: String,
+    pub task_queue: String,
+    pub status: ExecutionStatus,
+    pub start_time: Nanos,
+    pub execution_time: Nanos,
+    pub close_time: Option<Nanos>,
+    /// The request ID of the start that created this run (start idempotency).
+    pub start_request_id: String,
+    pub first_run_id: String,
+    pub identity: String,
+    pub execution_timeout: Nanos,
+    pub run_timeout: Nanos,
+    pub workflow_task_timeout: Nanos,
+    /// When the whole execution (all runs) times out; `None` when unlimited.
+    pub execution_expiration: Option<Nanos>,
+    /// When this run times out; `None` when unlimited.
+    pub run_expiration: Option<Nanos>,
+    pub next_event_id: i64,
+    /// Started event ID of the last completed workflow task (`previous_started_event_id`).
+    pub last_completed_started_event_id: i64,
+    pub workflow_task: Option<WorkflowTaskInfo>,
+    /// Pending activities ordered by scheduled event ID.
+    pub activities: Vec<ActivityInfo>,
+    /// Pending user timers ordered by started event ID.
+    pub timers: Vec<TimerInfo>,
+    /// Events that arrived while a workflow task was started: length-delimited encoded
+    /// `HistoryEvent`s without IDs, written after the task's completion events.
+    #[serde(with = "apache_avro::serde::bytes")]
+    #[avro(with)]
+    pub buffered_events: Vec<u8>,
+    pub cancel_requested: bool,
+    /// Request IDs of accepted signals, so a retried signal is applied once.
+    pub signal_request_ids: Vec<String>,
+    pub signal_count: i64,
+    /// Encoded `Memo` and `SearchAttributes` as given at start.
+    #[serde(with = "apache_avro::serde::bytes")]
+    #[avro(with)]
+    pub memo: Vec<u8>,
+    #[serde(with = "apache_avro::serde::bytes")]
+    #[avro(with)]
+    pub search_attributes: Vec<u8>,
+    /// Event ID of the event that closed the run, 0 while open.
+    pub completion_event_id: i64,
+    pub history_size_bytes: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+pub struct WorkflowTaskInfo {
+    /// For a transient task this is the ID its scheduled event would have taken when it was
+    /// scheduled; if other events were written since, it becomes an ordinary task on start.
+    pub scheduled_event_id: i64,
+    /// 0 while the task waits in its queue.
+    pub started_event_id: i64,
+    pub attempt: i32,
+    pub task_queue: String,
+    pub timeout: Nanos,
+    pub scheduled_time: Nanos,
+    pub started_time: Nanos,
+    pub request_id: String,
+    pub identity: String,
+    /// A retried task (attempt > 1) stays out of history until it completes: its scheduled
+    /// and started events are only written with its completion.
+    pub transient: bool,
+}
+
+impl WorkflowTaskInfo {
+    pub fn is_started(&self) -> bool {
+        self.started_event_id != 0
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+pub struct ActivityInfo {
+    pub scheduled_event_id: i64,
+    pub activity_id: String,
+    pub activity_type: String,
+    pub task_queue: String,
+    /// Encoded `Payloads` and `Header`, as the workflow sent them.
+    #[serde(with = "apache_avro::serde::bytes")]
+    #[avro(with)]
+    pub input: Vec<u8>,
+    #[serde(with = "apache_avro::serde::bytes")]
+    #[avro(with)]
+    pub header: Vec<u8>,
+    pub schedule_to_close_timeout: Nanos,
+    pub schedule_to_start_timeout: Nanos,
+    pub start_to_close_timeout: Nanos,
+    pub heartbeat_timeout: Nanos,
+    pub retry_policy: RetryPolicy,
+    /// When the first attempt was scheduled.
+    pub scheduled_time: Nanos,
+    /// When the current attempt was scheduled (after its retry backoff, if any).
+    pub attempt_scheduled_time: Nanos,
+    pub attempt: i32,
+    /// Set while the current attempt is running on a worker.
+    pub started_time: Option<Nanos>,
+    pub started_identity: String,
+    pub started_request_id: String,
+    pub last_heartbeat_time: Option<Nanos>,
+    /// Encoded `Payloads` of the last heartbeat, carried to the next attempt.
+    #[serde(with = "apache_avro::serde::bytes")]
+    #[avro(with)]
+    pub heartbeat_details: Vec<u8>,
+    /// Encoded `Failure` of the previous attempt.
+    #[serde(with = "apache_avro::serde::bytes")]
+    #[avro(with)]
+    pub last_failure: Vec<u8>,
+    pub cancel_requested: bool,
+    pub cancel_requested_event_id: i64,
+    pub workflow_task_completed_event_id: i64,
+}
+
+impl ActivityInfo {
+    pub fn is_started(&self) -> bool {
+        self.started_time.is_some()
+    }
+
+    /// True while the next attempt waits out its retry backoff.
+    pub fn is_backing_off(&self, now: Nanos) -> bool {
+        self.started_time.is_none() && self.attempt_scheduled_time > now
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+pub struct TimerInfo {
+    pub timer_id: String,
+    pub started_event_id: i64,
+    pub fire_time: Nanos,
+}
+
+impl MutableState {
+    pub fn is_open(&self) -> bool {
+        self.status.is_open()
+    }
+
+    pub fn activity(&self, scheduled_event_id: i64) -> Option<&ActivityInfo> {
+        self.activities.iter().find(|a| a.scheduled_event_id == scheduled_event_id)
+    }
+
+    pub fn activity_mut(&mut self, scheduled_event_id: i64) -> Option<&mut ActivityInfo> {
+        self.activities.iter_mut().find(|a| a.scheduled_event_id == scheduled_event_id)
+    }
+
+    pub fn activity_by_id(&self, activity_id: &str) -> Option<&ActivityInfo> {
+        self.activities.iter().find(|a| a.activity_id == activity_id)
+    }
+
+    pub fn remove_activity(&mut self, scheduled_event_id: i64) -> Option<ActivityInfo> {
+        let index = self.activities.iter().position(|a| a.scheduled_event_id == scheduled_event_id)?;
+        Some(self.activities.remove(index))
+    }
+
+    pub fn timer(&self, timer_id: &str) -> Option<&TimerInfo> {
+        self.timers.iter().find(|t| t.timer_id == timer_id)
+    }
+
+    pub fn remove_timer(&mut self, timer_id: &str) -> Option<TimerInfo> {
+        let index = self.timers.iter().position(|t| t.timer_id == timer_id)?;
+        Some(self.timers.remove(index))
+    }
+
+    pub fn has_buffered_events(&self) -> bool {
+        !self.buffered_events.is_empty()
+    }
+
+    pub fn has_started_workflow_task(&self) -> bool {
+        self.workflow_task.as_ref().is_some_and(WorkflowTaskInfo::is_started)
+    }
+}

@@ -1,0 +1,106 @@
+//! Deadlines: every timer a run needs (user timers, workflow-task and activity timeouts,
+//! activity retry backoffs, run and execution timeouts) derives from its state. The history
+//! owner keeps them in a wheel and fires them back through [`Tx::fire`], which checks the
+//! deadline still applies: a stale deadline is a no-op.
+
+use crate::{
+    activity::activity_deadline,
+    events::Tx,
+    proto::{enums::{RetryState, TimeoutType}, history},
+    state::MutableState,
+    time::Nanos,
+    ExecutionStatus,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Deadline {
+    UserTimer { timer_id: String, started_event_id: i64 },
+    WorkflowTaskTimeout { scheduled_event_id: i64, started_event_id: i64 },
+    ActivityRetry { scheduled_event_id: i64, attempt: i32 },
+    ActivityTimeout { scheduled_event_id: i64, attempt: i32, timeout: i32 },
+    WorkflowTimeout,
+}
+
+const ACTIVITY_TIMEOUTS: [TimeoutType; 4] =
+    [TimeoutType::ScheduleToStart, TimeoutType::StartToClose, TimeoutType::Heartbeat, TimeoutType::ScheduleToClose];
+
+/// Every deadline of the run with its due time. Empty once the run is closed.
+pub fn deadlines(state: &MutableState) -> Vec<(Nanos, Deadline)> {
+    let mut out = Vec::new();
+    if !state.is_open() {
+        return out;
+    }
+    for timer in &state.timers {
+        out.push((timer.fire_time, Deadline::UserTimer { timer_id: timer.timer_id.clone(), started_event_id: timer.started_event_id }));
+    }
+    if let Some(task) = &state.workflow_task {
+        if task.is_started() && task.timeout > 0 {
+            out.push((
+                task.started_time + task.timeout,
+                Deadline::WorkflowTaskTimeout { scheduled_event_id: task.scheduled_event_id, started_event_id: task.started_event_id },
+            ));
+        }
+    }
+    for activity in &state.activities {
+        let id = activity.scheduled_event_id;
+        if activity.started_time.is_none() && activity.attempt > 1 {
+            out.push((activity.attempt_scheduled_time, Deadline::ActivityRetry { scheduled_event_id: id, attempt: activity.attempt }));
+        }
+        for timeout in ACTIVITY_TIMEOUTS {
+            if let Some(due) = activity_deadline(activity, timeout) {
+                // Schedule-to-start counts from the end of a retry backoff.
+                out.push((due, Deadline::ActivityTimeout { scheduled_event_id: id, attempt: activity.attempt, timeout: timeout as i32 }));
+            }
+        }
+    }
+    let expiry = [state.run_expiration, state.execution_expiration].into_iter().flatten().min();
+    if let Some(expiry) = expiry {
+        out.push((expiry, Deadline::WorkflowTimeout));
+    }
+    out
+}
+
+impl Tx<'_> {
+    /// Fires a deadline that came due. Does nothing when the run moved on since.
+    pub fn fire(&mut self, deadline: &Deadline) {
+        if !self.state.is_open() {
+            return;
+        }
+        match deadline {
+            Deadline::UserTimer { timer_id, started_event_id } => {
+                let due = self.state.timer(timer_id).is_some_and(|t| t.started_event_id == *started_event_id && t.fire_time <= self.now);
+                if due {
+                    self.state.remove_timer(timer_id);
+                    self.append_for_workflow(history::TimerFiredEventAttributes {
+                        timer_id: timer_id.clone(),
+                        started_event_id: *started_event_id,
+                    });
+                }
+            }
+            Deadline::WorkflowTaskTimeout { scheduled_event_id, started_event_id } => {
+                let due = self.state.workflow_task.as_ref().is_some_and(|t| t.started_time + t.timeout <= self.now);
+                if due {
+                    // A stale deadline fails the started-task check and changes nothing.
+                    let _ = self.time_out_workflow_task(*scheduled_event_id, *started_event_id);
+                }
+            }
+            Deadline::ActivityRetry { scheduled_event_id, attempt } => {
+                self.dispatch_activity_retry(*scheduled_event_id, *attempt);
+            }
+            Deadline::ActivityTimeout { scheduled_event_id, attempt, timeout } => {
+                let timeout = TimeoutType::try_from(*timeout).unwrap_or(TimeoutType::Unspecified);
+                self.time_out_activity(*scheduled_event_id, *attempt, timeout);
+            }
+            Deadline::WorkflowTimeout => {
+                let expiry = [self.state.run_expiration, self.state.execution_expiration].into_iter().flatten().min();
+                if expiry.is_some_and(|e| e <= self.now) {
+                    let id = self.append(history::WorkflowExecutionTimedOutEventAttributes {
+                        retry_state: RetryState::RetryPolicyNotSet as i32,
+                        new_execution_run_id: String::new(),
+                    });
+                    self.close(ExecutionStatus::TimedOut, id);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! Workflow tasks: started, completed, failed and timed out, with Temporal's transient
+//! retries (a failed task's next attempts stay out of history until one completes).
+
+use crate::{
+    EngineError,
+    commands,
+    events::{Tx, workflow_task_scheduled},
+    proto::{
+        HistoryEvent, enums::{TimeoutType, WorkflowTaskFailedCause}, failure::Failure, history,
+    },
+    time,
+};
+
+/// What a worker needs to know about the workflow task it was given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartedWorkflowTask {
+    pub scheduled_event_id: i64,
+    pub started_event_id: i64,
+    pub attempt: i32,
+    /// The scheduled and started events of a transient task: not in history, but shown to the
+    /// worker after the history it reads.
+    pub transient_events: Vec<HistoryEvent>,
+}
+
+/// The worker's completion of a workflow task.
+#[derive(Debug, Clone, Default)]
+pub struct Completion {
+    pub identity: String,
+    pub commands: Vec<crate::proto::command::Command>,
+    /// SDK and metering metadata the service copies into `WorkflowTaskCompleted`.
+    pub completed_attributes: Option<crate::proto::history::WorkflowTaskCompletedEventAttributes>,
+    pub force_create_new_workflow_task: bool,
+}
+
+/// How a completion went: accepted, or failed for a bad command (the task is then recorded
+/// as failed, and the worker gets `InvalidArgument` with the message).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CompletionOutcome {
+    Accepted,
+    CommandRejected { cause: WorkflowTaskFailedCause, message: String },
+}
+
+impl Tx<'_> {
+    /// Records the pending workflow task as started by a poller.
+    pub fn start_workflow_task(
+        &mut self,
+        scheduled_event_id: i64,
+        request_id: &str,
+        identity: &str,
+    ) -> Result<StartedWorkflowTask, EngineError> {
+        if !self.state.is_open() {
+            return Err(EngineError::workflow_completed());
+        }
+        let Some(task) = self.state.workflow_task.clone() else {
+            return Err(EngineError::workflow_task_not_found());
+        };
+        if task.scheduled_event_id != scheduled_event_id {
+            return Err(EngineError::workflow_task_not_found());
+        }
+        if task.is_started() {
+            if task.request_id == request_id {
+                return Ok(self.started_view());
+            }
+            return Err(EngineError::FailedPrecondition("Workflow task already started.".into()));
+        }
+        let mut task = task;
+        if task.transient && task.scheduled_event_id != self.state.next_event_id {
+            // Events arrived since this retry was scheduled: it becomes an ordinary task.
+            task.transient = false;
+            task.attempt = 1;
+            task.scheduled_event_id = self.state.next_event_id;
+            task.scheduled_time = self.now;
+            self.append(workflow_task_scheduled(&task));
+        }
+        task.started_time = self.now;
+        task.request_id = request_id.to_string();
+        task.identity = identity.to_string();
+        task.started_event_id = if task.transient {
+            task.scheduled_event_id + 1
+        } else {
+            self.append(started_attributes(&task, self.state.history_size_bytes))
+        };
+        self.state.workflow_task = Some(task);
+        Ok(self.started_view())
+    }
+
+    fn started_view(&self) -> StartedWorkflowTask {
+        let task = self.state.workflow_task.as_ref().expect("a started workflow task exists");
+        let transient_events = if task.transient {
+            let scheduled = HistoryEvent {
+                event_id: task.scheduled_event_id,
+                event_time: Some(time::timestamp(task.scheduled_time)),
+                event_type: crate::proto::enums::EventType::WorkflowTaskScheduled as i32,
+                task_id: task.scheduled_event_id,
+                attributes: Some(workflow_task_scheduled(task).into()),
+                ..Default::default()
+            };
+            let started = HistoryEvent {
+                event_id: task.started_event_id,
+                event_time: Some(time::timestamp(task.started_time)),
+                event_type: crate::proto::enums::EventType::WorkflowTaskStarted as i32,
+                task_id: task.started_event_id,
+                attributes: Some(started_attributes(task, self.state.history_size_bytes).into()),
+                ..Default::default()
+            };
+            vec![scheduled, started]
+        } else {
+            Vec::new()
+        };
+        StartedWorkflowTask {
+            scheduled_event_id: task.scheduled_event_id,
+            started_event_id: task.started_event_id,
+            attempt: task.attempt,
+            transient_events,
+        }
+    }
+
+    /// Checks that a worker's token names the workflow task that is started right now.
+    fn check_started_task(&self, scheduled_event_id: i64, started_event_id: i64) -> Result<(), EngineError> {
+        if !self.state.is_open() {
+            return Err(EngineError::workflow_completed());
+        }
+        match &self.state.workflow_task {
+            Some(task)
+                if task.is_started()
+                    && task.scheduled_event_id == scheduled_event_id
+                    && task.started_event_id == started_event_id =>
+            {
+                Ok(())
+            }
+            _ => Err(EngineError::workflow_task_not_found()),
+        }
+    }
+
+    /// Writes a transient task's scheduled and started events, which a completion makes real.
+    fn write_transient_events(&mut self) {
+        let task = self.state.workflow_task.clone().expect("a started workflow task exists");
+        if !task.transient {
+            return;
+        }
+        debug_assert_eq!(task.scheduled_event_id, self.state.next_event_id);
+        self.append(workflow_task_scheduled(&task));
+        self.append(started_attributes(&task, self.state.history_size_bytes));
+    }
+
+    /// Completes the started workflow task with the worker's commands.
+    pub fn complete_workflow_task(
+        &mut self,
+        scheduled_event_id: i64,
+        started_event_id: i64,
+        completion: &Completion,
+    ) -> Result<CompletionOutcome, EngineError> {
+        self.check_started_task(scheduled_event_id, started_event_id)?;
+        if let Err(rejection) = commands::validate(self.state, &completion.commands) {
+            self.fail_started_task(rejection.cause, Some(rejection.failure()), &completion.identity);
+            return Ok(CompletionOutcome::CommandRejected {
+                cause: rejection.cause,
+                message: rejection.message,
+            });
+        }
+        let closes = completion.commands.iter().any(commands::closes_workflow);
+        if closes && self.state.has_buffered_events() {
+            // New events arrived while the worker decided to close: it must see them first.
+            let cause = WorkflowTaskFailedCause::UnhandledCommand;
+            self.fail_started_task(cause, None, &completion.identity);
+            return Ok(CompletionOutcome::CommandRejected {
+                cause,
+                message: "UnhandledCommand".into(),
+            });
+        }
+        self.write_transient_events();
+        let completed_event_id = self.append(history::WorkflowTaskCompletedEventAttributes {
+            scheduled_event_id,
+            started_event_id,
+            identity: completion.identity.clone(),
+            ..completion.completed_attributes.clone().unwrap_or_default()
+        });
+        self.state.last_completed_started_event_id = started_event_id;
+        self.state.workflow_task = None;
+        for command in &completion.commands {
+            if !self.state.is_open() {
+                break;
+            }
+            commands::apply(self, command, completed_event_id);
+        }
+        if self.state.is_open() {
+            let flushed = self.flush_buffered();
+            if flushed > 0 || completion.force_create_new_workflow_task {
+                self.schedule_workflow_task_if_none();
+            }
+        }
+        Ok(CompletionOutcome::Accepted)
+    }
+
+    /// The worker reports that it could not process the workflow task.
+    pub fn fail_workflow_task(
+        &mut self,
+        scheduled_event_id: i64,
+        started_event_id: i64,
+        cause: WorkflowTaskFailedCause,
+        failure: Option<Failure>,
+        identity: &str,
+    ) -> Result<(), EngineError> {
+        self.check_started_task(scheduled_event_id, started_event_id)?;
+        self.fail_started_task(cause, failure, identity);
+        Ok(())
+    }
+
+    /// Records the started task as failed (a transient attempt leaves no event), writes the
+    /// events that waited for it and schedules the next attempt.
+    fn fail_started_task(&mut self, cause: WorkflowTaskFailedCause, failure: Option<Failure>, identity: &str) {
+        let task = self.state.workflow_task.take().expect("a started workflow task exists");
+        if !task.transient {
+            self.append(history::WorkflowTaskFailedEventAttributes {
+                scheduled_event_id: task.scheduled_event_id,
+                started_event_id: task.started_event_id,
+                cause: cause as i32,
+                failure,
+                identity: identity.to_string(),
+                ..Default::default()
+            });
+        }
+        self.retry_workflow_task(task.attempt);
+    }
+
+    fn retry_workflow_task(&mut self, failed_attempt: i32) {
+        let flushed = self.flush_buffered();
+        // New events make the next task an ordinary one (its worker must see them).
+        let attempt = if flushed > 0 { 1 } else { failed_attempt + 1 };
+        self.schedule_workflow_task(attempt);
+    }
+
+    /// The started workflow task ran past its start-to-close timeout.
+    pub fn time_out_workflow_task(&mut self, scheduled_event_id: i64, started_event_id: i64) -> Result<(), EngineError> {
+        self.check_started_task(scheduled_event_id, started_event_id)?;
+        let task = self.state.workflow_task.take().expect("checked above");
+        if !task.transient {
+            self.append(history::WorkflowTaskTimedOutEventAttributes {
+                scheduled_event_id: task.scheduled_event_id,
+                started_event_id: task.started_event_id,
+                timeout_type: TimeoutType::StartToClose as i32,
+            });
+        }
+        self.retry_workflow_task(task.attempt);
+        Ok(())
+    }
+
+    /// Fails a started workflow task because the run is being closed from outside
+    /// (termination), as Temporal does, writing the events that waited for it.
+    pub fn force_close_workflow_task(&mut self) {
+        let Some(task) = self.state.workflow_task.take() else { return };
+        if task.is_started() && !task.transient {
+            self.append(history::WorkflowTaskFailedEventAttributes {
+                scheduled_event_id: task.scheduled_event_id,
+                started_event_id: task.started_event_id,
+                cause: WorkflowTaskFailedCause::ForceCloseCommand as i32,
+                identity: "history-service".into(),
+                ..Default::default()
+            });
+        }
+        self.flush_buffered();
+    }
+}
+
+fn started_attributes(task: &crate::state::WorkflowTaskInfo, history_size_bytes: i64) -> history::WorkflowTaskStartedEventAttributes {
+    history::WorkflowTaskStartedEventAttributes {
+        scheduled_event_id: task.scheduled_event_id,
+        identity: task.identity.clone(),
+        request_id: task.request_id.clone(),
+        history_size_bytes,
+        ..Default::default()
+    }
+}
