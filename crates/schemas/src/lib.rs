@@ -10,3 +10,12 @@ mod metadata;
 pub use codec::{DecodeError, EncodeError};
 pub use history::{Claim, Event, HistoryRecord, Transition};
 pub use metadata::{ClusterRecord, MetadataRecord, NamespaceRecord};
+
+/// Encodes a run's mutable state on its own, as the node's cache stores it.
+pub fn encode_state(state: &cairn_engine::MutableState) -> Result<Vec<u8>, EncodeError> {
+    codec::encode(state, "MutableState")
+}
+
+pub fn decode_state(bytes: &[u8]) -> Result<cairn_engine::MutableState, DecodeError> {
+    codec::decode(bytes, "MutableState")
+}

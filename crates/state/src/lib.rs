@@ -1,1 +1,151 @@
+//! The node's RocksDB cache of the history partitions it owns: each run's mutable state, its
+//! history events, the current run of each workflow ID, and per partition the log position
+//! the cache reflects. Everything here can be rebuilt from the history topic; a partition's
+//! changes and its log offset are always written in one batch, so after a crash the cache is
+//! exactly the log up to that offset.
+//!
+//! Keys start with the partition (4 bytes, big-endian) and a table byte; string components
+//! are length-prefixed so no ID can run into the next.
 
+mod keys;
+
+use std::{path::Path, sync::Arc};
+
+use cairn_engine::{MutableState, RunKey, WorkflowKey, PartitionId};
+use cairn_schemas::Transition;
+use rocksdb::{DB, Direction, IteratorMode, Options, WriteBatch};
+
+use keys::Table;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("rocksdb operation failed")]
+    RocksDb(#[from] rocksdb::Error),
+    #[error("stored record in table {table} does not decode")]
+    Corrupt {
+        table: &'static str,
+        #[source]
+        source: cairn_schemas::DecodeError,
+    },
+    #[error("stored record in table {table} is malformed")]
+    Malformed { table: &'static str },
+}
+
+/// Where a partition's cache stands in its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The offset of the next record to apply.
+    pub next_offset: i64,
+    /// The epoch of the latest ownership claim applied.
+    pub epoch: i64,
+}
+
+#[derive(Clone)]
+pub struct StateDb {
+    db: Arc<DB>,
+}
+
+impl StateDb {
+    pub fn open(path: &Path) -> Result<Self, StateError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let db = DB::open(&options, path)?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    pub fn checkpoint(&self, partition: PartitionId) -> Result<Option<Checkpoint>, StateError> {
+        let Some(value) = self.db.get(keys::checkpoint(partition))? else { return Ok(None) };
+        if value.len() != 16 {
+            return Err(StateError::Malformed { table: "checkpoint" });
+        }
+        let next_offset = i64::from_be_bytes(value[..8].try_into().expect("8 bytes"));
+        let epoch = i64::from_be_bytes(value[8..].try_into().expect("8 bytes"));
+        Ok(Some(Checkpoint { next_offset, epoch }))
+    }
+
+    /// Applies a log record in one atomic batch: the runs' states, their new events, the
+    /// current-run pointers and the checkpoint after it.
+    pub fn apply(&self, partition: PartitionId, transitions: &[Transition], checkpoint: Checkpoint) -> Result<(), StateError> {
+        let mut batch = WriteBatch::default();
+        for transition in transitions {
+            let run = &transition.run;
+            let state = cairn_schemas::encode_state(&transition.state)
+                .map_err(|_| StateError::Malformed { table: "runs" })?;
+            batch.put(keys::run(partition, run), state);
+            batch.put(keys::current(partition, &run.workflow()), run.run_id.as_bytes());
+            for event in &transition.events {
+                batch.put(keys::event(partition, run, event.event_id), &event.data);
+            }
+        }
+        let mut value = Vec::with_capacity(16);
+        value.extend_from_slice(&checkpoint.next_offset.to_be_bytes());
+        value.extend_from_slice(&checkpoint.epoch.to_be_bytes());
+        batch.put(keys::checkpoint(partition), value);
+        self.db.write(batch)?;
+        Ok(())
+    }
+
+    pub fn run(&self, partition: PartitionId, run: &RunKey) -> Result<Option<MutableState>, StateError> {
+        match self.db.get(keys::run(partition, run))? {
+            Some(bytes) => decode_state(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn current_run(&self, partition: PartitionId, workflow: &WorkflowKey) -> Result<Option<String>, StateError> {
+        match self.db.get(keys::current(partition, workflow))? {
+            Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| StateError::Malformed { table: "current" }),
+            None => Ok(None),
+        }
+    }
+
+    /// Every run of the partition, open or closed, in key order.
+    pub fn runs(&self, partition: PartitionId) -> Result<Vec<MutableState>, StateError> {
+        let prefix = keys::table_prefix(partition, Table::Run);
+        let mut out = Vec::new();
+        for item in self.db.iterator(IteratorMode::From(&prefix, Direction::Forward)) {
+            let (key, value) = item?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            out.push(decode_state(&value)?);
+        }
+        Ok(out)
+    }
+
+    /// Encoded `HistoryEvent`s of a run with IDs in `[from, to)`, at most `limit` of them.
+    pub fn events(&self, partition: PartitionId, run: &RunKey, from: i64, to: i64, limit: usize) -> Result<Vec<Vec<u8>>, StateError> {
+        let start = keys::event(partition, run, from.max(1));
+        let end = keys::event(partition, run, to);
+        let mut out = Vec::new();
+        for item in self.db.iterator(IteratorMode::From(&start, Direction::Forward)) {
+            let (key, value) = item?;
+            if key.as_ref() >= end.as_slice() || out.len() >= limit {
+                break;
+            }
+            out.push(value.to_vec());
+        }
+        Ok(out)
+    }
+
+    /// Forgets everything cached for a partition (before rebuilding it from the log).
+    pub fn clear_partition(&self, partition: PartitionId) -> Result<(), StateError> {
+        let start = partition.to_be_bytes().to_vec();
+        let end = match partition.checked_add(1) {
+            Some(next) => next.to_be_bytes().to_vec(),
+            None => vec![0xff; 5],
+        };
+        let mut batch = WriteBatch::default();
+        batch.delete_range(start, end);
+        self.db.write(batch)?;
+        Ok(())
+    }
+}
+
+fn decode_state(bytes: &[u8]) -> Result<MutableState, StateError> {
+    cairn_schemas::decode_state(bytes).map_err(|source| StateError::Corrupt { table: "runs", source })
+}
+
+#[cfg(test)]
+mod tests;
