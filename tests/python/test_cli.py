@@ -1,0 +1,260 @@
+"""The `temporal` CLI against the server under test: exit codes and what it prints.
+
+Workflows started from the CLI run on a Python worker in this process, so the CLI runs as an
+asynchronous subprocess and never blocks the worker's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import TerminatedError
+
+from conftest import cli_env
+from support import eventually, unique, wait_for_event, worker
+from workflows import CancellableWorkflow, SignalQueryWorkflow, WaitForeverWorkflow
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+@dataclass
+class Cli:
+    path: str
+    address: str
+
+    async def run(self, *args: str) -> CliResult:
+        """Runs `temporal ARGS --address ... --namespace default` and captures its output."""
+        process = await asyncio.create_subprocess_exec(
+            self.path,
+            *args,
+            "--address",
+            self.address,
+            "--namespace",
+            "default",
+            "--color",
+            "never",
+            "--disable-config-file",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=cli_env(),
+        )
+        try:
+            stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise AssertionError(f"`temporal {' '.join(args)}` did not finish within 60s")
+        return CliResult(process.returncode, stdout.decode(), stderr.decode())
+
+    async def ok(self, *args: str) -> CliResult:
+        result = await self.run(*args)
+        assert result.returncode == 0, (
+            f"`temporal {' '.join(args)}` exited {result.returncode}\n"
+            f"stdout: {result.stdout}\nstderr: {result.stderr}"
+        )
+        return result
+
+    async def fails(self, *args: str) -> CliResult:
+        result = await self.run(*args)
+        assert result.returncode != 0, f"`temporal {' '.join(args)}` succeeded: {result.stdout}"
+        return result
+
+
+@pytest.fixture
+def cli(temporal_cli: str, target: str) -> Cli:
+    return Cli(temporal_cli, target)
+
+
+@pytest_asyncio.fixture
+async def task_queue(client: Client) -> AsyncIterator[str]:
+    queue = unique("cli")
+    async with worker(client, queue):
+        yield queue
+
+
+async def test_workflow_started_by_cli_runs_on_a_python_worker(
+    cli: Cli, client: Client, task_queue: str
+) -> None:
+    workflow_id = unique("cli-start")
+    started = (
+        await cli.ok(
+            "workflow", "start", "--type", "GreetingWorkflow", "--task-queue", task_queue,
+            "--workflow-id", workflow_id, "--input", '"CLI"', "-o", "json",
+        )
+    ).json()
+    assert started["workflowId"] == workflow_id
+    assert started["type"] == "GreetingWorkflow"
+    assert started["taskQueue"] == task_queue
+    assert started["runId"]
+
+    handle = client.get_workflow_handle(workflow_id)
+    assert await handle.result() == "Hello, CLI!"
+    assert (await handle.describe()).run_id == started["runId"]
+
+
+async def test_cli_start_of_a_running_id_reuses_it_unless_fail_existing(
+    cli: Cli, task_queue: str
+) -> None:
+    workflow_id = unique("cli-dup")
+    args = ("workflow", "start", "--type", "WaitForeverWorkflow", "--task-queue", task_queue,
+            "--workflow-id", workflow_id)
+    first = (await cli.ok(*args, "-o", "json")).json()
+    again = (await cli.ok(*args, "-o", "json")).json()
+    assert again["runId"] == first["runId"]
+    refused = await cli.fails(*args, "--fail-existing")
+    assert "already" in refused.stderr.lower(), refused.stderr
+    await cli.ok("workflow", "terminate", "--workflow-id", workflow_id, "--reason", "cleanup")
+
+
+async def test_cli_describe_shows_status_type_and_queue(
+    cli: Cli, client: Client, task_queue: str
+) -> None:
+    workflow_id = unique("cli-describe")
+    handle = await client.start_workflow(
+        WaitForeverWorkflow.run, id=workflow_id, task_queue=task_queue
+    )
+    described = await cli.ok("workflow", "describe", "--workflow-id", workflow_id, "-o", "json")
+    info = described.json()["workflowExecutionInfo"]
+    assert info["execution"] == {"workflowId": workflow_id, "runId": handle.result_run_id}
+    assert info["type"]["name"] == "WaitForeverWorkflow"
+    assert info["taskQueue"] == task_queue
+    assert info["status"] == "WORKFLOW_EXECUTION_STATUS_RUNNING"
+
+    text = await cli.ok("workflow", "describe", "--workflow-id", workflow_id)
+    for expected in (workflow_id, handle.result_run_id, "WaitForeverWorkflow", task_queue):
+        assert expected in text.stdout, text.stdout
+    await handle.terminate(reason="cleanup")
+
+
+async def test_cli_describe_of_an_unknown_workflow_fails(cli: Cli) -> None:
+    result = await cli.fails("workflow", "describe", "--workflow-id", unique("missing"))
+    assert "not found" in result.stderr.lower(), result.stderr
+
+
+async def test_cli_list_finds_workflows_by_query(
+    cli: Cli, client: Client, task_queue: str
+) -> None:
+    ids = [unique("cli-list") for _ in range(2)]
+    for workflow_id in ids:
+        await client.execute_workflow(
+            "GreetingWorkflow", "list", id=workflow_id, task_queue=task_queue
+        )
+    query = "WorkflowId IN (" + ", ".join(f"'{w}'" for w in ids) + ")"
+
+    async def listed() -> list[dict]:
+        return (await cli.ok("workflow", "list", "--query", query, "-o", "json")).json()
+
+    executions = await eventually(listed, lambda found: len(found) == 2, what="2 listed")
+    assert sorted(e["execution"]["workflowId"] for e in executions) == sorted(ids)
+    for execution in executions:
+        assert execution["type"]["name"] == "GreetingWorkflow"
+        assert execution["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
+
+    nothing = await cli.ok("workflow", "list", "--query", f"WorkflowId='{unique('no')}'", "-o",
+                           "json")
+    assert nothing.json() == []
+
+
+async def test_cli_show_prints_the_history(cli: Cli, client: Client, task_queue: str) -> None:
+    workflow_id = unique("cli-show")
+    await client.execute_workflow(
+        "GreetingWorkflow", "show", id=workflow_id, task_queue=task_queue
+    )
+    events = (await cli.ok("workflow", "show", "--workflow-id", workflow_id, "-o", "json")).json()
+    events = events["events"]
+    assert [int(e["eventId"]) for e in events] == list(range(1, len(events) + 1))
+    types = [e["eventType"] for e in events]
+    assert types[0] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
+    assert "EVENT_TYPE_ACTIVITY_TASK_COMPLETED" in types
+    assert types[-1] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
+
+    text = await cli.ok("workflow", "show", "--workflow-id", workflow_id)
+    assert "WorkflowExecutionCompleted" in text.stdout, text.stdout
+
+
+async def test_cli_signal_and_query(cli: Cli, client: Client, task_queue: str) -> None:
+    workflow_id = unique("cli-signal")
+    handle = await client.start_workflow(
+        SignalQueryWorkflow.run, id=workflow_id, task_queue=task_queue
+    )
+    await cli.ok("workflow", "signal", "--workflow-id", workflow_id, "--name", "append",
+                 "--input", '"from cli"')
+
+    async def query() -> list:
+        result = await cli.ok("workflow", "query", "--workflow-id", workflow_id, "--name",
+                              "items", "-o", "json")
+        return result.json()["queryResult"]
+
+    assert await eventually(query, lambda r: r == [["from cli"]], what="query sees the signal")
+    unknown = await cli.fails("workflow", "query", "--workflow-id", workflow_id, "--name",
+                              "no_such_query")
+    assert "no_such_query" in unknown.stderr, unknown.stderr
+
+    await cli.ok("workflow", "signal", "--workflow-id", workflow_id, "--name", "finish",
+                 "--input", '"done"')
+    assert await handle.result() == ["from cli", "done"]
+
+    missing = await cli.fails("workflow", "signal", "--workflow-id", unique("missing"),
+                              "--name", "append", "--input", '"x"')
+    assert "not found" in missing.stderr.lower(), missing.stderr
+
+
+async def test_cli_cancel(cli: Cli, client: Client, task_queue: str) -> None:
+    workflow_id = unique("cli-cancel")
+    handle = await client.start_workflow(
+        CancellableWorkflow.run, False, id=workflow_id, task_queue=task_queue
+    )
+    await wait_for_event(handle, "WorkflowTaskCompleted")
+    await cli.ok("workflow", "cancel", "--workflow-id", workflow_id)
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    described = await cli.ok("workflow", "describe", "--workflow-id", workflow_id, "-o", "json")
+    status = described.json()["workflowExecutionInfo"]["status"]
+    assert status == "WORKFLOW_EXECUTION_STATUS_CANCELED"
+
+
+async def test_cli_terminate(cli: Cli, client: Client, task_queue: str) -> None:
+    workflow_id = unique("cli-terminate")
+    handle = await client.start_workflow(
+        WaitForeverWorkflow.run, id=workflow_id, task_queue=task_queue
+    )
+    await cli.ok("workflow", "terminate", "--workflow-id", workflow_id, "--reason", "from cli")
+    with pytest.raises(WorkflowFailureError) as raised:
+        await handle.result()
+    assert isinstance(raised.value.cause, TerminatedError)
+    assert raised.value.cause.message == "from cli"
+    again = await cli.fails(
+        "workflow", "terminate", "--workflow-id", workflow_id, "--reason", "twice"
+    )
+    assert "already completed" in again.stderr, again.stderr
+
+
+async def test_cli_describes_the_default_namespace(cli: Cli) -> None:
+    described = (await cli.ok("operator", "namespace", "describe", "-o", "json")).json()
+    assert described["namespaceInfo"]["name"] == "default"
+    assert described["namespaceInfo"]["state"] == "NAMESPACE_STATE_REGISTERED"
+    assert described["namespaceInfo"]["id"]
+
+
+async def test_cli_cluster_health(cli: Cli) -> None:
+    assert (await cli.ok("operator", "cluster", "health", "-o", "json")).json() == {
+        "status": "SERVING"
+    }
+    assert (await cli.ok("operator", "cluster", "health")).stdout.strip() == "SERVING"

@@ -1,0 +1,585 @@
+"""Differential tests: the same scenarios against the reference Temporal dev server and Cairn.
+
+`test_reference_*` run the reference alone and check it still produces what REFERENCE.md records
+(run only those with `-k reference_only`). `test_cairn_matches_reference_*` run both servers and
+compare history (event types and the IDs events point at), results and errors, final status
+and, for bad requests, the gRPC status code. A mismatch prints both sides next to each other.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from temporalio.api.common.v1 import WorkflowExecution, WorkflowType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import (
+    DescribeWorkflowExecutionRequest,
+    SignalWorkflowExecutionRequest,
+    StartWorkflowExecutionRequest,
+)
+from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import ApplicationError, FailureError, TimeoutError
+from temporalio.service import RPCError
+
+from support import event_type_name, unique, wait_for_event, worker
+from workflows import (
+    ActivityRetryWorkflow,
+    CancellableWorkflow,
+    FailingWorkflow,
+    GreetingWorkflow,
+    SignalQueryWorkflow,
+    TimerWorkflow,
+    WaitForeverWorkflow,
+)
+
+pytestmark = pytest.mark.timeout(120)
+
+# Event attributes that tie events together; shown next to each event type.
+_LINK_FIELDS = (
+    "scheduled_event_id",
+    "started_event_id",
+    "workflow_task_completed_event_id",
+    "attempt",
+    "timer_id",
+    "signal_name",
+    "reason",
+    "cause",
+)
+
+
+@dataclass
+class Outcome:
+    """What a user can observe of one scenario on one server."""
+
+    events: list[str] = field(default_factory=list)
+    result: str = ""
+    status: str = ""
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+def describe_event(event) -> str:
+    """`ActivityTaskCompleted scheduled_event_id=5 started_event_id=6` style summary."""
+    parts = [event_type_name(event.event_type)]
+    which = event.WhichOneof("attributes")
+    if which:
+        attributes = getattr(event, which)
+        fields = attributes.DESCRIPTOR.fields_by_name
+        for name in _LINK_FIELDS:
+            value = getattr(attributes, name) if name in fields else None
+            if value:  # proto3 cannot tell 0 or "" from unset, so neither is shown
+                parts.append(f"{name}={value}")
+    return " ".join(parts)
+
+
+def describe_error(error: BaseException) -> str:
+    """Type and message of an error and of each cause: `A: message <- B: message`."""
+    chain = []
+    current: BaseException | None = error
+    while current is not None:
+        text = f"{type(current).__name__}: {getattr(current, 'message', str(current))}"
+        if isinstance(current, ApplicationError):
+            text += f" (type={current.type}, non_retryable={current.non_retryable})"
+        if isinstance(current, TimeoutError):
+            text += f" (type={current.type.name if current.type else None})"
+        chain.append(text)
+        current = current.cause if isinstance(current, FailureError) else current.__cause__
+    return " <- ".join(chain)
+
+
+async def finish(handle: WorkflowHandle, outcome: Outcome) -> Outcome:
+    """Fills in the result, final status and history of a finished or finishing workflow."""
+    try:
+        outcome.result = f"ok {json.dumps(await handle.result())}"
+    except Exception as error:  # noqa: BLE001 - the error is what we compare
+        outcome.result = f"error {describe_error(error)}"
+    outcome.status = (await handle.describe()).status.name
+    history = await handle.fetch_history()
+    outcome.events = [describe_event(event) for event in history.events]
+    ids = [event.event_id for event in history.events]
+    outcome.extras["event_ids_consecutive"] = ids == list(range(1, len(ids) + 1))
+    return outcome
+
+
+# --- scenarios: each runs with a worker on its own task queue --------------------------------
+
+
+async def activity(client: Client, queue: str) -> Outcome:
+    handle = await client.start_workflow(
+        GreetingWorkflow.run, "differential", id=unique("diff-activity"), task_queue=queue
+    )
+    return await finish(handle, Outcome())
+
+
+async def timer(client: Client, queue: str) -> Outcome:
+    handle = await client.start_workflow(
+        TimerWorkflow.run, 1.0, id=unique("diff-timer"), task_queue=queue
+    )
+    return await finish(handle, Outcome())
+
+
+async def signal(client: Client, queue: str) -> Outcome:
+    handle = await client.start_workflow(
+        SignalQueryWorkflow.run, id=unique("diff-signal"), task_queue=queue
+    )
+    await wait_for_event(handle, "WorkflowTaskCompleted")
+    await handle.signal(SignalQueryWorkflow.finish, "done")
+    return await finish(handle, Outcome())
+
+
+async def activity_retry(client: Client, queue: str) -> Outcome:
+    handle = await client.start_workflow(
+        ActivityRetryWorkflow.run, id=unique("diff-retry"), task_queue=queue
+    )
+    return await finish(handle, Outcome())
+
+
+async def failing_workflow(client: Client, queue: str) -> Outcome:
+    handle = await client.start_workflow(
+        FailingWorkflow.run, "deliberate failure", id=unique("diff-fail"), task_queue=queue
+    )
+    return await finish(handle, Outcome())
+
+
+async def query(client: Client, queue: str) -> Outcome:
+    handle = await client.start_workflow(
+        SignalQueryWorkflow.run, id=unique("diff-query"), task_queue=queue
+    )
+    outcome = Outcome()
+    await wait_for_event(handle, "WorkflowTaskCompleted")
+    outcome.extras["query before signal"] = await handle.query(SignalQueryWorkflow.items)
+    await handle.signal(SignalQueryWorkflow.append, "a")
+    await wait_for_event(handle, "WorkflowTaskCompleted", count=2)
+    outcome.extras["query after signal"] = await handle.query(SignalQueryWorkflow.items)
+    await handle.signal(SignalQueryWorkflow.finish, "b")
+    return await finish(handle, outcome)
+
+
+async def cancel(client: Client, queue: str) -> Outcome:
+    handle = await client.start_workflow(
+        CancellableWorkflow.run, False, id=unique("diff-cancel"), task_queue=queue
+    )
+    await wait_for_event(handle, "WorkflowTaskCompleted")
+    await handle.cancel()
+    return await finish(handle, Outcome())
+
+
+async def terminate(client: Client, queue: str) -> Outcome:
+    handle = await client.start_workflow(
+        WaitForeverWorkflow.run, id=unique("diff-terminate"), task_queue=queue
+    )
+    await wait_for_event(handle, "WorkflowTaskCompleted")
+    await handle.terminate(reason="differential")
+    return await finish(handle, Outcome())
+
+
+async def terminate_without_reason(client: Client, queue: str) -> Outcome:
+    handle = await client.start_workflow(
+        WaitForeverWorkflow.run, id=unique("diff-terminate"), task_queue=queue
+    )
+    await wait_for_event(handle, "WorkflowTaskCompleted")
+    await handle.terminate()
+    return await finish(handle, Outcome())
+
+
+SCENARIOS: dict[str, Callable[[Client, str], Awaitable[Outcome]]] = {
+    "activity": activity,
+    "timer": timer,
+    "signal": signal,
+    "activity_retry": activity_retry,
+    "failing_workflow": failing_workflow,
+    "query": query,
+    "cancel": cancel,
+    "terminate": terminate,
+    "terminate_without_reason": terminate_without_reason,
+}
+
+
+async def run_scenario(client: Client, name: str) -> Outcome:
+    queue = unique(f"diff-{name}")
+    async with worker(client, queue):
+        return await SCENARIOS[name](client, queue)
+
+
+# --- bad requests through the raw gRPC service ------------------------------------------------
+
+
+def _start_request(queue: str, **overrides) -> StartWorkflowExecutionRequest:
+    request = StartWorkflowExecutionRequest(
+        namespace="default",
+        workflow_id=unique("diff-raw"),
+        workflow_type=WorkflowType(name="WaitForeverWorkflow"),
+        task_queue=TaskQueue(name=queue),
+        identity="differential-test",
+        request_id=str(uuid.uuid4()),
+    )
+    for key, value in overrides.items():
+        if key in ("workflow_type", "task_queue"):
+            request.ClearField(key)
+            if value is not None:
+                getattr(request, key).CopyFrom(value)
+        else:
+            setattr(request, key, value)
+    return request
+
+
+async def _call(rpc: Callable[[], Awaitable[object]]) -> tuple[str, str]:
+    """(`OK` or the gRPC status code name plus the type of each error detail, the message)."""
+    try:
+        await rpc()
+    except RPCError as error:
+        details = [detail.type_url.rsplit("/", 1)[-1] for detail in error.grpc_status.details]
+        return f"{error.status.name} details=[{', '.join(details)}]", error.message
+    return "OK", ""
+
+
+async def _bad_empty_workflow_id(client: Client, queue: str) -> tuple[str, str]:
+    service = client.workflow_service
+    return await _call(
+        lambda: service.start_workflow_execution(_start_request(queue, workflow_id=""))
+    )
+
+
+async def _bad_unknown_namespace(client: Client, queue: str) -> tuple[str, str]:
+    service = client.workflow_service
+    request = _start_request(queue, namespace=unique("no-such-namespace"))
+    return await _call(lambda: service.start_workflow_execution(request))
+
+
+async def _bad_missing_task_queue(client: Client, queue: str) -> tuple[str, str]:
+    service = client.workflow_service
+    request = _start_request(queue, task_queue=None)
+    return await _call(lambda: service.start_workflow_execution(request))
+
+
+async def _bad_missing_workflow_type(client: Client, queue: str) -> tuple[str, str]:
+    service = client.workflow_service
+    request = _start_request(queue, workflow_type=None)
+    return await _call(lambda: service.start_workflow_execution(request))
+
+
+async def _bad_duplicate_start(client: Client, queue: str) -> tuple[str, str]:
+    service = client.workflow_service
+    first = _start_request(queue)
+    await service.start_workflow_execution(first)
+    second = _start_request(queue, workflow_id=first.workflow_id)
+    try:
+        return await _call(lambda: service.start_workflow_execution(second))
+    finally:
+        await client.get_workflow_handle(first.workflow_id).terminate("cleanup")
+
+
+async def _bad_negative_timeout(client: Client, queue: str) -> tuple[str, str]:
+    service = client.workflow_service
+    request = _start_request(queue)
+    request.workflow_execution_timeout.FromTimedelta(timedelta(seconds=-5))
+    return await _call(lambda: service.start_workflow_execution(request))
+
+
+async def _bad_describe_unknown_workflow(client: Client, queue: str) -> tuple[str, str]:
+    service = client.workflow_service
+    request = DescribeWorkflowExecutionRequest(
+        namespace="default", execution=WorkflowExecution(workflow_id=unique("missing"))
+    )
+    return await _call(lambda: service.describe_workflow_execution(request))
+
+
+async def _bad_signal_unknown_workflow(client: Client, queue: str) -> tuple[str, str]:
+    service = client.workflow_service
+    request = SignalWorkflowExecutionRequest(
+        namespace="default",
+        workflow_execution=WorkflowExecution(workflow_id=unique("missing")),
+        signal_name="nobody-listens",
+        identity="differential-test",
+        request_id=str(uuid.uuid4()),
+    )
+    return await _call(lambda: service.signal_workflow_execution(request))
+
+
+BAD_REQUESTS: dict[str, Callable[[Client, str], Awaitable[tuple[str, str]]]] = {
+    "empty workflow id": _bad_empty_workflow_id,
+    "unknown namespace": _bad_unknown_namespace,
+    "missing task queue": _bad_missing_task_queue,
+    "missing workflow type": _bad_missing_workflow_type,
+    "duplicate start": _bad_duplicate_start,
+    "negative execution timeout": _bad_negative_timeout,
+    "describe unknown workflow": _bad_describe_unknown_workflow,
+    "signal unknown workflow": _bad_signal_unknown_workflow,
+}
+
+
+async def run_bad_requests(client: Client) -> dict[str, tuple[str, str]]:
+    """Status (code and detail types) and message of each bad request."""
+    queue = unique("diff-raw")
+    return {name: await probe(client, queue) for name, probe in BAD_REQUESTS.items()}
+
+
+# --- what the reference produced (kept in step with REFERENCE.md) ----------------------------
+
+REFERENCE: dict[str, Outcome] = {
+    "activity": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "ActivityTaskScheduled workflow_task_completed_event_id=4",
+            "ActivityTaskStarted scheduled_event_id=5 attempt=1",
+            "ActivityTaskCompleted scheduled_event_id=5 started_event_id=6",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=8",
+            "WorkflowTaskCompleted scheduled_event_id=8 started_event_id=9",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=10",
+        ],
+        result='ok "Hello, differential!"',
+        status="COMPLETED",
+        extras={"event_ids_consecutive": True},
+    ),
+    "timer": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "TimerStarted workflow_task_completed_event_id=4 timer_id=1",
+            "TimerFired started_event_id=5 timer_id=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=7",
+            "WorkflowTaskCompleted scheduled_event_id=7 started_event_id=8",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=9",
+        ],
+        result='ok "timer fired"',
+        status="COMPLETED",
+        extras={"event_ids_consecutive": True},
+    ),
+    "signal": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "WorkflowExecutionSignaled signal_name=finish",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=6",
+            "WorkflowTaskCompleted scheduled_event_id=6 started_event_id=7",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=8",
+        ],
+        result='ok ["done"]',
+        status="COMPLETED",
+        extras={"event_ids_consecutive": True},
+    ),
+    "activity_retry": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "ActivityTaskScheduled workflow_task_completed_event_id=4",
+            "ActivityTaskStarted scheduled_event_id=5 attempt=3",
+            "ActivityTaskCompleted scheduled_event_id=5 started_event_id=6",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=8",
+            "WorkflowTaskCompleted scheduled_event_id=8 started_event_id=9",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=10",
+        ],
+        result="ok 3",
+        status="COMPLETED",
+        extras={"event_ids_consecutive": True},
+    ),
+    "failing_workflow": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "WorkflowExecutionFailed workflow_task_completed_event_id=4",
+        ],
+        result=(
+            "error WorkflowFailureError: Workflow execution failed <- "
+            "ApplicationError: deliberate failure (type=Boom, non_retryable=False)"
+        ),
+        status="FAILED",
+        extras={"event_ids_consecutive": True},
+    ),
+    "query": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "WorkflowExecutionSignaled signal_name=append",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=6",
+            "WorkflowTaskCompleted scheduled_event_id=6 started_event_id=7",
+            "WorkflowExecutionSignaled signal_name=finish",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=10",
+            "WorkflowTaskCompleted scheduled_event_id=10 started_event_id=11",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=12",
+        ],
+        result='ok ["a", "b"]',
+        status="COMPLETED",
+        extras={
+            "query before signal": [],
+            "query after signal": ["a"],
+            "event_ids_consecutive": True,
+        },
+    ),
+    "cancel": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "WorkflowExecutionCancelRequested",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=6",
+            "WorkflowTaskCompleted scheduled_event_id=6 started_event_id=7",
+            "WorkflowExecutionCanceled workflow_task_completed_event_id=8",
+        ],
+        result=(
+            "error WorkflowFailureError: Workflow execution failed <- "
+            "CancelledError: Workflow cancelled"
+        ),
+        status="CANCELED",
+        extras={"event_ids_consecutive": True},
+    ),
+    "terminate": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "WorkflowExecutionTerminated reason=differential",
+        ],
+        result=(
+            "error WorkflowFailureError: Workflow execution failed <- "
+            "TerminatedError: differential"
+        ),
+        status="TERMINATED",
+        extras={"event_ids_consecutive": True},
+    ),
+    "terminate_without_reason": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "WorkflowExecutionTerminated reason=terminated by user via frontend",
+        ],
+        result=(
+            "error WorkflowFailureError: Workflow execution failed <- "
+            "TerminatedError: terminated by user via frontend"
+        ),
+        status="TERMINATED",
+        extras={"event_ids_consecutive": True},
+    ),
+}
+
+REFERENCE_BAD_REQUESTS: dict[str, str] = {
+    "empty workflow id": "INVALID_ARGUMENT details=[]",
+    "unknown namespace": (
+        "NOT_FOUND details="
+        "[temporal.api.errordetails.v1.NamespaceNotFoundFailure]"
+    ),
+    "missing task queue": "INVALID_ARGUMENT details=[]",
+    "missing workflow type": "INVALID_ARGUMENT details=[]",
+    "duplicate start": (
+        "ALREADY_EXISTS details="
+        "[temporal.api.errordetails.v1.WorkflowExecutionAlreadyStartedFailure]"
+    ),
+    "negative execution timeout": "INVALID_ARGUMENT details=[]",
+    "describe unknown workflow": "NOT_FOUND details=[temporal.api.errordetails.v1.NotFoundFailure]",
+    "signal unknown workflow": "NOT_FOUND details=[temporal.api.errordetails.v1.NotFoundFailure]",
+}
+
+
+# --- comparison -------------------------------------------------------------------------------
+
+
+def side_by_side(left: list[str], right: list[str], titles: tuple[str, str]) -> str:
+    width = max([len(titles[0]), *(len(line) for line in left)]) + 2
+    lines = [f"    {titles[0]:<{width}}   {titles[1]}"]
+    for index in range(max(len(left), len(right))):
+        a = left[index] if index < len(left) else "-"
+        b = right[index] if index < len(right) else "-"
+        mark = "  " if a == b else "!="
+        lines.append(f"{index + 1:>3} {a:<{width}}{mark} {b}")
+    return "\n".join(lines)
+
+
+def compare_outcomes(
+    expected: Outcome, actual: Outcome, titles: tuple[str, str] = ("reference", "cairn")
+) -> list[str]:
+    """Every difference between two outcomes, each as printable text."""
+    problems = []
+    if expected.events != actual.events:
+        problems.append("history differs:\n" + side_by_side(expected.events, actual.events, titles))
+    for label, a, b in (
+        ("result", expected.result, actual.result),
+        ("status", expected.status, actual.status),
+    ):
+        if a != b:
+            problems.append(f"{label} differs:\n  {titles[0]}: {a}\n  {titles[1]}: {b}")
+    for key in sorted(set(expected.extras) | set(actual.extras)):
+        a, b = expected.extras.get(key), actual.extras.get(key)
+        if a != b:
+            problems.append(f"{key} differs:\n  {titles[0]}: {a!r}\n  {titles[1]}: {b!r}")
+    return problems
+
+
+def compare_codes(
+    expected: dict[str, str], actual: dict[str, tuple[str, str]], titles: tuple[str, str]
+) -> list[str]:
+    """Differences in status; messages are shown for context but need not match."""
+    rows = sorted(set(expected) | set(actual))
+    left = [f"{row}: {expected.get(row, '-')}" for row in rows]
+    right = [f"{row}: {actual[row][0] if row in actual else '-'}" for row in rows]
+    if left == right:
+        return []
+    messages = [f"  {row}: {actual[row][1]!r}" for row in rows if row in actual]
+    return [
+        "gRPC status codes differ:\n"
+        + side_by_side(left, right, titles)
+        + f"\n{titles[1]} messages:\n"
+        + "\n".join(messages)
+    ]
+
+
+# --- tests ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+async def test_reference_only_history_matches_recorded(ref_client: Client, name: str) -> None:
+    outcome = await run_scenario(ref_client, name)
+    problems = compare_outcomes(REFERENCE[name], outcome, ("recorded", "reference server"))
+    assert not problems, "\n\n".join(problems)
+
+
+async def test_reference_only_bad_requests_match_recorded(ref_client: Client) -> None:
+    codes = await run_bad_requests(ref_client)
+    problems = compare_codes(REFERENCE_BAD_REQUESTS, codes, ("recorded", "reference server"))
+    assert not problems, "\n\n".join(problems)
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+async def test_cairn_matches_reference(
+    ref_client: Client, cairn_client: Client, name: str
+) -> None:
+    reference = await run_scenario(ref_client, name)
+    cairn = await run_scenario(cairn_client, name)
+    problems = compare_outcomes(reference, cairn)
+    assert not problems, f"scenario {name!r}:\n\n" + "\n\n".join(problems)
+
+
+async def test_cairn_bad_requests_match_reference(
+    ref_client: Client, cairn_client: Client
+) -> None:
+    reference = {name: code for name, (code, _) in (await run_bad_requests(ref_client)).items()}
+    cairn = await run_bad_requests(cairn_client)
+    problems = compare_codes(reference, cairn, ("reference", "cairn"))
+    assert not problems, "\n\n".join(problems)

@@ -1,0 +1,323 @@
+"""Every workflow and activity the end-to-end suite runs, shared by all test files.
+
+Workflows run in the SDK's sandbox (as users' workflows do), except `FlakyTaskWorkflow`, which
+needs module state that survives a workflow-task retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+# Retries that the tests wait for should not take seconds each.
+FAST_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=100),
+    backoff_coefficient=1.0,
+    maximum_attempts=5,
+)
+NO_RETRY = RetryPolicy(maximum_attempts=1)
+
+# Workflow IDs whose `heartbeat_until_cancelled` activity saw its cancellation. Activities run
+# in the test process itself, so tests read this directly.
+ACTIVITY_CANCELLATIONS: set[str] = set()
+
+# Workflow IDs for which `FlakyTaskWorkflow` already failed its first workflow task.
+_FLAKY_TASK_FAILED: set[str] = set()
+
+
+# --- activities -----------------------------------------------------------------------------
+
+
+@activity.defn
+async def greet(name: str) -> str:
+    return f"Hello, {name}!"
+
+
+@activity.defn
+async def fail_until_third_attempt() -> int:
+    attempt = activity.info().attempt
+    if attempt < 3:
+        raise ApplicationError(f"attempt {attempt} failed", type="Flaky")
+    return attempt
+
+
+@activity.defn
+async def fail_non_retryable() -> str:
+    raise ApplicationError("bad input", type="BadInput", non_retryable=True)
+
+
+@activity.defn
+async def sleep_for(seconds: float) -> str:
+    # Simulates work that outlives the activity's timeout; the worker cancels it at shutdown.
+    await asyncio.sleep(seconds)
+    return "slept"
+
+
+@activity.defn
+async def heartbeat_then_fail_once() -> list[int]:
+    """Records progress on the first attempt, fails, and returns what the next attempt got."""
+    info = activity.info()
+    if info.attempt == 1:
+        activity.heartbeat(7)
+        raise ApplicationError("failing after heartbeat", type="Flaky")
+    return list(info.heartbeat_details)
+
+
+@activity.defn
+async def never_heartbeat() -> str:
+    # Stuck work: never heartbeats, so the heartbeat timeout fires; cancelled at worker shutdown.
+    await asyncio.sleep(60)
+    return "woke up"
+
+
+@activity.defn
+async def heartbeat_until_cancelled() -> str:
+    workflow_id = activity.info().workflow_id
+    try:
+        for _ in range(600):
+            activity.heartbeat()
+            await asyncio.sleep(0.1)
+    except asyncio.CancelledError:
+        ACTIVITY_CANCELLATIONS.add(workflow_id)
+        raise
+    return "never cancelled"
+
+
+ALL_ACTIVITIES = [
+    greet,
+    fail_until_third_attempt,
+    fail_non_retryable,
+    sleep_for,
+    heartbeat_then_fail_once,
+    never_heartbeat,
+    heartbeat_until_cancelled,
+]
+
+
+# --- workflows ------------------------------------------------------------------------------
+
+
+@workflow.defn
+class GreetingWorkflow:
+    """One activity; returns its result."""
+
+    @workflow.run
+    async def run(self, name: str) -> str:
+        return await workflow.execute_activity(
+            greet, name, start_to_close_timeout=timedelta(seconds=10)
+        )
+
+
+@workflow.defn
+class ActivityRetryWorkflow:
+    """An activity that fails twice and then succeeds; returns the attempt that succeeded."""
+
+    @workflow.run
+    async def run(self) -> int:
+        return await workflow.execute_activity(
+            fail_until_third_attempt,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=FAST_RETRY,
+        )
+
+
+@workflow.defn
+class NonRetryableActivityWorkflow:
+    """An activity failure marked non-retryable; the ActivityError fails the workflow."""
+
+    @workflow.run
+    async def run(self) -> str:
+        return await workflow.execute_activity(
+            fail_non_retryable,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=FAST_RETRY,
+        )
+
+
+@workflow.defn
+class ActivityTimeoutWorkflow:
+    """Runs an activity that exceeds its start-to-close or heartbeat timeout, without retries.
+
+    Returns the timeout type the workflow observed, e.g. "START_TO_CLOSE".
+    """
+
+    @workflow.run
+    async def run(self, kind: str) -> str:
+        try:
+            if kind == "start_to_close":
+                await workflow.execute_activity(
+                    sleep_for,
+                    30.0,
+                    start_to_close_timeout=timedelta(seconds=1),
+                    retry_policy=NO_RETRY,
+                )
+            else:
+                await workflow.execute_activity(
+                    never_heartbeat,
+                    start_to_close_timeout=timedelta(seconds=60),
+                    heartbeat_timeout=timedelta(seconds=1),
+                    retry_policy=NO_RETRY,
+                )
+        except ActivityError as error:
+            cause = error.cause
+            timeout_type = getattr(cause, "type", None)
+            return f"{type(cause).__name__}:{timeout_type.name if timeout_type else None}"
+        return "no timeout"
+
+
+@workflow.defn
+class HeartbeatDetailsWorkflow:
+    """Returns the heartbeat details the second attempt of an activity received."""
+
+    @workflow.run
+    async def run(self) -> list[int]:
+        return await workflow.execute_activity(
+            heartbeat_then_fail_once,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=FAST_RETRY,
+        )
+
+
+@workflow.defn
+class TimerWorkflow:
+    @workflow.run
+    async def run(self, seconds: float) -> str:
+        await workflow.sleep(seconds)
+        return "timer fired"
+
+
+@workflow.defn
+class TimerCancelWorkflow:
+    """Starts a long timer and cancels it when signalled."""
+
+    def __init__(self) -> None:
+        self.stop = False
+
+    @workflow.signal
+    def cancel_timer(self) -> None:
+        self.stop = True
+
+    @workflow.run
+    async def run(self) -> str:
+        timer = asyncio.create_task(workflow.sleep(3600))
+        await workflow.wait_condition(lambda: self.stop)
+        timer.cancel()
+        try:
+            await timer
+        except asyncio.CancelledError:
+            return "timer cancelled"
+        return "timer fired"
+
+
+@workflow.defn
+class SignalQueryWorkflow:
+    """Collects `append` signals until `finish`; `items` reports what arrived so far."""
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+        self.finished = False
+
+    @workflow.signal
+    def append(self, item: str) -> None:
+        self.received.append(item)
+
+    @workflow.signal
+    def finish(self, item: str) -> None:
+        self.received.append(item)
+        self.finished = True
+
+    @workflow.query
+    def items(self) -> list[str]:
+        return list(self.received)
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        await workflow.wait_condition(lambda: self.finished)
+        return self.received
+
+
+@workflow.defn
+class FailingWorkflow:
+    @workflow.run
+    async def run(self, message: str) -> str:
+        raise ApplicationError(message, type="Boom")
+
+
+@workflow.defn
+class WaitForeverWorkflow:
+    """Blocks until cancelled, terminated or timed out."""
+
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.wait_condition(lambda: False)
+        return "unreachable"
+
+
+@workflow.defn
+class CancellableWorkflow:
+    """Waits until cancelled; optionally runs a cleanup activity before accepting the cancel."""
+
+    @workflow.run
+    async def run(self, cleanup: bool) -> str:
+        try:
+            await workflow.wait_condition(lambda: False)
+        except asyncio.CancelledError:
+            if cleanup:
+                await workflow.execute_activity(
+                    greet, "cleanup", start_to_close_timeout=timedelta(seconds=10)
+                )
+            raise
+        return "unreachable"
+
+
+@workflow.defn
+class ActivityCancelWorkflow:
+    """Cancelling the workflow cancels its heartbeating activity; the workflow then completes."""
+
+    @workflow.run
+    async def run(self) -> str:
+        try:
+            await workflow.execute_activity(
+                heartbeat_until_cancelled,
+                start_to_close_timeout=timedelta(seconds=90),
+                heartbeat_timeout=timedelta(seconds=2),
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                retry_policy=NO_RETRY,
+            )
+        except (asyncio.CancelledError, ActivityError):
+            return "activity cancelled"
+        return "activity finished"
+
+
+@workflow.defn(sandboxed=False)
+class FlakyTaskWorkflow:
+    """Raises a plain exception (a bug, not a workflow failure) on its first workflow task."""
+
+    @workflow.run
+    async def run(self) -> str:
+        workflow_id = workflow.info().workflow_id
+        if workflow_id not in _FLAKY_TASK_FAILED:
+            _FLAKY_TASK_FAILED.add(workflow_id)
+            raise RuntimeError("simulated bug in workflow code")
+        return "recovered"
+
+
+ALL_WORKFLOWS = [
+    GreetingWorkflow,
+    ActivityRetryWorkflow,
+    NonRetryableActivityWorkflow,
+    ActivityTimeoutWorkflow,
+    HeartbeatDetailsWorkflow,
+    TimerWorkflow,
+    TimerCancelWorkflow,
+    SignalQueryWorkflow,
+    FailingWorkflow,
+    WaitForeverWorkflow,
+    CancellableWorkflow,
+    ActivityCancelWorkflow,
+    FlakyTaskWorkflow,
+]
