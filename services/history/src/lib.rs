@@ -1,1 +1,43 @@
+//! History processors. Each history partition has one owner, the single writer of its Kafka
+//! partition of the history topic. For every request the owner computes the new state and
+//! events through the pure engine, appends them to Kafka (acks=all), reads its own records
+//! back under its epoch, applies them to RocksDB together with the log offset in one write
+//! batch, and only then answers the caller and hands new tasks to matching. Requests that
+//! arrive while a batch is in flight form the next batch (group commit).
 
+mod error;
+mod handle;
+mod partition;
+mod poll;
+mod timers;
+
+use std::sync::Arc;
+
+use cairn_engine::TaskRef;
+
+pub use error::HistoryError;
+pub use handle::{ActivityTarget, History, HistoryConfig, Started};
+pub use poll::{StartedActivityTask, StartedWorkflowTask};
+
+/// Where a history owner hands tasks that became ready (matching).
+pub trait TaskSink: Send + Sync + 'static {
+    fn dispatch(&self, tasks: Vec<TaskRef>);
+}
+
+pub type SharedTaskSink = Arc<dyn TaskSink>;
+
+/// The current time in Unix nanoseconds. Injected so tests can control time.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> i64;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // the one place the wall clock is read
+    fn now(&self) -> i64 {
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        i64::try_from(since.as_nanos()).unwrap_or(i64::MAX)
+    }
+}

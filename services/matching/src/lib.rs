@@ -1,1 +1,127 @@
+//! Matching: task queues held in memory. A task that becomes ready goes straight to a poller
+//! that is waiting (sync match) or waits in its queue's backlog. Backlogs are rebuildable:
+//! history dispatches every pending task again when it loads a partition, and history
+//! refuses stale or duplicate tasks when a poller asks to start them.
+//!
+//! A poll that times out or whose client goes away gives any task it was handed back to the
+//! queue, so a task is never lost between a match and a poller that vanished.
 
+mod queue;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use cairn_engine::{TaskKind, TaskRef};
+use cairn_history::TaskSink;
+use tokio::sync::oneshot;
+
+pub use queue::{Item, QueryTask};
+use queue::{Queue, QueueKey};
+
+#[derive(Clone, Default)]
+pub struct Matching {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    queues: Mutex<HashMap<QueueKey, Queue>>,
+    queries: Mutex<HashMap<String, oneshot::Sender<QueryAnswer>>>,
+}
+
+/// A worker's answer to a query task.
+#[derive(Debug, Clone)]
+pub enum QueryAnswer {
+    Answered(Option<cairn_engine::proto::common::Payloads>),
+    Failed(String),
+}
+
+impl TaskSink for Matching {
+    fn dispatch(&self, tasks: Vec<TaskRef>) {
+        for task in tasks {
+            let key = QueueKey::new(&task.run.namespace_id, &task.task_queue, task.kind);
+            self.offer(key, Item::Task(task));
+        }
+    }
+}
+
+impl Matching {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn offer(&self, key: QueueKey, item: Item) {
+        let mut queues = self.inner.queues.lock().expect("matching lock is not poisoned");
+        queues.entry(key).or_default().offer(item);
+    }
+
+    /// Waits up to `wait` for a task of the queue. Returns `None` when none came in time.
+    pub async fn poll(&self, namespace_id: &str, task_queue: &str, kind: TaskKind, wait: Duration) -> Option<Item> {
+        let key = QueueKey::new(namespace_id, task_queue, kind);
+        let receiver = {
+            let mut queues = self.inner.queues.lock().expect("matching lock is not poisoned");
+            let queue = queues.entry(key.clone()).or_default();
+            if let Some(item) = queue.take() {
+                return Some(item);
+            }
+            queue.wait()
+        };
+        let mut guard = PollGuard { matching: self.clone(), key, receiver: Some(receiver) };
+        let receiver = guard.receiver.as_mut().expect("set above");
+        match tokio::time::timeout(wait, receiver).await {
+            Ok(Ok(item)) => {
+                guard.receiver = None;
+                Some(item)
+            }
+            // The guard returns a task that raced with the timeout to the queue.
+            _ => None,
+        }
+    }
+
+    /// Hands a query to a poller of the workflow's task queue and waits for the answer.
+    pub async fn query(&self, namespace_id: &str, task_queue: &str, task: QueryTask, wait: Duration) -> Option<QueryAnswer> {
+        let (answer, answered) = oneshot::channel();
+        let query_id = task.query_id.clone();
+        self.inner.queries.lock().expect("matching lock is not poisoned").insert(query_id.clone(), answer);
+        self.offer(QueueKey::new(namespace_id, task_queue, TaskKind::Workflow), Item::Query(task));
+        let result = tokio::time::timeout(wait, answered).await.ok().and_then(Result::ok);
+        self.inner.queries.lock().expect("matching lock is not poisoned").remove(&query_id);
+        result
+    }
+
+    /// Delivers a worker's answer to the waiting query; false when nobody waits for it.
+    pub fn answer_query(&self, query_id: &str, answer: QueryAnswer) -> bool {
+        let waiting = self.inner.queries.lock().expect("matching lock is not poisoned").remove(query_id);
+        waiting.is_some_and(|sender| sender.send(answer).is_ok())
+    }
+
+    /// Tasks waiting in a queue's backlog.
+    pub fn backlog(&self, namespace_id: &str, task_queue: &str, kind: TaskKind) -> usize {
+        let queues = self.inner.queues.lock().expect("matching lock is not poisoned");
+        queues.get(&QueueKey::new(namespace_id, task_queue, kind)).map_or(0, Queue::len)
+    }
+}
+
+/// Gives back a task that was matched to a poll that ended before reading it.
+struct PollGuard {
+    matching: Matching,
+    key: QueueKey,
+    receiver: Option<oneshot::Receiver<Item>>,
+}
+
+impl Drop for PollGuard {
+    fn drop(&mut self) {
+        if let Some(mut receiver) = self.receiver.take() {
+            receiver.close();
+            if let Ok(item) = receiver.try_recv() {
+                self.matching.offer(self.key.clone(), item);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

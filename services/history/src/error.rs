@@ -1,0 +1,19 @@
+use cairn_engine::EngineError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("history partition {partition} is not owned by this node")]
+    NotOwner { partition: u32 },
+    #[error("history partition {partition} lost its ownership while the request was in flight")]
+    Fenced { partition: u32 },
+    #[error("history partition {partition} is unavailable")]
+    Unavailable { partition: u32 },
+    #[error("kafka append failed")]
+    Log(#[from] cairn_log::LogError),
+    #[error("state store failed")]
+    State(#[from] cairn_state::StateError),
+    #[error("record encoding failed")]
+    Encode(#[from] cairn_schemas::EncodeError),
+}

@@ -1,0 +1,382 @@
+//! The loop that owns one history partition.
+//!
+//! ```text
+//!  requests ──▶ [batch] ──engine──▶ records ──append (acks=all)──▶ Kafka
+//!                                                                   │ read back under our epoch
+//!      callers ◀── answer ◀── tasks to matching ◀── RocksDB batch ◀─┘ (state + events + offset)
+//! ```
+//! Ownership is a claim record with a higher epoch. A record counts only if its epoch equals
+//! the epoch of the latest valid claim before it, so anything a fenced owner (a zombie) writes
+//! after a newer claim is ignored by every reader, and the zombie itself, reading its records
+//! back, finds the newer claim first and answers its callers with an error.
+
+mod work;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use cairn_engine::{Changes, MutableState, PartitionId, TaskKind, TaskRef};
+use cairn_log::{LogProducer, LogReader, PartitionStream};
+use cairn_schemas::{Claim, Event, HistoryRecord, Transition};
+use cairn_state::{Checkpoint, StateDb};
+use prost::Message;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::{Clock, HistoryError, SharedTaskSink, timers::TimerWheel};
+pub use work::{Cache, Work, not_found};
+
+/// What one request did: whether it succeeded, and how to answer its caller once the
+/// batch it belongs to is durable (or failed).
+pub struct Outcome {
+    pub ok: bool,
+    pub respond: Box<dyn FnOnce(Option<HistoryError>) + Send>,
+}
+
+pub type Op = Box<dyn FnOnce(&mut Work<'_>) -> Outcome + Send>;
+
+/// Most requests taken into one batch (one Kafka round trip, one RocksDB write).
+const MAX_BATCH: usize = 512;
+/// Records applied to RocksDB per write batch while catching up.
+const REPLAY_CHUNK: usize = 256;
+
+pub struct Partition {
+    pub id: PartitionId,
+    topic: String,
+    node: String,
+    epoch: i64,
+    next_offset: i64,
+    db: StateDb,
+    producer: LogProducer,
+    stream: PartitionStream,
+    reader: Arc<LogReader>,
+    cache: Cache,
+    timers: TimerWheel,
+    sink: SharedTaskSink,
+    clock: Arc<dyn Clock>,
+}
+
+pub struct PartitionParts {
+    pub id: PartitionId,
+    pub topic: String,
+    pub node: String,
+    pub db: StateDb,
+    pub producer: LogProducer,
+    pub reader: Arc<LogReader>,
+    pub sink: SharedTaskSink,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Partition {
+    /// Catches up with the log, claims the partition with a new epoch and loads its open runs.
+    pub async fn claim(parts: PartitionParts) -> Result<Self, HistoryError> {
+        let checkpoint = parts.db.checkpoint(parts.id)?.unwrap_or(Checkpoint { next_offset: 0, epoch: 0 });
+        let stream = parts.reader.open_partition(&parts.topic, parts.id as i32, checkpoint.next_offset)?;
+        let mut partition = Self {
+            id: parts.id,
+            topic: parts.topic,
+            node: parts.node,
+            epoch: checkpoint.epoch,
+            next_offset: checkpoint.next_offset,
+            db: parts.db,
+            producer: parts.producer,
+            stream,
+            reader: Arc::clone(&parts.reader),
+            cache: Cache::default(),
+            timers: TimerWheel::default(),
+            sink: parts.sink,
+            clock: parts.clock,
+        };
+        loop {
+            let end = partition.reader.end_offset(&partition.topic, partition.id as i32).await?;
+            partition.replay_until(end).await?;
+            let epoch = partition.epoch + 1;
+            let record = HistoryRecord { epoch, writer: partition.node.clone(), claim: Some(Claim { claimed_at: partition.clock.now() }), transitions: vec![] };
+            let offset = partition.producer.append(&partition.topic, partition.id as i32, b"claim", &record.encode()?).await?;
+            partition.replay_until(offset + 1).await?;
+            if partition.epoch == epoch {
+                break;
+            }
+            // Another node claimed the same epoch first; try again above it.
+            warn!(partition = partition.id, epoch, "ownership claim lost a race, claiming again");
+        }
+        partition.load_open_runs()?;
+        info!(partition = partition.id, epoch = partition.epoch, offset = partition.next_offset, "partition owned");
+        Ok(partition)
+    }
+
+    /// Reads the log up to `end` (exclusive), applying every record that counts.
+    async fn replay_until(&mut self, end: i64) -> Result<(), HistoryError> {
+        let mut pending: Vec<Transition> = Vec::new();
+        let mut records = 0;
+        while self.next_offset < end {
+            let record = self.stream.next().await?;
+            if record.offset < self.next_offset {
+                continue;
+            }
+            self.next_offset = record.offset + 1;
+            let decoded = match HistoryRecord::decode(&record.payload) {
+                Ok(decoded) => decoded,
+                Err(error) => {
+                    warn!(partition = self.id, offset = record.offset, error = %cairn_runtime::report(&error), "skipping undecodable history record");
+                    continue;
+                }
+            };
+            if decoded.claim.is_some() {
+                if decoded.epoch > self.epoch {
+                    self.epoch = decoded.epoch;
+                }
+            } else if decoded.epoch == self.epoch {
+                pending.extend(decoded.transitions);
+            }
+            records += 1;
+            if records % REPLAY_CHUNK == 0 {
+                self.apply(std::mem::take(&mut pending)).await?;
+            }
+        }
+        self.apply(pending).await?;
+        debug!(partition = self.id, records, "replayed");
+        Ok(())
+    }
+
+    /// Writes transitions and the checkpoint to RocksDB in one batch, off the async executor.
+    async fn apply(&self, transitions: Vec<Transition>) -> Result<(), HistoryError> {
+        let db = self.db.clone();
+        let partition = self.id;
+        let checkpoint = Checkpoint { next_offset: self.next_offset, epoch: self.epoch };
+        tokio::task::spawn_blocking(move || db.apply(partition, &transitions, checkpoint))
+            .await
+            .expect("state apply does not panic")?;
+        Ok(())
+    }
+
+    fn load_open_runs(&mut self) -> Result<(), HistoryError> {
+        let now = self.clock.now();
+        let mut tasks = Vec::new();
+        for state in self.db.runs(self.id)? {
+            if !state.is_open() {
+                continue;
+            }
+            tasks.extend(pending_tasks(&state, now));
+            self.timers.schedule_run(&state);
+            self.cache.current.insert(state.run.workflow(), state.run.run_id.clone());
+            self.cache.runs.insert(state.run.clone(), state);
+        }
+        if !tasks.is_empty() {
+            self.sink.dispatch(tasks);
+        }
+        Ok(())
+    }
+
+    /// Serves requests until the channel closes or the partition is fenced.
+    pub async fn run(mut self, mut requests: mpsc::Receiver<Op>) {
+        loop {
+            let next_due = self.timers.next_due();
+            let mut batch: Vec<Op> = Vec::new();
+            tokio::select! {
+                op = requests.recv() => match op {
+                    Some(op) => batch.push(op),
+                    None => return,
+                },
+                () = sleep_until_nanos(next_due, self.clock.now()) => {}
+            }
+            while batch.len() < MAX_BATCH {
+                match requests.try_recv() {
+                    Ok(op) => batch.push(op),
+                    Err(_) => break,
+                }
+            }
+            self.fire_due_timers(&mut batch);
+            if let Err(error) = self.process(batch).await {
+                if matches!(error, HistoryError::Fenced { .. }) {
+                    warn!(partition = self.id, "partition fenced by a newer owner, stopping");
+                    return;
+                }
+                warn!(partition = self.id, error = %cairn_runtime::report(&error), "batch failed, reloading partition from the log");
+                if let Err(error) = self.recover().await {
+                    warn!(partition = self.id, error = %cairn_runtime::report(&error), "partition could not recover, stopping");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn fire_due_timers(&mut self, batch: &mut Vec<Op>) {
+        let now = self.clock.now();
+        for (run, deadline) in self.timers.take_due(now) {
+            batch.push(Box::new(move |work: &mut Work<'_>| {
+                // A run that is gone or moved on ignores its stale deadline.
+                let ok = work.update(&run, |tx| { tx.fire(&deadline); Ok(()) }).is_ok();
+                Outcome { ok, respond: Box::new(|_| {}) }
+            }));
+        }
+    }
+
+    /// Runs a batch of requests through the engine, makes their effects durable, applies them
+    /// and answers. Returns an error when the batch's outcome is unknown.
+    async fn process(&mut self, batch: Vec<Op>) -> Result<(), HistoryError> {
+        let now = self.clock.now();
+        let mut responders = Vec::with_capacity(batch.len());
+        let mut records = Vec::new();
+        let mut transitions_by_record = Vec::new();
+        let mut tasks = Vec::new();
+        let mut touched = Vec::new();
+        for op in batch {
+            let mut work = Work::new(self.id, &self.cache, &self.db, now);
+            let outcome = op(&mut work);
+            let staged = work.into_staged();
+            responders.push(outcome.respond);
+            if !outcome.ok || staged.is_empty() {
+                continue;
+            }
+            let mut transitions = Vec::with_capacity(staged.len());
+            for (state, changes) in staged {
+                tasks.extend(changes.tasks.iter().cloned());
+                transitions.push(transition(&state, &changes));
+                touched.push(state.run.clone());
+                self.cache.current.insert(state.run.workflow(), state.run.run_id.clone());
+                self.cache.runs.insert(state.run.clone(), state);
+            }
+            let record = HistoryRecord { epoch: self.epoch, writer: self.node.clone(), claim: None, transitions };
+            records.push((self.topic.clone(), self.id as i32, key_of(&record), record.encode()?));
+            transitions_by_record.push(record.transitions);
+        }
+        if records.is_empty() {
+            for respond in responders {
+                respond(None);
+            }
+            return Ok(());
+        }
+        let result = self.make_durable(records, transitions_by_record).await;
+        if let Err(error) = result {
+            let fenced = matches!(error, HistoryError::Fenced { .. });
+            for respond in responders {
+                respond(Some(if fenced {
+                    HistoryError::Fenced { partition: self.id }
+                } else {
+                    HistoryError::Unavailable { partition: self.id }
+                }));
+            }
+            return Err(error);
+        }
+        for respond in responders {
+            respond(None);
+        }
+        for run in touched {
+            if let Some(state) = self.cache.runs.get(&run) {
+                self.timers.schedule_run(state);
+                if !state.is_open() {
+                    // Closed runs are served from RocksDB; keep the cache to open ones.
+                    self.cache.runs.remove(&run);
+                }
+            }
+        }
+        if !tasks.is_empty() {
+            self.sink.dispatch(tasks);
+        }
+        Ok(())
+    }
+
+    /// Appends the records, reads the log back to the last of them (checking no newer claim
+    /// came first) and applies them to RocksDB.
+    async fn make_durable(
+        &mut self,
+        records: Vec<(String, i32, Vec<u8>, Vec<u8>)>,
+        transitions_by_record: Vec<Vec<Transition>>,
+    ) -> Result<(), HistoryError> {
+        let offsets = self.producer.append_all(records).await?;
+        let ours: HashMap<i64, usize> = offsets.iter().enumerate().map(|(i, o)| (*o, i)).collect();
+        let last = *offsets.iter().max().expect("a batch has records");
+        let mut by_index: Vec<Option<Vec<Transition>>> = transitions_by_record.into_iter().map(Some).collect();
+        let mut apply = Vec::new();
+        while self.next_offset <= last {
+            let record = self.stream.next().await?;
+            if record.offset < self.next_offset {
+                continue;
+            }
+            self.next_offset = record.offset + 1;
+            if let Some(index) = ours.get(&record.offset) {
+                apply.extend(by_index[*index].take().expect("each offset is read once"));
+                continue;
+            }
+            // Someone else wrote to our partition: only a newer claim matters.
+            if let Ok(foreign) = HistoryRecord::decode(&record.payload) {
+                if foreign.claim.is_some() && foreign.epoch > self.epoch {
+                    self.epoch = foreign.epoch;
+                    return Err(HistoryError::Fenced { partition: self.id });
+                }
+            }
+        }
+        self.apply(apply).await
+    }
+
+    /// After a batch with an unknown outcome: drop in-memory state and rebuild it from the
+    /// log, which holds whatever of the batch was written.
+    async fn recover(&mut self) -> Result<(), HistoryError> {
+        self.cache = Cache::default();
+        self.timers.clear();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Everything up to the end of the log, including our own records if they landed.
+        let end = self.reader.end_offset(&self.topic, self.id as i32).await?;
+        self.replay_until(end).await?;
+        self.load_open_runs()
+    }
+}
+
+async fn sleep_until_nanos(due: Option<i64>, now: i64) {
+    match due {
+        Some(due) => {
+            let wait = Duration::from_nanos(u64::try_from(due.saturating_sub(now)).unwrap_or(0));
+            tokio::time::sleep(wait).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn key_of(record: &HistoryRecord) -> Vec<u8> {
+    record.transitions.first().map(|t| t.run.workflow_id.as_bytes().to_vec()).unwrap_or_default()
+}
+
+fn transition(state: &MutableState, changes: &Changes) -> Transition {
+    let events = changes
+        .events
+        .iter()
+        .map(|event| Event {
+            event_id: event.event_id,
+            event_time: event.event_time.as_ref().map(cairn_engine::time::from_timestamp).unwrap_or_default(),
+            event_type: cairn_engine::proto::enums::EventType::try_from(event.event_type)
+                .map(|t| t.as_str_name().to_string())
+                .unwrap_or_default(),
+            data: event.encode_to_vec(),
+        })
+        .collect();
+    Transition { run: state.run.clone(), events, state: state.clone() }
+}
+
+/// Tasks of an open run that wait for a worker: dispatched again when a partition is loaded,
+/// since matching keeps its queues in memory.
+pub fn pending_tasks(state: &MutableState, now: i64) -> Vec<TaskRef> {
+    let mut tasks = Vec::new();
+    if let Some(task) = &state.workflow_task {
+        if !task.is_started() {
+            tasks.push(TaskRef {
+                run: state.run.clone(),
+                kind: TaskKind::Workflow,
+                task_queue: task.task_queue.clone(),
+                scheduled_event_id: task.scheduled_event_id,
+                attempt: task.attempt,
+            });
+        }
+    }
+    for activity in &state.activities {
+        if !activity.is_started() && !activity.is_backing_off(now) {
+            tasks.push(TaskRef {
+                run: state.run.clone(),
+                kind: TaskKind::Activity,
+                task_queue: activity.task_queue.clone(),
+                scheduled_event_id: activity.scheduled_event_id,
+                attempt: activity.attempt,
+            });
+        }
+    }
+    tasks
+}

@@ -1,0 +1,114 @@
+//! The working set of one request on a partition: runs it read and the transitions it staged.
+//! Staged transitions reach the partition's cache and the log only if the whole request
+//! succeeds.
+
+use std::collections::HashMap;
+
+use cairn_engine::{Changes, EngineError, MutableState, PartitionId, RunKey, WorkflowKey, events::Tx};
+use cairn_state::StateDb;
+
+use crate::HistoryError;
+
+/// In-memory state of an owned partition: every run touched since it was loaded, including
+/// the effects of appends still in flight.
+#[derive(Default)]
+pub struct Cache {
+    pub runs: HashMap<RunKey, MutableState>,
+    pub current: HashMap<WorkflowKey, String>,
+}
+
+pub struct Work<'a> {
+    partition: PartitionId,
+    cache: &'a Cache,
+    db: &'a StateDb,
+    now: i64,
+    staged: Vec<(MutableState, Changes)>,
+}
+
+impl<'a> Work<'a> {
+    pub fn new(partition: PartitionId, cache: &'a Cache, db: &'a StateDb, now: i64) -> Self {
+        Self { partition, cache, db, now, staged: Vec::new() }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    pub fn into_staged(self) -> Vec<(MutableState, Changes)> {
+        self.staged
+    }
+
+    /// The run's state as this request sees it (its own staged changes included).
+    pub fn state(&self, run: &RunKey) -> Result<Option<MutableState>, HistoryError> {
+        if let Some((state, _)) = self.staged.iter().rev().find(|(s, _)| &s.run == run) {
+            return Ok(Some(state.clone()));
+        }
+        if let Some(state) = self.cache.runs.get(run) {
+            return Ok(Some(state.clone()));
+        }
+        Ok(self.db.run(self.partition, run)?)
+    }
+
+    /// The current (latest started) run of a workflow ID.
+    pub fn current_state(&self, workflow: &WorkflowKey) -> Result<Option<MutableState>, HistoryError> {
+        if let Some((state, _)) = self.staged.iter().rev().find(|(s, _)| &s.run.workflow() == workflow) {
+            return Ok(Some(state.clone()));
+        }
+        let run_id = match self.cache.current.get(workflow) {
+            Some(run_id) => Some(run_id.clone()),
+            None => self.db.current_run(self.partition, workflow)?,
+        };
+        let Some(run_id) = run_id else { return Ok(None) };
+        let run = RunKey { namespace_id: workflow.namespace_id.clone(), workflow_id: workflow.workflow_id.clone(), run_id };
+        self.state(&run)
+    }
+
+    /// Resolves an empty run ID to the workflow's current run.
+    pub fn resolve(&self, run: &RunKey) -> Result<RunKey, HistoryError> {
+        if !run.run_id.is_empty() {
+            return Ok(run.clone());
+        }
+        match self.current_state(&run.workflow())? {
+            Some(state) => Ok(state.run),
+            None => Err(not_found(run).into()),
+        }
+    }
+
+    /// Runs an engine operation on a copy of the run's state and stages the result if the
+    /// operation succeeds and changed anything.
+    pub fn update<T>(
+        &mut self,
+        run: &RunKey,
+        operation: impl FnOnce(&mut Tx<'_>) -> Result<T, EngineError>,
+    ) -> Result<T, HistoryError> {
+        let run = self.resolve(run)?;
+        let Some(mut state) = self.state(&run)? else { return Err(not_found(&run).into()) };
+        let before = state.clone();
+        let mut tx = Tx::new(&mut state, self.now);
+        let value = operation(&mut tx)?;
+        let changes = tx.finish();
+        if state != before || !changes.events.is_empty() || !changes.tasks.is_empty() {
+            self.stage(state, changes);
+        }
+        Ok(value)
+    }
+
+    /// Stages a transition (a new run, or a change computed outside [`Work::update`]).
+    pub fn stage(&mut self, state: MutableState, changes: Changes) {
+        if let Some((staged, staged_changes)) = self.staged.iter_mut().find(|(s, _)| s.run == state.run) {
+            *staged = state;
+            staged_changes.events.extend(changes.events);
+            staged_changes.tasks.extend(changes.tasks);
+        } else {
+            self.staged.push((state, changes));
+        }
+    }
+}
+
+pub fn not_found(run: &RunKey) -> EngineError {
+    if run.run_id.is_empty() {
+        EngineError::NotFound(format!("workflow not found for ID: {}", run.workflow_id))
+    } else {
+        EngineError::NotFound(format!("workflow execution not found for workflow ID \"{}\" and run ID \"{}\"", run.workflow_id, run.run_id))
+    }
+}

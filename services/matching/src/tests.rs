@@ -1,0 +1,63 @@
+use std::time::Duration;
+
+use cairn_engine::{RunKey, TaskKind, TaskRef};
+use cairn_history::TaskSink;
+
+use crate::{Item, Matching};
+
+fn task(id: i64) -> TaskRef {
+    TaskRef {
+        run: RunKey { namespace_id: "ns".into(), workflow_id: format!("wf-{id}"), run_id: "r".into() },
+        kind: TaskKind::Activity,
+        task_queue: "q".into(),
+        scheduled_event_id: id,
+        attempt: 1,
+    }
+}
+
+fn scheduled(item: Option<Item>) -> Option<i64> {
+    match item {
+        Some(Item::Task(task)) => Some(task.scheduled_event_id),
+        _ => None,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiting_poller_gets_a_task_dispatched_later() {
+    let matching = Matching::new();
+    let poll = tokio::spawn({
+        let matching = matching.clone();
+        async move { matching.poll("ns", "q", TaskKind::Activity, Duration::from_secs(60)).await }
+    });
+    tokio::task::yield_now().await;
+    matching.dispatch(vec![task(5)]);
+    assert_eq!(scheduled(poll.await.unwrap()), Some(5));
+    assert_eq!(matching.backlog("ns", "q", TaskKind::Activity), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn backlog_is_served_in_order_and_duplicates_wait_once() {
+    let matching = Matching::new();
+    matching.dispatch(vec![task(1), task(2), task(1)]);
+    assert_eq!(matching.backlog("ns", "q", TaskKind::Activity), 2);
+    let wait = Duration::from_secs(1);
+    assert_eq!(scheduled(matching.poll("ns", "q", TaskKind::Activity, wait).await), Some(1));
+    assert_eq!(scheduled(matching.poll("ns", "q", TaskKind::Activity, wait).await), Some(2));
+    assert_eq!(scheduled(matching.poll("ns", "q", TaskKind::Activity, wait).await), None, "empty after the wait");
+    assert_eq!(scheduled(matching.poll("other-ns", "q", TaskKind::Activity, wait).await), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_poll_dropped_by_its_client_loses_no_task() {
+    let matching = Matching::new();
+    let abandoned = tokio::spawn({
+        let matching = matching.clone();
+        async move { matching.poll("ns", "q", TaskKind::Activity, Duration::from_secs(60)).await }
+    });
+    tokio::task::yield_now().await;
+    abandoned.abort();
+    let _ = abandoned.await;
+    matching.dispatch(vec![task(7)]);
+    let next = matching.poll("ns", "q", TaskKind::Activity, Duration::from_secs(1)).await;
+    assert_eq!(scheduled(next), Some(7));
+}
