@@ -6,6 +6,7 @@ pub use temporalio_protos::protos::temporal::api::{
     enums::v1 as enums,
     failure::v1 as failure,
     history::v1 as history,
+    query::v1 as query,
     taskqueue::v1 as taskqueue,
     workflowservice::v1 as workflowservice,
 };

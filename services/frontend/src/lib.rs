@@ -1,1 +1,52 @@
+//! Frontend: Temporal's public gRPC API. It validates every request against Temporal's
+//! limits, routes workflow-scoped calls to the history owner of the run's partition and
+//! task-queue calls to matching, merges list/count over partitions, and maps every error to
+//! the gRPC status and details the SDKs expect.
 
+mod convert;
+mod error;
+mod namespaces;
+mod service;
+mod validate;
+mod visibility;
+
+use std::net::SocketAddr;
+
+use cairn_api::{operatorservice::operator_service_server::OperatorServiceServer, workflowservice::workflow_service_server::WorkflowServiceServer};
+use cairn_history::History;
+use cairn_matching::Matching;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
+
+pub use namespaces::Namespaces;
+pub use service::Frontend;
+
+/// Temporal's largest accepted gRPC message (4 MiB requests, larger responses).
+const MAX_MESSAGE: usize = 128 * 1024 * 1024;
+
+/// Serves the public API on `listener` until `shutdown` fires.
+pub async fn serve(listener: TcpListener, history: History, matching: Matching, namespaces: Namespaces, shutdown: CancellationToken) -> Result<(), tonic::transport::Error> {
+    let frontend = Frontend::new(history, matching, namespaces);
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<WorkflowServiceServer<Frontend>>().await;
+    let workflow = WorkflowServiceServer::new(frontend.clone())
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    let operator = OperatorServiceServer::new(frontend)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(workflow)
+        .add_service(operator)
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+        .await
+}
+
+pub fn describe_addr(addr: SocketAddr) -> String {
+    addr.to_string()
+}

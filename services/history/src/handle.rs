@@ -43,6 +43,7 @@ struct Inner {
     senders: Vec<mpsc::Sender<Op>>,
     db: StateDb,
     clock: Arc<dyn Clock>,
+    changed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// The result of a start: the run that answers it and whether this request created it.
@@ -57,6 +58,7 @@ impl History {
     pub async fn start(config: HistoryConfig, db: StateDb, sink: SharedTaskSink, clock: Arc<dyn Clock>) -> Result<Self, HistoryError> {
         let producer = LogProducer::connect(&config.kafka)?;
         let reader = Arc::new(LogReader::connect(&config.kafka)?);
+        let changed = Arc::new(tokio::sync::watch::Sender::new(0));
         let claims = (0..config.partitions).map(|id| {
             Partition::claim(PartitionParts {
                 id,
@@ -67,6 +69,7 @@ impl History {
                 reader: Arc::clone(&reader),
                 sink: Arc::clone(&sink),
                 clock: Arc::clone(&clock),
+                changed: Arc::clone(&changed),
             })
         });
         let partitions = futures::future::try_join_all(claims).await?;
@@ -76,11 +79,16 @@ impl History {
             senders.push(tx);
             tokio::spawn(partition.run(rx));
         }
-        Ok(Self { inner: Arc::new(Inner { partitions: config.partitions, senders, db, clock }) })
+        Ok(Self { inner: Arc::new(Inner { partitions: config.partitions, senders, db, clock, changed }) })
     }
 
     pub fn partitions(&self) -> u32 {
         self.inner.partitions
+    }
+
+    /// A receiver that sees a change after every durable batch on any partition.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.changed.subscribe()
     }
 
     pub fn now(&self) -> i64 {

@@ -53,6 +53,7 @@ pub struct Partition {
     timers: TimerWheel,
     sink: SharedTaskSink,
     clock: Arc<dyn Clock>,
+    changed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 pub struct PartitionParts {
@@ -64,6 +65,8 @@ pub struct PartitionParts {
     pub reader: Arc<LogReader>,
     pub sink: SharedTaskSink,
     pub clock: Arc<dyn Clock>,
+    /// Bumped after every applied batch, for long polls on history.
+    pub changed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Partition {
@@ -85,6 +88,7 @@ impl Partition {
             timers: TimerWheel::default(),
             sink: parts.sink,
             clock: parts.clock,
+            changed: parts.changed,
         };
         loop {
             let end = partition.reader.end_offset(&partition.topic, partition.id as i32).await?;
@@ -261,6 +265,7 @@ impl Partition {
         for respond in responders {
             respond(None);
         }
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
         for run in touched {
             if let Some(state) = self.cache.runs.get(&run) {
                 self.timers.schedule_run(state);

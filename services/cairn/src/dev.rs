@@ -1,0 +1,79 @@
+//! `cairn server start-dev`: frontend, history and matching in one process, over the embedded
+//! broker (librdkafka's mock cluster, in memory) or an existing Kafka cluster.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use cairn_frontend::Namespaces;
+use cairn_history::{History, HistoryConfig, SystemClock};
+use cairn_log::KafkaConfig;
+use cairn_matching::Matching;
+use cairn_runtime::Shutdown;
+use cairn_state::StateDb;
+use rdkafka::{mocking::MockCluster, producer::DefaultProducerContext};
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::DevArgs;
+
+pub const HISTORY_TOPIC: &str = "cairn.history";
+pub const METADATA_TOPIC: &str = "cairn.metadata";
+
+pub fn run(args: DevArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.partitions > 0, "--partitions must be at least 1");
+    // The embedded broker lives on this thread for the whole run.
+    let embedded: Option<MockCluster<'static, DefaultProducerContext>> = match &args.kafka {
+        Some(_) => None,
+        None => {
+            let mock = MockCluster::new(1).context("starting the embedded broker")?;
+            mock.create_topic(HISTORY_TOPIC, args.partitions as i32, 1).context("creating the history topic")?;
+            mock.create_topic(METADATA_TOPIC, 1, 1).context("creating the metadata topic")?;
+            Some(mock)
+        }
+    };
+    let bootstrap = match (&args.kafka, &embedded) {
+        (Some(bootstrap), _) => bootstrap.clone(),
+        (None, Some(mock)) => mock.bootstrap_servers(),
+        (None, None) => unreachable!("one broker is always chosen"),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let result = runtime.block_on(serve(args, bootstrap));
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    drop(embedded);
+    result
+}
+
+async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
+    let kafka = KafkaConfig::new(bootstrap.clone());
+    if args.kafka.is_some() {
+        cairn_log::create_topic(&kafka, HISTORY_TOPIC, args.partitions as i32, 1).await.context("creating the history topic")?;
+        cairn_log::create_topic(&kafka, METADATA_TOPIC, 1, 1).await.context("creating the metadata topic")?;
+    }
+    let partitions = cairn_log::partition_count(&kafka, HISTORY_TOPIC).await?.context("the history topic exists")?;
+    let temp_dir;
+    let data_dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp_dir = tempfile::tempdir().context("creating a temporary data directory")?;
+            temp_dir.path().to_path_buf()
+        }
+    };
+    let db = StateDb::open(&data_dir.join("state")).context("opening the state store")?;
+    let matching = Matching::new();
+    let config = HistoryConfig {
+        partitions: partitions as u32,
+        topic: HISTORY_TOPIC.to_string(),
+        node_id: format!("dev-{}", uuid::Uuid::new_v4()),
+        kafka,
+    };
+    let history = History::start(config, db, Arc::new(matching.clone()), Arc::new(SystemClock)).await.context("starting history")?;
+    let listener = TcpListener::bind(SocketAddr::new(args.ip, args.port)).await.with_context(|| format!("binding {}:{}", args.ip, args.port))?;
+    let addr = listener.local_addr()?;
+    let shutdown = Shutdown::on_signals();
+    let namespaces = Namespaces::with(&args.namespaces);
+    println!("cairn frontend listening on {addr}");
+    info!(%addr, kafka = %bootstrap, partitions, "dev server ready");
+    cairn_frontend::serve(listener, history, matching, namespaces, shutdown.token()).await.context("serving the API")?;
+    info!("dev server stopped");
+    Ok(())
+}

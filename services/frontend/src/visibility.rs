@@ -1,0 +1,39 @@
+//! List and Count: Temporal's filter language evaluated over every partition's runs.
+
+use cairn_engine::{ExecutionStatus as Status, MutableState};
+use cairn_query::{ExecutionStatus, Field, Query, Record, Value};
+
+pub struct RunRecord<'a>(pub &'a MutableState);
+
+fn status(status: Status) -> ExecutionStatus {
+    ExecutionStatus::from_i32(status.to_proto()).expect("engine statuses are Temporal's")
+}
+
+impl Record for RunRecord<'_> {
+    fn field(&self, field: &Field) -> Value {
+        let state = self.0;
+        match field {
+            Field::WorkflowId => Value::String(state.run.workflow_id.clone()),
+            Field::WorkflowType => Value::String(state.workflow_type.clone()),
+            Field::RunId => Value::String(state.run.run_id.clone()),
+            Field::ExecutionStatus => Value::Status(status(state.status)),
+            Field::TaskQueue => Value::String(state.task_queue.clone()),
+            Field::StartTime => Value::Time(state.start_time),
+            Field::CloseTime => state.close_time.map_or(Value::Null, Value::Time),
+            Field::ExecutionTime => Value::Time(state.execution_time),
+            Field::HistoryLength => Value::Int(state.next_event_id - 1),
+        }
+    }
+}
+
+/// The runs of a namespace that match, newest first unless the query orders them.
+pub fn select(query: &Query, namespace_id: &str, runs: Vec<MutableState>) -> Vec<MutableState> {
+    let mut matching: Vec<MutableState> =
+        runs.into_iter().filter(|s| s.run.namespace_id == namespace_id && query.matches(&RunRecord(s))).collect();
+    if query.order_by.is_empty() {
+        matching.sort_by(|a, b| b.start_time.cmp(&a.start_time).then_with(|| a.run.cmp(&b.run)));
+    } else {
+        matching.sort_by(|a, b| query.compare(&RunRecord(a), &RunRecord(b)));
+    }
+    matching
+}
