@@ -30,6 +30,7 @@ pub async fn serve(listener: TcpListener, history: History, matching: Matching, 
     let frontend = Frontend::new(history, matching, namespaces);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<WorkflowServiceServer<Frontend>>().await;
+    let health = health.accept_compressed(CompressionEncoding::Gzip).send_compressed(CompressionEncoding::Gzip);
     let workflow = WorkflowServiceServer::new(frontend.clone())
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
