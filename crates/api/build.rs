@@ -24,7 +24,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         .build_server(true)
         .build_client(true)
         .generate_default_stubs(true)
-        .extern_path(".temporal.api", "::temporalio_protos::protos::temporal::api")
+        .extern_path(
+            ".temporal.api",
+            "::temporalio_protos::protos::temporal::api",
+        )
         .compile_fds(set)?;
     Ok(())
 }

@@ -51,12 +51,17 @@ impl Shutdown {
 
     /// Runs a task whose failure must stop the process: an error or a panic is logged with
     /// the task's name and cancels everything.
-    pub fn spawn_critical<E>(&self, name: &'static str, task: impl Future<Output = Result<(), E>> + Send + 'static)
-    where
+    pub fn spawn_critical<E>(
+        &self,
+        name: &'static str,
+        task: impl Future<Output = Result<(), E>> + Send + 'static,
+    ) where
         E: std::error::Error + Send + Sync + 'static,
     {
         let token = self.token.clone();
-        let handle = self.tracker.spawn(task.instrument(info_span!("task", name)));
+        let handle = self
+            .tracker
+            .spawn(task.instrument(info_span!("task", name)));
         self.tracker.spawn(async move {
             match handle.await {
                 Ok(Ok(())) => {}
@@ -73,8 +78,14 @@ impl Shutdown {
     }
 
     /// Runs a task whose end matters to nobody; a panic is logged.
-    pub fn spawn_best_effort(&self, name: &'static str, task: impl Future<Output = ()> + Send + 'static) {
-        let handle = self.tracker.spawn(task.instrument(info_span!("task", name)));
+    pub fn spawn_best_effort(
+        &self,
+        name: &'static str,
+        task: impl Future<Output = ()> + Send + 'static,
+    ) {
+        let handle = self
+            .tracker
+            .spawn(task.instrument(info_span!("task", name)));
         self.tracker.spawn(async move {
             if let Err(e) = handle.await {
                 error!(task = name, error = %e, "task panicked");
@@ -85,7 +96,10 @@ impl Shutdown {
     /// Waits at most `grace` for tracked tasks to finish after cancellation.
     pub async fn drain(&self, grace: Duration) {
         self.tracker.close();
-        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
             info!("some tasks were still running after the shutdown grace period");
         }
     }

@@ -19,16 +19,36 @@ pub struct DecodeError {
     pub source: apache_avro::Error,
 }
 
-pub(crate) fn encode<T: AvroSchema + Serialize>(record: &T, name: &'static str) -> Result<Vec<u8>, EncodeError> {
-    let writer = SpecificSingleObjectWriter::<T>::new().map_err(|source| EncodeError { record: name, source })?;
+pub(crate) fn encode<T: AvroSchema + Serialize>(
+    record: &T,
+    name: &'static str,
+) -> Result<Vec<u8>, EncodeError> {
+    let writer = SpecificSingleObjectWriter::<T>::new().map_err(|source| EncodeError {
+        record: name,
+        source,
+    })?;
     let mut out = Vec::new();
-    writer.write_ref(record, &mut out).map_err(|source| EncodeError { record: name, source })?;
+    writer
+        .write_ref(record, &mut out)
+        .map_err(|source| EncodeError {
+            record: name,
+            source,
+        })?;
     Ok(out)
 }
 
-pub(crate) fn decode<T: AvroSchema + DeserializeOwned>(bytes: &[u8], name: &'static str) -> Result<T, DecodeError> {
-    let reader = SpecificSingleObjectReader::<T>::new().map_err(|source| DecodeError { record: name, source })?;
-    reader.read(&mut &bytes[..]).map_err(|source| DecodeError { record: name, source })
+pub(crate) fn decode<T: AvroSchema + DeserializeOwned>(
+    bytes: &[u8],
+    name: &'static str,
+) -> Result<T, DecodeError> {
+    let reader = SpecificSingleObjectReader::<T>::new().map_err(|source| DecodeError {
+        record: name,
+        source,
+    })?;
+    reader.read(&mut &bytes[..]).map_err(|source| DecodeError {
+        record: name,
+        source,
+    })
 }
 
 /// Checks a derived schema against its committed `.avsc` file and every archived version.
@@ -43,7 +63,8 @@ pub(crate) fn check_contract<T: AvroSchema>(file: &str) {
     if std::env::var_os("CAIRN_BLESS_SCHEMAS").is_some() {
         std::fs::write(&path, &pretty).expect("schema file is writable");
     }
-    let committed = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} exists", path.display()));
+    let committed =
+        std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} exists", path.display()));
     let committed = Schema::parse_str(&committed).expect("committed schema parses");
     assert_eq!(
         committed.canonical_form(),
@@ -64,9 +85,13 @@ pub(crate) fn check_contract<T: AvroSchema>(file: &str) {
             .expect("released schema parses");
         SchemaCompatibility::can_read(&derived, &old)
             .unwrap_or_else(|e| panic!("readers of {name} cannot read the current {file}: {e}"));
-        SchemaCompatibility::can_read(&old, &derived)
-            .unwrap_or_else(|e| panic!("the current {file} cannot read records written as {name}: {e}"));
+        SchemaCompatibility::can_read(&old, &derived).unwrap_or_else(|e| {
+            panic!("the current {file} cannot read records written as {name}: {e}")
+        });
         checked += 1;
     }
-    assert!(checked > 0, "schemas/released holds at least one version of {file}");
+    assert!(
+        checked > 0,
+        "schemas/released holds at least one version of {file}"
+    );
 }

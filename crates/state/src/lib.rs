@@ -11,7 +11,7 @@ mod keys;
 
 use std::{path::Path, sync::Arc};
 
-use cairn_engine::{MutableState, RunKey, WorkflowKey, PartitionId};
+use cairn_engine::{MutableState, PartitionId, RunKey, WorkflowKey};
 use cairn_schemas::Transition;
 use rocksdb::{DB, Direction, IteratorMode, Options, WriteBatch};
 
@@ -55,9 +55,13 @@ impl StateDb {
     }
 
     pub fn checkpoint(&self, partition: PartitionId) -> Result<Option<Checkpoint>, StateError> {
-        let Some(value) = self.db.get(keys::checkpoint(partition))? else { return Ok(None) };
+        let Some(value) = self.db.get(keys::checkpoint(partition))? else {
+            return Ok(None);
+        };
         if value.len() != 16 {
-            return Err(StateError::Malformed { table: "checkpoint" });
+            return Err(StateError::Malformed {
+                table: "checkpoint",
+            });
         }
         let next_offset = i64::from_be_bytes(value[..8].try_into().expect("8 bytes"));
         let epoch = i64::from_be_bytes(value[8..].try_into().expect("8 bytes"));
@@ -66,14 +70,22 @@ impl StateDb {
 
     /// Applies a log record in one atomic batch: the runs' states, their new events, the
     /// current-run pointers and the checkpoint after it.
-    pub fn apply(&self, partition: PartitionId, transitions: &[Transition], checkpoint: Checkpoint) -> Result<(), StateError> {
+    pub fn apply(
+        &self,
+        partition: PartitionId,
+        transitions: &[Transition],
+        checkpoint: Checkpoint,
+    ) -> Result<(), StateError> {
         let mut batch = WriteBatch::default();
         for transition in transitions {
             let run = &transition.run;
             let state = cairn_schemas::encode_state(&transition.state)
                 .map_err(|_| StateError::Malformed { table: "runs" })?;
             batch.put(keys::run(partition, run), state);
-            batch.put(keys::current(partition, &run.workflow()), run.run_id.as_bytes());
+            batch.put(
+                keys::current(partition, &run.workflow()),
+                run.run_id.as_bytes(),
+            );
             for event in &transition.events {
                 batch.put(keys::event(partition, run, event.event_id), &event.data);
             }
@@ -86,16 +98,26 @@ impl StateDb {
         Ok(())
     }
 
-    pub fn run(&self, partition: PartitionId, run: &RunKey) -> Result<Option<MutableState>, StateError> {
+    pub fn run(
+        &self,
+        partition: PartitionId,
+        run: &RunKey,
+    ) -> Result<Option<MutableState>, StateError> {
         match self.db.get(keys::run(partition, run))? {
             Some(bytes) => decode_state(&bytes).map(Some),
             None => Ok(None),
         }
     }
 
-    pub fn current_run(&self, partition: PartitionId, workflow: &WorkflowKey) -> Result<Option<String>, StateError> {
+    pub fn current_run(
+        &self,
+        partition: PartitionId,
+        workflow: &WorkflowKey,
+    ) -> Result<Option<String>, StateError> {
         match self.db.get(keys::current(partition, workflow))? {
-            Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| StateError::Malformed { table: "current" }),
+            Some(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| StateError::Malformed { table: "current" }),
             None => Ok(None),
         }
     }
@@ -104,7 +126,10 @@ impl StateDb {
     pub fn runs(&self, partition: PartitionId) -> Result<Vec<MutableState>, StateError> {
         let prefix = keys::table_prefix(partition, Table::Run);
         let mut out = Vec::new();
-        for item in self.db.iterator(IteratorMode::From(&prefix, Direction::Forward)) {
+        for item in self
+            .db
+            .iterator(IteratorMode::From(&prefix, Direction::Forward))
+        {
             let (key, value) = item?;
             if !key.starts_with(&prefix) {
                 break;
@@ -115,11 +140,21 @@ impl StateDb {
     }
 
     /// Encoded `HistoryEvent`s of a run with IDs in `[from, to)`, at most `limit` of them.
-    pub fn events(&self, partition: PartitionId, run: &RunKey, from: i64, to: i64, limit: usize) -> Result<Vec<Vec<u8>>, StateError> {
+    pub fn events(
+        &self,
+        partition: PartitionId,
+        run: &RunKey,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StateError> {
         let start = keys::event(partition, run, from.max(1));
         let end = keys::event(partition, run, to);
         let mut out = Vec::new();
-        for item in self.db.iterator(IteratorMode::From(&start, Direction::Forward)) {
+        for item in self
+            .db
+            .iterator(IteratorMode::From(&start, Direction::Forward))
+        {
             let (key, value) = item?;
             if key.as_ref() >= end.as_slice() || out.len() >= limit {
                 break;
@@ -144,7 +179,10 @@ impl StateDb {
 }
 
 fn decode_state(bytes: &[u8]) -> Result<MutableState, StateError> {
-    cairn_schemas::decode_state(bytes).map_err(|source| StateError::Corrupt { table: "runs", source })
+    cairn_schemas::decode_state(bytes).map_err(|source| StateError::Corrupt {
+        table: "runs",
+        source,
+    })
 }
 
 #[cfg(test)]

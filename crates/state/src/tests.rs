@@ -1,6 +1,8 @@
 use cairn_engine::{
     RunKey,
-    proto::{common::WorkflowType, taskqueue::TaskQueue, workflowservice::StartWorkflowExecutionRequest},
+    proto::{
+        common::WorkflowType, taskqueue::TaskQueue, workflowservice::StartWorkflowExecutionRequest,
+    },
 };
 use cairn_schemas::{Event, Transition};
 use prost::Message;
@@ -8,11 +10,20 @@ use prost::Message;
 use super::*;
 
 fn started(workflow_id: &str) -> Transition {
-    let run = RunKey { namespace_id: "ns".into(), workflow_id: workflow_id.into(), run_id: format!("{workflow_id}-run") };
+    let run = RunKey {
+        namespace_id: "ns".into(),
+        workflow_id: workflow_id.into(),
+        run_id: format!("{workflow_id}-run"),
+    };
     let request = StartWorkflowExecutionRequest {
         workflow_id: workflow_id.into(),
-        workflow_type: Some(WorkflowType { name: "Greet".into() }),
-        task_queue: Some(TaskQueue { name: "q".into(), ..Default::default() }),
+        workflow_type: Some(WorkflowType {
+            name: "Greet".into(),
+        }),
+        task_queue: Some(TaskQueue {
+            name: "q".into(),
+            ..Default::default()
+        }),
         request_id: "r1".into(),
         ..Default::default()
     };
@@ -20,7 +31,12 @@ fn started(workflow_id: &str) -> Transition {
     let events = changes
         .events
         .iter()
-        .map(|e| Event { event_id: e.event_id, event_time: 1_000, event_type: String::new(), data: e.encode_to_vec() })
+        .map(|e| Event {
+            event_id: e.event_id,
+            event_time: 1_000,
+            event_type: String::new(),
+            data: e.encode_to_vec(),
+        })
         .collect();
     Transition { run, events, state }
 }
@@ -31,17 +47,42 @@ fn applied_transitions_read_back_with_their_checkpoint() {
     let db = StateDb::open(dir.path()).unwrap();
     assert_eq!(db.checkpoint(7).unwrap(), None);
     let transition = started("wf-1");
-    db.apply(7, std::slice::from_ref(&transition), Checkpoint { next_offset: 5, epoch: 2 }).unwrap();
+    db.apply(
+        7,
+        std::slice::from_ref(&transition),
+        Checkpoint {
+            next_offset: 5,
+            epoch: 2,
+        },
+    )
+    .unwrap();
 
-    assert_eq!(db.checkpoint(7).unwrap(), Some(Checkpoint { next_offset: 5, epoch: 2 }));
-    assert_eq!(db.run(7, &transition.run).unwrap().as_ref(), Some(&transition.state));
-    assert_eq!(db.current_run(7, &transition.run.workflow()).unwrap().as_deref(), Some("wf-1-run"));
+    assert_eq!(
+        db.checkpoint(7).unwrap(),
+        Some(Checkpoint {
+            next_offset: 5,
+            epoch: 2
+        })
+    );
+    assert_eq!(
+        db.run(7, &transition.run).unwrap().as_ref(),
+        Some(&transition.state)
+    );
+    assert_eq!(
+        db.current_run(7, &transition.run.workflow())
+            .unwrap()
+            .as_deref(),
+        Some("wf-1-run")
+    );
     let events = db.events(7, &transition.run, 1, i64::MAX, 100).unwrap();
     assert_eq!(events.len(), 2);
     assert_eq!(events[0], transition.events[0].data);
     assert_eq!(db.events(7, &transition.run, 2, 3, 100).unwrap().len(), 1);
     assert_eq!(db.runs(7).unwrap().len(), 1);
-    assert!(db.runs(6).unwrap().is_empty(), "partitions do not see each other's runs");
+    assert!(
+        db.runs(6).unwrap().is_empty(),
+        "partitions do not see each other's runs"
+    );
 }
 
 #[test]
@@ -49,8 +90,24 @@ fn state_survives_reopen_and_clearing_a_partition_spares_the_others() {
     let dir = tempfile::tempdir().unwrap();
     {
         let db = StateDb::open(dir.path()).unwrap();
-        db.apply(1, &[started("a")], Checkpoint { next_offset: 1, epoch: 1 }).unwrap();
-        db.apply(2, &[started("b")], Checkpoint { next_offset: 1, epoch: 1 }).unwrap();
+        db.apply(
+            1,
+            &[started("a")],
+            Checkpoint {
+                next_offset: 1,
+                epoch: 1,
+            },
+        )
+        .unwrap();
+        db.apply(
+            2,
+            &[started("b")],
+            Checkpoint {
+                next_offset: 1,
+                epoch: 1,
+            },
+        )
+        .unwrap();
     }
     let db = StateDb::open(dir.path()).unwrap();
     assert_eq!(db.runs(1).unwrap().len(), 1);

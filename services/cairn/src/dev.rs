@@ -26,8 +26,10 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
         Some(_) => None,
         None => {
             let mock = MockCluster::new(1).context("starting the embedded broker")?;
-            mock.create_topic(HISTORY_TOPIC, args.partitions as i32, 1).context("creating the history topic")?;
-            mock.create_topic(METADATA_TOPIC, 1, 1).context("creating the metadata topic")?;
+            mock.create_topic(HISTORY_TOPIC, args.partitions as i32, 1)
+                .context("creating the history topic")?;
+            mock.create_topic(METADATA_TOPIC, 1, 1)
+                .context("creating the metadata topic")?;
             Some(mock)
         }
     };
@@ -36,7 +38,10 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
         (None, Some(mock)) => mock.bootstrap_servers(),
         (None, None) => unreachable!("one broker is always chosen"),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     let result = runtime.block_on(serve(args, bootstrap));
     runtime.shutdown_timeout(Duration::from_secs(5));
     drop(embedded);
@@ -46,10 +51,16 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
 async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
     let kafka = KafkaConfig::new(bootstrap.clone());
     if args.kafka.is_some() {
-        cairn_log::create_topic(&kafka, HISTORY_TOPIC, args.partitions as i32, 1).await.context("creating the history topic")?;
-        cairn_log::create_topic(&kafka, METADATA_TOPIC, 1, 1).await.context("creating the metadata topic")?;
+        cairn_log::create_topic(&kafka, HISTORY_TOPIC, args.partitions as i32, 1)
+            .await
+            .context("creating the history topic")?;
+        cairn_log::create_topic(&kafka, METADATA_TOPIC, 1, 1)
+            .await
+            .context("creating the metadata topic")?;
     }
-    let partitions = cairn_log::partition_count(&kafka, HISTORY_TOPIC).await?.context("the history topic exists")?;
+    let partitions = cairn_log::partition_count(&kafka, HISTORY_TOPIC)
+        .await?
+        .context("the history topic exists")?;
     let temp_dir;
     let data_dir = match &args.data_dir {
         Some(dir) => dir.clone(),
@@ -66,14 +77,25 @@ async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
         node_id: format!("dev-{}", uuid::Uuid::new_v4()),
         kafka,
     };
-    let history = History::start(config, db, Arc::new(matching.clone()), Arc::new(SystemClock)).await.context("starting history")?;
-    let listener = TcpListener::bind(SocketAddr::new(args.ip, args.port)).await.with_context(|| format!("binding {}:{}", args.ip, args.port))?;
+    let history = History::start(
+        config,
+        db,
+        Arc::new(matching.clone()),
+        Arc::new(SystemClock),
+    )
+    .await
+    .context("starting history")?;
+    let listener = TcpListener::bind(SocketAddr::new(args.ip, args.port))
+        .await
+        .with_context(|| format!("binding {}:{}", args.ip, args.port))?;
     let addr = listener.local_addr()?;
     let shutdown = Shutdown::on_signals();
     let namespaces = Namespaces::with(&args.namespaces);
     println!("cairn frontend listening on {addr}");
     info!(%addr, kafka = %bootstrap, partitions, "dev server ready");
-    cairn_frontend::serve(listener, history, matching, namespaces, shutdown.token()).await.context("serving the API")?;
+    cairn_frontend::serve(listener, history, matching, namespaces, shutdown.token())
+        .await
+        .context("serving the API")?;
     info!("dev server stopped");
     Ok(())
 }

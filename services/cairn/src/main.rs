@@ -57,7 +57,9 @@ pub struct DevArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Server { command: ServerCommand::StartDev(args) } => {
+        Command::Server {
+            command: ServerCommand::StartDev(args),
+        } => {
             cairn_runtime::telemetry::init(&args.log_level);
             match dev::run(args) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -4,23 +4,31 @@ use cairn_engine::{
     MutableState,
     activity::decode_opt,
     events::task_queue,
-    proto::{common::{WorkflowExecution, WorkflowType}},
+    proto::common::{WorkflowExecution, WorkflowType},
     time,
 };
 use temporalio_protos::protos::temporal::api::{
     common::v1::ActivityType,
-    workflow::v1::{PendingActivityInfo, PendingWorkflowTaskInfo, WorkflowExecutionConfig, WorkflowExecutionInfo},
+    workflow::v1::{
+        PendingActivityInfo, PendingWorkflowTaskInfo, WorkflowExecutionConfig,
+        WorkflowExecutionInfo,
+    },
     workflowservice::v1::DescribeWorkflowExecutionResponse,
 };
 
 pub fn execution(state: &MutableState) -> WorkflowExecution {
-    WorkflowExecution { workflow_id: state.run.workflow_id.clone(), run_id: state.run.run_id.clone() }
+    WorkflowExecution {
+        workflow_id: state.run.workflow_id.clone(),
+        run_id: state.run.run_id.clone(),
+    }
 }
 
 pub fn execution_info(state: &MutableState) -> WorkflowExecutionInfo {
     WorkflowExecutionInfo {
         execution: Some(execution(state)),
-        r#type: Some(WorkflowType { name: state.workflow_type.clone() }),
+        r#type: Some(WorkflowType {
+            name: state.workflow_type.clone(),
+        }),
         start_time: Some(time::timestamp(state.start_time)),
         close_time: state.close_time.map(time::timestamp),
         status: state.status.to_proto(),
@@ -38,8 +46,16 @@ pub fn execution_info(state: &MutableState) -> WorkflowExecutionInfo {
 pub fn describe(state: &MutableState) -> DescribeWorkflowExecutionResponse {
     let now_pending = state.activities.iter().map(|a| PendingActivityInfo {
         activity_id: a.activity_id.clone(),
-        activity_type: Some(ActivityType { name: a.activity_type.clone() }),
-        state: if a.cancel_requested { 3 } else if a.is_started() { 2 } else { 1 },
+        activity_type: Some(ActivityType {
+            name: a.activity_type.clone(),
+        }),
+        state: if a.cancel_requested {
+            3
+        } else if a.is_started() {
+            2
+        } else {
+            1
+        },
         heartbeat_details: decode_opt(&a.heartbeat_details),
         last_heartbeat_time: a.last_heartbeat_time.map(time::timestamp),
         last_started_time: a.started_time.map(time::timestamp),
@@ -60,13 +76,16 @@ pub fn describe(state: &MutableState) -> DescribeWorkflowExecutionResponse {
         }),
         workflow_execution_info: Some(execution_info(state)),
         pending_activities: now_pending.collect(),
-        pending_workflow_task: state.workflow_task.as_ref().map(|t| PendingWorkflowTaskInfo {
-            state: if t.is_started() { 2 } else { 1 },
-            scheduled_time: Some(time::timestamp(t.scheduled_time)),
-            original_scheduled_time: Some(time::timestamp(t.scheduled_time)),
-            started_time: t.is_started().then(|| time::timestamp(t.started_time)),
-            attempt: t.attempt,
-        }),
+        pending_workflow_task: state
+            .workflow_task
+            .as_ref()
+            .map(|t| PendingWorkflowTaskInfo {
+                state: if t.is_started() { 2 } else { 1 },
+                scheduled_time: Some(time::timestamp(t.scheduled_time)),
+                original_scheduled_time: Some(time::timestamp(t.scheduled_time)),
+                started_time: t.is_started().then(|| time::timestamp(t.started_time)),
+                attempt: t.attempt,
+            }),
         ..Default::default()
     }
 }

@@ -16,13 +16,33 @@ pub fn status(error: HistoryError) -> Status {
 pub fn engine_status(error: EngineError) -> Status {
     match error {
         EngineError::InvalidArgument(message) => Status::invalid_argument(message),
-        EngineError::NotFound(message) => with_detail(Code::NotFound, message, "NotFoundFailure", details::NotFoundFailure::default().encode_to_vec()),
-        EngineError::AlreadyStarted { start_request_id, run_id } => {
-            let message = format!("Workflow execution is already running. WorkflowId: , RunId: {run_id}.");
-            let detail = details::WorkflowExecutionAlreadyStartedFailure { start_request_id, run_id, ..Default::default() };
-            with_detail(Code::AlreadyExists, message, "WorkflowExecutionAlreadyStartedFailure", detail.encode_to_vec())
+        EngineError::NotFound(message) => with_detail(
+            Code::NotFound,
+            message,
+            "NotFoundFailure",
+            details::NotFoundFailure::default().encode_to_vec(),
+        ),
+        EngineError::AlreadyStarted {
+            start_request_id,
+            run_id,
+        } => {
+            let message =
+                format!("Workflow execution is already running. WorkflowId: , RunId: {run_id}.");
+            let detail = details::WorkflowExecutionAlreadyStartedFailure {
+                start_request_id,
+                run_id,
+                ..Default::default()
+            };
+            with_detail(
+                Code::AlreadyExists,
+                message,
+                "WorkflowExecutionAlreadyStartedFailure",
+                detail.encode_to_vec(),
+            )
         }
-        EngineError::AlreadyCompleted { .. } => Status::not_found("workflow execution already completed"),
+        EngineError::AlreadyCompleted { .. } => {
+            Status::not_found("workflow execution already completed")
+        }
         EngineError::FailedPrecondition(message) => Status::failed_precondition(message),
         EngineError::ResourceExhausted(message) => Status::resource_exhausted(message),
     }
@@ -30,22 +50,50 @@ pub fn engine_status(error: EngineError) -> Status {
 
 /// A status carrying one `temporal.api.errordetails.v1` message, as Temporal sends them.
 pub fn with_detail(code: Code, message: String, detail: &str, value: Vec<u8>) -> Status {
-    let any = prost_wkt_types::Any { type_url: format!("type.googleapis.com/temporal.api.errordetails.v1.{detail}"), value };
-    let body = rpc::Status { code: code as i32, message: message.clone(), details: vec![any] };
+    let any = prost_wkt_types::Any {
+        type_url: format!("type.googleapis.com/temporal.api.errordetails.v1.{detail}"),
+        value,
+    };
+    let body = rpc::Status {
+        code: code as i32,
+        message: message.clone(),
+        details: vec![any],
+    };
     Status::with_details(code, message, body.encode_to_vec().into())
 }
 
 pub fn namespace_not_found(name: &str) -> Status {
-    let detail = details::NamespaceNotFoundFailure { namespace: name.to_string() };
-    with_detail(Code::NotFound, format!("Namespace {name} is not found."), "NamespaceNotFoundFailure", detail.encode_to_vec())
+    let detail = details::NamespaceNotFoundFailure {
+        namespace: name.to_string(),
+    };
+    with_detail(
+        Code::NotFound,
+        format!("Namespace {name} is not found."),
+        "NamespaceNotFoundFailure",
+        detail.encode_to_vec(),
+    )
 }
 
 pub fn already_started(workflow_id: &str, error: EngineError) -> Status {
     match error {
-        EngineError::AlreadyStarted { start_request_id, run_id } => {
-            let message = format!("Workflow execution is already running. WorkflowId: {workflow_id}, RunId: {run_id}.");
-            let detail = details::WorkflowExecutionAlreadyStartedFailure { start_request_id, run_id, ..Default::default() };
-            with_detail(Code::AlreadyExists, message, "WorkflowExecutionAlreadyStartedFailure", detail.encode_to_vec())
+        EngineError::AlreadyStarted {
+            start_request_id,
+            run_id,
+        } => {
+            let message = format!(
+                "Workflow execution is already running. WorkflowId: {workflow_id}, RunId: {run_id}."
+            );
+            let detail = details::WorkflowExecutionAlreadyStartedFailure {
+                start_request_id,
+                run_id,
+                ..Default::default()
+            };
+            with_detail(
+                Code::AlreadyExists,
+                message,
+                "WorkflowExecutionAlreadyStartedFailure",
+                detail.encode_to_vec(),
+            )
         }
         other => engine_status(other),
     }

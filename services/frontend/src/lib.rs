@@ -12,7 +12,10 @@ mod visibility;
 
 use std::net::SocketAddr;
 
-use cairn_api::{operatorservice::operator_service_server::OperatorServiceServer, workflowservice::workflow_service_server::WorkflowServiceServer};
+use cairn_api::{
+    operatorservice::operator_service_server::OperatorServiceServer,
+    workflowservice::workflow_service_server::WorkflowServiceServer,
+};
 use cairn_history::History;
 use cairn_matching::Matching;
 use tokio::net::TcpListener;
@@ -26,11 +29,21 @@ pub use service::Frontend;
 const MAX_MESSAGE: usize = 128 * 1024 * 1024;
 
 /// Serves the public API on `listener` until `shutdown` fires.
-pub async fn serve(listener: TcpListener, history: History, matching: Matching, namespaces: Namespaces, shutdown: CancellationToken) -> Result<(), tonic::transport::Error> {
+pub async fn serve(
+    listener: TcpListener,
+    history: History,
+    matching: Matching,
+    namespaces: Namespaces,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
     let frontend = Frontend::new(history, matching, namespaces);
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<WorkflowServiceServer<Frontend>>().await;
-    let health = health.accept_compressed(CompressionEncoding::Gzip).send_compressed(CompressionEncoding::Gzip);
+    health_reporter
+        .set_serving::<WorkflowServiceServer<Frontend>>()
+        .await;
+    let health = health
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
     let workflow = WorkflowServiceServer::new(frontend.clone())
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)

@@ -1,7 +1,10 @@
 //! The namespace registry: `default` always exists; others are registered at start-up or
 //! through RegisterNamespace.
 
-use std::{collections::HashMap, sync::{Arc, RwLock}};
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
 
 use cairn_engine::time;
 use temporalio_protos::protos::temporal::api::{
@@ -47,12 +50,19 @@ impl Namespaces {
     }
 
     pub fn get(&self, name: &str) -> Option<Namespace> {
-        self.by_name.read().expect("namespace lock is not poisoned").get(name).cloned()
+        self.by_name
+            .read()
+            .expect("namespace lock is not poisoned")
+            .get(name)
+            .cloned()
     }
 
     /// Adds a namespace; false when the name is taken.
     pub fn register(&self, namespace: Namespace) -> bool {
-        let mut by_name = self.by_name.write().expect("namespace lock is not poisoned");
+        let mut by_name = self
+            .by_name
+            .write()
+            .expect("namespace lock is not poisoned");
         if by_name.contains_key(&namespace.name) {
             return false;
         }
@@ -61,7 +71,13 @@ impl Namespaces {
     }
 
     pub fn all(&self) -> Vec<Namespace> {
-        let mut all: Vec<_> = self.by_name.read().expect("namespace lock is not poisoned").values().cloned().collect();
+        let mut all: Vec<_> = self
+            .by_name
+            .read()
+            .expect("namespace lock is not poisoned")
+            .values()
+            .cloned()
+            .collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }
@@ -87,14 +103,19 @@ impl Namespace {
                 ..Default::default()
             }),
             config: Some(NamespaceConfig {
-                workflow_execution_retention_ttl: Some(time::duration(self.retention_seconds * time::NANOS_PER_SEC)),
+                workflow_execution_retention_ttl: Some(time::duration(
+                    self.retention_seconds * time::NANOS_PER_SEC,
+                )),
                 history_archival_state: 2,
                 visibility_archival_state: 2,
                 ..Default::default()
             }),
             replication_config: Some(NamespaceReplicationConfig {
                 active_cluster_name: "active".into(),
-                clusters: vec![ClusterReplicationConfig { cluster_name: "active".into(), ..Default::default() }],
+                clusters: vec![ClusterReplicationConfig {
+                    cluster_name: "active".into(),
+                    ..Default::default()
+                }],
                 state: 0,
             }),
             ..Default::default()

@@ -9,10 +9,14 @@ pub const MAX_PAYLOAD_BYTES: usize = 2 * 1024 * 1024;
 
 pub fn required(value: &str, what: &str) -> Result<(), Status> {
     if value.is_empty() {
-        return Err(Status::invalid_argument(format!("{what} is not set on request.")));
+        return Err(Status::invalid_argument(format!(
+            "{what} is not set on request."
+        )));
     }
     if value.len() > MAX_ID_LENGTH {
-        return Err(Status::invalid_argument(format!("{what} exceeds length limit.")));
+        return Err(Status::invalid_argument(format!(
+            "{what} exceeds length limit."
+        )));
     }
     Ok(())
 }
@@ -24,7 +28,10 @@ pub fn payload_size(size: usize) -> Result<(), Status> {
     Ok(())
 }
 
-pub fn non_negative(duration: Option<&prost_wkt_types::Duration>, what: &str) -> Result<(), Status> {
+pub fn non_negative(
+    duration: Option<&prost_wkt_types::Duration>,
+    what: &str,
+) -> Result<(), Status> {
     if let Some(d) = duration {
         if d.seconds < 0 || d.nanos < 0 {
             return Err(Status::invalid_argument(format!("Invalid {what}.")));

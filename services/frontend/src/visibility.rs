@@ -28,10 +28,16 @@ impl Record for RunRecord<'_> {
 
 /// The runs of a namespace that match, newest first unless the query orders them.
 pub fn select(query: &Query, namespace_id: &str, runs: Vec<MutableState>) -> Vec<MutableState> {
-    let mut matching: Vec<MutableState> =
-        runs.into_iter().filter(|s| s.run.namespace_id == namespace_id && query.matches(&RunRecord(s))).collect();
+    let mut matching: Vec<MutableState> = runs
+        .into_iter()
+        .filter(|s| s.run.namespace_id == namespace_id && query.matches(&RunRecord(s)))
+        .collect();
     if query.order_by.is_empty() {
-        matching.sort_by(|a, b| b.start_time.cmp(&a.start_time).then_with(|| a.run.cmp(&b.run)));
+        matching.sort_by(|a, b| {
+            b.start_time
+                .cmp(&a.start_time)
+                .then_with(|| a.run.cmp(&b.run))
+        });
     } else {
         matching.sort_by(|a, b| query.compare(&RunRecord(a), &RunRecord(b)));
     }

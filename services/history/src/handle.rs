@@ -7,7 +7,10 @@ use std::sync::Arc;
 use cairn_engine::{
     EngineError, MutableState, PartitionId, RunKey, TaskRef, WorkflowKey,
     activity::ActivityOutcome,
-    proto::{HistoryEvent, common::Payloads, enums::WorkflowTaskFailedCause, failure::Failure, workflowservice::StartWorkflowExecutionRequest},
+    proto::{
+        HistoryEvent, common::Payloads, enums::WorkflowTaskFailedCause, failure::Failure,
+        workflowservice::StartWorkflowExecutionRequest,
+    },
     signal::Signal,
     start::{StartDecision, decide_start},
     token::TaskToken,
@@ -55,7 +58,12 @@ pub struct Started {
 
 impl History {
     /// Claims every partition (catching up with the log first) and starts their loops.
-    pub async fn start(config: HistoryConfig, db: StateDb, sink: SharedTaskSink, clock: Arc<dyn Clock>) -> Result<Self, HistoryError> {
+    pub async fn start(
+        config: HistoryConfig,
+        db: StateDb,
+        sink: SharedTaskSink,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, HistoryError> {
         let producer = LogProducer::connect(&config.kafka)?;
         let reader = Arc::new(LogReader::connect(&config.kafka)?);
         let changed = Arc::new(tokio::sync::watch::Sender::new(0));
@@ -79,7 +87,15 @@ impl History {
             senders.push(tx);
             tokio::spawn(partition.run(rx));
         }
-        Ok(Self { inner: Arc::new(Inner { partitions: config.partitions, senders, db, clock, changed }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                partitions: config.partitions,
+                senders,
+                db,
+                clock,
+                changed,
+            }),
+        })
     }
 
     pub fn partitions(&self) -> u32 {
@@ -120,8 +136,13 @@ impl History {
             }
         });
         let sender = &self.inner.senders[partition as usize];
-        sender.send(op).await.map_err(|_| HistoryError::Unavailable { partition })?;
-        result.await.map_err(|_| HistoryError::Unavailable { partition })?
+        sender
+            .send(op)
+            .await
+            .map_err(|_| HistoryError::Unavailable { partition })?;
+        result
+            .await
+            .map_err(|_| HistoryError::Unavailable { partition })?
     }
 
     pub async fn start_workflow(
@@ -131,7 +152,8 @@ impl History {
         request: StartWorkflowExecutionRequest,
         run_id: String,
     ) -> Result<Started, HistoryError> {
-        self.signal_with_start(namespace_id, namespace, request, run_id, None).await
+        self.signal_with_start(namespace_id, namespace, request, run_id, None)
+            .await
     }
 
     /// Starts the workflow (by its ID policies) and, if a signal is given, signals the run
@@ -144,7 +166,10 @@ impl History {
         run_id: String,
         signal: Option<Signal>,
     ) -> Result<Started, HistoryError> {
-        let workflow = WorkflowKey { namespace_id: namespace_id.clone(), workflow_id: request.workflow_id.clone() };
+        let workflow = WorkflowKey {
+            namespace_id: namespace_id.clone(),
+            workflow_id: request.workflow_id.clone(),
+        };
         self.submit(self.partition_of(&workflow), move |work| {
             let current = work.current_state(&workflow)?;
             let conflict = if signal.is_some() && request.workflow_id_conflict_policy == 0 {
@@ -153,45 +178,84 @@ impl History {
             } else {
                 request.workflow_id_conflict_policy()
             };
-            let decision = decide_start(current.as_ref(), &request.request_id, request.workflow_id_reuse_policy(), conflict)?;
+            let decision = decide_start(
+                current.as_ref(),
+                &request.request_id,
+                request.workflow_id_reuse_policy(),
+                conflict,
+            )?;
             let run_id = match decision {
                 StartDecision::Existing { run_id, started } => {
                     if let Some(signal) = signal {
-                        let run = RunKey { namespace_id: namespace_id.clone(), workflow_id: workflow.workflow_id.clone(), run_id: run_id.clone() };
+                        let run = RunKey {
+                            namespace_id: namespace_id.clone(),
+                            workflow_id: workflow.workflow_id.clone(),
+                            run_id: run_id.clone(),
+                        };
                         work.update(&run, |tx| tx.signal(signal))?;
                     }
                     return Ok(Started { run_id, started });
                 }
                 StartDecision::TerminateThenNew => {
                     let current = current.expect("terminate needs a current run");
-                    work.update(&current.run, |tx| tx.terminate("TerminateExisting WorkflowIdConflictPolicy", None, &request.identity))?;
+                    work.update(&current.run, |tx| {
+                        tx.terminate(
+                            "TerminateExisting WorkflowIdConflictPolicy",
+                            None,
+                            &request.identity,
+                        )
+                    })?;
                     run_id
                 }
                 StartDecision::New => run_id,
             };
-            let run = RunKey { namespace_id, workflow_id: workflow.workflow_id.clone(), run_id: run_id.clone() };
-            let (state, changes) = cairn_engine::start::start(run.clone(), &namespace, &request, work.now());
+            let run = RunKey {
+                namespace_id,
+                workflow_id: workflow.workflow_id.clone(),
+                run_id: run_id.clone(),
+            };
+            let (state, changes) =
+                cairn_engine::start::start(run.clone(), &namespace, &request, work.now());
             work.stage(state, changes);
             if let Some(signal) = signal {
                 // Temporal writes the signal right after the started event, before the first
                 // workflow task is scheduled; the engine schedules it once, up front.
                 work.update(&run, |tx| tx.signal(signal))?;
             }
-            Ok(Started { run_id, started: true })
+            Ok(Started {
+                run_id,
+                started: true,
+            })
         })
         .await
     }
 
     pub async fn signal(&self, run: RunKey, signal: Signal) -> Result<(), HistoryError> {
-        self.submit(run.partition(self.inner.partitions), move |work| work.update(&run, |tx| tx.signal(signal))).await
+        self.submit(run.partition(self.inner.partitions), move |work| {
+            work.update(&run, |tx| tx.signal(signal))
+        })
+        .await
     }
 
-    pub async fn request_cancel(&self, run: RunKey, identity: String, reason: String) -> Result<(), HistoryError> {
-        self.submit(run.partition(self.inner.partitions), move |work| work.update(&run, |tx| tx.request_cancel(&identity, &reason)))
-            .await
+    pub async fn request_cancel(
+        &self,
+        run: RunKey,
+        identity: String,
+        reason: String,
+    ) -> Result<(), HistoryError> {
+        self.submit(run.partition(self.inner.partitions), move |work| {
+            work.update(&run, |tx| tx.request_cancel(&identity, &reason))
+        })
+        .await
     }
 
-    pub async fn terminate(&self, run: RunKey, reason: String, details: Option<Payloads>, identity: String) -> Result<(), HistoryError> {
+    pub async fn terminate(
+        &self,
+        run: RunKey,
+        reason: String,
+        details: Option<Payloads>,
+        identity: String,
+    ) -> Result<(), HistoryError> {
         self.submit(run.partition(self.inner.partitions), move |work| {
             work.update(&run, |tx| tx.terminate(&reason, details, &identity))
         })
@@ -199,50 +263,102 @@ impl History {
     }
 
     /// Records a workflow task as started for a poller and returns what the worker needs.
-    pub async fn record_workflow_task_started(&self, task: &TaskRef, request_id: String, identity: String) -> Result<StartedWorkflowTask, HistoryError> {
+    pub async fn record_workflow_task_started(
+        &self,
+        task: &TaskRef,
+        request_id: String,
+        identity: String,
+    ) -> Result<StartedWorkflowTask, HistoryError> {
         let run = task.run.clone();
         let scheduled = task.scheduled_event_id;
         let (state, started) = self
             .submit(run.partition(self.inner.partitions), move |work| {
-                let started = work.update(&run, |tx| tx.start_workflow_task(scheduled, &request_id, &identity))?;
+                let started = work.update(&run, |tx| {
+                    tx.start_workflow_task(scheduled, &request_id, &identity)
+                })?;
                 let state = work.state(&run)?.ok_or_else(|| not_found(&run))?;
                 Ok((state, started))
             })
             .await?;
-        let mut history = self.events(&state.run, 1, started.started_event_id + 1).await?;
+        let mut history = self
+            .events(&state.run, 1, started.started_event_id + 1)
+            .await?;
         history.extend(started.transient_events.iter().cloned());
-        Ok(StartedWorkflowTask { state, task: started, history })
+        Ok(StartedWorkflowTask {
+            state,
+            task: started,
+            history,
+        })
     }
 
-    pub async fn complete_workflow_task(&self, token: TaskToken, completion: Completion) -> Result<CompletionOutcome, HistoryError> {
+    pub async fn complete_workflow_task(
+        &self,
+        token: TaskToken,
+        completion: Completion,
+    ) -> Result<CompletionOutcome, HistoryError> {
         let run = token.run();
         self.submit(run.partition(self.inner.partitions), move |work| {
-            work.update(&run, |tx| tx.complete_workflow_task(token.scheduled_event_id, token.started_event_id, &completion))
+            work.update(&run, |tx| {
+                tx.complete_workflow_task(
+                    token.scheduled_event_id,
+                    token.started_event_id,
+                    &completion,
+                )
+            })
         })
         .await
     }
 
-    pub async fn fail_workflow_task(&self, token: TaskToken, cause: WorkflowTaskFailedCause, failure: Option<Failure>, identity: String) -> Result<(), HistoryError> {
+    pub async fn fail_workflow_task(
+        &self,
+        token: TaskToken,
+        cause: WorkflowTaskFailedCause,
+        failure: Option<Failure>,
+        identity: String,
+    ) -> Result<(), HistoryError> {
         let run = token.run();
         self.submit(run.partition(self.inner.partitions), move |work| {
-            work.update(&run, |tx| tx.fail_workflow_task(token.scheduled_event_id, token.started_event_id, cause, failure, &identity))
+            work.update(&run, |tx| {
+                tx.fail_workflow_task(
+                    token.scheduled_event_id,
+                    token.started_event_id,
+                    cause,
+                    failure,
+                    &identity,
+                )
+            })
         })
         .await
     }
 
-    pub async fn record_activity_task_started(&self, task: &TaskRef, request_id: String, identity: String) -> Result<StartedActivityTask, HistoryError> {
+    pub async fn record_activity_task_started(
+        &self,
+        task: &TaskRef,
+        request_id: String,
+        identity: String,
+    ) -> Result<StartedActivityTask, HistoryError> {
         let run = task.run.clone();
         let (scheduled, attempt) = (task.scheduled_event_id, task.attempt);
         self.submit(run.partition(self.inner.partitions), move |work| {
-            let started = work.update(&run, |tx| tx.start_activity(scheduled, attempt, &request_id, &identity))?;
+            let started = work.update(&run, |tx| {
+                tx.start_activity(scheduled, attempt, &request_id, &identity)
+            })?;
             let state = work.state(&run)?.ok_or_else(|| not_found(&run))?;
-            Ok(StartedActivityTask { state, info: started.info })
+            Ok(StartedActivityTask {
+                state,
+                info: started.info,
+            })
         })
         .await
     }
 
     /// Closes an activity attempt named by a task token, or by run and activity ID.
-    pub async fn close_activity(&self, target: ActivityTarget, identity: String, outcome: ActivityOutcome) -> Result<(), HistoryError> {
+    pub async fn close_activity(
+        &self,
+        target: ActivityTarget,
+        identity: String,
+        outcome: ActivityOutcome,
+    ) -> Result<(), HistoryError> {
         let run = target.run.clone();
         self.submit(run.partition(self.inner.partitions), move |work| {
             work.update(&run, |tx| {
@@ -254,7 +370,11 @@ impl History {
     }
 
     /// Records a heartbeat; returns whether cancellation of the activity was requested.
-    pub async fn heartbeat_activity(&self, target: ActivityTarget, details: Option<Payloads>) -> Result<bool, HistoryError> {
+    pub async fn heartbeat_activity(
+        &self,
+        target: ActivityTarget,
+        details: Option<Payloads>,
+    ) -> Result<bool, HistoryError> {
         let run = target.run.clone();
         self.submit(run.partition(self.inner.partitions), move |work| {
             work.update(&run, |tx| {
@@ -271,24 +391,37 @@ impl History {
         let partition = run.partition(self.inner.partitions);
         blocking(move || {
             let run_id = if run.run_id.is_empty() {
-                db.current_run(partition, &run.workflow())?.ok_or_else(|| not_found(&run))?
+                db.current_run(partition, &run.workflow())?
+                    .ok_or_else(|| not_found(&run))?
             } else {
                 run.run_id.clone()
             };
-            let key = RunKey { run_id, ..run.clone() };
-            db.run(partition, &key)?.ok_or_else(|| HistoryError::Engine(not_found(&run)))
+            let key = RunKey {
+                run_id,
+                ..run.clone()
+            };
+            db.run(partition, &key)?
+                .ok_or_else(|| HistoryError::Engine(not_found(&run)))
         })
         .await
     }
 
     /// Durable events of a run with IDs in `[from, to)`.
-    pub async fn events(&self, run: &RunKey, from: i64, to: i64) -> Result<Vec<HistoryEvent>, HistoryError> {
+    pub async fn events(
+        &self,
+        run: &RunKey,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<HistoryEvent>, HistoryError> {
         let db = self.inner.db.clone();
         let partition = run.partition(self.inner.partitions);
         let run = run.clone();
         blocking(move || {
             let encoded = db.events(partition, &run, from, to, usize::MAX)?;
-            Ok(encoded.iter().filter_map(|bytes| HistoryEvent::decode(bytes.as_slice()).ok()).collect())
+            Ok(encoded
+                .iter()
+                .filter_map(|bytes| HistoryEvent::decode(bytes.as_slice()).ok())
+                .collect())
         })
         .await
     }
@@ -312,18 +445,36 @@ pub struct ActivityTarget {
 
 impl ActivityTarget {
     pub fn from_token(token: &TaskToken) -> Self {
-        Self { run: token.run(), scheduled_event_id: token.scheduled_event_id, attempt: Some(token.attempt), activity_id: token.activity_id.clone() }
+        Self {
+            run: token.run(),
+            scheduled_event_id: token.scheduled_event_id,
+            attempt: Some(token.attempt),
+            activity_id: token.activity_id.clone(),
+        }
     }
 
     pub fn by_id(run: RunKey, activity_id: String) -> Self {
-        Self { run, scheduled_event_id: 0, attempt: None, activity_id }
+        Self {
+            run,
+            scheduled_event_id: 0,
+            attempt: None,
+            activity_id,
+        }
     }
 
     fn scheduled_event_id(&self, tx: &cairn_engine::events::Tx<'_>) -> Result<i64, EngineError> {
-        if self.scheduled_event_id > 0 { Ok(self.scheduled_event_id) } else { tx.activity_by_id(&self.activity_id) }
+        if self.scheduled_event_id > 0 {
+            Ok(self.scheduled_event_id)
+        } else {
+            tx.activity_by_id(&self.activity_id)
+        }
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, HistoryError> + Send + 'static) -> Result<T, HistoryError> {
-    tokio::task::spawn_blocking(f).await.expect("state reads do not panic")
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, HistoryError> + Send + 'static,
+) -> Result<T, HistoryError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("state reads do not panic")
 }

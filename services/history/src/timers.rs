@@ -4,7 +4,10 @@
 
 use std::collections::BTreeSet;
 
-use cairn_engine::{MutableState, RunKey, timer::{Deadline, deadlines}};
+use cairn_engine::{
+    MutableState, RunKey,
+    timer::{Deadline, deadlines},
+};
 
 #[derive(Default)]
 pub struct TimerWheel {

@@ -54,22 +54,40 @@ impl Matching {
     }
 
     fn offer(&self, key: QueueKey, item: Item) {
-        let mut queues = self.inner.queues.lock().expect("matching lock is not poisoned");
+        let mut queues = self
+            .inner
+            .queues
+            .lock()
+            .expect("matching lock is not poisoned");
         queues.entry(key).or_default().offer(item);
     }
 
     /// Waits up to `wait` for a task of the queue. Returns `None` when none came in time.
-    pub async fn poll(&self, namespace_id: &str, task_queue: &str, kind: TaskKind, wait: Duration) -> Option<Item> {
+    pub async fn poll(
+        &self,
+        namespace_id: &str,
+        task_queue: &str,
+        kind: TaskKind,
+        wait: Duration,
+    ) -> Option<Item> {
         let key = QueueKey::new(namespace_id, task_queue, kind);
         let receiver = {
-            let mut queues = self.inner.queues.lock().expect("matching lock is not poisoned");
+            let mut queues = self
+                .inner
+                .queues
+                .lock()
+                .expect("matching lock is not poisoned");
             let queue = queues.entry(key.clone()).or_default();
             if let Some(item) = queue.take() {
                 return Some(item);
             }
             queue.wait()
         };
-        let mut guard = PollGuard { matching: self.clone(), key, receiver: Some(receiver) };
+        let mut guard = PollGuard {
+            matching: self.clone(),
+            key,
+            receiver: Some(receiver),
+        };
         let receiver = guard.receiver.as_mut().expect("set above");
         match tokio::time::timeout(wait, receiver).await {
             Ok(Ok(item)) => {
@@ -82,26 +100,57 @@ impl Matching {
     }
 
     /// Hands a query to a poller of the workflow's task queue and waits for the answer.
-    pub async fn query(&self, namespace_id: &str, task_queue: &str, task: QueryTask, wait: Duration) -> Option<QueryAnswer> {
+    pub async fn query(
+        &self,
+        namespace_id: &str,
+        task_queue: &str,
+        task: QueryTask,
+        wait: Duration,
+    ) -> Option<QueryAnswer> {
         let (answer, answered) = oneshot::channel();
         let query_id = task.query_id.clone();
-        self.inner.queries.lock().expect("matching lock is not poisoned").insert(query_id.clone(), answer);
-        self.offer(QueueKey::new(namespace_id, task_queue, TaskKind::Workflow), Item::Query(task));
-        let result = tokio::time::timeout(wait, answered).await.ok().and_then(Result::ok);
-        self.inner.queries.lock().expect("matching lock is not poisoned").remove(&query_id);
+        self.inner
+            .queries
+            .lock()
+            .expect("matching lock is not poisoned")
+            .insert(query_id.clone(), answer);
+        self.offer(
+            QueueKey::new(namespace_id, task_queue, TaskKind::Workflow),
+            Item::Query(task),
+        );
+        let result = tokio::time::timeout(wait, answered)
+            .await
+            .ok()
+            .and_then(Result::ok);
+        self.inner
+            .queries
+            .lock()
+            .expect("matching lock is not poisoned")
+            .remove(&query_id);
         result
     }
 
     /// Delivers a worker's answer to the waiting query; false when nobody waits for it.
     pub fn answer_query(&self, query_id: &str, answer: QueryAnswer) -> bool {
-        let waiting = self.inner.queries.lock().expect("matching lock is not poisoned").remove(query_id);
+        let waiting = self
+            .inner
+            .queries
+            .lock()
+            .expect("matching lock is not poisoned")
+            .remove(query_id);
         waiting.is_some_and(|sender| sender.send(answer).is_ok())
     }
 
     /// Tasks waiting in a queue's backlog.
     pub fn backlog(&self, namespace_id: &str, task_queue: &str, kind: TaskKind) -> usize {
-        let queues = self.inner.queues.lock().expect("matching lock is not poisoned");
-        queues.get(&QueueKey::new(namespace_id, task_queue, kind)).map_or(0, Queue::len)
+        let queues = self
+            .inner
+            .queues
+            .lock()
+            .expect("matching lock is not poisoned");
+        queues
+            .get(&QueueKey::new(namespace_id, task_queue, kind))
+            .map_or(0, Queue::len)
     }
 }
 

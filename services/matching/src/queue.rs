@@ -15,7 +15,11 @@ pub struct QueueKey {
 
 impl QueueKey {
     pub fn new(namespace_id: &str, name: &str, kind: TaskKind) -> Self {
-        Self { namespace_id: namespace_id.to_string(), name: name.to_string(), kind }
+        Self {
+            namespace_id: namespace_id.to_string(),
+            name: name.to_string(),
+            kind,
+        }
     }
 }
 

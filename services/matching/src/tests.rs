@@ -7,7 +7,11 @@ use crate::{Item, Matching};
 
 fn task(id: i64) -> TaskRef {
     TaskRef {
-        run: RunKey { namespace_id: "ns".into(), workflow_id: format!("wf-{id}"), run_id: "r".into() },
+        run: RunKey {
+            namespace_id: "ns".into(),
+            workflow_id: format!("wf-{id}"),
+            run_id: "r".into(),
+        },
         kind: TaskKind::Activity,
         task_queue: "q".into(),
         scheduled_event_id: id,
@@ -27,7 +31,11 @@ async fn waiting_poller_gets_a_task_dispatched_later() {
     let matching = Matching::new();
     let poll = tokio::spawn({
         let matching = matching.clone();
-        async move { matching.poll("ns", "q", TaskKind::Activity, Duration::from_secs(60)).await }
+        async move {
+            matching
+                .poll("ns", "q", TaskKind::Activity, Duration::from_secs(60))
+                .await
+        }
     });
     tokio::task::yield_now().await;
     matching.dispatch(vec![task(5)]);
@@ -41,10 +49,27 @@ async fn backlog_is_served_in_order_and_duplicates_wait_once() {
     matching.dispatch(vec![task(1), task(2), task(1)]);
     assert_eq!(matching.backlog("ns", "q", TaskKind::Activity), 2);
     let wait = Duration::from_secs(1);
-    assert_eq!(scheduled(matching.poll("ns", "q", TaskKind::Activity, wait).await), Some(1));
-    assert_eq!(scheduled(matching.poll("ns", "q", TaskKind::Activity, wait).await), Some(2));
-    assert_eq!(scheduled(matching.poll("ns", "q", TaskKind::Activity, wait).await), None, "empty after the wait");
-    assert_eq!(scheduled(matching.poll("other-ns", "q", TaskKind::Activity, wait).await), None);
+    assert_eq!(
+        scheduled(matching.poll("ns", "q", TaskKind::Activity, wait).await),
+        Some(1)
+    );
+    assert_eq!(
+        scheduled(matching.poll("ns", "q", TaskKind::Activity, wait).await),
+        Some(2)
+    );
+    assert_eq!(
+        scheduled(matching.poll("ns", "q", TaskKind::Activity, wait).await),
+        None,
+        "empty after the wait"
+    );
+    assert_eq!(
+        scheduled(
+            matching
+                .poll("other-ns", "q", TaskKind::Activity, wait)
+                .await
+        ),
+        None
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -52,12 +77,18 @@ async fn a_poll_dropped_by_its_client_loses_no_task() {
     let matching = Matching::new();
     let abandoned = tokio::spawn({
         let matching = matching.clone();
-        async move { matching.poll("ns", "q", TaskKind::Activity, Duration::from_secs(60)).await }
+        async move {
+            matching
+                .poll("ns", "q", TaskKind::Activity, Duration::from_secs(60))
+                .await
+        }
     });
     tokio::task::yield_now().await;
     abandoned.abort();
     let _ = abandoned.await;
     matching.dispatch(vec![task(7)]);
-    let next = matching.poll("ns", "q", TaskKind::Activity, Duration::from_secs(1)).await;
+    let next = matching
+        .poll("ns", "q", TaskKind::Activity, Duration::from_secs(1))
+        .await;
     assert_eq!(scheduled(next), Some(7));
 }

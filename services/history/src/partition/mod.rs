@@ -72,8 +72,14 @@ pub struct PartitionParts {
 impl Partition {
     /// Catches up with the log, claims the partition with a new epoch and loads its open runs.
     pub async fn claim(parts: PartitionParts) -> Result<Self, HistoryError> {
-        let checkpoint = parts.db.checkpoint(parts.id)?.unwrap_or(Checkpoint { next_offset: 0, epoch: 0 });
-        let stream = parts.reader.open_partition(&parts.topic, parts.id as i32, checkpoint.next_offset)?;
+        let checkpoint = parts.db.checkpoint(parts.id)?.unwrap_or(Checkpoint {
+            next_offset: 0,
+            epoch: 0,
+        });
+        let stream =
+            parts
+                .reader
+                .open_partition(&parts.topic, parts.id as i32, checkpoint.next_offset)?;
         let mut partition = Self {
             id: parts.id,
             topic: parts.topic,
@@ -91,20 +97,46 @@ impl Partition {
             changed: parts.changed,
         };
         loop {
-            let end = partition.reader.end_offset(&partition.topic, partition.id as i32).await?;
+            let end = partition
+                .reader
+                .end_offset(&partition.topic, partition.id as i32)
+                .await?;
             partition.replay_until(end).await?;
             let epoch = partition.epoch + 1;
-            let record = HistoryRecord { epoch, writer: partition.node.clone(), claim: Some(Claim { claimed_at: partition.clock.now() }), transitions: vec![] };
-            let offset = partition.producer.append(&partition.topic, partition.id as i32, b"claim", &record.encode()?).await?;
+            let record = HistoryRecord {
+                epoch,
+                writer: partition.node.clone(),
+                claim: Some(Claim {
+                    claimed_at: partition.clock.now(),
+                }),
+                transitions: vec![],
+            };
+            let offset = partition
+                .producer
+                .append(
+                    &partition.topic,
+                    partition.id as i32,
+                    b"claim",
+                    &record.encode()?,
+                )
+                .await?;
             partition.replay_until(offset + 1).await?;
             if partition.epoch == epoch {
                 break;
             }
             // Another node claimed the same epoch first; try again above it.
-            warn!(partition = partition.id, epoch, "ownership claim lost a race, claiming again");
+            warn!(
+                partition = partition.id,
+                epoch, "ownership claim lost a race, claiming again"
+            );
         }
         partition.load_open_runs()?;
-        info!(partition = partition.id, epoch = partition.epoch, offset = partition.next_offset, "partition owned");
+        info!(
+            partition = partition.id,
+            epoch = partition.epoch,
+            offset = partition.next_offset,
+            "partition owned"
+        );
         Ok(partition)
     }
 
@@ -146,7 +178,10 @@ impl Partition {
     async fn apply(&self, transitions: Vec<Transition>) -> Result<(), HistoryError> {
         let db = self.db.clone();
         let partition = self.id;
-        let checkpoint = Checkpoint { next_offset: self.next_offset, epoch: self.epoch };
+        let checkpoint = Checkpoint {
+            next_offset: self.next_offset,
+            epoch: self.epoch,
+        };
         tokio::task::spawn_blocking(move || db.apply(partition, &transitions, checkpoint))
             .await
             .expect("state apply does not panic")?;
@@ -162,7 +197,9 @@ impl Partition {
             }
             tasks.extend(pending_tasks(&state, now));
             self.timers.schedule_run(&state);
-            self.cache.current.insert(state.run.workflow(), state.run.run_id.clone());
+            self.cache
+                .current
+                .insert(state.run.workflow(), state.run.run_id.clone());
             self.cache.runs.insert(state.run.clone(), state);
         }
         if !tasks.is_empty() {
@@ -192,7 +229,10 @@ impl Partition {
             self.fire_due_timers(&mut batch);
             if let Err(error) = self.process(batch).await {
                 if matches!(error, HistoryError::Fenced { .. }) {
-                    warn!(partition = self.id, "partition fenced by a newer owner, stopping");
+                    warn!(
+                        partition = self.id,
+                        "partition fenced by a newer owner, stopping"
+                    );
                     return;
                 }
                 warn!(partition = self.id, error = %cairn_runtime::report(&error), "batch failed, reloading partition from the log");
@@ -209,8 +249,16 @@ impl Partition {
         for (run, deadline) in self.timers.take_due(now) {
             batch.push(Box::new(move |work: &mut Work<'_>| {
                 // A run that is gone or moved on ignores its stale deadline.
-                let ok = work.update(&run, |tx| { tx.fire(&deadline); Ok(()) }).is_ok();
-                Outcome { ok, respond: Box::new(|_| {}) }
+                let ok = work
+                    .update(&run, |tx| {
+                        tx.fire(&deadline);
+                        Ok(())
+                    })
+                    .is_ok();
+                Outcome {
+                    ok,
+                    respond: Box::new(|_| {}),
+                }
             }));
         }
     }
@@ -237,11 +285,23 @@ impl Partition {
                 tasks.extend(changes.tasks.iter().cloned());
                 transitions.push(transition(&state, &changes));
                 touched.push(state.run.clone());
-                self.cache.current.insert(state.run.workflow(), state.run.run_id.clone());
+                self.cache
+                    .current
+                    .insert(state.run.workflow(), state.run.run_id.clone());
                 self.cache.runs.insert(state.run.clone(), state);
             }
-            let record = HistoryRecord { epoch: self.epoch, writer: self.node.clone(), claim: None, transitions };
-            records.push((self.topic.clone(), self.id as i32, key_of(&record), record.encode()?));
+            let record = HistoryRecord {
+                epoch: self.epoch,
+                writer: self.node.clone(),
+                claim: None,
+                transitions,
+            };
+            records.push((
+                self.topic.clone(),
+                self.id as i32,
+                key_of(&record),
+                record.encode()?,
+            ));
             transitions_by_record.push(record.transitions);
         }
         if records.is_empty() {
@@ -291,7 +351,8 @@ impl Partition {
         let offsets = self.producer.append_all(records).await?;
         let ours: HashMap<i64, usize> = offsets.iter().enumerate().map(|(i, o)| (*o, i)).collect();
         let last = *offsets.iter().max().expect("a batch has records");
-        let mut by_index: Vec<Option<Vec<Transition>>> = transitions_by_record.into_iter().map(Some).collect();
+        let mut by_index: Vec<Option<Vec<Transition>>> =
+            transitions_by_record.into_iter().map(Some).collect();
         let mut apply = Vec::new();
         while self.next_offset <= last {
             let record = self.stream.next().await?;
@@ -338,7 +399,11 @@ async fn sleep_until_nanos(due: Option<i64>, now: i64) {
 }
 
 fn key_of(record: &HistoryRecord) -> Vec<u8> {
-    record.transitions.first().map(|t| t.run.workflow_id.as_bytes().to_vec()).unwrap_or_default()
+    record
+        .transitions
+        .first()
+        .map(|t| t.run.workflow_id.as_bytes().to_vec())
+        .unwrap_or_default()
 }
 
 fn transition(state: &MutableState, changes: &Changes) -> Transition {
@@ -347,14 +412,22 @@ fn transition(state: &MutableState, changes: &Changes) -> Transition {
         .iter()
         .map(|event| Event {
             event_id: event.event_id,
-            event_time: event.event_time.as_ref().map(cairn_engine::time::from_timestamp).unwrap_or_default(),
+            event_time: event
+                .event_time
+                .as_ref()
+                .map(cairn_engine::time::from_timestamp)
+                .unwrap_or_default(),
             event_type: cairn_engine::proto::enums::EventType::try_from(event.event_type)
                 .map(|t| t.as_str_name().to_string())
                 .unwrap_or_default(),
             data: event.encode_to_vec(),
         })
         .collect();
-    Transition { run: state.run.clone(), events, state: state.clone() }
+    Transition {
+        run: state.run.clone(),
+        events,
+        state: state.clone(),
+    }
 }
 
 /// Tasks of an open run that wait for a worker: dispatched again when a partition is loaded,

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use cairn_engine::{Changes, EngineError, MutableState, PartitionId, RunKey, WorkflowKey, events::Tx};
+use cairn_engine::{
+    Changes, EngineError, MutableState, PartitionId, RunKey, WorkflowKey, events::Tx,
+};
 use cairn_state::StateDb;
 
 use crate::HistoryError;
@@ -27,7 +29,13 @@ pub struct Work<'a> {
 
 impl<'a> Work<'a> {
     pub fn new(partition: PartitionId, cache: &'a Cache, db: &'a StateDb, now: i64) -> Self {
-        Self { partition, cache, db, now, staged: Vec::new() }
+        Self {
+            partition,
+            cache,
+            db,
+            now,
+            staged: Vec::new(),
+        }
     }
 
     pub fn now(&self) -> i64 {
@@ -50,16 +58,30 @@ impl<'a> Work<'a> {
     }
 
     /// The current (latest started) run of a workflow ID.
-    pub fn current_state(&self, workflow: &WorkflowKey) -> Result<Option<MutableState>, HistoryError> {
-        if let Some((state, _)) = self.staged.iter().rev().find(|(s, _)| &s.run.workflow() == workflow) {
+    pub fn current_state(
+        &self,
+        workflow: &WorkflowKey,
+    ) -> Result<Option<MutableState>, HistoryError> {
+        if let Some((state, _)) = self
+            .staged
+            .iter()
+            .rev()
+            .find(|(s, _)| &s.run.workflow() == workflow)
+        {
             return Ok(Some(state.clone()));
         }
         let run_id = match self.cache.current.get(workflow) {
             Some(run_id) => Some(run_id.clone()),
             None => self.db.current_run(self.partition, workflow)?,
         };
-        let Some(run_id) = run_id else { return Ok(None) };
-        let run = RunKey { namespace_id: workflow.namespace_id.clone(), workflow_id: workflow.workflow_id.clone(), run_id };
+        let Some(run_id) = run_id else {
+            return Ok(None);
+        };
+        let run = RunKey {
+            namespace_id: workflow.namespace_id.clone(),
+            workflow_id: workflow.workflow_id.clone(),
+            run_id,
+        };
         self.state(&run)
     }
 
@@ -82,7 +104,9 @@ impl<'a> Work<'a> {
         operation: impl FnOnce(&mut Tx<'_>) -> Result<T, EngineError>,
     ) -> Result<T, HistoryError> {
         let run = self.resolve(run)?;
-        let Some(mut state) = self.state(&run)? else { return Err(not_found(&run).into()) };
+        let Some(mut state) = self.state(&run)? else {
+            return Err(not_found(&run).into());
+        };
         let before = state.clone();
         let mut tx = Tx::new(&mut state, self.now);
         let value = operation(&mut tx)?;
@@ -95,7 +119,9 @@ impl<'a> Work<'a> {
 
     /// Stages a transition (a new run, or a change computed outside [`Work::update`]).
     pub fn stage(&mut self, state: MutableState, changes: Changes) {
-        if let Some((staged, staged_changes)) = self.staged.iter_mut().find(|(s, _)| s.run == state.run) {
+        if let Some((staged, staged_changes)) =
+            self.staged.iter_mut().find(|(s, _)| s.run == state.run)
+        {
             *staged = state;
             staged_changes.events.extend(changes.events);
             staged_changes.tasks.extend(changes.tasks);
@@ -109,6 +135,9 @@ pub fn not_found(run: &RunKey) -> EngineError {
     if run.run_id.is_empty() {
         EngineError::NotFound(format!("workflow not found for ID: {}", run.workflow_id))
     } else {
-        EngineError::NotFound(format!("workflow execution not found for workflow ID \"{}\" and run ID \"{}\"", run.workflow_id, run.run_id))
+        EngineError::NotFound(format!(
+            "workflow execution not found for workflow ID \"{}\" and run ID \"{}\"",
+            run.workflow_id, run.run_id
+        ))
     }
 }
