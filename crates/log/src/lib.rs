@@ -1,1 +1,36 @@
+//! The Kafka seam of Cairn: appending records and reading partitions back.
+//!
+//! Kafka is Cairn's only durable store, and this crate is the only place that talks to it.
+//! It owns three guarantees the rest of Cairn builds on:
+//!
+//! - **Durable before acknowledged.** [`LogProducer`] is idempotent and uses `acks=all`; an
+//!   append returns its offset only after every in-sync replica has the record.
+//! - **Order.** Records appended to one partition are read back in the order they were
+//!   appended, each with the offset its append returned.
+//! - **The caller owns its position.** [`LogReader`] reads partitions assigned by hand from
+//!   any offset, with no consumer group and no offset commits; the caller stores the next
+//!   offset to read together with the state it derived, and reopens from there.
+//!
+//! Offsets in a partition:
+//!
+//! ```text
+//!  offset   0     1     2     3
+//!         +-----+-----+-----+-----+
+//!         | r0  | r1  | r2  | r3  |  <- end_offset() == 4, the next append gets 4
+//!         +-----+-----+-----+-----+
+//!                     ^ open_partition(.., 2) reads r2, r3, then waits for 4, 5, ...
+//! ```
+//!
+//! Nothing here relies on Kafka transactions or log compaction, so any Kafka-API broker works.
 
+mod admin;
+mod config;
+mod error;
+mod producer;
+mod reader;
+
+pub use admin::{create_topic, end_offset, partition_count};
+pub use config::KafkaConfig;
+pub use error::LogError;
+pub use producer::LogProducer;
+pub use reader::{LogReader, PartitionStream, Record};

@@ -1,1 +1,10 @@
+//! Test helpers shared by Cairn's crates (a dev-dependency only, never linked into a release).
+//!
+//! [`TestKafka`] is the Kafka-protocol broker of every test: librdkafka's in-process mock
+//! cluster by default, or a real cluster when `CAIRN_TEST_KAFKA_BOOTSTRAP` names one. Tests
+//! get only a bootstrap string and unique topic names from it, so the same test runs
+//! unchanged against either broker and in parallel with every other test.
 
+mod kafka;
+
+pub use kafka::{BOOTSTRAP_ENV, Mock, TestKafka};

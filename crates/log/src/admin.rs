@@ -1,0 +1,177 @@
+//! Questions about topics, and their creation.
+//!
+//! librdkafka answers metadata and watermark queries with blocking calls, so they run on
+//! Tokio's blocking pool, never on an executor thread.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
+
+use crate::LogError;
+use crate::config::KafkaConfig;
+
+/// Returns the high watermark of `topic`/`partition` (the offset the next record will get),
+/// asking the partition leader.
+///
+/// This connects a short-lived client; [`LogReader::end_offset`](crate::LogReader::end_offset)
+/// reuses the reader's connections instead.
+pub async fn end_offset(
+    config: &KafkaConfig,
+    topic: &str,
+    partition: i32,
+) -> Result<i64, LogError> {
+    let config = config.clone();
+    let topic = topic.to_owned();
+    blocking(move || {
+        let consumer = metadata_client(&config)?;
+        high_watermark(&consumer, &topic, partition, config.admin_timeout)
+    })
+    .await
+}
+
+/// Returns the partition count of `topic`, or `None` when the topic does not exist.
+pub async fn partition_count(config: &KafkaConfig, topic: &str) -> Result<Option<i32>, LogError> {
+    let config = config.clone();
+    let topic = topic.to_owned();
+    blocking(move || {
+        let consumer = metadata_client(&config)?;
+        fetch_partition_count(&consumer, &topic, config.admin_timeout)
+    })
+    .await
+}
+
+/// Creates `topic` with `partitions` partitions and `replication` replicas through the Admin
+/// API. Succeeds without change when the topic already exists with that partition count.
+///
+/// The partition count is checked first, so that a restart against an existing topic needs no
+/// admin call (and works on brokers without the Admin API, such as librdkafka's mock).
+pub async fn create_topic(
+    config: &KafkaConfig,
+    topic: &str,
+    partitions: i32,
+    replication: i32,
+) -> Result<(), LogError> {
+    if let Some(actual) = partition_count(config, topic).await? {
+        return same_partition_count(topic, partitions, actual);
+    }
+    let admin: AdminClient<DefaultClientContext> =
+        config
+            .client_config("admin")
+            .create()
+            .map_err(|source| LogError::Connect {
+                role: "admin",
+                source,
+            })?;
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
+    let options = AdminOptions::new()
+        .request_timeout(Some(config.admin_timeout))
+        .operation_timeout(Some(config.admin_timeout));
+    // The future is completed by the admin client's own thread; awaiting it blocks nothing.
+    let results = admin
+        .create_topics([&new_topic], &options)
+        .await
+        .map_err(|source| LogError::CreateTopic {
+            topic: topic.to_owned(),
+            source,
+        })?;
+    for result in results {
+        match result {
+            Ok(_) => {}
+            // Another node created it between our check and our request.
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                let actual = partition_count(config, topic).await?.unwrap_or(partitions);
+                return same_partition_count(topic, partitions, actual);
+            }
+            Err((_, source)) => {
+                return Err(LogError::CreateTopicRefused {
+                    topic: topic.to_owned(),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn same_partition_count(topic: &str, expected: i32, actual: i32) -> Result<(), LogError> {
+    if actual != expected {
+        return Err(LogError::PartitionCountMismatch {
+            topic: topic.to_owned(),
+            expected,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// A consumer used only for metadata queries. As a consumer it never asks the broker to
+/// create a topic it looks up, unlike a producer.
+fn metadata_client(config: &KafkaConfig) -> Result<BaseConsumer, LogError> {
+    let mut client = config.client_config("metadata");
+    client.set("allow.auto.create.topics", "false");
+    client.create().map_err(|source| LogError::Connect {
+        role: "metadata",
+        source,
+    })
+}
+
+/// Blocking: asks the partition leader for the high watermark.
+pub(crate) fn high_watermark(
+    consumer: &impl Consumer,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> Result<i64, LogError> {
+    let (_low, high) = consumer
+        .fetch_watermarks(topic, partition, timeout)
+        .map_err(|source| LogError::Watermarks {
+            topic: topic.to_owned(),
+            partition,
+            source,
+        })?;
+    Ok(high)
+}
+
+/// Blocking: reads the topic's metadata.
+fn fetch_partition_count(
+    consumer: &BaseConsumer,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<i32>, LogError> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|source| LogError::Metadata {
+            topic: topic.to_owned(),
+            source,
+        })?;
+    let Some(found) = metadata.topics().iter().find(|found| found.name() == topic) else {
+        return Ok(None);
+    };
+    match found.error().map(RDKafkaErrorCode::from) {
+        None => {}
+        Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
+            return Ok(None);
+        }
+        Some(source) => {
+            return Err(LogError::TopicMetadata {
+                topic: topic.to_owned(),
+                source,
+            });
+        }
+    }
+    let count = i32::try_from(found.partitions().len())
+        .expect("kafka partition counts fit in an i32 by protocol");
+    Ok(Some(count))
+}
+
+/// Runs a blocking librdkafka call on Tokio's blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, LogError> + Send + 'static,
+) -> Result<T, LogError> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(LogError::Blocking)?
+}
