@@ -93,9 +93,16 @@ async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
     let namespaces = Namespaces::with(&args.namespaces);
     println!("cairn frontend listening on {addr}");
     info!(%addr, kafka = %bootstrap, partitions, "dev server ready");
-    cairn_frontend::serve(listener, history, matching, namespaces, shutdown.token())
-        .await
-        .context("serving the API")?;
+    let served = cairn_frontend::serve(
+        listener,
+        history.clone(),
+        matching,
+        namespaces,
+        shutdown.token(),
+    )
+    .await;
+    history.shutdown().await;
+    served.context("serving the API")?;
     info!("dev server stopped");
     Ok(())
 }

@@ -47,6 +47,8 @@ struct Inner {
     db: StateDb,
     clock: Arc<dyn Clock>,
     changed: Arc<tokio::sync::watch::Sender<u64>>,
+    stop: tokio_util::sync::CancellationToken,
+    loops: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// The result of a start: the run that answers it and whether this request created it.
@@ -82,10 +84,12 @@ impl History {
         });
         let partitions = futures::future::try_join_all(claims).await?;
         let mut senders = Vec::with_capacity(partitions.len());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let mut loops = Vec::with_capacity(partitions.len());
         for partition in partitions {
             let (tx, rx) = mpsc::channel(4096);
             senders.push(tx);
-            tokio::spawn(partition.run(rx));
+            loops.push(tokio::spawn(partition.run(rx, stop.clone())));
         }
         Ok(Self {
             inner: Arc::new(Inner {
@@ -94,8 +98,27 @@ impl History {
                 db,
                 clock,
                 changed,
+                stop,
+                loops: std::sync::Mutex::new(loops),
             }),
         })
+    }
+
+    /// Stops every partition loop (requests still queued get `Unavailable`) and waits for them.
+    pub async fn shutdown(&self) {
+        self.inner.stop.cancel();
+        let loops = std::mem::take(
+            &mut *self
+                .inner
+                .loops
+                .lock()
+                .expect("loop list lock is not poisoned"),
+        );
+        for handle in loops {
+            if let Err(error) = handle.await {
+                tracing::error!(error = %error, "partition loop panicked");
+            }
+        }
     }
 
     pub fn partitions(&self) -> u32 {

@@ -209,11 +209,16 @@ impl Partition {
     }
 
     /// Serves requests until the channel closes or the partition is fenced.
-    pub async fn run(mut self, mut requests: mpsc::Receiver<Op>) {
+    pub async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<Op>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
         loop {
             let next_due = self.timers.next_due();
             let mut batch: Vec<Op> = Vec::new();
             tokio::select! {
+                () = stop.cancelled() => return,
                 op = requests.recv() => match op {
                     Some(op) => batch.push(op),
                     None => return,
