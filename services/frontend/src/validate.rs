@@ -32,10 +32,10 @@ pub fn non_negative(
     duration: Option<&prost_wkt_types::Duration>,
     what: &str,
 ) -> Result<(), Status> {
-    if let Some(d) = duration {
-        if d.seconds < 0 || d.nanos < 0 {
-            return Err(Status::invalid_argument(format!("Invalid {what}.")));
-        }
+    if let Some(d) = duration
+        && (d.seconds < 0 || d.nanos < 0)
+    {
+        return Err(Status::invalid_argument(format!("Invalid {what}.")));
     }
     Ok(())
 }

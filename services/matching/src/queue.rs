@@ -48,10 +48,10 @@ pub struct Queue {
 impl Queue {
     /// Hands the item to the first poller still waiting, or adds it to the backlog.
     pub fn offer(&mut self, mut item: Item) {
-        if let Item::Task(task) = &item {
-            if self.queued.contains(task) {
-                return;
-            }
+        if let Item::Task(task) = &item
+            && self.queued.contains(task)
+        {
+            return;
         }
         while let Some(poller) = self.pollers.pop_front() {
             match poller.send(item) {

@@ -85,7 +85,10 @@ async fn a_poll_dropped_by_its_client_loses_no_task() {
     });
     tokio::task::yield_now().await;
     abandoned.abort();
-    let _ = abandoned.await;
+    assert!(
+        abandoned.await.unwrap_err().is_cancelled(),
+        "the poll was dropped by its client"
+    );
     matching.dispatch(vec![task(7)]);
     let next = matching
         .poll("ns", "q", TaskKind::Activity, Duration::from_secs(1))

@@ -370,11 +370,12 @@ impl Partition {
                 continue;
             }
             // Someone else wrote to our partition: only a newer claim matters.
-            if let Ok(foreign) = HistoryRecord::decode(&record.payload) {
-                if foreign.claim.is_some() && foreign.epoch > self.epoch {
-                    self.epoch = foreign.epoch;
-                    return Err(HistoryError::Fenced { partition: self.id });
-                }
+            if let Ok(foreign) = HistoryRecord::decode(&record.payload)
+                && foreign.claim.is_some()
+                && foreign.epoch > self.epoch
+            {
+                self.epoch = foreign.epoch;
+                return Err(HistoryError::Fenced { partition: self.id });
             }
         }
         self.apply(apply).await
@@ -439,16 +440,16 @@ fn transition(state: &MutableState, changes: &Changes) -> Transition {
 /// since matching keeps its queues in memory.
 pub fn pending_tasks(state: &MutableState, now: i64) -> Vec<TaskRef> {
     let mut tasks = Vec::new();
-    if let Some(task) = &state.workflow_task {
-        if !task.is_started() {
-            tasks.push(TaskRef {
-                run: state.run.clone(),
-                kind: TaskKind::Workflow,
-                task_queue: task.task_queue.clone(),
-                scheduled_event_id: task.scheduled_event_id,
-                attempt: task.attempt,
-            });
-        }
+    if let Some(task) = &state.workflow_task
+        && !task.is_started()
+    {
+        tasks.push(TaskRef {
+            run: state.run.clone(),
+            kind: TaskKind::Workflow,
+            task_queue: task.task_queue.clone(),
+            scheduled_event_id: task.scheduled_event_id,
+            attempt: task.attempt,
+        });
     }
     for activity in &state.activities {
         if !activity.is_started() && !activity.is_backing_off(now) {
