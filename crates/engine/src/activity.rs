@@ -11,7 +11,7 @@ use crate::{
     proto::{
         Attributes,
         command::ScheduleActivityTaskCommandAttributes,
-        common::{ActivityType, Header, Payloads},
+        common::{ActivityType, Header, Payload, Payloads},
         enums::{RetryState, TimeoutType, WorkflowTaskFailedCause as Cause},
         failure::{Failure, TimeoutFailureInfo, failure::FailureInfo},
         history,
@@ -29,30 +29,51 @@ pub struct StartedActivity {
 
 /// How a worker closed an activity attempt.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // short-lived, moved once into the engine
 pub enum ActivityOutcome {
     Completed { result: Option<Payloads> },
     Failed { failure: Failure, last_heartbeat_details: Option<Payloads> },
     Canceled { details: Option<Payloads> },
 }
 
+/// The details Temporal records when it cancels an activity that had not started.
+pub const ACTIVITY_NOT_STARTED: &str = "ACTIVITY_ID_NOT_STARTED";
+
+/// A string as the Go SDK's default data converter encodes it (`json/plain`).
+fn json_string_payloads(value: &str) -> Payloads {
+    let data = serde_json::to_vec(value).expect("a string serializes to JSON");
+    Payloads {
+        payloads: vec![Payload {
+            metadata: [("encoding".to_string(), b"json/plain".to_vec())].into_iter().collect(),
+            data,
+            ..Default::default()
+        }],
+    }
+}
+
 pub fn validate_schedule(
-    state: &crate::MutableState,
+    _state: &crate::MutableState,
     a: &ScheduleActivityTaskCommandAttributes,
 ) -> Result<(), Rejection> {
-    let bad = |message: &str| Err(Rejection { cause: Cause::BadScheduleActivityAttributes, message: message.into() });
+    let bad = |message: &str| Err(Rejection::new(Cause::BadScheduleActivityAttributes, message));
     if a.activity_id.is_empty() {
-        return bad("ActivityId is not set on ScheduleActivityTaskCommand.");
+        return bad("activityId is not set");
     }
-    if a.activity_type.as_ref().is_none_or(|t| t.name.is_empty()) {
-        return bad("ActivityType is not set on ScheduleActivityTaskCommand.");
+    let activity_type = a.activity_type.as_ref().map_or("", |t| t.name.as_str());
+    if activity_type.is_empty() {
+        return bad("activityType is not set");
     }
     if a.activity_id.len() > 1000 {
-        return bad("ActivityID exceeds length limit.");
+        return bad(&format!("activityId exceeds length limit. Length={} Limit=1000", a.activity_id.len()));
     }
+    // Temporal 1.32 wants one of the two even when the run timeout could fill them in.
     let schedule_to_close = time::from_duration(a.schedule_to_close_timeout.as_ref());
     let start_to_close = time::from_duration(a.start_to_close_timeout.as_ref());
-    if schedule_to_close <= 0 && start_to_close <= 0 && state.run_timeout <= 0 {
-        return bad("A valid StartToClose or ScheduleToCloseTimeout is not set on ScheduleActivityTaskCommand.");
+    if schedule_to_close <= 0 && start_to_close <= 0 {
+        return bad(&format!(
+            "a valid StartToCloseTimeout or ScheduleToCloseTimeout must be set on the activity. ActivityId={} ActivityType={activity_type}",
+            a.activity_id
+        ));
     }
     Ok(())
 }
@@ -119,7 +140,7 @@ impl Tx<'_> {
             scheduled_event_id,
             activity_id: a.activity_id.clone(),
             activity_type,
-            task_queue: queue.clone(),
+            task_queue: queue,
             input: opt_bytes(&a.input),
             header: opt_bytes::<Header>(&a.header),
             schedule_to_close_timeout: schedule_to_close,
@@ -154,35 +175,36 @@ impl Tx<'_> {
         });
     }
 
-    pub fn request_cancel_activity(&mut self, scheduled_event_id: i64, completed_id: i64) {
-        let Some(activity) = self.state.activity(scheduled_event_id).cloned() else {
-            // Temporal accepts a cancel of an activity that already closed and writes nothing.
-            return;
-        };
-        if activity.cancel_requested {
-            return;
-        }
+    /// Applies a workflow's request to cancel an activity. Returns true when the activity had
+    /// not started and was canceled at once: the workflow then needs a new task to hear of it,
+    /// which the caller schedules after the rest of the task's commands.
+    pub fn request_cancel_activity(&mut self, scheduled_event_id: i64, completed_id: i64, identity: &str) -> bool {
         let requested_id = self.append(history::ActivityTaskCancelRequestedEventAttributes {
             scheduled_event_id,
             workflow_task_completed_event_id: completed_id,
         });
+        let Some(activity) = self.state.activity_mut(scheduled_event_id) else {
+            // Its closing event waits in the buffer (validation checked): the request is
+            // recorded and nothing else happens, as in Temporal.
+            return false;
+        };
         if activity.is_started() {
-            let activity = self.state.activity_mut(scheduled_event_id).expect("pending");
             activity.cancel_requested = true;
             activity.cancel_requested_event_id = requested_id;
-        } else {
-            // Not running anywhere: canceled at once, and the workflow hears of it.
-            self.state.remove_activity(scheduled_event_id);
-            self.append(history::ActivityTaskCanceledEventAttributes {
-                details: None,
-                latest_cancel_requested_event_id: requested_id,
-                scheduled_event_id,
-                started_event_id: 0,
-                identity: String::new(),
-            ..Default::default()
-            });
-            self.schedule_workflow_task_if_none();
+            return false;
         }
+        // Not running anywhere: canceled at once, with Temporal's details and the identity
+        // of the worker that asked.
+        self.state.remove_activity(scheduled_event_id);
+        self.append(history::ActivityTaskCanceledEventAttributes {
+            details: Some(json_string_payloads(ACTIVITY_NOT_STARTED)),
+            latest_cancel_requested_event_id: requested_id,
+            scheduled_event_id,
+            started_event_id: 0,
+            identity: identity.to_string(),
+            ..Default::default()
+        });
+        true
     }
 
     /// Records the activity's current attempt as started by a poller.
@@ -387,18 +409,35 @@ impl Tx<'_> {
         if due > self.now {
             return;
         }
-        let failure = timeout_failure(&activity, timeout);
-        let retryable = matches!(timeout, TimeoutType::StartToClose | TimeoutType::Heartbeat);
-        let retry = if !retryable {
-            Err(RetryState::Timeout)
-        } else if activity.cancel_requested {
+        let name = timeout_name(timeout);
+        let failure = timeout_failure(format!("activity {name} timeout"), timeout);
+        // As in Temporal's `RetryActivity`: a cancel request stops retries first; schedule-to-
+        // start and schedule-to-close are deadlines, never retried.
+        let retry = if activity.cancel_requested {
             Err(RetryState::CancelRequested)
+        } else if !matches!(timeout, TimeoutType::StartToClose | TimeoutType::Heartbeat) {
+            Err(RetryState::Timeout)
         } else {
-            activity.retry_policy.next(activity.attempt, "", false, self.now, schedule_to_close_deadline(&activity))
+            let error_type = format!("TemporalTimeout:{name}");
+            activity.retry_policy.next(activity.attempt, &error_type, false, self.now, schedule_to_close_deadline(&activity))
         };
         match retry {
             Ok(backoff) => self.retry_activity(scheduled_event_id, backoff, failure),
             Err(retry_state) => {
+                let mut failure = if retry_state == RetryState::Timeout && timeout != TimeoutType::ScheduleToStart {
+                    // Temporal reports every timeout that leaves no time for another attempt
+                    // as a schedule-to-close timeout.
+                    timeout_failure(
+                        "Not enough time to schedule next retry before activity ScheduleToClose timeout, giving up retrying".into(),
+                        TimeoutType::ScheduleToClose,
+                    )
+                } else {
+                    failure
+                };
+                failure.cause = decode_opt::<Failure>(&activity.last_failure).map(Box::new);
+                if let Some(FailureInfo::TimeoutFailureInfo(info)) = &mut failure.failure_info {
+                    info.last_heartbeat_details = decode_opt(&activity.heartbeat_details);
+                }
                 self.finish_activity(&activity, "", |started_event_id| {
                     history::ActivityTaskTimedOutEventAttributes {
                         failure: Some(failure),
@@ -434,21 +473,25 @@ pub fn activity_deadline(activity: &ActivityInfo, timeout: TimeoutType) -> Optio
     }
 }
 
-fn timeout_failure(activity: &ActivityInfo, timeout: TimeoutType) -> Failure {
-    let name = match timeout {
+fn timeout_name(timeout: TimeoutType) -> &'static str {
+    match timeout {
         TimeoutType::StartToClose => "StartToClose",
         TimeoutType::ScheduleToStart => "ScheduleToStart",
         TimeoutType::ScheduleToClose => "ScheduleToClose",
         TimeoutType::Heartbeat => "Heartbeat",
         TimeoutType::Unspecified => "Unspecified",
-    };
+    }
+}
+
+/// A timeout failure as the server creates it. The failure of a retried attempt is kept
+/// bare; the one that closes the activity gets the previous failure and heartbeat details.
+fn timeout_failure(message: String, timeout: TimeoutType) -> Failure {
     Failure {
-        message: format!("activity {name} timeout"),
+        message,
         source: "Server".into(),
-        cause: decode_opt::<Failure>(&activity.last_failure).map(Box::new),
         failure_info: Some(FailureInfo::TimeoutFailureInfo(TimeoutFailureInfo {
             timeout_type: timeout as i32,
-            last_heartbeat_details: decode_opt(&activity.heartbeat_details),
+            last_heartbeat_details: None,
         })),
         ..Default::default()
     }

@@ -5,11 +5,11 @@
 use std::collections::HashSet;
 
 use crate::{
-    events::Tx,
+    events::{Tx, buffered_activity_close, buffered_timer_fired, decode_buffered},
     proto::{
         command::{Command, command::Attributes as C},
-        enums::{RetryState, WorkflowTaskFailedCause as Cause},
-        failure::{ApplicationFailureInfo, Failure, failure::FailureInfo},
+        enums::{CommandType, RetryState, WorkflowTaskFailedCause as Cause},
+        failure::{Failure, ServerFailureInfo, failure::FailureInfo},
         history,
     },
     state::{MutableState, TimerInfo},
@@ -24,19 +24,16 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    fn new(cause: Cause, message: impl Into<String>) -> Self {
-        Self { cause, message: message.into() }
+    /// A rejection whose message reads as Temporal's: the cause, then what was wrong.
+    pub(crate) fn new(cause: Cause, detail: impl std::fmt::Display) -> Self {
+        Self { cause, message: format!("{cause:?}: {detail}") }
     }
 
-    /// The failure recorded in `WorkflowTaskFailed`.
+    /// The failure recorded in `WorkflowTaskFailed`: a server failure, as Temporal records it.
     pub fn failure(&self) -> Failure {
         Failure {
             message: self.message.clone(),
-            failure_info: Some(FailureInfo::ApplicationFailureInfo(ApplicationFailureInfo {
-                r#type: format!("{:?}", self.cause),
-                non_retryable: false,
-                ..Default::default()
-            })),
+            failure_info: Some(FailureInfo::ServerFailureInfo(ServerFailureInfo { non_retryable: false })),
             ..Default::default()
         }
     }
@@ -54,12 +51,44 @@ pub fn closes_workflow(command: &Command) -> bool {
     )
 }
 
+/// Refuses a completion whose close command comes before other commands, with Temporal's
+/// message. Temporal answers `InvalidArgument` and records nothing.
+pub fn check_sequence(commands: &[Command]) -> Result<(), String> {
+    let name = |c: &Command| format!("{:?}", CommandType::try_from(c.command_type).unwrap_or(CommandType::Unspecified));
+    match commands.iter().position(closes_workflow) {
+        Some(index) if index + 1 < commands.len() => Err(format!(
+            "invalid command sequence: [{}], command {} must be the last command.",
+            commands.iter().map(name).collect::<Vec<_>>().join(", "),
+            name(&commands[index]),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Checks every command against the state as it will be when each one applies.
 pub fn validate(state: &MutableState, commands: &[Command]) -> Result<(), Rejection> {
+    let buffered = decode_buffered(&state.buffered_events);
+    let mut unhandled = buffered.len();
+    // Timers that fired while this task ran: canceling one deletes its `TimerFired` event.
+    let mut fired: Vec<&str> = buffered.iter().filter_map(buffered_timer_fired).collect();
     let mut timers: HashSet<&str> = state.timers.iter().map(|t| t.timer_id.as_str()).collect();
     let mut activity_ids: HashSet<&str> =
         state.activities.iter().map(|a| a.activity_id.as_str()).collect();
+    // Activities a cancel may name: pending ones not yet asked to cancel, and ones whose
+    // closing event waits in the buffer (the request is then recorded and nothing else).
+    let mut cancelable: HashSet<i64> = state
+        .activities
+        .iter()
+        .filter(|a| !a.cancel_requested)
+        .map(|a| a.scheduled_event_id)
+        .chain(buffered.iter().filter_map(buffered_activity_close))
+        .collect();
     for command in commands {
+        if closes_workflow(command) && unhandled > 0 {
+            // New events arrived while the worker decided to close: it must see them first.
+            let cause = Cause::UnhandledCommand;
+            return Err(Rejection { cause, message: format!("{cause:?}") });
+        }
         match &command.attributes {
             Some(C::ScheduleActivityTaskCommandAttributes(a)) => {
                 crate::activity::validate_schedule(state, a)?;
@@ -77,27 +106,51 @@ pub fn validate(state: &MutableState, commands: &[Command]) -> Result<(), Reject
                         "ScheduledEventId is not set on RequestCancelActivityTaskCommand.",
                     ));
                 }
+                if !cancelable.remove(&a.scheduled_event_id) {
+                    return Err(Rejection::new(
+                        Cause::BadRequestCancelActivityAttributes,
+                        format!(
+                            "invalid history builder state for action: add-activitytask-cancel-requested-event, ScheduledEventID: {}",
+                            a.scheduled_event_id
+                        ),
+                    ));
+                }
             }
             Some(C::StartTimerCommandAttributes(a)) => {
                 if a.timer_id.is_empty() {
-                    return Err(Rejection::new(Cause::BadStartTimerAttributes, "TimerId is not set."));
+                    return Err(Rejection::new(Cause::BadStartTimerAttributes, "TimerId is not set on StartTimerCommand."));
                 }
-                if time::from_duration(a.start_to_fire_timeout.as_ref()) <= 0 {
+                // Temporal 1.32 takes an unset or zero timeout (the timer fires at once) and
+                // refuses only a negative one.
+                if a.start_to_fire_timeout.as_ref().is_some_and(|d| d.seconds < 0 || d.nanos < 0) {
                     return Err(Rejection::new(
                         Cause::BadStartTimerAttributes,
-                        "A valid StartToFireTimeout is not set on StartTimerCommand.",
+                        format!(
+                            "An invalid StartToFireTimeout is set on StartTimerCommand: negative duration. TimerId={}",
+                            a.timer_id
+                        ),
                     ));
                 }
                 if !timers.insert(a.timer_id.as_str()) {
                     return Err(Rejection::new(
                         Cause::StartTimerDuplicateId,
-                        format!("invalid history builder state for action: add-timer-started-event, TimerId {} already exists", a.timer_id),
+                        format!("invalid history builder state for action: add-timer-started-event, TimerID: {}", a.timer_id),
                     ));
                 }
             }
             Some(C::CancelTimerCommandAttributes(a)) => {
                 if a.timer_id.is_empty() {
-                    return Err(Rejection::new(Cause::BadCancelTimerAttributes, "TimerId is not set."));
+                    return Err(Rejection::new(Cause::BadCancelTimerAttributes, "TimerId is not set on CancelTimerCommand."));
+                }
+                if !timers.remove(a.timer_id.as_str()) {
+                    let Some(index) = fired.iter().position(|id| *id == a.timer_id) else {
+                        return Err(Rejection::new(
+                            Cause::BadCancelTimerAttributes,
+                            format!("invalid history builder state for action: add-timer-canceled-event, TimerID: {}", a.timer_id),
+                        ));
+                    };
+                    fired.remove(index);
+                    unhandled -= 1;
                 }
             }
             Some(C::RecordMarkerCommandAttributes(a)) => {
@@ -137,12 +190,14 @@ fn command_name(attributes: &C) -> &'static str {
     }
 }
 
-/// Applies one validated command after `WorkflowTaskCompleted` (event `completed_id`).
-pub fn apply(tx: &mut Tx<'_>, command: &Command, completed_id: i64) {
+/// Applies one validated command after `WorkflowTaskCompleted` (event `completed_id`) from
+/// the worker `identity`. Returns true when the workflow needs a new task for what the
+/// command did (an activity canceled before it started); it is scheduled after all commands.
+pub fn apply(tx: &mut Tx<'_>, command: &Command, completed_id: i64, identity: &str) -> bool {
     match &command.attributes {
         Some(C::ScheduleActivityTaskCommandAttributes(a)) => tx.schedule_activity(a, completed_id),
         Some(C::RequestCancelActivityTaskCommandAttributes(a)) => {
-            tx.request_cancel_activity(a.scheduled_event_id, completed_id)
+            return tx.request_cancel_activity(a.scheduled_event_id, completed_id, identity);
         }
         Some(C::StartTimerCommandAttributes(a)) => {
             let started_event_id = tx.append(history::TimerStartedEventAttributes {
@@ -154,12 +209,16 @@ pub fn apply(tx: &mut Tx<'_>, command: &Command, completed_id: i64) {
             tx.state.timers.push(TimerInfo { timer_id: a.timer_id.clone(), started_event_id, fire_time });
         }
         Some(C::CancelTimerCommandAttributes(a)) => {
-            if let Some(timer) = tx.state.remove_timer(&a.timer_id) {
+            let started_event_id = match tx.state.remove_timer(&a.timer_id) {
+                Some(timer) => Some(timer.started_event_id),
+                None => tx.take_buffered_timer_fired(&a.timer_id),
+            };
+            if let Some(started_event_id) = started_event_id {
                 tx.append(history::TimerCanceledEventAttributes {
                     timer_id: a.timer_id.clone(),
-                    started_event_id: timer.started_event_id,
+                    started_event_id,
                     workflow_task_completed_event_id: completed_id,
-                    identity: String::new(),
+                    identity: identity.to_string(),
                 });
             }
         }
@@ -212,4 +271,5 @@ pub fn apply(tx: &mut Tx<'_>, command: &Command, completed_id: i64) {
         }
         _ => unreachable!("commands are validated before they are applied"),
     }
+    false
 }

@@ -64,11 +64,17 @@ impl<'a> Tx<'a> {
     }
 
     fn write(&mut self, attributes: Attributes) -> i64 {
+        self.write_at(attributes, self.now)
+    }
+
+    /// Writes an event that happened at `event_time`: a transient workflow task's scheduled
+    /// and started events keep the times the worker was shown.
+    pub(crate) fn write_at(&mut self, attributes: Attributes, event_time: Nanos) -> i64 {
         let event_id = self.state.next_event_id;
         self.state.next_event_id += 1;
         let event = HistoryEvent {
             event_id,
-            event_time: Some(time::timestamp(self.now)),
+            event_time: Some(time::timestamp(event_time)),
             event_type: event_type(&attributes) as i32,
             task_id: event_id,
             attributes: Some(attributes),
@@ -79,29 +85,53 @@ impl<'a> Tx<'a> {
         event_id
     }
 
-    /// Writes the buffered events (in arrival order) with fresh IDs. Returns how many.
+    /// Writes the buffered events with fresh IDs. Returns how many.
+    ///
+    /// Like Temporal's history builder (`reorderBuffer`), events keep their arrival order
+    /// except that activity closing events move behind all others; an activity's started
+    /// event stays in place, so it still precedes its closing event.
     pub fn flush_buffered(&mut self) -> usize {
         let buffered = std::mem::take(&mut self.state.buffered_events);
-        let mut count = 0;
+        let (mut events, closings): (Vec<_>, Vec<_>) =
+            decode_buffered(&buffered).into_iter().partition(|e| !closes_activity(e));
+        events.extend(closings);
+        let count = events.len();
         // Activity started events written in this flush, by scheduled event ID.
         let mut started_ids = std::collections::HashMap::new();
-        let mut remaining = buffered.as_slice();
-        while !remaining.is_empty() {
-            count += 1;
-            let event = HistoryEvent::decode_length_delimited(&mut remaining)
-                .expect("buffered events were encoded by this engine");
+        for event in events {
+            // A buffered event keeps the time it happened at; only its ID is assigned now.
+            let event_time = event.event_time.as_ref().map_or(self.now, time::from_timestamp);
             let mut attributes = event.attributes.expect("buffered events carry attributes");
             fix_started_event_id(&mut attributes, &started_ids);
             let scheduled = match &attributes {
                 Attributes::ActivityTaskStartedEventAttributes(a) => Some(a.scheduled_event_id),
                 _ => None,
             };
-            let id = self.write(attributes);
+            let id = self.write_at(attributes, event_time);
             if let Some(scheduled) = scheduled {
                 started_ids.insert(scheduled, id);
             }
         }
         count
+    }
+
+    /// Removes the buffered `TimerFired` event of `timer_id`, if there is one, and returns
+    /// the timer's started event ID: a timer that fired while the workflow task that cancels
+    /// it ran counts as canceled, as in Temporal.
+    pub fn take_buffered_timer_fired(&mut self, timer_id: &str) -> Option<i64> {
+        let mut events = decode_buffered(&self.state.buffered_events);
+        let index = events.iter().position(|e| buffered_timer_fired(e) == Some(timer_id))?;
+        let started_event_id = match events.remove(index).attributes {
+            Some(Attributes::TimerFiredEventAttributes(a)) => a.started_event_id,
+            _ => unreachable!("matched a TimerFired event above"),
+        };
+        self.state.buffered_events.clear();
+        for event in events {
+            event
+                .encode_length_delimited(&mut self.state.buffered_events)
+                .expect("a Vec grows to hold any event");
+        }
+        Some(started_event_id)
     }
 
     /// Schedules a workflow task unless one is already scheduled or started.
@@ -138,6 +168,41 @@ impl<'a> Tx<'a> {
         });
         self.state.workflow_task = Some(task);
     }
+}
+
+/// The buffered events of a run, in arrival order (they carry no IDs yet).
+pub fn decode_buffered(mut buffered: &[u8]) -> Vec<HistoryEvent> {
+    let mut events = Vec::new();
+    while !buffered.is_empty() {
+        events.push(
+            HistoryEvent::decode_length_delimited(&mut buffered)
+                .expect("buffered events were encoded by this engine"),
+        );
+    }
+    events
+}
+
+/// The timer ID of a buffered `TimerFired` event.
+pub fn buffered_timer_fired(event: &HistoryEvent) -> Option<&str> {
+    match &event.attributes {
+        Some(Attributes::TimerFiredEventAttributes(a)) => Some(a.timer_id.as_str()),
+        _ => None,
+    }
+}
+
+/// The scheduled event ID of a buffered event that closes an activity.
+pub fn buffered_activity_close(event: &HistoryEvent) -> Option<i64> {
+    match &event.attributes {
+        Some(Attributes::ActivityTaskCompletedEventAttributes(a)) => Some(a.scheduled_event_id),
+        Some(Attributes::ActivityTaskFailedEventAttributes(a)) => Some(a.scheduled_event_id),
+        Some(Attributes::ActivityTaskTimedOutEventAttributes(a)) => Some(a.scheduled_event_id),
+        Some(Attributes::ActivityTaskCanceledEventAttributes(a)) => Some(a.scheduled_event_id),
+        _ => None,
+    }
+}
+
+fn closes_activity(event: &HistoryEvent) -> bool {
+    buffered_activity_close(event).is_some()
 }
 
 fn fix_started_event_id(attributes: &mut Attributes, started_ids: &std::collections::HashMap<i64, i64>) {

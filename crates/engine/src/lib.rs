@@ -57,3 +57,6 @@ pub enum TaskKind {
     Workflow,
     Activity,
 }
+
+#[cfg(test)]
+mod tests;

@@ -131,7 +131,7 @@ pub fn start(run: RunKey, namespace: &str, request: &StartWorkflowExecutionReque
         memo: request.memo.clone(),
         search_attributes: request.search_attributes.clone(),
         header: request.header.clone(),
-        workflow_id: run.workflow_id.clone(),
+        workflow_id: run.workflow_id,
         priority: request.priority.clone(),
         ..Default::default()
     });

@@ -33,13 +33,14 @@ pub fn deadlines(state: &MutableState) -> Vec<(Nanos, Deadline)> {
     for timer in &state.timers {
         out.push((timer.fire_time, Deadline::UserTimer { timer_id: timer.timer_id.clone(), started_event_id: timer.started_event_id }));
     }
-    if let Some(task) = &state.workflow_task {
-        if task.is_started() && task.timeout > 0 {
-            out.push((
-                task.started_time + task.timeout,
-                Deadline::WorkflowTaskTimeout { scheduled_event_id: task.scheduled_event_id, started_event_id: task.started_event_id },
-            ));
-        }
+    if let Some(task) = &state.workflow_task
+        && task.is_started()
+        && task.timeout > 0
+    {
+        out.push((
+            task.started_time + task.timeout,
+            Deadline::WorkflowTaskTimeout { scheduled_event_id: task.scheduled_event_id, started_event_id: task.started_event_id },
+        ));
     }
     for activity in &state.activities {
         let id = activity.scheduled_event_id;
@@ -81,7 +82,7 @@ impl Tx<'_> {
                 let due = self.state.workflow_task.as_ref().is_some_and(|t| t.started_time + t.timeout <= self.now);
                 if due {
                     // A stale deadline fails the started-task check and changes nothing.
-                    let _ = self.time_out_workflow_task(*scheduled_event_id, *started_event_id);
+                    self.time_out_workflow_task(*scheduled_event_id, *started_event_id).unwrap_or(());
                 }
             }
             Deadline::ActivityRetry { scheduled_event_id, attempt } => {
@@ -94,8 +95,14 @@ impl Tx<'_> {
             Deadline::WorkflowTimeout => {
                 let expiry = [self.state.run_expiration, self.state.execution_expiration].into_iter().flatten().min();
                 if expiry.is_some_and(|e| e <= self.now) {
+                    // Temporal reports `Timeout` once the whole execution expired; a run that
+                    // timed out before that would be retried by policy, and runs have none yet.
+                    let execution_expired = self.state.execution_expiration.is_some_and(|e| e <= self.now);
+                    let retry_state = if execution_expired { RetryState::Timeout } else { RetryState::RetryPolicyNotSet };
+                    // A started workflow task is failed first, as for termination.
+                    self.force_close_workflow_task();
                     let id = self.append(history::WorkflowExecutionTimedOutEventAttributes {
-                        retry_state: RetryState::RetryPolicyNotSet as i32,
+                        retry_state: retry_state as i32,
                         new_execution_run_id: String::new(),
                     });
                     self.close(ExecutionStatus::TimedOut, id);

@@ -132,15 +132,17 @@ impl Tx<'_> {
         }
     }
 
-    /// Writes a transient task's scheduled and started events, which a completion makes real.
+    /// Writes a transient task's scheduled and started events, which a completion makes real,
+    /// exactly as the worker was shown them (same times and history size).
     fn write_transient_events(&mut self) {
         let task = self.state.workflow_task.clone().expect("a started workflow task exists");
         if !task.transient {
             return;
         }
         debug_assert_eq!(task.scheduled_event_id, self.state.next_event_id);
-        self.append(workflow_task_scheduled(&task));
-        self.append(started_attributes(&task, self.state.history_size_bytes));
+        let history_size_bytes = self.state.history_size_bytes;
+        self.write_at(workflow_task_scheduled(&task).into(), task.scheduled_time);
+        self.write_at(started_attributes(&task, history_size_bytes).into(), task.started_time);
     }
 
     /// Completes the started workflow task with the worker's commands.
@@ -151,21 +153,18 @@ impl Tx<'_> {
         completion: &Completion,
     ) -> Result<CompletionOutcome, EngineError> {
         self.check_started_task(scheduled_event_id, started_event_id)?;
+        commands::check_sequence(&completion.commands).map_err(EngineError::InvalidArgument)?;
         if let Err(rejection) = commands::validate(self.state, &completion.commands) {
+            let attempt = self.state.workflow_task.as_ref().map_or(1, |t| t.attempt);
+            if attempt > 1 && rejection.cause != WorkflowTaskFailedCause::UnhandledCommand {
+                // Like Temporal, a retry that fails again is dropped rather than recorded: it
+                // stays started until its timeout, so a broken worker cannot spin.
+                return Err(EngineError::InvalidArgument(rejection.message));
+            }
             self.fail_started_task(rejection.cause, Some(rejection.failure()), &completion.identity);
             return Ok(CompletionOutcome::CommandRejected {
                 cause: rejection.cause,
                 message: rejection.message,
-            });
-        }
-        let closes = completion.commands.iter().any(commands::closes_workflow);
-        if closes && self.state.has_buffered_events() {
-            // New events arrived while the worker decided to close: it must see them first.
-            let cause = WorkflowTaskFailedCause::UnhandledCommand;
-            self.fail_started_task(cause, None, &completion.identity);
-            return Ok(CompletionOutcome::CommandRejected {
-                cause,
-                message: "UnhandledCommand".into(),
             });
         }
         self.write_transient_events();
@@ -177,15 +176,16 @@ impl Tx<'_> {
         });
         self.state.last_completed_started_event_id = started_event_id;
         self.state.workflow_task = None;
+        let mut needs_task = completion.force_create_new_workflow_task;
         for command in &completion.commands {
             if !self.state.is_open() {
                 break;
             }
-            commands::apply(self, command, completed_event_id);
+            needs_task |= commands::apply(self, command, completed_event_id, &completion.identity);
         }
         if self.state.is_open() {
             let flushed = self.flush_buffered();
-            if flushed > 0 || completion.force_create_new_workflow_task {
+            if flushed > 0 || needs_task {
                 self.schedule_workflow_task_if_none();
             }
         }

@@ -1,0 +1,14 @@
+//! Unit and property tests of the workflow state machine, checked against how Temporal Server
+//! 1.32 behaves. Every test drives the engine through its public operations on a [`Run`]
+//! (see `builders`), with an explicit clock: no I/O and no sleeping.
+//!
+//! [`Run`]: builders::Run
+
+mod activity;
+mod builders;
+mod close;
+mod determinism;
+mod signal;
+mod start;
+mod timer;
+mod workflow_task;
