@@ -31,9 +31,16 @@ pub struct StartedActivity {
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)] // short-lived, moved once into the engine
 pub enum ActivityOutcome {
-    Completed { result: Option<Payloads> },
-    Failed { failure: Failure, last_heartbeat_details: Option<Payloads> },
-    Canceled { details: Option<Payloads> },
+    Completed {
+        result: Option<Payloads>,
+    },
+    Failed {
+        failure: Failure,
+        last_heartbeat_details: Option<Payloads>,
+    },
+    Canceled {
+        details: Option<Payloads>,
+    },
 }
 
 /// The details Temporal records when it cancels an activity that had not started.
@@ -44,7 +51,9 @@ fn json_string_payloads(value: &str) -> Payloads {
     let data = serde_json::to_vec(value).expect("a string serializes to JSON");
     Payloads {
         payloads: vec![Payload {
-            metadata: [("encoding".to_string(), b"json/plain".to_vec())].into_iter().collect(),
+            metadata: [("encoding".to_string(), b"json/plain".to_vec())]
+                .into_iter()
+                .collect(),
             data,
             ..Default::default()
         }],
@@ -55,7 +64,12 @@ pub fn validate_schedule(
     _state: &crate::MutableState,
     a: &ScheduleActivityTaskCommandAttributes,
 ) -> Result<(), Rejection> {
-    let bad = |message: &str| Err(Rejection::new(Cause::BadScheduleActivityAttributes, message));
+    let bad = |message: &str| {
+        Err(Rejection::new(
+            Cause::BadScheduleActivityAttributes,
+            message,
+        ))
+    };
     if a.activity_id.is_empty() {
         return bad("activityId is not set");
     }
@@ -64,7 +78,10 @@ pub fn validate_schedule(
         return bad("activityType is not set");
     }
     if a.activity_id.len() > 1000 {
-        return bad(&format!("activityId exceeds length limit. Length={} Limit=1000", a.activity_id.len()));
+        return bad(&format!(
+            "activityId exceeds length limit. Length={} Limit=1000",
+            a.activity_id.len()
+        ));
     }
     // Temporal 1.32 wants one of the two even when the run timeout could fill them in.
     let schedule_to_close = time::from_duration(a.schedule_to_close_timeout.as_ref());
@@ -80,8 +97,17 @@ pub fn validate_schedule(
 
 /// Fills unset timeouts the way Temporal does: schedule-to-close defaults to the run timeout,
 /// schedule-to-start and start-to-close to schedule-to-close, and none exceeds the run timeout.
-fn normalized_timeouts(run_timeout: Nanos, a: &ScheduleActivityTaskCommandAttributes) -> (Nanos, Nanos, Nanos, Nanos) {
-    let cap = |d: Nanos| if run_timeout > 0 && (d <= 0 || d > run_timeout) { run_timeout } else { d.max(0) };
+fn normalized_timeouts(
+    run_timeout: Nanos,
+    a: &ScheduleActivityTaskCommandAttributes,
+) -> (Nanos, Nanos, Nanos, Nanos) {
+    let cap = |d: Nanos| {
+        if run_timeout > 0 && (d <= 0 || d > run_timeout) {
+            run_timeout
+        } else {
+            d.max(0)
+        }
+    };
     let mut schedule_to_close = cap(time::from_duration(a.schedule_to_close_timeout.as_ref()));
     let mut start_to_close = time::from_duration(a.start_to_close_timeout.as_ref());
     if start_to_close <= 0 {
@@ -100,19 +126,35 @@ fn normalized_timeouts(run_timeout: Nanos, a: &ScheduleActivityTaskCommandAttrib
         schedule_to_close = 0;
     }
     let heartbeat = time::from_duration(a.heartbeat_timeout.as_ref()).min(start_to_close.max(0));
-    (schedule_to_close, schedule_to_start, start_to_close, heartbeat)
+    (
+        schedule_to_close,
+        schedule_to_start,
+        start_to_close,
+        heartbeat,
+    )
 }
 
 fn opt_bytes<M: Message>(message: &Option<M>) -> Vec<u8> {
-    message.as_ref().map(Message::encode_to_vec).unwrap_or_default()
+    message
+        .as_ref()
+        .map(Message::encode_to_vec)
+        .unwrap_or_default()
 }
 
 pub fn decode_opt<M: Message + Default>(bytes: &[u8]) -> Option<M> {
-    if bytes.is_empty() { None } else { M::decode(bytes).ok() }
+    if bytes.is_empty() {
+        None
+    } else {
+        M::decode(bytes).ok()
+    }
 }
 
 impl Tx<'_> {
-    pub fn schedule_activity(&mut self, a: &ScheduleActivityTaskCommandAttributes, completed_id: i64) {
+    pub fn schedule_activity(
+        &mut self,
+        a: &ScheduleActivityTaskCommandAttributes,
+        completed_id: i64,
+    ) {
         let (schedule_to_close, schedule_to_start, start_to_close, heartbeat) =
             normalized_timeouts(self.state.run_timeout, a);
         let retry_policy = RetryPolicy::for_activity(a.retry_policy.as_ref());
@@ -123,7 +165,9 @@ impl Tx<'_> {
         let activity_type = a.activity_type.clone().unwrap_or_default().name;
         let scheduled_event_id = self.append(history::ActivityTaskScheduledEventAttributes {
             activity_id: a.activity_id.clone(),
-            activity_type: Some(ActivityType { name: activity_type.clone() }),
+            activity_type: Some(ActivityType {
+                name: activity_type.clone(),
+            }),
             task_queue: Some(task_queue(&queue)),
             header: a.header.clone(),
             input: a.input.clone(),
@@ -165,7 +209,10 @@ impl Tx<'_> {
     }
 
     fn dispatch_activity(&mut self, scheduled_event_id: i64) {
-        let activity = self.state.activity(scheduled_event_id).expect("activity is pending");
+        let activity = self
+            .state
+            .activity(scheduled_event_id)
+            .expect("activity is pending");
         self.changes.tasks.push(TaskRef {
             run: self.state.run.clone(),
             kind: TaskKind::Activity,
@@ -178,7 +225,12 @@ impl Tx<'_> {
     /// Applies a workflow's request to cancel an activity. Returns true when the activity had
     /// not started and was canceled at once: the workflow then needs a new task to hear of it,
     /// which the caller schedules after the rest of the task's commands.
-    pub fn request_cancel_activity(&mut self, scheduled_event_id: i64, completed_id: i64, identity: &str) -> bool {
+    pub fn request_cancel_activity(
+        &mut self,
+        scheduled_event_id: i64,
+        completed_id: i64,
+        identity: &str,
+    ) -> bool {
         let requested_id = self.append(history::ActivityTaskCancelRequestedEventAttributes {
             scheduled_event_id,
             workflow_task_completed_event_id: completed_id,
@@ -227,9 +279,13 @@ impl Tx<'_> {
         }
         if activity.is_started() {
             if activity.started_request_id == request_id {
-                return Ok(StartedActivity { info: activity.clone() });
+                return Ok(StartedActivity {
+                    info: activity.clone(),
+                });
             }
-            return Err(EngineError::FailedPrecondition("Activity task already started.".into()));
+            return Err(EngineError::FailedPrecondition(
+                "Activity task already started.".into(),
+            ));
         }
         if activity.is_backing_off(now) {
             return Err(EngineError::activity_task_not_found());
@@ -238,11 +294,17 @@ impl Tx<'_> {
         activity.started_identity = identity.to_string();
         activity.started_request_id = request_id.to_string();
         activity.last_heartbeat_time = None;
-        Ok(StartedActivity { info: activity.clone() })
+        Ok(StartedActivity {
+            info: activity.clone(),
+        })
     }
 
     /// Finds the started attempt a worker's token (or activity ID) refers to.
-    fn started_activity(&self, scheduled_event_id: i64, attempt: Option<i32>) -> Result<&ActivityInfo, EngineError> {
+    fn started_activity(
+        &self,
+        scheduled_event_id: i64,
+        attempt: Option<i32>,
+    ) -> Result<&ActivityInfo, EngineError> {
         if !self.state.is_open() {
             return Err(EngineError::workflow_completed());
         }
@@ -257,7 +319,10 @@ impl Tx<'_> {
         if !self.state.is_open() {
             return Err(EngineError::workflow_completed());
         }
-        self.state.activity_by_id(activity_id).map(|a| a.scheduled_event_id).ok_or_else(EngineError::activity_task_not_found)
+        self.state
+            .activity_by_id(activity_id)
+            .map(|a| a.scheduled_event_id)
+            .ok_or_else(EngineError::activity_task_not_found)
     }
 
     /// A worker closed an attempt. `attempt` is `None` for the by-ID RPCs.
@@ -277,7 +342,7 @@ impl Tx<'_> {
                         scheduled_event_id,
                         started_event_id,
                         identity: identity.to_string(),
-                    ..Default::default()
+                        ..Default::default()
                     }
                     .into()
                 });
@@ -291,23 +356,37 @@ impl Tx<'_> {
                         scheduled_event_id,
                         started_event_id,
                         identity: identity.to_string(),
-                    ..Default::default()
+                        ..Default::default()
                     }
                     .into()
                 });
             }
-            ActivityOutcome::Failed { failure, last_heartbeat_details } => {
+            ActivityOutcome::Failed {
+                failure,
+                last_heartbeat_details,
+            } => {
                 let (error_type, non_retryable) = match &failure.failure_info {
-                    Some(FailureInfo::ApplicationFailureInfo(info)) => (info.r#type.clone(), info.non_retryable),
+                    Some(FailureInfo::ApplicationFailureInfo(info)) => {
+                        (info.r#type.clone(), info.non_retryable)
+                    }
                     _ => (String::new(), false),
                 };
                 if let Some(details) = last_heartbeat_details {
-                    self.state.activity_mut(scheduled_event_id).expect("pending").heartbeat_details = details.encode_to_vec();
+                    self.state
+                        .activity_mut(scheduled_event_id)
+                        .expect("pending")
+                        .heartbeat_details = details.encode_to_vec();
                 }
                 let retry = if activity.cancel_requested {
                     Err(RetryState::CancelRequested)
                 } else {
-                    activity.retry_policy.next(activity.attempt, &error_type, non_retryable, self.now, schedule_to_close_deadline(&activity))
+                    activity.retry_policy.next(
+                        activity.attempt,
+                        &error_type,
+                        non_retryable,
+                        self.now,
+                        schedule_to_close_deadline(&activity),
+                    )
                 };
                 match retry {
                     Ok(backoff) => self.retry_activity(scheduled_event_id, backoff, failure),
@@ -319,7 +398,7 @@ impl Tx<'_> {
                                 started_event_id,
                                 identity: identity.to_string(),
                                 retry_state: retry_state as i32,
-                            ..Default::default()
+                                ..Default::default()
                             }
                             .into()
                         });
@@ -331,21 +410,36 @@ impl Tx<'_> {
     }
 
     /// Writes the activity's started event and its closing event, and forgets it.
-    fn finish_activity(&mut self, activity: &ActivityInfo, identity: &str, closing: impl FnOnce(i64) -> Attributes) {
+    fn finish_activity(
+        &mut self,
+        activity: &ActivityInfo,
+        identity: &str,
+        closing: impl FnOnce(i64) -> Attributes,
+    ) {
         self.state.remove_activity(activity.scheduled_event_id);
-        let started = activity.started_time.map(|_| history::ActivityTaskStartedEventAttributes {
-            scheduled_event_id: activity.scheduled_event_id,
-            identity: if activity.started_identity.is_empty() { identity.to_string() } else { activity.started_identity.clone() },
-            request_id: activity.started_request_id.clone(),
-            attempt: activity.attempt,
-            last_failure: decode_opt(&activity.last_failure),
-            ..Default::default()
-        });
+        let started = activity
+            .started_time
+            .map(|_| history::ActivityTaskStartedEventAttributes {
+                scheduled_event_id: activity.scheduled_event_id,
+                identity: if activity.started_identity.is_empty() {
+                    identity.to_string()
+                } else {
+                    activity.started_identity.clone()
+                },
+                request_id: activity.started_request_id.clone(),
+                attempt: activity.attempt,
+                last_failure: decode_opt(&activity.last_failure),
+                ..Default::default()
+            });
         // The started event takes the next ID unless it is buffered behind a running task.
         let mut batch = Vec::new();
         let started_event_id = match started {
             Some(started) => {
-                let id = if self.state.has_started_workflow_task() { crate::BUFFERED_EVENT_ID } else { self.state.next_event_id };
+                let id = if self.state.has_started_workflow_task() {
+                    crate::BUFFERED_EVENT_ID
+                } else {
+                    self.state.next_event_id
+                };
                 batch.push(started.into());
                 id
             }
@@ -357,7 +451,10 @@ impl Tx<'_> {
 
     fn retry_activity(&mut self, scheduled_event_id: i64, backoff: Nanos, failure: Failure) {
         let now = self.now;
-        let activity = self.state.activity_mut(scheduled_event_id).expect("pending");
+        let activity = self
+            .state
+            .activity_mut(scheduled_event_id)
+            .expect("pending");
         activity.attempt += 1;
         activity.attempt_scheduled_time = now + backoff;
         activity.started_time = None;
@@ -388,9 +485,14 @@ impl Tx<'_> {
         attempt: Option<i32>,
         details: Option<Payloads>,
     ) -> Result<bool, EngineError> {
-        let cancel_requested = self.started_activity(scheduled_event_id, attempt)?.cancel_requested;
+        let cancel_requested = self
+            .started_activity(scheduled_event_id, attempt)?
+            .cancel_requested;
         let now = self.now;
-        let activity = self.state.activity_mut(scheduled_event_id).expect("checked above");
+        let activity = self
+            .state
+            .activity_mut(scheduled_event_id)
+            .expect("checked above");
         activity.last_heartbeat_time = Some(now);
         if let Some(details) = details {
             activity.heartbeat_details = details.encode_to_vec();
@@ -400,12 +502,21 @@ impl Tx<'_> {
 
     /// An activity timeout deadline passed. Start-to-close and heartbeat timeouts are retried
     /// by policy; schedule-to-start and schedule-to-close timeouts close the activity.
-    pub fn time_out_activity(&mut self, scheduled_event_id: i64, attempt: i32, timeout: TimeoutType) {
-        let Some(activity) = self.state.activity(scheduled_event_id).cloned() else { return };
+    pub fn time_out_activity(
+        &mut self,
+        scheduled_event_id: i64,
+        attempt: i32,
+        timeout: TimeoutType,
+    ) {
+        let Some(activity) = self.state.activity(scheduled_event_id).cloned() else {
+            return;
+        };
         if activity.attempt != attempt {
             return;
         }
-        let Some(due) = activity_deadline(&activity, timeout) else { return };
+        let Some(due) = activity_deadline(&activity, timeout) else {
+            return;
+        };
         if due > self.now {
             return;
         }
@@ -419,12 +530,20 @@ impl Tx<'_> {
             Err(RetryState::Timeout)
         } else {
             let error_type = format!("TemporalTimeout:{name}");
-            activity.retry_policy.next(activity.attempt, &error_type, false, self.now, schedule_to_close_deadline(&activity))
+            activity.retry_policy.next(
+                activity.attempt,
+                &error_type,
+                false,
+                self.now,
+                schedule_to_close_deadline(&activity),
+            )
         };
         match retry {
             Ok(backoff) => self.retry_activity(scheduled_event_id, backoff, failure),
             Err(retry_state) => {
-                let mut failure = if retry_state == RetryState::Timeout && timeout != TimeoutType::ScheduleToStart {
+                let mut failure = if retry_state == RetryState::Timeout
+                    && timeout != TimeoutType::ScheduleToStart
+                {
                     // Temporal reports every timeout that leaves no time for another attempt
                     // as a schedule-to-close timeout.
                     timeout_failure(
@@ -453,22 +572,28 @@ impl Tx<'_> {
 }
 
 fn schedule_to_close_deadline(activity: &ActivityInfo) -> Option<Nanos> {
-    (activity.schedule_to_close_timeout > 0).then(|| activity.scheduled_time + activity.schedule_to_close_timeout)
+    (activity.schedule_to_close_timeout > 0)
+        .then(|| activity.scheduled_time + activity.schedule_to_close_timeout)
 }
 
 /// When the given timeout of the activity's current attempt expires, if it applies now.
 pub fn activity_deadline(activity: &ActivityInfo, timeout: TimeoutType) -> Option<Nanos> {
     match timeout {
         TimeoutType::ScheduleToClose => schedule_to_close_deadline(activity),
-        TimeoutType::ScheduleToStart => (activity.started_time.is_none() && activity.schedule_to_start_timeout > 0)
+        TimeoutType::ScheduleToStart => (activity.started_time.is_none()
+            && activity.schedule_to_start_timeout > 0)
             .then(|| activity.attempt_scheduled_time + activity.schedule_to_start_timeout),
         TimeoutType::StartToClose => activity
             .started_time
             .filter(|_| activity.start_to_close_timeout > 0)
             .map(|started| started + activity.start_to_close_timeout),
-        TimeoutType::Heartbeat => activity.started_time.filter(|_| activity.heartbeat_timeout > 0).map(|started| {
-            activity.last_heartbeat_time.unwrap_or(started).max(started) + activity.heartbeat_timeout
-        }),
+        TimeoutType::Heartbeat => activity
+            .started_time
+            .filter(|_| activity.heartbeat_timeout > 0)
+            .map(|started| {
+                activity.last_heartbeat_time.unwrap_or(started).max(started)
+                    + activity.heartbeat_timeout
+            }),
         TimeoutType::Unspecified => None,
     }
 }

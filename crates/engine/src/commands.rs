@@ -26,14 +26,19 @@ pub struct Rejection {
 impl Rejection {
     /// A rejection whose message reads as Temporal's: the cause, then what was wrong.
     pub(crate) fn new(cause: Cause, detail: impl std::fmt::Display) -> Self {
-        Self { cause, message: format!("{cause:?}: {detail}") }
+        Self {
+            cause,
+            message: format!("{cause:?}: {detail}"),
+        }
     }
 
     /// The failure recorded in `WorkflowTaskFailed`: a server failure, as Temporal records it.
     pub fn failure(&self) -> Failure {
         Failure {
             message: self.message.clone(),
-            failure_info: Some(FailureInfo::ServerFailureInfo(ServerFailureInfo { non_retryable: false })),
+            failure_info: Some(FailureInfo::ServerFailureInfo(ServerFailureInfo {
+                non_retryable: false,
+            })),
             ..Default::default()
         }
     }
@@ -54,7 +59,12 @@ pub fn closes_workflow(command: &Command) -> bool {
 /// Refuses a completion whose close command comes before other commands, with Temporal's
 /// message. Temporal answers `InvalidArgument` and records nothing.
 pub fn check_sequence(commands: &[Command]) -> Result<(), String> {
-    let name = |c: &Command| format!("{:?}", CommandType::try_from(c.command_type).unwrap_or(CommandType::Unspecified));
+    let name = |c: &Command| {
+        format!(
+            "{:?}",
+            CommandType::try_from(c.command_type).unwrap_or(CommandType::Unspecified)
+        )
+    };
     match commands.iter().position(closes_workflow) {
         Some(index) if index + 1 < commands.len() => Err(format!(
             "invalid command sequence: [{}], command {} must be the last command.",
@@ -72,8 +82,11 @@ pub fn validate(state: &MutableState, commands: &[Command]) -> Result<(), Reject
     // Timers that fired while this task ran: canceling one deletes its `TimerFired` event.
     let mut fired: Vec<&str> = buffered.iter().filter_map(buffered_timer_fired).collect();
     let mut timers: HashSet<&str> = state.timers.iter().map(|t| t.timer_id.as_str()).collect();
-    let mut activity_ids: HashSet<&str> =
-        state.activities.iter().map(|a| a.activity_id.as_str()).collect();
+    let mut activity_ids: HashSet<&str> = state
+        .activities
+        .iter()
+        .map(|a| a.activity_id.as_str())
+        .collect();
     // Activities a cancel may name: pending ones not yet asked to cancel, and ones whose
     // closing event waits in the buffer (the request is then recorded and nothing else).
     let mut cancelable: HashSet<i64> = state
@@ -87,7 +100,10 @@ pub fn validate(state: &MutableState, commands: &[Command]) -> Result<(), Reject
         if closes_workflow(command) && unhandled > 0 {
             // New events arrived while the worker decided to close: it must see them first.
             let cause = Cause::UnhandledCommand;
-            return Err(Rejection { cause, message: format!("{cause:?}") });
+            return Err(Rejection {
+                cause,
+                message: format!("{cause:?}"),
+            });
         }
         match &command.attributes {
             Some(C::ScheduleActivityTaskCommandAttributes(a)) => {
@@ -118,11 +134,17 @@ pub fn validate(state: &MutableState, commands: &[Command]) -> Result<(), Reject
             }
             Some(C::StartTimerCommandAttributes(a)) => {
                 if a.timer_id.is_empty() {
-                    return Err(Rejection::new(Cause::BadStartTimerAttributes, "TimerId is not set on StartTimerCommand."));
+                    return Err(Rejection::new(
+                        Cause::BadStartTimerAttributes,
+                        "TimerId is not set on StartTimerCommand.",
+                    ));
                 }
                 // Temporal 1.32 takes an unset or zero timeout (the timer fires at once) and
                 // refuses only a negative one.
-                if a.start_to_fire_timeout.as_ref().is_some_and(|d| d.seconds < 0 || d.nanos < 0) {
+                if a.start_to_fire_timeout
+                    .as_ref()
+                    .is_some_and(|d| d.seconds < 0 || d.nanos < 0)
+                {
                     return Err(Rejection::new(
                         Cause::BadStartTimerAttributes,
                         format!(
@@ -134,19 +156,28 @@ pub fn validate(state: &MutableState, commands: &[Command]) -> Result<(), Reject
                 if !timers.insert(a.timer_id.as_str()) {
                     return Err(Rejection::new(
                         Cause::StartTimerDuplicateId,
-                        format!("invalid history builder state for action: add-timer-started-event, TimerID: {}", a.timer_id),
+                        format!(
+                            "invalid history builder state for action: add-timer-started-event, TimerID: {}",
+                            a.timer_id
+                        ),
                     ));
                 }
             }
             Some(C::CancelTimerCommandAttributes(a)) => {
                 if a.timer_id.is_empty() {
-                    return Err(Rejection::new(Cause::BadCancelTimerAttributes, "TimerId is not set on CancelTimerCommand."));
+                    return Err(Rejection::new(
+                        Cause::BadCancelTimerAttributes,
+                        "TimerId is not set on CancelTimerCommand.",
+                    ));
                 }
                 if !timers.remove(a.timer_id.as_str()) {
                     let Some(index) = fired.iter().position(|id| *id == a.timer_id) else {
                         return Err(Rejection::new(
                             Cause::BadCancelTimerAttributes,
-                            format!("invalid history builder state for action: add-timer-canceled-event, TimerID: {}", a.timer_id),
+                            format!(
+                                "invalid history builder state for action: add-timer-canceled-event, TimerID: {}",
+                                a.timer_id
+                            ),
                         ));
                     };
                     fired.remove(index);
@@ -155,7 +186,10 @@ pub fn validate(state: &MutableState, commands: &[Command]) -> Result<(), Reject
             }
             Some(C::RecordMarkerCommandAttributes(a)) => {
                 if a.marker_name.is_empty() {
-                    return Err(Rejection::new(Cause::BadRecordMarkerAttributes, "MarkerName is not set on RecordMarkerCommand."));
+                    return Err(Rejection::new(
+                        Cause::BadRecordMarkerAttributes,
+                        "MarkerName is not set on RecordMarkerCommand.",
+                    ));
                 }
             }
             Some(C::CompleteWorkflowExecutionCommandAttributes(_))
@@ -166,11 +200,17 @@ pub fn validate(state: &MutableState, commands: &[Command]) -> Result<(), Reject
             Some(other) => {
                 return Err(Rejection::new(
                     Cause::UnhandledCommand,
-                    format!("command {} is not supported by this server yet", command_name(other)),
+                    format!(
+                        "command {} is not supported by this server yet",
+                        command_name(other)
+                    ),
                 ));
             }
             None => {
-                return Err(Rejection::new(Cause::UnhandledCommand, "command attributes are not set"));
+                return Err(Rejection::new(
+                    Cause::UnhandledCommand,
+                    "command attributes are not set",
+                ));
             }
         }
     }
@@ -179,7 +219,9 @@ pub fn validate(state: &MutableState, commands: &[Command]) -> Result<(), Reject
 
 fn command_name(attributes: &C) -> &'static str {
     match attributes {
-        C::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => "RequestCancelExternalWorkflowExecution",
+        C::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => {
+            "RequestCancelExternalWorkflowExecution"
+        }
         C::ContinueAsNewWorkflowExecutionCommandAttributes(_) => "ContinueAsNewWorkflowExecution",
         C::SignalExternalWorkflowExecutionCommandAttributes(_) => "SignalExternalWorkflowExecution",
         C::StartChildWorkflowExecutionCommandAttributes(_) => "StartChildWorkflowExecution",
@@ -206,7 +248,11 @@ pub fn apply(tx: &mut Tx<'_>, command: &Command, completed_id: i64, identity: &s
                 workflow_task_completed_event_id: completed_id,
             });
             let fire_time = tx.now + time::from_duration(a.start_to_fire_timeout.as_ref());
-            tx.state.timers.push(TimerInfo { timer_id: a.timer_id.clone(), started_event_id, fire_time });
+            tx.state.timers.push(TimerInfo {
+                timer_id: a.timer_id.clone(),
+                started_event_id,
+                fire_time,
+            });
         }
         Some(C::CancelTimerCommandAttributes(a)) => {
             let started_event_id = match tx.state.remove_timer(&a.timer_id) {

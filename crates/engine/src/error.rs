@@ -9,7 +9,10 @@ pub enum EngineError {
     #[error("{0}")]
     NotFound(String),
     #[error("workflow execution already started")]
-    AlreadyStarted { start_request_id: String, run_id: String },
+    AlreadyStarted {
+        start_request_id: String,
+        run_id: String,
+    },
     #[error("workflow execution already completed")]
     AlreadyCompleted { status: ExecutionStatus },
     #[error("{0}")]
@@ -24,7 +27,10 @@ impl EngineError {
     }
 
     pub fn activity_task_not_found() -> Self {
-        Self::NotFound("invalid activityID or activity already timed out or invoking workflow is completed".into())
+        Self::NotFound(
+            "invalid activityID or activity already timed out or invoking workflow is completed"
+                .into(),
+        )
     }
 
     pub fn workflow_completed() -> Self {

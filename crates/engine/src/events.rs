@@ -21,7 +21,11 @@ pub struct Tx<'a> {
 
 impl<'a> Tx<'a> {
     pub fn new(state: &'a mut MutableState, now: Nanos) -> Self {
-        Self { state, now, changes: Changes::default() }
+        Self {
+            state,
+            now,
+            changes: Changes::default(),
+        }
     }
 
     pub fn finish(self) -> Changes {
@@ -92,15 +96,19 @@ impl<'a> Tx<'a> {
     /// event stays in place, so it still precedes its closing event.
     pub fn flush_buffered(&mut self) -> usize {
         let buffered = std::mem::take(&mut self.state.buffered_events);
-        let (mut events, closings): (Vec<_>, Vec<_>) =
-            decode_buffered(&buffered).into_iter().partition(|e| !closes_activity(e));
+        let (mut events, closings): (Vec<_>, Vec<_>) = decode_buffered(&buffered)
+            .into_iter()
+            .partition(|e| !closes_activity(e));
         events.extend(closings);
         let count = events.len();
         // Activity started events written in this flush, by scheduled event ID.
         let mut started_ids = std::collections::HashMap::new();
         for event in events {
             // A buffered event keeps the time it happened at; only its ID is assigned now.
-            let event_time = event.event_time.as_ref().map_or(self.now, time::from_timestamp);
+            let event_time = event
+                .event_time
+                .as_ref()
+                .map_or(self.now, time::from_timestamp);
             let mut attributes = event.attributes.expect("buffered events carry attributes");
             fix_started_event_id(&mut attributes, &started_ids);
             let scheduled = match &attributes {
@@ -120,7 +128,9 @@ impl<'a> Tx<'a> {
     /// it ran counts as canceled, as in Temporal.
     pub fn take_buffered_timer_fired(&mut self, timer_id: &str) -> Option<i64> {
         let mut events = decode_buffered(&self.state.buffered_events);
-        let index = events.iter().position(|e| buffered_timer_fired(e) == Some(timer_id))?;
+        let index = events
+            .iter()
+            .position(|e| buffered_timer_fired(e) == Some(timer_id))?;
         let started_event_id = match events.remove(index).attributes {
             Some(Attributes::TimerFiredEventAttributes(a)) => a.started_event_id,
             _ => unreachable!("matched a TimerFired event above"),
@@ -205,12 +215,23 @@ fn closes_activity(event: &HistoryEvent) -> bool {
     buffered_activity_close(event).is_some()
 }
 
-fn fix_started_event_id(attributes: &mut Attributes, started_ids: &std::collections::HashMap<i64, i64>) {
+fn fix_started_event_id(
+    attributes: &mut Attributes,
+    started_ids: &std::collections::HashMap<i64, i64>,
+) {
     let (scheduled, started) = match attributes {
-        Attributes::ActivityTaskCompletedEventAttributes(a) => (a.scheduled_event_id, &mut a.started_event_id),
-        Attributes::ActivityTaskFailedEventAttributes(a) => (a.scheduled_event_id, &mut a.started_event_id),
-        Attributes::ActivityTaskTimedOutEventAttributes(a) => (a.scheduled_event_id, &mut a.started_event_id),
-        Attributes::ActivityTaskCanceledEventAttributes(a) => (a.scheduled_event_id, &mut a.started_event_id),
+        Attributes::ActivityTaskCompletedEventAttributes(a) => {
+            (a.scheduled_event_id, &mut a.started_event_id)
+        }
+        Attributes::ActivityTaskFailedEventAttributes(a) => {
+            (a.scheduled_event_id, &mut a.started_event_id)
+        }
+        Attributes::ActivityTaskTimedOutEventAttributes(a) => {
+            (a.scheduled_event_id, &mut a.started_event_id)
+        }
+        Attributes::ActivityTaskCanceledEventAttributes(a) => {
+            (a.scheduled_event_id, &mut a.started_event_id)
+        }
         _ => return,
     };
     if *started == crate::BUFFERED_EVENT_ID {
@@ -218,7 +239,9 @@ fn fix_started_event_id(attributes: &mut Attributes, started_ids: &std::collecti
     }
 }
 
-pub fn workflow_task_scheduled(task: &WorkflowTaskInfo) -> history::WorkflowTaskScheduledEventAttributes {
+pub fn workflow_task_scheduled(
+    task: &WorkflowTaskInfo,
+) -> history::WorkflowTaskScheduledEventAttributes {
     history::WorkflowTaskScheduledEventAttributes {
         task_queue: Some(task_queue(&task.task_queue)),
         start_to_close_timeout: Some(time::duration(task.timeout)),
@@ -227,7 +250,11 @@ pub fn workflow_task_scheduled(task: &WorkflowTaskInfo) -> history::WorkflowTask
 }
 
 pub fn task_queue(name: &str) -> taskqueue::TaskQueue {
-    taskqueue::TaskQueue { name: name.to_string(), kind: 1, normal_name: String::new() }
+    taskqueue::TaskQueue {
+        name: name.to_string(),
+        kind: 1,
+        normal_name: String::new(),
+    }
 }
 
 /// The event type that belongs to an attributes variant.

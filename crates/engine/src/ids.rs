@@ -22,14 +22,18 @@ pub fn partition_of(namespace_id: &str, workflow_id: &str, partitions: u32) -> P
 }
 
 /// A workflow ID within a namespace: the unit of partitioning and of ID-reuse policies.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, AvroSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, AvroSchema,
+)]
 pub struct WorkflowKey {
     pub namespace_id: String,
     pub workflow_id: String,
 }
 
 /// One run of a workflow.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, AvroSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, AvroSchema,
+)]
 pub struct RunKey {
     pub namespace_id: String,
     pub workflow_id: String,
@@ -38,7 +42,10 @@ pub struct RunKey {
 
 impl RunKey {
     pub fn workflow(&self) -> WorkflowKey {
-        WorkflowKey { namespace_id: self.namespace_id.clone(), workflow_id: self.workflow_id.clone() }
+        WorkflowKey {
+            namespace_id: self.namespace_id.clone(),
+            workflow_id: self.workflow_id.clone(),
+        }
     }
 
     pub fn partition(&self, partitions: u32) -> PartitionId {
@@ -64,9 +71,17 @@ mod tests {
         // These values are a contract with every existing cluster: never update them.
         assert_eq!(partition_of("ns", "order-1", 64), GOLDEN_1);
         assert_eq!(partition_of("default", "hello-world", 1024), GOLDEN_2);
-        let spread: std::collections::HashSet<_> =
-            (0..1000).map(|i| partition_of("ns", &format!("wf-{i}"), 64)).collect();
-        assert_eq!(spread.len(), 64, "1000 workflow ids cover every one of 64 partitions");
-        assert_ne!(partition_of("a", "b\0c", 1024), partition_of("a\0b", "c", 1024));
+        let spread: std::collections::HashSet<_> = (0..1000)
+            .map(|i| partition_of("ns", &format!("wf-{i}"), 64))
+            .collect();
+        assert_eq!(
+            spread.len(),
+            64,
+            "1000 workflow ids cover every one of 64 partitions"
+        );
+        assert_ne!(
+            partition_of("a", "b\0c", 1024),
+            partition_of("a\0b", "c", 1024)
+        );
     }
 }

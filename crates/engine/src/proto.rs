@@ -1,14 +1,9 @@
 //! Short names for the Temporal API types the engine works with.
 
-pub use temporalio_protos::protos::temporal::api::{
-    command::v1 as command,
-    common::v1 as common,
-    enums::v1 as enums,
-    failure::v1 as failure,
-    history::v1 as history,
-    query::v1 as query,
-    taskqueue::v1 as taskqueue,
-    workflowservice::v1 as workflowservice,
-};
 pub use history::{HistoryEvent, history_event::Attributes};
 pub use prost_wkt_types::{Duration, Timestamp};
+pub use temporalio_protos::protos::temporal::api::{
+    command::v1 as command, common::v1 as common, enums::v1 as enums, failure::v1 as failure,
+    history::v1 as history, query::v1 as query, taskqueue::v1 as taskqueue,
+    workflowservice::v1 as workflowservice,
+};

@@ -27,7 +27,11 @@ impl RetryPolicy {
             0 => time::secs(1),
             n => n,
         };
-        let coefficient = if given.backoff_coefficient == 0.0 { 2.0 } else { given.backoff_coefficient };
+        let coefficient = if given.backoff_coefficient == 0.0 {
+            2.0
+        } else {
+            given.backoff_coefficient
+        };
         let maximum = match time::from_duration(given.maximum_interval.as_ref()) {
             0 => initial.saturating_mul(100),
             n => n,
@@ -74,7 +78,12 @@ impl RetryPolicy {
         now: Nanos,
         deadline: Option<Nanos>,
     ) -> Result<Nanos, RetryState> {
-        if non_retryable || self.non_retryable_error_types.iter().any(|t| t == error_type) {
+        if non_retryable
+            || self
+                .non_retryable_error_types
+                .iter()
+                .any(|t| t == error_type)
+        {
             return Err(RetryState::NonRetryableFailure);
         }
         if self.maximum_attempts > 0 && attempt >= self.maximum_attempts {
@@ -108,9 +117,21 @@ mod tests {
         policy.maximum_attempts = 3;
         policy.non_retryable_error_types = vec!["Fatal".into()];
         assert!(policy.next(2, "Oops", false, 0, None).is_ok());
-        assert_eq!(policy.next(3, "Oops", false, 0, None), Err(RetryState::MaximumAttemptsReached));
-        assert_eq!(policy.next(1, "Fatal", false, 0, None), Err(RetryState::NonRetryableFailure));
-        assert_eq!(policy.next(1, "Oops", true, 0, None), Err(RetryState::NonRetryableFailure));
-        assert_eq!(policy.next(1, "Oops", false, 0, Some(time::secs(1))), Err(RetryState::Timeout));
+        assert_eq!(
+            policy.next(3, "Oops", false, 0, None),
+            Err(RetryState::MaximumAttemptsReached)
+        );
+        assert_eq!(
+            policy.next(1, "Fatal", false, 0, None),
+            Err(RetryState::NonRetryableFailure)
+        );
+        assert_eq!(
+            policy.next(1, "Oops", true, 0, None),
+            Err(RetryState::NonRetryableFailure)
+        );
+        assert_eq!(
+            policy.next(1, "Oops", false, 0, Some(time::secs(1))),
+            Err(RetryState::Timeout)
+        );
     }
 }

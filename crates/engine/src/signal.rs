@@ -29,7 +29,9 @@ impl Tx<'_> {
         if !self.state.is_open() {
             return Err(EngineError::workflow_completed());
         }
-        if !signal.request_id.is_empty() && self.state.signal_request_ids.contains(&signal.request_id) {
+        if !signal.request_id.is_empty()
+            && self.state.signal_request_ids.contains(&signal.request_id)
+        {
             return Ok(());
         }
         if self.state.signal_count >= MAX_SIGNALS_PER_EXECUTION {
@@ -39,7 +41,9 @@ impl Tx<'_> {
         }
         self.state.signal_count += 1;
         if !signal.request_id.is_empty() {
-            self.state.signal_request_ids.push(signal.request_id.clone());
+            self.state
+                .signal_request_ids
+                .push(signal.request_id.clone());
         }
         self.append_for_workflow(history::WorkflowExecutionSignaledEventAttributes {
             signal_name: signal.name,
@@ -69,7 +73,12 @@ impl Tx<'_> {
         Ok(())
     }
 
-    pub fn terminate(&mut self, reason: &str, details: Option<Payloads>, identity: &str) -> Result<(), EngineError> {
+    pub fn terminate(
+        &mut self,
+        reason: &str,
+        details: Option<Payloads>,
+        identity: &str,
+    ) -> Result<(), EngineError> {
         if !self.state.is_open() {
             return Err(EngineError::workflow_completed());
         }
@@ -95,7 +104,8 @@ impl Tx<'_> {
     }
 
     pub fn upsert_search_attributes(&mut self, upsert: SearchAttributes) {
-        let mut current = SearchAttributes::decode(self.state.search_attributes.as_slice()).unwrap_or_default();
+        let mut current =
+            SearchAttributes::decode(self.state.search_attributes.as_slice()).unwrap_or_default();
         current.indexed_fields.extend(upsert.indexed_fields);
         self.state.search_attributes = current.encode_to_vec();
     }

@@ -4,7 +4,7 @@
 use prost::Message;
 
 use crate::{
-    EngineError, ExecutionStatus, RunKey,
+    Changes, EngineError, ExecutionStatus, RunKey,
     events::{Tx, task_queue},
     proto::{
         common::WorkflowType,
@@ -14,7 +14,6 @@ use crate::{
     },
     state::MutableState,
     time::{self, Nanos},
-    Changes,
 };
 
 /// Temporal's default and maximum workflow task timeouts.
@@ -39,9 +38,14 @@ pub fn decide_start(
     reuse: Reuse,
     conflict: Conflict,
 ) -> Result<StartDecision, EngineError> {
-    let Some(current) = current else { return Ok(StartDecision::New) };
+    let Some(current) = current else {
+        return Ok(StartDecision::New);
+    };
     if !request_id.is_empty() && current.start_request_id == request_id {
-        return Ok(StartDecision::Existing { run_id: current.run.run_id.clone(), started: true });
+        return Ok(StartDecision::Existing {
+            run_id: current.run.run_id.clone(),
+            started: true,
+        });
     }
     let already_started = || EngineError::AlreadyStarted {
         start_request_id: current.start_request_id.clone(),
@@ -49,17 +53,25 @@ pub fn decide_start(
     };
     if current.is_open() {
         return match conflict {
-            Conflict::UseExisting => Ok(StartDecision::Existing { run_id: current.run.run_id.clone(), started: false }),
+            Conflict::UseExisting => Ok(StartDecision::Existing {
+                run_id: current.run.run_id.clone(),
+                started: false,
+            }),
             Conflict::TerminateExisting => Ok(StartDecision::TerminateThenNew),
             #[allow(deprecated)] // still sent by older clients
-            Conflict::Fail | Conflict::Unspecified if reuse == Reuse::TerminateIfRunning => Ok(StartDecision::TerminateThenNew),
+            Conflict::Fail | Conflict::Unspecified if reuse == Reuse::TerminateIfRunning => {
+                Ok(StartDecision::TerminateThenNew)
+            }
             Conflict::Fail | Conflict::Unspecified => Err(already_started()),
         };
     }
     match reuse {
         Reuse::RejectDuplicate => Err(already_started()),
         Reuse::AllowDuplicateFailedOnly
-            if matches!(current.status, ExecutionStatus::Completed | ExecutionStatus::ContinuedAsNew) =>
+            if matches!(
+                current.status,
+                ExecutionStatus::Completed | ExecutionStatus::ContinuedAsNew
+            ) =>
         {
             Err(already_started())
         }
@@ -69,7 +81,12 @@ pub fn decide_start(
 
 /// Creates a new run and writes its first events: `WorkflowExecutionStarted` and the first
 /// workflow task.
-pub fn start(run: RunKey, namespace: &str, request: &StartWorkflowExecutionRequest, now: Nanos) -> (MutableState, Changes) {
+pub fn start(
+    run: RunKey,
+    namespace: &str,
+    request: &StartWorkflowExecutionRequest,
+    now: Nanos,
+) -> (MutableState, Changes) {
     let execution_timeout = time::from_duration(request.workflow_execution_timeout.as_ref());
     let mut run_timeout = time::from_duration(request.workflow_run_timeout.as_ref());
     if run_timeout <= 0 || (execution_timeout > 0 && run_timeout > execution_timeout) {
@@ -83,11 +100,19 @@ pub fn start(run: RunKey, namespace: &str, request: &StartWorkflowExecutionReque
     if run_timeout > 0 {
         task_timeout = task_timeout.min(run_timeout);
     }
-    let task_queue_name = request.task_queue.as_ref().map(|q| q.name.clone()).unwrap_or_default();
+    let task_queue_name = request
+        .task_queue
+        .as_ref()
+        .map(|q| q.name.clone())
+        .unwrap_or_default();
     let mut state = MutableState {
         run: run.clone(),
         namespace: namespace.to_string(),
-        workflow_type: request.workflow_type.as_ref().map(|t| t.name.clone()).unwrap_or_default(),
+        workflow_type: request
+            .workflow_type
+            .as_ref()
+            .map(|t| t.name.clone())
+            .unwrap_or_default(),
         task_queue: task_queue_name.clone(),
         status: ExecutionStatus::Running,
         start_time: now,
@@ -110,14 +135,24 @@ pub fn start(run: RunKey, namespace: &str, request: &StartWorkflowExecutionReque
         cancel_requested: false,
         signal_request_ids: Vec::new(),
         signal_count: 0,
-        memo: request.memo.as_ref().map(Message::encode_to_vec).unwrap_or_default(),
-        search_attributes: request.search_attributes.as_ref().map(Message::encode_to_vec).unwrap_or_default(),
+        memo: request
+            .memo
+            .as_ref()
+            .map(Message::encode_to_vec)
+            .unwrap_or_default(),
+        search_attributes: request
+            .search_attributes
+            .as_ref()
+            .map(Message::encode_to_vec)
+            .unwrap_or_default(),
         completion_event_id: 0,
         history_size_bytes: 0,
     };
     let mut tx = Tx::new(&mut state, now);
     tx.append(history::WorkflowExecutionStartedEventAttributes {
-        workflow_type: Some(WorkflowType { name: tx.state.workflow_type.clone() }),
+        workflow_type: Some(WorkflowType {
+            name: tx.state.workflow_type.clone(),
+        }),
         task_queue: Some(task_queue(&task_queue_name)),
         input: request.input.clone(),
         workflow_execution_timeout: Some(time::duration(execution_timeout)),

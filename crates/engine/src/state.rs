@@ -194,19 +194,28 @@ impl MutableState {
     }
 
     pub fn activity(&self, scheduled_event_id: i64) -> Option<&ActivityInfo> {
-        self.activities.iter().find(|a| a.scheduled_event_id == scheduled_event_id)
+        self.activities
+            .iter()
+            .find(|a| a.scheduled_event_id == scheduled_event_id)
     }
 
     pub fn activity_mut(&mut self, scheduled_event_id: i64) -> Option<&mut ActivityInfo> {
-        self.activities.iter_mut().find(|a| a.scheduled_event_id == scheduled_event_id)
+        self.activities
+            .iter_mut()
+            .find(|a| a.scheduled_event_id == scheduled_event_id)
     }
 
     pub fn activity_by_id(&self, activity_id: &str) -> Option<&ActivityInfo> {
-        self.activities.iter().find(|a| a.activity_id == activity_id)
+        self.activities
+            .iter()
+            .find(|a| a.activity_id == activity_id)
     }
 
     pub fn remove_activity(&mut self, scheduled_event_id: i64) -> Option<ActivityInfo> {
-        let index = self.activities.iter().position(|a| a.scheduled_event_id == scheduled_event_id)?;
+        let index = self
+            .activities
+            .iter()
+            .position(|a| a.scheduled_event_id == scheduled_event_id)?;
         Some(self.activities.remove(index))
     }
 
@@ -224,6 +233,8 @@ impl MutableState {
     }
 
     pub fn has_started_workflow_task(&self) -> bool {
-        self.workflow_task.as_ref().is_some_and(WorkflowTaskInfo::is_started)
+        self.workflow_task
+            .as_ref()
+            .is_some_and(WorkflowTaskInfo::is_started)
     }
 }

@@ -4,25 +4,45 @@
 //! deadline still applies: a stale deadline is a no-op.
 
 use crate::{
+    ExecutionStatus,
     activity::activity_deadline,
     events::Tx,
-    proto::{enums::{RetryState, TimeoutType}, history},
+    proto::{
+        enums::{RetryState, TimeoutType},
+        history,
+    },
     state::MutableState,
     time::Nanos,
-    ExecutionStatus,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Deadline {
-    UserTimer { timer_id: String, started_event_id: i64 },
-    WorkflowTaskTimeout { scheduled_event_id: i64, started_event_id: i64 },
-    ActivityRetry { scheduled_event_id: i64, attempt: i32 },
-    ActivityTimeout { scheduled_event_id: i64, attempt: i32, timeout: i32 },
+    UserTimer {
+        timer_id: String,
+        started_event_id: i64,
+    },
+    WorkflowTaskTimeout {
+        scheduled_event_id: i64,
+        started_event_id: i64,
+    },
+    ActivityRetry {
+        scheduled_event_id: i64,
+        attempt: i32,
+    },
+    ActivityTimeout {
+        scheduled_event_id: i64,
+        attempt: i32,
+        timeout: i32,
+    },
     WorkflowTimeout,
 }
 
-const ACTIVITY_TIMEOUTS: [TimeoutType; 4] =
-    [TimeoutType::ScheduleToStart, TimeoutType::StartToClose, TimeoutType::Heartbeat, TimeoutType::ScheduleToClose];
+const ACTIVITY_TIMEOUTS: [TimeoutType; 4] = [
+    TimeoutType::ScheduleToStart,
+    TimeoutType::StartToClose,
+    TimeoutType::Heartbeat,
+    TimeoutType::ScheduleToClose,
+];
 
 /// Every deadline of the run with its due time. Empty once the run is closed.
 pub fn deadlines(state: &MutableState) -> Vec<(Nanos, Deadline)> {
@@ -31,7 +51,13 @@ pub fn deadlines(state: &MutableState) -> Vec<(Nanos, Deadline)> {
         return out;
     }
     for timer in &state.timers {
-        out.push((timer.fire_time, Deadline::UserTimer { timer_id: timer.timer_id.clone(), started_event_id: timer.started_event_id }));
+        out.push((
+            timer.fire_time,
+            Deadline::UserTimer {
+                timer_id: timer.timer_id.clone(),
+                started_event_id: timer.started_event_id,
+            },
+        ));
     }
     if let Some(task) = &state.workflow_task
         && task.is_started()
@@ -39,22 +65,41 @@ pub fn deadlines(state: &MutableState) -> Vec<(Nanos, Deadline)> {
     {
         out.push((
             task.started_time + task.timeout,
-            Deadline::WorkflowTaskTimeout { scheduled_event_id: task.scheduled_event_id, started_event_id: task.started_event_id },
+            Deadline::WorkflowTaskTimeout {
+                scheduled_event_id: task.scheduled_event_id,
+                started_event_id: task.started_event_id,
+            },
         ));
     }
     for activity in &state.activities {
         let id = activity.scheduled_event_id;
         if activity.started_time.is_none() && activity.attempt > 1 {
-            out.push((activity.attempt_scheduled_time, Deadline::ActivityRetry { scheduled_event_id: id, attempt: activity.attempt }));
+            out.push((
+                activity.attempt_scheduled_time,
+                Deadline::ActivityRetry {
+                    scheduled_event_id: id,
+                    attempt: activity.attempt,
+                },
+            ));
         }
         for timeout in ACTIVITY_TIMEOUTS {
             if let Some(due) = activity_deadline(activity, timeout) {
                 // Schedule-to-start counts from the end of a retry backoff.
-                out.push((due, Deadline::ActivityTimeout { scheduled_event_id: id, attempt: activity.attempt, timeout: timeout as i32 }));
+                out.push((
+                    due,
+                    Deadline::ActivityTimeout {
+                        scheduled_event_id: id,
+                        attempt: activity.attempt,
+                        timeout: timeout as i32,
+                    },
+                ));
             }
         }
     }
-    let expiry = [state.run_expiration, state.execution_expiration].into_iter().flatten().min();
+    let expiry = [state.run_expiration, state.execution_expiration]
+        .into_iter()
+        .flatten()
+        .min();
     if let Some(expiry) = expiry {
         out.push((expiry, Deadline::WorkflowTimeout));
     }
@@ -68,8 +113,13 @@ impl Tx<'_> {
             return;
         }
         match deadline {
-            Deadline::UserTimer { timer_id, started_event_id } => {
-                let due = self.state.timer(timer_id).is_some_and(|t| t.started_event_id == *started_event_id && t.fire_time <= self.now);
+            Deadline::UserTimer {
+                timer_id,
+                started_event_id,
+            } => {
+                let due = self.state.timer(timer_id).is_some_and(|t| {
+                    t.started_event_id == *started_event_id && t.fire_time <= self.now
+                });
                 if due {
                     self.state.remove_timer(timer_id);
                     self.append_for_workflow(history::TimerFiredEventAttributes {
@@ -78,27 +128,52 @@ impl Tx<'_> {
                     });
                 }
             }
-            Deadline::WorkflowTaskTimeout { scheduled_event_id, started_event_id } => {
-                let due = self.state.workflow_task.as_ref().is_some_and(|t| t.started_time + t.timeout <= self.now);
+            Deadline::WorkflowTaskTimeout {
+                scheduled_event_id,
+                started_event_id,
+            } => {
+                let due = self
+                    .state
+                    .workflow_task
+                    .as_ref()
+                    .is_some_and(|t| t.started_time + t.timeout <= self.now);
                 if due {
                     // A stale deadline fails the started-task check and changes nothing.
-                    self.time_out_workflow_task(*scheduled_event_id, *started_event_id).unwrap_or(());
+                    self.time_out_workflow_task(*scheduled_event_id, *started_event_id)
+                        .unwrap_or(());
                 }
             }
-            Deadline::ActivityRetry { scheduled_event_id, attempt } => {
+            Deadline::ActivityRetry {
+                scheduled_event_id,
+                attempt,
+            } => {
                 self.dispatch_activity_retry(*scheduled_event_id, *attempt);
             }
-            Deadline::ActivityTimeout { scheduled_event_id, attempt, timeout } => {
+            Deadline::ActivityTimeout {
+                scheduled_event_id,
+                attempt,
+                timeout,
+            } => {
                 let timeout = TimeoutType::try_from(*timeout).unwrap_or(TimeoutType::Unspecified);
                 self.time_out_activity(*scheduled_event_id, *attempt, timeout);
             }
             Deadline::WorkflowTimeout => {
-                let expiry = [self.state.run_expiration, self.state.execution_expiration].into_iter().flatten().min();
+                let expiry = [self.state.run_expiration, self.state.execution_expiration]
+                    .into_iter()
+                    .flatten()
+                    .min();
                 if expiry.is_some_and(|e| e <= self.now) {
                     // Temporal reports `Timeout` once the whole execution expired; a run that
                     // timed out before that would be retried by policy, and runs have none yet.
-                    let execution_expired = self.state.execution_expiration.is_some_and(|e| e <= self.now);
-                    let retry_state = if execution_expired { RetryState::Timeout } else { RetryState::RetryPolicyNotSet };
+                    let execution_expired = self
+                        .state
+                        .execution_expiration
+                        .is_some_and(|e| e <= self.now);
+                    let retry_state = if execution_expired {
+                        RetryState::Timeout
+                    } else {
+                        RetryState::RetryPolicyNotSet
+                    };
                     // A started workflow task is failed first, as for termination.
                     self.force_close_workflow_task();
                     let id = self.append(history::WorkflowExecutionTimedOutEventAttributes {

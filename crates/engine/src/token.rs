@@ -32,13 +32,20 @@ pub struct TaskToken {
 impl TaskToken {
     pub fn decode_from(bytes: &[u8]) -> Result<Self, EngineError> {
         if bytes.is_empty() {
-            return Err(EngineError::InvalidArgument("Task token not set on request.".into()));
+            return Err(EngineError::InvalidArgument(
+                "Task token not set on request.".into(),
+            ));
         }
-        Self::decode(bytes).map_err(|_| EngineError::InvalidArgument("Error deserializing task token.".into()))
+        Self::decode(bytes)
+            .map_err(|_| EngineError::InvalidArgument("Error deserializing task token.".into()))
     }
 
     pub fn run(&self) -> RunKey {
-        RunKey { namespace_id: self.namespace_id.clone(), workflow_id: self.workflow_id.clone(), run_id: self.run_id.clone() }
+        RunKey {
+            namespace_id: self.namespace_id.clone(),
+            workflow_id: self.workflow_id.clone(),
+            run_id: self.run_id.clone(),
+        }
     }
 }
 
@@ -48,8 +55,16 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_garbage_is_refused() {
-        let token = TaskToken { workflow_id: "wf".into(), scheduled_event_id: 5, attempt: 2, ..Default::default() };
-        assert_eq!(TaskToken::decode_from(&token.encode_to_vec()).unwrap(), token);
+        let token = TaskToken {
+            workflow_id: "wf".into(),
+            scheduled_event_id: 5,
+            attempt: 2,
+            ..Default::default()
+        };
+        assert_eq!(
+            TaskToken::decode_from(&token.encode_to_vec()).unwrap(),
+            token
+        );
         assert!(TaskToken::decode_from(b"\xff\xff\xff").is_err());
         assert!(TaskToken::decode_from(b"").is_err());
     }

@@ -2,11 +2,13 @@
 //! retries (a failed task's next attempts stay out of history until one completes).
 
 use crate::{
-    EngineError,
-    commands,
+    EngineError, commands,
     events::{Tx, workflow_task_scheduled},
     proto::{
-        HistoryEvent, enums::{TimeoutType, WorkflowTaskFailedCause}, failure::Failure, history,
+        HistoryEvent,
+        enums::{TimeoutType, WorkflowTaskFailedCause},
+        failure::Failure,
+        history,
     },
     time,
 };
@@ -37,7 +39,10 @@ pub struct Completion {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CompletionOutcome {
     Accepted,
-    CommandRejected { cause: WorkflowTaskFailedCause, message: String },
+    CommandRejected {
+        cause: WorkflowTaskFailedCause,
+        message: String,
+    },
 }
 
 impl Tx<'_> {
@@ -61,7 +66,9 @@ impl Tx<'_> {
             if task.request_id == request_id {
                 return Ok(self.started_view());
             }
-            return Err(EngineError::FailedPrecondition("Workflow task already started.".into()));
+            return Err(EngineError::FailedPrecondition(
+                "Workflow task already started.".into(),
+            ));
         }
         let mut task = task;
         if task.transient && task.scheduled_event_id != self.state.next_event_id {
@@ -85,7 +92,11 @@ impl Tx<'_> {
     }
 
     fn started_view(&self) -> StartedWorkflowTask {
-        let task = self.state.workflow_task.as_ref().expect("a started workflow task exists");
+        let task = self
+            .state
+            .workflow_task
+            .as_ref()
+            .expect("a started workflow task exists");
         let transient_events = if task.transient {
             let scheduled = HistoryEvent {
                 event_id: task.scheduled_event_id,
@@ -116,7 +127,11 @@ impl Tx<'_> {
     }
 
     /// Checks that a worker's token names the workflow task that is started right now.
-    fn check_started_task(&self, scheduled_event_id: i64, started_event_id: i64) -> Result<(), EngineError> {
+    fn check_started_task(
+        &self,
+        scheduled_event_id: i64,
+        started_event_id: i64,
+    ) -> Result<(), EngineError> {
         if !self.state.is_open() {
             return Err(EngineError::workflow_completed());
         }
@@ -135,14 +150,21 @@ impl Tx<'_> {
     /// Writes a transient task's scheduled and started events, which a completion makes real,
     /// exactly as the worker was shown them (same times and history size).
     fn write_transient_events(&mut self) {
-        let task = self.state.workflow_task.clone().expect("a started workflow task exists");
+        let task = self
+            .state
+            .workflow_task
+            .clone()
+            .expect("a started workflow task exists");
         if !task.transient {
             return;
         }
         debug_assert_eq!(task.scheduled_event_id, self.state.next_event_id);
         let history_size_bytes = self.state.history_size_bytes;
         self.write_at(workflow_task_scheduled(&task).into(), task.scheduled_time);
-        self.write_at(started_attributes(&task, history_size_bytes).into(), task.started_time);
+        self.write_at(
+            started_attributes(&task, history_size_bytes).into(),
+            task.started_time,
+        );
     }
 
     /// Completes the started workflow task with the worker's commands.
@@ -161,7 +183,11 @@ impl Tx<'_> {
                 // stays started until its timeout, so a broken worker cannot spin.
                 return Err(EngineError::InvalidArgument(rejection.message));
             }
-            self.fail_started_task(rejection.cause, Some(rejection.failure()), &completion.identity);
+            self.fail_started_task(
+                rejection.cause,
+                Some(rejection.failure()),
+                &completion.identity,
+            );
             return Ok(CompletionOutcome::CommandRejected {
                 cause: rejection.cause,
                 message: rejection.message,
@@ -208,8 +234,17 @@ impl Tx<'_> {
 
     /// Records the started task as failed (a transient attempt leaves no event), writes the
     /// events that waited for it and schedules the next attempt.
-    fn fail_started_task(&mut self, cause: WorkflowTaskFailedCause, failure: Option<Failure>, identity: &str) {
-        let task = self.state.workflow_task.take().expect("a started workflow task exists");
+    fn fail_started_task(
+        &mut self,
+        cause: WorkflowTaskFailedCause,
+        failure: Option<Failure>,
+        identity: &str,
+    ) {
+        let task = self
+            .state
+            .workflow_task
+            .take()
+            .expect("a started workflow task exists");
         if !task.transient {
             self.append(history::WorkflowTaskFailedEventAttributes {
                 scheduled_event_id: task.scheduled_event_id,
@@ -231,7 +266,11 @@ impl Tx<'_> {
     }
 
     /// The started workflow task ran past its start-to-close timeout.
-    pub fn time_out_workflow_task(&mut self, scheduled_event_id: i64, started_event_id: i64) -> Result<(), EngineError> {
+    pub fn time_out_workflow_task(
+        &mut self,
+        scheduled_event_id: i64,
+        started_event_id: i64,
+    ) -> Result<(), EngineError> {
         self.check_started_task(scheduled_event_id, started_event_id)?;
         let task = self.state.workflow_task.take().expect("checked above");
         if !task.transient {
@@ -248,7 +287,9 @@ impl Tx<'_> {
     /// Fails a started workflow task because the run is being closed from outside
     /// (termination), as Temporal does, writing the events that waited for it.
     pub fn force_close_workflow_task(&mut self) {
-        let Some(task) = self.state.workflow_task.take() else { return };
+        let Some(task) = self.state.workflow_task.take() else {
+            return;
+        };
         if task.is_started() && !task.transient {
             self.append(history::WorkflowTaskFailedEventAttributes {
                 scheduled_event_id: task.scheduled_event_id,
@@ -262,7 +303,10 @@ impl Tx<'_> {
     }
 }
 
-fn started_attributes(task: &crate::state::WorkflowTaskInfo, history_size_bytes: i64) -> history::WorkflowTaskStartedEventAttributes {
+fn started_attributes(
+    task: &crate::state::WorkflowTaskInfo,
+    history_size_bytes: i64,
+) -> history::WorkflowTaskStartedEventAttributes {
     history::WorkflowTaskStartedEventAttributes {
         scheduled_event_id: task.scheduled_event_id,
         identity: task.identity.clone(),
