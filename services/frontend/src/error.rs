@@ -25,21 +25,7 @@ pub fn engine_status(error: EngineError) -> Status {
         EngineError::AlreadyStarted {
             start_request_id,
             run_id,
-        } => {
-            let message =
-                format!("Workflow execution is already running. WorkflowId: , RunId: {run_id}.");
-            let detail = details::WorkflowExecutionAlreadyStartedFailure {
-                start_request_id,
-                run_id,
-                ..Default::default()
-            };
-            with_detail(
-                Code::AlreadyExists,
-                message,
-                "WorkflowExecutionAlreadyStartedFailure",
-                detail.encode_to_vec(),
-            )
-        }
+        } => already_started_status("", start_request_id, run_id),
         EngineError::AlreadyCompleted { .. } => {
             Status::not_found("workflow execution already completed")
         }
@@ -79,22 +65,26 @@ pub fn already_started(workflow_id: &str, error: EngineError) -> Status {
         EngineError::AlreadyStarted {
             start_request_id,
             run_id,
-        } => {
-            let message = format!(
-                "Workflow execution is already running. WorkflowId: {workflow_id}, RunId: {run_id}."
-            );
-            let detail = details::WorkflowExecutionAlreadyStartedFailure {
-                start_request_id,
-                run_id,
-                ..Default::default()
-            };
-            with_detail(
-                Code::AlreadyExists,
-                message,
-                "WorkflowExecutionAlreadyStartedFailure",
-                detail.encode_to_vec(),
-            )
-        }
+        } => already_started_status(workflow_id, start_request_id, run_id),
         other => engine_status(other),
     }
+}
+
+/// `AlreadyExists` with the `WorkflowExecutionAlreadyStartedFailure` the SDKs turn into
+/// their "already started" errors.
+fn already_started_status(workflow_id: &str, start_request_id: String, run_id: String) -> Status {
+    let message = format!(
+        "Workflow execution is already running. WorkflowId: {workflow_id}, RunId: {run_id}."
+    );
+    let detail = details::WorkflowExecutionAlreadyStartedFailure {
+        start_request_id,
+        run_id,
+        ..Default::default()
+    };
+    with_detail(
+        Code::AlreadyExists,
+        message,
+        "WorkflowExecutionAlreadyStartedFailure",
+        detail.encode_to_vec(),
+    )
 }
