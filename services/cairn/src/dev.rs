@@ -50,6 +50,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
 
 async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
     let kafka = KafkaConfig::new(bootstrap.clone());
+    let kafka_config = kafka.clone();
     if args.kafka.is_some() {
         cairn_log::create_topic(&kafka, HISTORY_TOPIC, args.partitions as i32, 1)
             .await
@@ -90,7 +91,14 @@ async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}:{}", args.ip, args.port))?;
     let addr = listener.local_addr()?;
     let shutdown = Shutdown::on_signals();
-    let namespaces = Namespaces::with(&args.namespaces);
+    let namespaces = Namespaces::open(
+        &kafka_config,
+        METADATA_TOPIC,
+        &args.namespaces,
+        history.now(),
+    )
+    .await
+    .context("loading namespaces")?;
     println!("cairn frontend listening on {addr}");
     info!(%addr, kafka = %bootstrap, partitions, "dev server ready");
     let served = cairn_frontend::serve(

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 
-pub use namespaces::Namespaces;
+pub use namespaces::{Namespace, NamespaceError, Namespaces};
 pub use service::Frontend;
 
 /// Temporal's largest accepted gRPC message (4 MiB requests, larger responses).

@@ -1,5 +1,8 @@
-//! The namespace registry: `default` always exists; others are registered at start-up or
-//! through RegisterNamespace.
+//! The namespace registry. Namespaces are records on the metadata topic (key
+//! `namespace/<name>`, the latest record per key wins); every node reads the topic at start
+//! and keeps the registry in memory. `default` always exists; others are registered at
+//! start-up (`--namespace`) or through RegisterNamespace, which answers only once the record
+//! is durable.
 
 use std::{
     collections::HashMap,
@@ -7,6 +10,8 @@ use std::{
 };
 
 use cairn_engine::time;
+use cairn_log::{KafkaConfig, LogError, LogProducer, LogReader};
+use cairn_schemas::{MetadataRecord, NamespaceRecord};
 use temporalio_protos::protos::temporal::api::{
     namespace::v1::{NamespaceConfig, NamespaceInfo},
     replication::v1::{ClusterReplicationConfig, NamespaceReplicationConfig},
@@ -26,27 +31,68 @@ pub struct Namespace {
     pub data: HashMap<String, String>,
 }
 
-#[derive(Clone, Default)]
+#[derive(Debug, thiserror::Error)]
+pub enum NamespaceError {
+    #[error("metadata topic is unavailable")]
+    Log(#[from] LogError),
+    #[error("namespace record does not encode")]
+    Encode(#[from] cairn_schemas::EncodeError),
+}
+
+#[derive(Clone)]
 pub struct Namespaces {
     by_name: Arc<RwLock<HashMap<String, Namespace>>>,
+    store: Arc<Store>,
+}
+
+struct Store {
+    producer: LogProducer,
+    topic: String,
+    /// One registration at a time, so "already exists" is decided against durable records.
+    writing: tokio::sync::Mutex<()>,
 }
 
 impl Namespaces {
-    /// A registry holding `default` and the given extra namespaces. IDs derive from names so
-    /// every node of a cluster agrees on them.
-    pub fn with(names: &[String]) -> Self {
-        let registry = Self::default();
-        for name in std::iter::once("default".to_string()).chain(names.iter().cloned()) {
-            let _already = registry.register(Namespace {
-                id: namespace_id(&name),
-                name,
-                description: String::new(),
-                owner_email: String::new(),
-                retention_seconds: DEFAULT_RETENTION_SECONDS,
-                data: HashMap::new(),
-            });
+    /// Reads every namespace record of the metadata topic, then registers `default` and
+    /// `names` where missing. IDs derive from names, so every node agrees on them.
+    pub async fn open(
+        kafka: &KafkaConfig,
+        topic: &str,
+        names: &[String],
+        now: i64,
+    ) -> Result<Self, NamespaceError> {
+        let reader = LogReader::connect(kafka)?;
+        let end = reader.end_offset(topic, 0).await?;
+        let mut by_name = HashMap::new();
+        if end > 0 {
+            let mut stream = reader.open_partition(topic, 0, 0)?;
+            loop {
+                let record = stream.next().await?;
+                if let Ok(MetadataRecord {
+                    namespace: Some(namespace),
+                    ..
+                }) = MetadataRecord::decode(&record.payload)
+                {
+                    let namespace = Namespace::from_record(namespace);
+                    by_name.insert(namespace.name.clone(), namespace);
+                }
+                if record.offset + 1 >= end {
+                    break;
+                }
+            }
         }
-        registry
+        let registry = Self {
+            by_name: Arc::new(RwLock::new(by_name)),
+            store: Arc::new(Store {
+                producer: LogProducer::connect(kafka)?,
+                topic: topic.to_string(),
+                writing: tokio::sync::Mutex::new(()),
+            }),
+        };
+        for name in std::iter::once("default".to_string()).chain(names.iter().cloned()) {
+            registry.register(Namespace::named(name), now).await?;
+        }
+        Ok(registry)
     }
 
     pub fn get(&self, name: &str) -> Option<Namespace> {
@@ -57,17 +103,26 @@ impl Namespaces {
             .cloned()
     }
 
-    /// Adds a namespace; false when the name is taken.
-    pub fn register(&self, namespace: Namespace) -> bool {
-        let mut by_name = self
-            .by_name
-            .write()
-            .expect("namespace lock is not poisoned");
-        if by_name.contains_key(&namespace.name) {
-            return false;
+    /// Registers a namespace durably at time `now`; false when the name is taken.
+    pub async fn register(&self, namespace: Namespace, now: i64) -> Result<bool, NamespaceError> {
+        let _one_at_a_time = self.store.writing.lock().await;
+        if self.get(&namespace.name).is_some() {
+            return Ok(false);
         }
-        by_name.insert(namespace.name.clone(), namespace);
-        true
+        let record = MetadataRecord {
+            cluster: None,
+            namespace: Some(namespace.to_record(now)),
+        };
+        let key = format!("namespace/{}", namespace.name);
+        self.store
+            .producer
+            .append(&self.store.topic, 0, key.as_bytes(), &record.encode()?)
+            .await?;
+        self.by_name
+            .write()
+            .expect("namespace lock is not poisoned")
+            .insert(namespace.name.clone(), namespace);
+        Ok(true)
     }
 
     pub fn all(&self) -> Vec<Namespace> {
@@ -90,6 +145,42 @@ pub fn namespace_id(name: &str) -> String {
 }
 
 impl Namespace {
+    /// A namespace with Temporal's defaults.
+    pub fn named(name: String) -> Self {
+        Self {
+            id: namespace_id(&name),
+            name,
+            description: String::new(),
+            owner_email: String::new(),
+            retention_seconds: DEFAULT_RETENTION_SECONDS,
+            data: HashMap::new(),
+        }
+    }
+
+    fn to_record(&self, created_at: i64) -> NamespaceRecord {
+        NamespaceRecord {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            owner_email: self.owner_email.clone(),
+            retention_seconds: self.retention_seconds,
+            state: 1,
+            data: self.data.clone(),
+            created_at,
+        }
+    }
+
+    fn from_record(record: NamespaceRecord) -> Self {
+        Self {
+            id: record.id,
+            name: record.name,
+            description: record.description,
+            owner_email: record.owner_email,
+            retention_seconds: record.retention_seconds,
+            data: record.data,
+        }
+    }
+
     pub fn describe(&self) -> DescribeNamespaceResponse {
         DescribeNamespaceResponse {
             namespace_info: Some(NamespaceInfo {

@@ -11,7 +11,7 @@ use cairn_engine::{
     activity::{ActivityOutcome, decode_opt},
     proto::{
         common::{ActivityType, WorkflowExecution, WorkflowType},
-        enums::{EventType, HistoryEventFilterType, QueryResultType, WorkflowTaskFailedCause},
+        enums::{HistoryEventFilterType, QueryResultType, WorkflowTaskFailedCause},
         history::History as HistoryPage,
     },
     signal::Signal,
@@ -124,10 +124,6 @@ fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     })
 }
 
-fn engine_failure(error: HistoryError) -> Status {
-    status(error)
-}
-
 fn is_stale(error: &HistoryError) -> bool {
     matches!(
         error,
@@ -210,7 +206,12 @@ impl WorkflowService for Frontend {
                 .unwrap_or(crate::namespaces::DEFAULT_RETENTION_SECONDS),
             data: request.data,
         };
-        if !self.namespaces.register(namespace) {
+        let registered = self
+            .namespaces
+            .register(namespace, self.history.now())
+            .await
+            .map_err(|e| Status::unavailable(cairn_runtime::report(&e).to_string()))?;
+        if !registered {
             let detail = temporalio_protos::protos::temporal::api::errordetails::v1::NamespaceAlreadyExistsFailure {};
             return Err(error::with_detail(
                 tonic::Code::AlreadyExists,
@@ -460,7 +461,7 @@ impl WorkflowService for Frontend {
             .history
             .complete_workflow_task(token, completion)
             .await
-            .map_err(engine_failure)?
+            .map_err(status)?
         {
             CompletionOutcome::Accepted => Ok(Response::new(
                 ws::RespondWorkflowTaskCompletedResponse::default(),
@@ -752,6 +753,7 @@ impl WorkflowService for Frontend {
         };
         let deadline = tokio::time::Instant::now() + wait;
         let mut changes = self.history.subscribe();
+        let workflow = run.workflow();
         loop {
             let state = self.history.describe(run.clone()).await.map_err(status)?;
             let run = state.run.clone();
@@ -795,21 +797,19 @@ impl WorkflowService for Frontend {
                     ..Default::default()
                 }));
             }
-            // Long poll: wait for the next durable change, or answer empty at the deadline.
-            match tokio::time::timeout_at(deadline, changes.changed()).await {
-                Ok(Ok(())) => continue,
-                _ => {
-                    let next_page_token = if close_only {
-                        Vec::new()
-                    } else {
-                        from.to_be_bytes().to_vec()
-                    };
-                    return Ok(Response::new(ws::GetWorkflowExecutionHistoryResponse {
-                        history: Some(HistoryPage::default()),
-                        next_page_token,
-                        ..Default::default()
-                    }));
-                }
+            // Long poll: wait for a durable change of this workflow, or answer empty at the
+            // deadline. Subscribed before the first look, so no change slips between.
+            if !wait_for_change(&mut changes, &workflow, deadline).await {
+                let next_page_token = if close_only {
+                    Vec::new()
+                } else {
+                    from.to_be_bytes().to_vec()
+                };
+                return Ok(Response::new(ws::GetWorkflowExecutionHistoryResponse {
+                    history: Some(HistoryPage::default()),
+                    next_page_token,
+                    ..Default::default()
+                }));
             }
         }
     }
@@ -1055,6 +1055,24 @@ fn by_id(
     Ok(ActivityTarget::by_id(run, activity_id.to_string()))
 }
 
+/// Waits until a batch that changed `workflow` is durable: true, or the deadline passed:
+/// false. A receiver that fell behind cannot tell, so it answers true and the caller looks.
+async fn wait_for_change(
+    changes: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<Vec<cairn_engine::WorkflowKey>>>,
+    workflow: &cairn_engine::WorkflowKey,
+    deadline: tokio::time::Instant,
+) -> bool {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match tokio::time::timeout_at(deadline, changes.recv()).await {
+            Ok(Ok(workflows)) if workflows.contains(workflow) => return true,
+            Ok(Ok(_)) => {}
+            Ok(Err(RecvError::Lagged(_))) => return true,
+            Ok(Err(RecvError::Closed)) | Err(_) => return false,
+        }
+    }
+}
+
 fn query_answer(
     result_type: i32,
     result: Option<cairn_engine::proto::common::Payloads>,
@@ -1131,11 +1149,4 @@ impl OperatorService for Frontend {
             storage_schema: Default::default(),
         }))
     }
-}
-
-#[allow(dead_code)]
-fn _event_type_name(t: i32) -> &'static str {
-    EventType::try_from(t)
-        .map(|e| e.as_str_name())
-        .unwrap_or("")
 }

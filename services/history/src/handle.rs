@@ -46,7 +46,7 @@ struct Inner {
     senders: Vec<mpsc::Sender<Op>>,
     db: StateDb,
     clock: Arc<dyn Clock>,
-    changed: Arc<tokio::sync::watch::Sender<u64>>,
+    changed: crate::Changed,
     stop: tokio_util::sync::CancellationToken,
     loops: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -68,7 +68,7 @@ impl History {
     ) -> Result<Self, HistoryError> {
         let producer = LogProducer::connect(&config.kafka)?;
         let reader = Arc::new(LogReader::connect(&config.kafka)?);
-        let changed = Arc::new(tokio::sync::watch::Sender::new(0));
+        let (changed, _) = tokio::sync::broadcast::channel(1024);
         let claims = (0..config.partitions).map(|id| {
             Partition::claim(PartitionParts {
                 id,
@@ -79,7 +79,7 @@ impl History {
                 reader: Arc::clone(&reader),
                 sink: Arc::clone(&sink),
                 clock: Arc::clone(&clock),
-                changed: Arc::clone(&changed),
+                changed: changed.clone(),
             })
         });
         let partitions = futures::future::try_join_all(claims).await?;
@@ -125,8 +125,8 @@ impl History {
         self.inner.partitions
     }
 
-    /// A receiver that sees a change after every durable batch on any partition.
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+    /// Receives, after every durable batch, the workflows it changed.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Vec<WorkflowKey>>> {
         self.inner.changed.subscribe()
     }
 

@@ -26,6 +26,9 @@ pub trait TaskSink: Send + Sync + 'static {
 
 pub type SharedTaskSink = Arc<dyn TaskSink>;
 
+/// Where partitions announce the workflows each durable batch changed.
+pub type Changed = tokio::sync::broadcast::Sender<Arc<Vec<cairn_engine::WorkflowKey>>>;
+
 /// The current time in Unix nanoseconds. Injected so tests can control time.
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> i64;

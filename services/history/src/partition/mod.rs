@@ -53,7 +53,7 @@ pub struct Partition {
     timers: TimerWheel,
     sink: SharedTaskSink,
     clock: Arc<dyn Clock>,
-    changed: Arc<tokio::sync::watch::Sender<u64>>,
+    changed: crate::Changed,
 }
 
 pub struct PartitionParts {
@@ -65,8 +65,8 @@ pub struct PartitionParts {
     pub reader: Arc<LogReader>,
     pub sink: SharedTaskSink,
     pub clock: Arc<dyn Clock>,
-    /// Bumped after every applied batch, for long polls on history.
-    pub changed: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Told which workflows changed after every applied batch, for long polls on history.
+    pub changed: crate::Changed,
 }
 
 impl Partition {
@@ -330,7 +330,9 @@ impl Partition {
         for respond in responders {
             respond(None);
         }
-        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        let workflows: Vec<_> = touched.iter().map(cairn_engine::RunKey::workflow).collect();
+        // Nobody listening is fine: long polls subscribe only while they wait.
+        let _listeners = self.changed.send(Arc::new(workflows));
         for run in touched {
             if let Some(state) = self.cache.runs.get(&run) {
                 self.timers.schedule_run(state);
