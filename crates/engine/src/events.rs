@@ -154,17 +154,27 @@ impl<'a> Tx<'a> {
     /// Schedules a workflow task. Attempt 1 writes its scheduled event; later attempts are
     /// transient and only written when they complete.
     pub fn schedule_workflow_task(&mut self, attempt: i32) {
+        let sticky = !self.state.sticky_task_queue.is_empty();
         let task = WorkflowTaskInfo {
             scheduled_event_id: self.state.next_event_id,
             started_event_id: 0,
             attempt,
-            task_queue: self.state.task_queue.clone(),
+            task_queue: if sticky {
+                self.state.sticky_task_queue.clone()
+            } else {
+                self.state.task_queue.clone()
+            },
             timeout: self.state.workflow_task_timeout,
             scheduled_time: self.now,
             started_time: 0,
             request_id: String::new(),
             identity: String::new(),
             transient: attempt > 1,
+            normal_task_queue: if sticky {
+                self.state.task_queue.clone()
+            } else {
+                String::new()
+            },
         };
         if !task.transient {
             self.write(workflow_task_scheduled(&task).into());
@@ -242,11 +252,24 @@ fn fix_started_event_id(
 pub fn workflow_task_scheduled(
     task: &WorkflowTaskInfo,
 ) -> history::WorkflowTaskScheduledEventAttributes {
+    let queue = if task.is_sticky() {
+        taskqueue::TaskQueue {
+            name: task.task_queue.clone(),
+            kind: taskqueue_kind_sticky(),
+            normal_name: task.normal_task_queue.clone(),
+        }
+    } else {
+        task_queue(&task.task_queue)
+    };
     history::WorkflowTaskScheduledEventAttributes {
-        task_queue: Some(task_queue(&task.task_queue)),
+        task_queue: Some(queue),
         start_to_close_timeout: Some(time::duration(task.timeout)),
         attempt: task.attempt,
     }
+}
+
+fn taskqueue_kind_sticky() -> i32 {
+    crate::proto::enums::TaskQueueKind::Sticky as i32
 }
 
 pub fn task_queue(name: &str) -> taskqueue::TaskQueue {

@@ -124,6 +124,8 @@ pub fn start(
         execution_timeout,
         run_timeout,
         workflow_task_timeout: task_timeout,
+        sticky_task_queue: String::new(),
+        sticky_schedule_to_start_timeout: 0,
         execution_expiration: (execution_timeout > 0).then(|| now + execution_timeout),
         run_expiration: (run_timeout > 0).then(|| now + run_timeout),
         next_event_id: 1,

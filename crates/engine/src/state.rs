@@ -66,6 +66,15 @@ pub struct MutableState {
     pub identity: String,
     pub execution_timeout: Nanos,
     pub run_timeout: Nanos,
+    /// The worker-specific queue of the worker that ran the last workflow task, when it asked
+    /// for sticky execution; empty otherwise. New workflow tasks go there first.
+    #[serde(default)]
+    #[avro(default = r#""""#)]
+    pub sticky_task_queue: String,
+    /// How long a workflow task may wait on the sticky queue before it moves to the normal one.
+    #[serde(default)]
+    #[avro(default = "0")]
+    pub sticky_schedule_to_start_timeout: Nanos,
     pub workflow_task_timeout: Nanos,
     /// When the whole execution (all runs) times out; `None` when unlimited.
     pub execution_expiration: Option<Nanos>,
@@ -117,11 +126,19 @@ pub struct WorkflowTaskInfo {
     /// A retried task (attempt > 1) stays out of history until it completes: its scheduled
     /// and started events are only written with its completion.
     pub transient: bool,
+    /// Set when the task waits on a worker's sticky queue: the run's normal queue.
+    #[serde(default)]
+    #[avro(default = r#""""#)]
+    pub normal_task_queue: String,
 }
 
 impl WorkflowTaskInfo {
     pub fn is_started(&self) -> bool {
         self.started_event_id != 0
+    }
+
+    pub fn is_sticky(&self) -> bool {
+        !self.normal_task_queue.is_empty()
     }
 
     pub fn is_transient(&self) -> bool {

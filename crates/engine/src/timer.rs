@@ -25,6 +25,9 @@ pub enum Deadline {
         scheduled_event_id: i64,
         started_event_id: i64,
     },
+    StickyScheduleToStart {
+        scheduled_event_id: i64,
+    },
     ActivityRetry {
         scheduled_event_id: i64,
         attempt: i32,
@@ -68,6 +71,18 @@ pub fn deadlines(state: &MutableState) -> Vec<(Nanos, Deadline)> {
             Deadline::WorkflowTaskTimeout {
                 scheduled_event_id: task.scheduled_event_id,
                 started_event_id: task.started_event_id,
+            },
+        ));
+    }
+    if let Some(task) = &state.workflow_task
+        && !task.is_started()
+        && task.is_sticky()
+        && state.sticky_schedule_to_start_timeout > 0
+    {
+        out.push((
+            task.scheduled_time + state.sticky_schedule_to_start_timeout,
+            Deadline::StickyScheduleToStart {
+                scheduled_event_id: task.scheduled_event_id,
             },
         ));
     }
@@ -142,6 +157,9 @@ impl Tx<'_> {
                     self.time_out_workflow_task(*scheduled_event_id, *started_event_id)
                         .unwrap_or(());
                 }
+            }
+            Deadline::StickyScheduleToStart { scheduled_event_id } => {
+                self.time_out_sticky_workflow_task(*scheduled_event_id);
             }
             Deadline::ActivityRetry {
                 scheduled_event_id,

@@ -32,6 +32,16 @@ pub struct Completion {
     /// SDK and metering metadata the service copies into `WorkflowTaskCompleted`.
     pub completed_attributes: Option<crate::proto::history::WorkflowTaskCompletedEventAttributes>,
     pub force_create_new_workflow_task: bool,
+    /// The worker's sticky queue, when it asks for the next tasks of this run.
+    pub sticky: Option<Sticky>,
+}
+
+/// A worker's request for sticky execution: its own queue, and how long a task may wait
+/// there before it moves back to the run's normal queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sticky {
+    pub task_queue: String,
+    pub schedule_to_start_timeout: crate::time::Nanos,
 }
 
 /// How a completion went: accepted, or failed for a bad command (the task is then recorded
@@ -202,6 +212,14 @@ impl Tx<'_> {
         });
         self.state.last_completed_started_event_id = started_event_id;
         self.state.workflow_task = None;
+        // A completion without sticky attributes ends sticky execution, as in Temporal.
+        match &completion.sticky {
+            Some(sticky) if !sticky.task_queue.is_empty() => {
+                self.state.sticky_task_queue = sticky.task_queue.clone();
+                self.state.sticky_schedule_to_start_timeout = sticky.schedule_to_start_timeout;
+            }
+            _ => self.clear_sticky_queue(),
+        }
         let mut needs_task = completion.force_create_new_workflow_task;
         for command in &completion.commands {
             if !self.state.is_open() {
@@ -259,6 +277,8 @@ impl Tx<'_> {
     }
 
     fn retry_workflow_task(&mut self, failed_attempt: i32) {
+        // The worker that failed or lost the task is not trusted with the next one.
+        self.clear_sticky_queue();
         let flushed = self.flush_buffered();
         // New events make the next task an ordinary one (its worker must see them).
         let attempt = if flushed > 0 { 1 } else { failed_attempt + 1 };
@@ -313,5 +333,55 @@ fn started_attributes(
         request_id: task.request_id.clone(),
         history_size_bytes,
         ..Default::default()
+    }
+}
+
+impl Tx<'_> {
+    fn clear_sticky_queue(&mut self) {
+        self.state.sticky_task_queue.clear();
+        self.state.sticky_schedule_to_start_timeout = 0;
+    }
+
+    /// Ends sticky execution (ResetStickyTaskQueue, or the sticky worker shut down). A task
+    /// still waiting on the sticky queue moves to the normal queue; nothing is written.
+    pub fn reset_sticky(&mut self) {
+        self.clear_sticky_queue();
+        let Some(task) = &mut self.state.workflow_task else {
+            return;
+        };
+        if task.is_started() || !task.is_sticky() {
+            return;
+        }
+        task.task_queue = std::mem::take(&mut task.normal_task_queue);
+        self.changes.tasks.push(crate::TaskRef {
+            run: self.state.run.clone(),
+            kind: crate::TaskKind::Workflow,
+            task_queue: task.task_queue.clone(),
+            scheduled_event_id: task.scheduled_event_id,
+            attempt: task.attempt,
+        });
+    }
+
+    /// A task waited on the sticky queue past its schedule-to-start timeout: it is recorded as
+    /// timed out and scheduled again on the normal queue.
+    pub fn time_out_sticky_workflow_task(&mut self, scheduled_event_id: i64) {
+        let due = self.state.workflow_task.as_ref().is_some_and(|t| {
+            t.scheduled_event_id == scheduled_event_id
+                && !t.is_started()
+                && t.is_sticky()
+                && t.scheduled_time + self.state.sticky_schedule_to_start_timeout <= self.now
+        });
+        if !due || !self.state.is_open() {
+            return;
+        }
+        let task = self.state.workflow_task.take().expect("checked above");
+        if !task.transient {
+            self.append(history::WorkflowTaskTimedOutEventAttributes {
+                scheduled_event_id: task.scheduled_event_id,
+                started_event_id: 0,
+                timeout_type: TimeoutType::ScheduleToStart as i32,
+            });
+        }
+        self.retry_workflow_task(task.attempt);
     }
 }

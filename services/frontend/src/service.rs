@@ -17,7 +17,7 @@ use cairn_engine::{
     signal::Signal,
     time,
     token::TaskToken,
-    workflow_task::{Completion, CompletionOutcome},
+    workflow_task::{Completion, CompletionOutcome, Sticky},
 };
 use cairn_history::{ActivityTarget, History, HistoryError};
 use cairn_matching::{Item, Matching, QueryAnswer, QueryTask};
@@ -456,6 +456,16 @@ impl WorkflowService for Frontend {
                 },
             ),
             force_create_new_workflow_task: r.force_create_new_workflow_task,
+            sticky: r.sticky_attributes.as_ref().map(|attributes| Sticky {
+                task_queue: attributes
+                    .worker_task_queue
+                    .as_ref()
+                    .map(|q| q.name.clone())
+                    .unwrap_or_default(),
+                schedule_to_start_timeout: time::from_duration(
+                    attributes.schedule_to_start_timeout.as_ref(),
+                ),
+            }),
         };
         match self
             .history
@@ -1014,10 +1024,32 @@ impl WorkflowService for Frontend {
 
     async fn shutdown_worker(
         &self,
-        _: Request<ws::ShutdownWorkerRequest>,
+        request: Request<ws::ShutdownWorkerRequest>,
     ) -> Reply<ws::ShutdownWorkerResponse> {
-        // Sticky queues are not used yet, so there is nothing to hand back.
+        let r = request.into_inner();
+        let namespace = self.namespace(&r.namespace)?;
+        if !r.sticky_task_queue.is_empty() {
+            // The worker's cache is gone: its waiting tasks go back to their normal queues now
+            // instead of after the sticky schedule-to-start timeout.
+            for task in self
+                .matching
+                .drain(&namespace.id, &r.sticky_task_queue, TaskKind::Workflow)
+            {
+                self.history.reset_sticky(task.run).await.map_err(status)?;
+            }
+        }
         Ok(Response::new(ws::ShutdownWorkerResponse::default()))
+    }
+
+    async fn reset_sticky_task_queue(
+        &self,
+        request: Request<ws::ResetStickyTaskQueueRequest>,
+    ) -> Reply<ws::ResetStickyTaskQueueResponse> {
+        let r = request.into_inner();
+        let namespace = self.namespace(&r.namespace)?;
+        let run = self.run(&namespace, r.execution.as_ref())?;
+        self.history.reset_sticky(run).await.map_err(status)?;
+        Ok(Response::new(ws::ResetStickyTaskQueueResponse::default()))
     }
 
     async fn record_worker_heartbeat(

@@ -303,8 +303,16 @@ impl History {
                 Ok((state, started))
             })
             .await?;
+        // A worker polling its sticky queue has the run cached: it gets only what is new
+        // since the task it last completed, as Temporal sends it.
+        let sticky = state.workflow_task.as_ref().is_some_and(|t| t.is_sticky());
+        let from = if sticky {
+            state.last_completed_started_event_id + 1
+        } else {
+            1
+        };
         let mut history = self
-            .events(&state.run, 1, started.started_event_id + 1)
+            .events(&state.run, from, started.started_event_id + 1)
             .await?;
         history.extend(started.transient_events.iter().cloned());
         Ok(StartedWorkflowTask {
@@ -312,6 +320,18 @@ impl History {
             task: started,
             history,
         })
+    }
+
+    /// Ends sticky execution of a run; a task waiting on the sticky queue moves to the
+    /// normal queue.
+    pub async fn reset_sticky(&self, run: RunKey) -> Result<(), HistoryError> {
+        self.submit(run.partition(self.inner.partitions), move |work| {
+            work.update(&run, |tx| {
+                tx.reset_sticky();
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn complete_workflow_task(

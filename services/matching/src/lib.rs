@@ -141,6 +141,25 @@ impl Matching {
         waiting.is_some_and(|sender| sender.send(answer).is_ok())
     }
 
+    /// Removes and returns every task waiting in a queue (a sticky queue whose worker left).
+    pub fn drain(&self, namespace_id: &str, task_queue: &str, kind: TaskKind) -> Vec<TaskRef> {
+        let mut queues = self
+            .inner
+            .queues
+            .lock()
+            .expect("matching lock is not poisoned");
+        let Some(mut queue) = queues.remove(&QueueKey::new(namespace_id, task_queue, kind)) else {
+            return Vec::new();
+        };
+        let mut tasks = Vec::new();
+        while let Some(item) = queue.take() {
+            if let Item::Task(task) = item {
+                tasks.push(task);
+            }
+        }
+        tasks
+    }
+
     /// Tasks waiting in a queue's backlog.
     pub fn backlog(&self, namespace_id: &str, task_queue: &str, kind: TaskKind) -> usize {
         let queues = self
