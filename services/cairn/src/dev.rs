@@ -49,7 +49,12 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
-    let kafka = KafkaConfig::new(bootstrap.clone());
+    let mut kafka = KafkaConfig::new(bootstrap.clone());
+    if args.kafka.is_none() {
+        // The embedded broker answers a fetch only when its wait expires, even if records
+        // arrived (a real broker answers at once), so every read-back costs this wait.
+        kafka.fetch_wait_max = Duration::from_millis(1);
+    }
     let kafka_config = kafka.clone();
     if args.kafka.is_some() {
         cairn_log::create_topic(&kafka, HISTORY_TOPIC, args.partitions as i32, 1)
