@@ -180,3 +180,60 @@ async fn a_restarted_node_resumes_from_its_checkpoint_and_keeps_id_policies() {
         "a running workflow ID refuses a second start, got {duplicate:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_appended_but_never_applied_is_applied_on_restart() {
+    use cairn_schemas::{Event, HistoryRecord, Transition};
+    use prost::Message;
+
+    let kafka = TestKafka::start();
+    let topic = kafka.topic("history", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let first = node(&kafka, &topic, dir.path(), "crashy").await;
+    start(&first, "applied").await.unwrap();
+    first.shutdown().await;
+    drop(first);
+
+    // The owner (epoch 1, the first claim on this topic) appended one more record and died
+    // before applying it to RocksDB.
+    let in_flight = RunKey {
+        namespace_id: "ns".into(),
+        workflow_id: "in-flight".into(),
+        run_id: "run-in-flight".into(),
+    };
+    let (state, changes) =
+        cairn_engine::start::start(in_flight.clone(), "default", &start_request("in-flight"), 1);
+    let events = changes
+        .events
+        .iter()
+        .map(|e| Event {
+            event_id: e.event_id,
+            event_time: 1,
+            event_type: String::new(),
+            data: e.encode_to_vec(),
+        })
+        .collect();
+    let record = HistoryRecord {
+        epoch: 1,
+        writer: "crashy".into(),
+        claim: None,
+        transitions: vec![Transition {
+            run: in_flight,
+            events,
+            state,
+        }],
+    };
+    let producer = cairn_log::LogProducer::connect(&KafkaConfig::new(kafka.bootstrap())).unwrap();
+    producer
+        .append(&topic, 0, b"in-flight", &record.encode().unwrap())
+        .await
+        .unwrap();
+
+    // The same node restarts on its data directory: its checkpoint is behind the log.
+    let restarted = node(&kafka, &topic, dir.path(), "crashy").await;
+    assert!(restarted.describe(run("applied")).await.is_ok());
+    assert!(
+        restarted.describe(run("in-flight")).await.is_ok(),
+        "a record durable in Kafka counts even though it never reached RocksDB"
+    );
+}
