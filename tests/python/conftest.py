@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -278,3 +278,13 @@ async def cairn_client(cairn: str) -> Client:
 @pytest_asyncio.fixture
 async def ref_client(temporal_ref: str) -> Client:
     return await Client.connect(temporal_ref, namespace="default")
+
+
+@pytest_asyncio.fixture
+async def task_queue(client: Client) -> AsyncIterator[str]:
+    """A fresh task queue with a worker for every workflow and activity polling it."""
+    from support import unique, worker
+
+    queue = unique("wf")
+    async with worker(client, queue):
+        yield queue

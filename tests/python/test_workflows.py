@@ -45,13 +45,6 @@ from workflows import (
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest_asyncio.fixture
-async def task_queue(client: Client) -> AsyncIterator[str]:
-    """A fresh task queue with a worker for every workflow and activity polling it."""
-    queue = unique("wf")
-    async with worker(client, queue):
-        yield queue
-
 
 async def status_of(handle) -> WorkflowExecutionStatus:
     return (await handle.describe()).status

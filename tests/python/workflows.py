@@ -87,7 +87,13 @@ async def heartbeat_until_cancelled() -> str:
     return "never cancelled"
 
 
+@activity.defn
+async def make_blob(size: int) -> str:
+    return "x" * size
+
+
 ALL_ACTIVITIES = [
+    make_blob,
     greet,
     fail_until_third_attempt,
     fail_non_retryable,
@@ -306,7 +312,20 @@ class FlakyTaskWorkflow:
         return "recovered"
 
 
+@workflow.defn
+class LargePayloadWorkflow:
+    """Carries an activity result of `size` bytes through history and back."""
+
+    @workflow.run
+    async def run(self, size: int) -> int:
+        blob = await workflow.execute_activity(
+            make_blob, size, start_to_close_timeout=timedelta(seconds=30)
+        )
+        return len(blob)
+
+
 ALL_WORKFLOWS = [
+    LargePayloadWorkflow,
     GreetingWorkflow,
     ActivityRetryWorkflow,
     NonRetryableActivityWorkflow,

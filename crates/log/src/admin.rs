@@ -65,7 +65,9 @@ pub async fn create_topic(
                 role: "admin",
                 source,
             })?;
-    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
+    let max_record = crate::MAX_RECORD_BYTES.to_string();
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication))
+        .set("max.message.bytes", &max_record);
     let options = AdminOptions::new()
         .request_timeout(Some(config.admin_timeout))
         .operation_timeout(Some(config.admin_timeout));

@@ -23,6 +23,10 @@
 //!
 //! Nothing here relies on Kafka transactions or log compaction, so any Kafka-API broker works.
 
+/// The largest record Cairn writes or creates topics for: a request's events, whose
+/// payloads Temporal allows up to 2 MB each, with room for several.
+pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
+
 mod admin;
 mod config;
 mod error;

@@ -62,7 +62,10 @@ impl LogProducer {
             // A produce request without an answer by then is retried.
             .set("request.timeout.ms", millis(config.request_timeout))
             // The group commit window: records appended within it share a request.
-            .set("linger.ms", millis(config.linger));
+            .set("linger.ms", millis(config.linger))
+            // One record holds a whole request's events, and Temporal accepts payloads of
+            // up to 2 MB (several per request): librdkafka's 1 MB default is too small.
+            .set("message.max.bytes", crate::MAX_RECORD_BYTES.to_string());
         let producer = client.create().map_err(|source| LogError::Connect {
             role: "producer",
             source,
