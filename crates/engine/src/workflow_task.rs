@@ -48,7 +48,11 @@ pub struct Sticky {
 /// as failed, and the worker gets `InvalidArgument` with the message).
 #[derive(Debug, Clone, PartialEq)]
 pub enum CompletionOutcome {
-    Accepted,
+    /// Accepted. Activities the worker asked to run eagerly are already recorded as started
+    /// for it and listed here; they never reach matching.
+    Accepted {
+        eager_activities: Vec<crate::ActivityInfo>,
+    },
     CommandRejected {
         cause: WorkflowTaskFailedCause,
         message: String,
@@ -227,13 +231,19 @@ impl Tx<'_> {
             }
             needs_task |= commands::apply(self, command, completed_event_id, &completion.identity);
         }
+        let mut eager_activities = Vec::new();
         if self.state.is_open() {
             let flushed = self.flush_buffered();
             if flushed > 0 || needs_task {
                 self.schedule_workflow_task_if_none();
             }
+            eager_activities = self.start_eager_activities(
+                &completion.commands,
+                started_event_id,
+                &completion.identity,
+            );
         }
-        Ok(CompletionOutcome::Accepted)
+        Ok(CompletionOutcome::Accepted { eager_activities })
     }
 
     /// The worker reports that it could not process the workflow task.
@@ -383,5 +393,51 @@ impl Tx<'_> {
             });
         }
         self.retry_workflow_task(task.attempt);
+    }
+}
+
+/// Most activities one completion may start eagerly (Temporal's default).
+pub const MAX_EAGER_ACTIVITIES: usize = 3;
+
+impl Tx<'_> {
+    /// Starts, for the completing worker, the activities it asked to run eagerly on the
+    /// workflow's own task queue (Temporal's eager activity dispatch): they skip matching.
+    fn start_eager_activities(
+        &mut self,
+        commands: &[crate::proto::command::Command],
+        started_event_id: i64,
+        identity: &str,
+    ) -> Vec<crate::ActivityInfo> {
+        use crate::proto::command::command::Attributes as C;
+        let mut started = Vec::new();
+        for command in commands {
+            let Some(C::ScheduleActivityTaskCommandAttributes(a)) = &command.attributes else {
+                continue;
+            };
+            if !a.request_eager_execution || started.len() >= MAX_EAGER_ACTIVITIES {
+                continue;
+            }
+            let Some(activity) = self.state.activity_by_id(&a.activity_id) else {
+                continue;
+            };
+            if activity.task_queue != self.state.task_queue
+                || activity.is_started()
+                || activity.attempt != 1
+            {
+                continue;
+            }
+            let scheduled_event_id = activity.scheduled_event_id;
+            // Derived from the task, so replaying the same completion gives the same ID.
+            let request_id = format!("eager-{started_event_id}-{scheduled_event_id}");
+            let Ok(activity) = self.start_activity(scheduled_event_id, 1, &request_id, identity)
+            else {
+                continue;
+            };
+            self.changes.tasks.retain(|t| {
+                !(t.kind == crate::TaskKind::Activity && t.scheduled_event_id == scheduled_event_id)
+            });
+            started.push(activity.info);
+        }
+        started
     }
 }

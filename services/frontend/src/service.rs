@@ -383,6 +383,12 @@ impl WorkflowService for Frontend {
                         history: Some(HistoryPage {
                             events: started.history,
                         }),
+                        queries: self
+                            .matching
+                            .take_attached(&state.run)
+                            .into_iter()
+                            .map(|q| (q.query_id, q.query))
+                            .collect(),
                         workflow_execution_task_queue: Some(cairn_engine::events::task_queue(
                             &state.task_queue,
                         )),
@@ -435,16 +441,7 @@ impl WorkflowService for Frontend {
         let r = request.into_inner();
         let namespace = self.namespace(&r.namespace)?;
         let token = self.token(&namespace, &r.task_token)?;
-        for (query_id, result) in &r.query_results {
-            self.matching.answer_query(
-                query_id,
-                query_answer(
-                    result.result_type,
-                    result.answer.clone(),
-                    &result.error_message,
-                ),
-            );
-        }
+        let query_results = r.query_results;
         let completion = Completion {
             identity: r.identity.clone(),
             commands: r.commands,
@@ -467,15 +464,27 @@ impl WorkflowService for Frontend {
                 ),
             }),
         };
-        match self
-            .history
-            .complete_workflow_task(token, completion)
-            .await
-            .map_err(status)?
-        {
-            CompletionOutcome::Accepted => Ok(Response::new(
-                ws::RespondWorkflowTaskCompletedResponse::default(),
-            )),
+        let completed = self.history.complete_workflow_task(token, completion).await;
+        // Answers reflect the state after this task, so they go out once it is durable.
+        for (query_id, result) in query_results {
+            let answer = if completed.is_ok() {
+                query_answer(result.result_type, result.answer, &result.error_message)
+            } else {
+                QueryAnswer::Failed("the workflow task that carried the query failed".into())
+            };
+            self.matching.answer_query(&query_id, answer);
+        }
+        let (outcome, state) = completed.map_err(status)?;
+        match outcome {
+            CompletionOutcome::Accepted { eager_activities } => {
+                Ok(Response::new(ws::RespondWorkflowTaskCompletedResponse {
+                    activity_tasks: eager_activities
+                        .iter()
+                        .map(|activity| activity_task(&namespace, &state, activity))
+                        .collect(),
+                    ..Default::default()
+                }))
+            }
             CompletionOutcome::CommandRejected { message, .. } => {
                 Err(Status::invalid_argument(message))
             }
@@ -536,41 +545,11 @@ impl WorkflowService for Frontend {
                 Err(e) if is_stale(&e) => continue,
                 Err(e) => return Err(status(e)),
             };
-            let (state, a) = (&started.state, &started.info);
-            let token = TaskToken {
-                namespace_id: namespace.id.clone(),
-                workflow_id: state.run.workflow_id.clone(),
-                run_id: state.run.run_id.clone(),
-                scheduled_event_id: a.scheduled_event_id,
-                attempt: a.attempt,
-                activity: true,
-                activity_id: a.activity_id.clone(),
-                ..Default::default()
-            };
-            return Ok(Response::new(ws::PollActivityTaskQueueResponse {
-                task_token: token.encode_to_vec(),
-                workflow_namespace: namespace.name.clone(),
-                workflow_type: Some(WorkflowType {
-                    name: state.workflow_type.clone(),
-                }),
-                workflow_execution: Some(convert::execution(state)),
-                activity_type: Some(ActivityType {
-                    name: a.activity_type.clone(),
-                }),
-                activity_id: a.activity_id.clone(),
-                header: decode_opt(&a.header),
-                input: decode_opt(&a.input),
-                heartbeat_details: decode_opt(&a.heartbeat_details),
-                scheduled_time: Some(time::timestamp(a.scheduled_time)),
-                current_attempt_scheduled_time: Some(time::timestamp(a.attempt_scheduled_time)),
-                started_time: a.started_time.map(time::timestamp),
-                attempt: a.attempt,
-                schedule_to_close_timeout: Some(time::duration(a.schedule_to_close_timeout)),
-                start_to_close_timeout: Some(time::duration(a.start_to_close_timeout)),
-                heartbeat_timeout: Some(time::duration(a.heartbeat_timeout)),
-                retry_policy: Some(a.retry_policy.to_proto()),
-                ..Default::default()
-            }));
+            return Ok(Response::new(activity_task(
+                &namespace,
+                &started.state,
+                &started.info,
+            )));
         }
     }
 
@@ -916,16 +895,15 @@ impl WorkflowService for Frontend {
                 ..Default::default()
             }));
         }
+        let query_id = uuid::Uuid::new_v4().to_string();
         let task = QueryTask {
-            query_id: uuid::Uuid::new_v4().to_string(),
+            query_id: query_id.clone(),
             run: state.run.clone(),
             query,
         };
-        match self
-            .matching
-            .query(&namespace.id, &state.task_queue, task, QUERY_TIMEOUT)
-            .await
-        {
+        let deadline = tokio::time::Instant::now() + QUERY_TIMEOUT;
+        let answer = self.route_query(&namespace, state, task, deadline).await?;
+        match answer {
             Some(QueryAnswer::Answered(result)) => Ok(Response::new(ws::QueryWorkflowResponse {
                 query_result: result,
                 ..Default::default()
@@ -1062,6 +1040,62 @@ impl WorkflowService for Frontend {
 }
 
 impl Frontend {
+    /// Delivers a query as Temporal does: with the run's pending workflow task when there is
+    /// one (so the answer reflects every event that task carries), after the started task
+    /// completes when one is running, and as a query task of its own otherwise.
+    async fn route_query(
+        &self,
+        namespace: &Namespace,
+        mut state: cairn_engine::MutableState,
+        task: QueryTask,
+        deadline: tokio::time::Instant,
+    ) -> Result<Option<QueryAnswer>, Status> {
+        let mut waiter = self.matching.expect_answer(&task.query_id);
+        let mut changes = self.history.subscribe();
+        let workflow = state.run.workflow();
+        loop {
+            match &state.workflow_task {
+                None => {
+                    self.matching
+                        .dispatch_query(&namespace.id, &state.task_queue, task);
+                    break;
+                }
+                Some(pending) if !pending.is_started() => {
+                    self.matching.attach_query(task.clone());
+                    loop {
+                        tokio::select! {
+                            answer = waiter.answered() => return Ok(answer),
+                            changed = wait_for_change(&mut changes, &workflow, deadline) => {
+                                if !changed {
+                                    self.matching.withdraw(&state.run, &task.query_id);
+                                    return Ok(None);
+                                }
+                                // The task started without taking it: look again.
+                                if self.matching.withdraw(&state.run, &task.query_id) {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                Some(_) => {
+                    if !wait_for_change(&mut changes, &workflow, deadline).await {
+                        return Ok(None);
+                    }
+                }
+            }
+            state = self
+                .history
+                .describe(state.run.clone())
+                .await
+                .map_err(status)?;
+        }
+        Ok(tokio::time::timeout_at(deadline, waiter.answered())
+            .await
+            .ok()
+            .flatten())
+    }
+
     async fn all_runs(&self) -> Result<Vec<cairn_engine::MutableState>, Status> {
         let mut runs = Vec::new();
         for partition in 0..self.history.partitions() {
@@ -1102,6 +1136,48 @@ async fn wait_for_change(
             Ok(Err(RecvError::Lagged(_))) => return true,
             Ok(Err(RecvError::Closed)) | Err(_) => return false,
         }
+    }
+}
+
+/// What a worker needs to run an activity attempt that history recorded as started.
+fn activity_task(
+    namespace: &Namespace,
+    state: &cairn_engine::MutableState,
+    a: &cairn_engine::ActivityInfo,
+) -> ws::PollActivityTaskQueueResponse {
+    let token = TaskToken {
+        namespace_id: namespace.id.clone(),
+        workflow_id: state.run.workflow_id.clone(),
+        run_id: state.run.run_id.clone(),
+        scheduled_event_id: a.scheduled_event_id,
+        attempt: a.attempt,
+        activity: true,
+        activity_id: a.activity_id.clone(),
+        ..Default::default()
+    };
+    ws::PollActivityTaskQueueResponse {
+        task_token: token.encode_to_vec(),
+        workflow_namespace: namespace.name.clone(),
+        workflow_type: Some(WorkflowType {
+            name: state.workflow_type.clone(),
+        }),
+        workflow_execution: Some(convert::execution(state)),
+        activity_type: Some(ActivityType {
+            name: a.activity_type.clone(),
+        }),
+        activity_id: a.activity_id.clone(),
+        header: decode_opt(&a.header),
+        input: decode_opt(&a.input),
+        heartbeat_details: decode_opt(&a.heartbeat_details),
+        scheduled_time: Some(time::timestamp(a.scheduled_time)),
+        current_attempt_scheduled_time: Some(time::timestamp(a.attempt_scheduled_time)),
+        started_time: a.started_time.map(time::timestamp),
+        attempt: a.attempt,
+        schedule_to_close_timeout: Some(time::duration(a.schedule_to_close_timeout)),
+        start_to_close_timeout: Some(time::duration(a.start_to_close_timeout)),
+        heartbeat_timeout: Some(time::duration(a.heartbeat_timeout)),
+        retry_policy: Some(a.retry_policy.to_proto()),
+        ..Default::default()
     }
 }
 

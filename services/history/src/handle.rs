@@ -338,16 +338,18 @@ impl History {
         &self,
         token: TaskToken,
         completion: Completion,
-    ) -> Result<CompletionOutcome, HistoryError> {
+    ) -> Result<(CompletionOutcome, MutableState), HistoryError> {
         let run = token.run();
         self.submit(run.partition(self.inner.partitions), move |work| {
-            work.update(&run, |tx| {
+            let outcome = work.update(&run, |tx| {
                 tx.complete_workflow_task(
                     token.scheduled_event_id,
                     token.started_event_id,
                     &completion,
                 )
-            })
+            })?;
+            let state = work.state(&run)?.ok_or_else(|| not_found(&run))?;
+            Ok((outcome, state))
         })
         .await
     }

@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use cairn_engine::{TaskKind, TaskRef};
+use cairn_engine::{RunKey, TaskKind, TaskRef};
 use cairn_history::TaskSink;
 use tokio::sync::oneshot;
 
@@ -30,6 +30,8 @@ pub struct Matching {
 struct Inner {
     queues: Mutex<HashMap<QueueKey, Queue>>,
     queries: Mutex<HashMap<String, oneshot::Sender<QueryAnswer>>>,
+    /// Queries riding on a run's next workflow task.
+    attached: Mutex<HashMap<RunKey, Vec<QueryTask>>>,
 }
 
 /// A worker's answer to a query task.
@@ -99,35 +101,69 @@ impl Matching {
         }
     }
 
-    /// Hands a query to a poller of the workflow's task queue and waits for the answer.
-    pub async fn query(
-        &self,
-        namespace_id: &str,
-        task_queue: &str,
-        task: QueryTask,
-        wait: Duration,
-    ) -> Option<QueryAnswer> {
+    /// Registers a query whose answer a worker will deliver; the registration ends when the
+    /// returned waiter is dropped.
+    pub fn expect_answer(&self, query_id: &str) -> AnswerWaiter {
         let (answer, answered) = oneshot::channel();
-        let query_id = task.query_id.clone();
         self.inner
             .queries
             .lock()
             .expect("matching lock is not poisoned")
-            .insert(query_id.clone(), answer);
+            .insert(query_id.to_string(), answer);
+        AnswerWaiter {
+            matching: self.clone(),
+            query_id: query_id.to_string(),
+            answered,
+        }
+    }
+
+    /// Hands a query to a poller of the workflow's task queue as a query task of its own
+    /// (when the run has no workflow task pending).
+    pub fn dispatch_query(&self, namespace_id: &str, task_queue: &str, task: QueryTask) {
         self.offer(
             QueueKey::new(namespace_id, task_queue, TaskKind::Workflow),
             Item::Query(task),
         );
-        let result = tokio::time::timeout(wait, answered)
-            .await
-            .ok()
-            .and_then(Result::ok);
+    }
+
+    /// Attaches a query to the run's pending workflow task: the poller that starts the task
+    /// takes it, and the worker answers with the task's completion.
+    pub fn attach_query(&self, task: QueryTask) {
+        let mut attached = self
+            .inner
+            .attached
+            .lock()
+            .expect("matching lock is not poisoned");
+        attached.entry(task.run.clone()).or_default().push(task);
+    }
+
+    /// The queries attached to a run's workflow task, for the poller that started it.
+    pub fn take_attached(&self, run: &RunKey) -> Vec<QueryTask> {
         self.inner
-            .queries
+            .attached
             .lock()
             .expect("matching lock is not poisoned")
-            .remove(&query_id);
-        result
+            .remove(run)
+            .unwrap_or_default()
+    }
+
+    /// Detaches a query no poller took; false when a worker already has it.
+    pub fn withdraw(&self, run: &RunKey, query_id: &str) -> bool {
+        let mut attached = self
+            .inner
+            .attached
+            .lock()
+            .expect("matching lock is not poisoned");
+        let Some(queries) = attached.get_mut(run) else {
+            return false;
+        };
+        let before = queries.len();
+        queries.retain(|q| q.query_id != query_id);
+        let withdrawn = queries.len() < before;
+        if queries.is_empty() {
+            attached.remove(run);
+        }
+        withdrawn
     }
 
     /// Delivers a worker's answer to the waiting query; false when nobody waits for it.
@@ -170,6 +206,31 @@ impl Matching {
         queues
             .get(&QueueKey::new(namespace_id, task_queue, kind))
             .map_or(0, Queue::len)
+    }
+}
+
+/// Waits for a worker's answer to one query.
+pub struct AnswerWaiter {
+    matching: Matching,
+    query_id: String,
+    answered: oneshot::Receiver<QueryAnswer>,
+}
+
+impl AnswerWaiter {
+    /// The answer, or `None` when the registration ended without one.
+    pub async fn answered(&mut self) -> Option<QueryAnswer> {
+        (&mut self.answered).await.ok()
+    }
+}
+
+impl Drop for AnswerWaiter {
+    fn drop(&mut self) {
+        self.matching
+            .inner
+            .queries
+            .lock()
+            .expect("matching lock is not poisoned")
+            .remove(&self.query_id);
     }
 }
 

@@ -711,7 +711,12 @@ fn cancel_of_an_activity_whose_result_waits_in_the_buffer_records_only_the_reque
 
     let (outcome, changes) = run.complete_workflow_task(vec![request_cancel_activity(ACTIVITY)]);
 
-    assert_eq!(outcome, CompletionOutcome::Accepted);
+    assert_eq!(
+        outcome,
+        CompletionOutcome::Accepted {
+            eager_activities: vec![]
+        }
+    );
     assert_eq!(
         types(&changes.events),
         [
@@ -781,4 +786,59 @@ fn activity_failure_details_survive_encoding_in_the_state() {
 
     let stored = &run.state.activity(ACTIVITY).unwrap().last_failure;
     assert_eq!(Failure::decode(stored.as_slice()).unwrap(), failure);
+}
+
+fn eager(activity_id: &str, queue: &str) -> crate::proto::command::Command {
+    command(C::ScheduleActivityTaskCommandAttributes(
+        ScheduleActivityTaskCommandAttributes {
+            request_eager_execution: true,
+            task_queue: Some(crate::events::task_queue(queue)),
+            ..activity_attributes(activity_id)
+        },
+    ))
+}
+
+#[test]
+fn eagerly_requested_activities_start_for_the_completing_worker_and_skip_matching() {
+    let mut run = Run::start();
+    run.start_workflow_task();
+    let commands = vec![
+        eager("a", TASK_QUEUE),
+        eager("b", "elsewhere"),
+        schedule_activity("c"),
+        eager("d", TASK_QUEUE),
+        eager("e", TASK_QUEUE),
+        eager("f", TASK_QUEUE),
+    ];
+    let (outcome, changes) = run.complete_workflow_task(commands);
+    let CompletionOutcome::Accepted { eager_activities } = outcome else {
+        panic!("the completion is accepted, got {outcome:?}");
+    };
+    let started: Vec<&str> = eager_activities
+        .iter()
+        .map(|a| a.activity_id.as_str())
+        .collect();
+    assert_eq!(
+        started,
+        ["a", "d", "e"],
+        "only the workflow's own queue, at most three"
+    );
+    assert!(
+        eager_activities
+            .iter()
+            .all(|a| a.is_started() && a.started_identity == WORKER)
+    );
+    let dispatched: Vec<i64> = changes.tasks.iter().map(|t| t.scheduled_event_id).collect();
+    let scheduled_of = |id: &str| run.state.activity_by_id(id).unwrap().scheduled_event_id;
+    assert_eq!(
+        dispatched,
+        [scheduled_of("b"), scheduled_of("c"), scheduled_of("f")]
+    );
+    assert!(
+        !changes
+            .events
+            .iter()
+            .any(|e| e.event_type == E::ActivityTaskStarted as i32),
+        "an eager start writes no event, like any activity start"
+    );
 }

@@ -183,7 +183,12 @@ impl Run {
     pub fn workflow_task(&mut self, commands: Vec<Command>) -> Changes {
         self.start_workflow_task();
         let (outcome, changes) = self.complete_workflow_task(commands);
-        assert_eq!(outcome, crate::workflow_task::CompletionOutcome::Accepted);
+        assert_eq!(
+            outcome,
+            crate::workflow_task::CompletionOutcome::Accepted {
+                eager_activities: vec![]
+            }
+        );
         changes
     }
 

@@ -182,7 +182,12 @@ fn timer_that_fired_while_the_canceling_task_ran_counts_as_canceled() {
     let (outcome, changes) = run.complete_workflow_task(vec![cancel_timer("wait")]);
 
     // Temporal deletes the buffered TimerFired: the workflow asked first, as far as it knows.
-    assert_eq!(outcome, CompletionOutcome::Accepted);
+    assert_eq!(
+        outcome,
+        CompletionOutcome::Accepted {
+            eager_activities: vec![]
+        }
+    );
     assert_eq!(
         types(&changes.events),
         [E::WorkflowTaskCompleted, E::TimerCanceled]
@@ -208,7 +213,12 @@ fn canceling_a_timer_that_fired_meanwhile_does_not_block_completing_the_workflow
     let (outcome, changes) =
         run.complete_workflow_task(vec![cancel_timer("wait"), complete_workflow("done")]);
 
-    assert_eq!(outcome, CompletionOutcome::Accepted);
+    assert_eq!(
+        outcome,
+        CompletionOutcome::Accepted {
+            eager_activities: vec![]
+        }
+    );
     assert_eq!(
         types(&changes.events),
         [

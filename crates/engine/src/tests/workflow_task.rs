@@ -152,7 +152,12 @@ fn forced_new_workflow_task_is_scheduled_after_the_completion() {
 
     let (outcome, changes) = run.ok(|tx| tx.complete_workflow_task(2, 3, &completion));
 
-    assert_eq!(outcome, CompletionOutcome::Accepted);
+    assert_eq!(
+        outcome,
+        CompletionOutcome::Accepted {
+            eager_activities: vec![]
+        }
+    );
     assert_eq!(
         types(&changes.events),
         [E::WorkflowTaskCompleted, E::WorkflowTaskScheduled]
@@ -244,7 +249,12 @@ fn completed_transient_attempt_writes_the_events_the_worker_was_shown_then_compl
 
     let (outcome, changes) = run.complete_workflow_task(vec![start_timer("t", 30)]);
 
-    assert_eq!(outcome, CompletionOutcome::Accepted);
+    assert_eq!(
+        outcome,
+        CompletionOutcome::Accepted {
+            eager_activities: vec![]
+        }
+    );
     assert_eq!(
         types(&changes.events),
         [
@@ -338,7 +348,12 @@ fn events_arriving_while_a_task_is_started_are_written_after_its_commands() {
 
     let (outcome, changes) = run.complete_workflow_task(vec![start_timer("t", 30)]);
 
-    assert_eq!(outcome, CompletionOutcome::Accepted);
+    assert_eq!(
+        outcome,
+        CompletionOutcome::Accepted {
+            eager_activities: vec![]
+        }
+    );
     assert_eq!(
         types(&changes.events),
         [
