@@ -3,12 +3,19 @@
 //! task-queue calls to matching, merges list/count over partitions, and maps every error to
 //! the gRPC status and details the SDKs expect.
 
+mod activity_tasks;
 mod convert;
 mod error;
+mod history_api;
+mod long_poll;
 mod namespaces;
+mod queries;
 mod service;
 mod validate;
 mod visibility;
+mod visibility_api;
+mod workflow_tasks;
+mod workflows;
 
 use std::net::SocketAddr;
 

@@ -1,0 +1,104 @@
+//! GetWorkflowExecutionHistory: pages of a run's events, and long polls for new ones.
+
+use cairn_engine::proto::{enums::HistoryEventFilterType, history::History as HistoryPage};
+use temporalio_protos::protos::temporal::api::workflowservice::v1::{self as ws};
+use tonic::{Request, Response, Status};
+
+use crate::error::status;
+
+use crate::{long_poll::*, service::*};
+
+pub(crate) async fn get_workflow_execution_history(
+    frontend: &Frontend,
+    request: Request<ws::GetWorkflowExecutionHistoryRequest>,
+) -> Reply<ws::GetWorkflowExecutionHistoryResponse> {
+    let wait = poll_wait(&request);
+    let r = request.into_inner();
+    let namespace = frontend.namespace(&r.namespace)?;
+    let run = frontend.run(&namespace, r.execution.as_ref())?;
+    let close_only = r.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
+    let from: i64 = if r.next_page_token.is_empty() {
+        1
+    } else {
+        let bytes: [u8; 8] = r
+            .next_page_token
+            .as_slice()
+            .try_into()
+            .map_err(|_| Status::invalid_argument("Invalid NextPageToken."))?;
+        i64::from_be_bytes(bytes)
+    };
+    let page_size = if r.maximum_page_size > 0 {
+        r.maximum_page_size as usize
+    } else {
+        DEFAULT_PAGE_SIZE
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut changes = frontend.history.subscribe();
+    let workflow = run.workflow();
+    loop {
+        let state = frontend
+            .history
+            .describe(run.clone())
+            .await
+            .map_err(status)?;
+        let run = state.run.clone();
+        if close_only {
+            if state.completion_event_id > 0 {
+                let events = frontend
+                    .history
+                    .events(
+                        &run,
+                        state.completion_event_id,
+                        state.completion_event_id + 1,
+                    )
+                    .await
+                    .map_err(status)?;
+                return Ok(Response::new(ws::GetWorkflowExecutionHistoryResponse {
+                    history: Some(HistoryPage { events }),
+                    ..Default::default()
+                }));
+            }
+        } else {
+            let end = state.next_event_id;
+            if from < end || !r.wait_new_event || !state.is_open() {
+                let to = end.min(from + page_size as i64);
+                let events = frontend
+                    .history
+                    .events(&run, from, to)
+                    .await
+                    .map_err(status)?;
+                let more = to < end || (r.wait_new_event && state.is_open());
+                let next_page_token = if more {
+                    to.to_be_bytes().to_vec()
+                } else {
+                    Vec::new()
+                };
+                return Ok(Response::new(ws::GetWorkflowExecutionHistoryResponse {
+                    history: Some(HistoryPage { events }),
+                    next_page_token,
+                    ..Default::default()
+                }));
+            }
+        }
+        if !r.wait_new_event && close_only {
+            return Ok(Response::new(ws::GetWorkflowExecutionHistoryResponse {
+                history: Some(HistoryPage::default()),
+                ..Default::default()
+            }));
+        }
+        // Long poll: wait for a durable change of this workflow, or answer empty at the
+        // deadline. Subscribed before the first look, so no change slips between.
+        if !wait_for_change(&mut changes, &workflow, deadline).await {
+            let next_page_token = if close_only {
+                Vec::new()
+            } else {
+                from.to_be_bytes().to_vec()
+            };
+            return Ok(Response::new(ws::GetWorkflowExecutionHistoryResponse {
+                history: Some(HistoryPage::default()),
+                next_page_token,
+                ..Default::default()
+            }));
+        }
+    }
+}

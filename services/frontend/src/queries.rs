@@ -1,0 +1,152 @@
+//! Queries: routed as Temporal routes them, answered by a worker.
+
+use cairn_engine::proto::enums::QueryResultType;
+use cairn_matching::{QueryAnswer, QueryTask};
+use temporalio_protos::protos::temporal::api::{
+    query::v1::QueryRejected,
+    workflowservice::v1::{self as ws},
+};
+use tonic::{Request, Response, Status};
+
+use crate::{error::status, namespaces::Namespace, validate};
+
+use crate::{long_poll::*, service::*};
+
+pub(crate) async fn query_workflow(
+    frontend: &Frontend,
+    request: Request<ws::QueryWorkflowRequest>,
+) -> Reply<ws::QueryWorkflowResponse> {
+    let r = request.into_inner();
+    let namespace = frontend.namespace(&r.namespace)?;
+    let run = frontend.run(&namespace, r.execution.as_ref())?;
+    let query = r
+        .query
+        .ok_or_else(|| Status::invalid_argument("Query is not set on request."))?;
+    validate::required(&query.query_type, "QueryType")?;
+    let state = frontend.history.describe(run).await.map_err(status)?;
+    if r.query_reject_condition == 1 && !state.is_open()
+        || r.query_reject_condition == 2
+            && state.status != cairn_engine::ExecutionStatus::Completed
+            && !state.is_open()
+    {
+        return Ok(Response::new(ws::QueryWorkflowResponse {
+            query_rejected: Some(QueryRejected {
+                status: state.status.to_proto(),
+            }),
+            ..Default::default()
+        }));
+    }
+    let query_id = uuid::Uuid::new_v4().to_string();
+    let task = QueryTask {
+        query_id: query_id.clone(),
+        run: state.run.clone(),
+        query,
+    };
+    let deadline = tokio::time::Instant::now() + QUERY_TIMEOUT;
+    let answer = frontend
+        .route_query(&namespace, state, task, deadline)
+        .await?;
+    match answer {
+        Some(QueryAnswer::Answered(result)) => Ok(Response::new(ws::QueryWorkflowResponse {
+            query_result: result,
+            ..Default::default()
+        })),
+        Some(QueryAnswer::Failed(message)) => Err(Status::invalid_argument(message)),
+        None => Err(Status::deadline_exceeded(
+            "query timed out before a worker answered",
+        )),
+    }
+}
+
+pub(crate) fn respond_query_task_completed(
+    frontend: &Frontend,
+    request: Request<ws::RespondQueryTaskCompletedRequest>,
+) -> Reply<ws::RespondQueryTaskCompletedResponse> {
+    let r = request.into_inner();
+    let namespace = frontend.namespace(&r.namespace)?;
+    let token = frontend.token(&namespace, &r.task_token)?;
+    if token.query_id.is_empty() {
+        return Err(Status::invalid_argument(
+            "task token is not a query task token",
+        ));
+    }
+    let answer = query_answer(r.completed_type, r.query_result, &r.error_message);
+    if !frontend.matching.answer_query(&token.query_id, answer) {
+        return Err(Status::not_found(
+            "query task not found, or already expired",
+        ));
+    }
+    Ok(Response::new(
+        ws::RespondQueryTaskCompletedResponse::default(),
+    ))
+}
+
+pub(crate) fn query_answer(
+    result_type: i32,
+    result: Option<cairn_engine::proto::common::Payloads>,
+    error: &str,
+) -> QueryAnswer {
+    if result_type == QueryResultType::Answered as i32 {
+        QueryAnswer::Answered(result)
+    } else {
+        QueryAnswer::Failed(error.to_string())
+    }
+}
+
+impl Frontend {
+    /// Delivers a query as Temporal does: with the run's pending workflow task when there is
+    /// one (so the answer reflects every event that task carries), after the started task
+    /// completes when one is running, and as a query task of its own otherwise.
+    pub(crate) async fn route_query(
+        &self,
+        namespace: &Namespace,
+        mut state: cairn_engine::MutableState,
+        task: QueryTask,
+        deadline: tokio::time::Instant,
+    ) -> Result<Option<QueryAnswer>, Status> {
+        let mut waiter = self.matching.expect_answer(&task.query_id);
+        let mut changes = self.history.subscribe();
+        let workflow = state.run.workflow();
+        loop {
+            match &state.workflow_task {
+                None => {
+                    self.matching
+                        .dispatch_query(&namespace.id, &state.task_queue, task);
+                    break;
+                }
+                Some(pending) if !pending.is_started() => {
+                    self.matching.attach_query(task.clone());
+                    loop {
+                        tokio::select! {
+                            answer = waiter.answered() => return Ok(answer),
+                            changed = wait_for_change(&mut changes, &workflow, deadline) => {
+                                if !changed {
+                                    self.matching.withdraw(&state.run, &task.query_id);
+                                    return Ok(None);
+                                }
+                                // The task started without taking it: look again.
+                                if self.matching.withdraw(&state.run, &task.query_id) {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                Some(_) => {
+                    if !wait_for_change(&mut changes, &workflow, deadline).await {
+                        return Ok(None);
+                    }
+                }
+            }
+            state = self
+                .history
+                .describe(state.run.clone())
+                .await
+                .map_err(status)?;
+        }
+        Ok(tokio::time::timeout_at(deadline, waiter.answered())
+            .await
+            .ok()
+            .flatten())
+    }
+}

@@ -1,0 +1,249 @@
+//! Workflow tasks for workers: long polls, completions and failures, sticky queues.
+
+use cairn_engine::{
+    TaskKind,
+    proto::{
+        common::WorkflowType, enums::WorkflowTaskFailedCause, history::History as HistoryPage,
+    },
+    time,
+    token::TaskToken,
+    workflow_task::{Completion, CompletionOutcome, Sticky},
+};
+use cairn_matching::{Item, QueryAnswer};
+use prost::Message;
+use temporalio_protos::protos::temporal::api::workflowservice::v1::{self as ws};
+use tonic::{Request, Response, Status};
+
+use crate::{convert, error::status, validate};
+
+use crate::{activity_tasks::*, long_poll::*, queries::*, service::*};
+
+pub(crate) async fn poll_workflow_task_queue(
+    frontend: &Frontend,
+    request: Request<ws::PollWorkflowTaskQueueRequest>,
+) -> Reply<ws::PollWorkflowTaskQueueResponse> {
+    let wait = poll_wait(&request);
+    let r = request.into_inner();
+    let namespace = frontend.namespace(&r.namespace)?;
+    let queue = r
+        .task_queue
+        .as_ref()
+        .map(|q| q.name.clone())
+        .unwrap_or_default();
+    validate::required(&queue, "TaskQueue")?;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Some(item) = frontend
+            .matching
+            .poll(&namespace.id, &queue, TaskKind::Workflow, remaining)
+            .await
+        else {
+            return Ok(Response::new(ws::PollWorkflowTaskQueueResponse::default()));
+        };
+        match item {
+            Item::Task(task) => {
+                let started = match frontend
+                    .history
+                    .record_workflow_task_started(
+                        &task,
+                        uuid::Uuid::new_v4().to_string(),
+                        r.identity.clone(),
+                    )
+                    .await
+                {
+                    Ok(started) => started,
+                    Err(e) if is_stale(&e) => continue,
+                    Err(e) => return Err(status(e)),
+                };
+                let state = &started.state;
+                let token = TaskToken {
+                    namespace_id: namespace.id.clone(),
+                    workflow_id: state.run.workflow_id.clone(),
+                    run_id: state.run.run_id.clone(),
+                    scheduled_event_id: started.task.scheduled_event_id,
+                    started_event_id: started.task.started_event_id,
+                    attempt: started.task.attempt,
+                    ..Default::default()
+                };
+                let wft = state.workflow_task.as_ref();
+                return Ok(Response::new(ws::PollWorkflowTaskQueueResponse {
+                    task_token: token.encode_to_vec(),
+                    workflow_execution: Some(convert::execution(state)),
+                    workflow_type: Some(WorkflowType {
+                        name: state.workflow_type.clone(),
+                    }),
+                    previous_started_event_id: state.last_completed_started_event_id,
+                    started_event_id: started.task.started_event_id,
+                    attempt: started.task.attempt,
+                    backlog_count_hint: frontend.matching.backlog(
+                        &namespace.id,
+                        &queue,
+                        TaskKind::Workflow,
+                    ) as i64,
+                    history: Some(HistoryPage {
+                        events: started.history,
+                    }),
+                    queries: frontend
+                        .matching
+                        .take_attached(&state.run)
+                        .into_iter()
+                        .map(|q| (q.query_id, q.query))
+                        .collect(),
+                    workflow_execution_task_queue: Some(cairn_engine::events::task_queue(
+                        &state.task_queue,
+                    )),
+                    scheduled_time: wft.map(|t| time::timestamp(t.scheduled_time)),
+                    started_time: wft.map(|t| time::timestamp(t.started_time)),
+                    ..Default::default()
+                }));
+            }
+            Item::Query(query) => {
+                let history = frontend
+                    .history
+                    .events(&query.run, 1, i64::MAX)
+                    .await
+                    .map_err(status)?;
+                let state = frontend
+                    .history
+                    .describe(query.run.clone())
+                    .await
+                    .map_err(status)?;
+                let token = TaskToken {
+                    namespace_id: namespace.id.clone(),
+                    query_id: query.query_id.clone(),
+                    ..Default::default()
+                };
+                return Ok(Response::new(ws::PollWorkflowTaskQueueResponse {
+                    task_token: token.encode_to_vec(),
+                    workflow_execution: Some(convert::execution(&state)),
+                    workflow_type: Some(WorkflowType {
+                        name: state.workflow_type.clone(),
+                    }),
+                    previous_started_event_id: state.last_completed_started_event_id,
+                    started_event_id: state.last_completed_started_event_id,
+                    attempt: 1,
+                    history: Some(HistoryPage { events: history }),
+                    query: Some(query.query),
+                    workflow_execution_task_queue: Some(cairn_engine::events::task_queue(
+                        &state.task_queue,
+                    )),
+                    ..Default::default()
+                }));
+            }
+        }
+    }
+}
+
+pub(crate) async fn respond_workflow_task_completed(
+    frontend: &Frontend,
+    request: Request<ws::RespondWorkflowTaskCompletedRequest>,
+) -> Reply<ws::RespondWorkflowTaskCompletedResponse> {
+    let r = request.into_inner();
+    let namespace = frontend.namespace(&r.namespace)?;
+    let token = frontend.token(&namespace, &r.task_token)?;
+    let query_results = r.query_results;
+    let completion = Completion {
+        identity: r.identity.clone(),
+        commands: r.commands,
+        completed_attributes: Some(
+            cairn_engine::proto::history::WorkflowTaskCompletedEventAttributes {
+                sdk_metadata: r.sdk_metadata,
+                metering_metadata: r.metering_metadata,
+                ..Default::default()
+            },
+        ),
+        force_create_new_workflow_task: r.force_create_new_workflow_task,
+        sticky: r.sticky_attributes.as_ref().map(|attributes| Sticky {
+            task_queue: attributes
+                .worker_task_queue
+                .as_ref()
+                .map(|q| q.name.clone())
+                .unwrap_or_default(),
+            schedule_to_start_timeout: time::from_duration(
+                attributes.schedule_to_start_timeout.as_ref(),
+            ),
+        }),
+    };
+    let completed = frontend
+        .history
+        .complete_workflow_task(token, completion)
+        .await;
+    // Answers reflect the state after this task, so they go out once it is durable.
+    for (query_id, result) in query_results {
+        let answer = if completed.is_ok() {
+            query_answer(result.result_type, result.answer, &result.error_message)
+        } else {
+            QueryAnswer::Failed("the workflow task that carried the query failed".into())
+        };
+        frontend.matching.answer_query(&query_id, answer);
+    }
+    let (outcome, state) = completed.map_err(status)?;
+    match outcome {
+        CompletionOutcome::Accepted { eager_activities } => {
+            Ok(Response::new(ws::RespondWorkflowTaskCompletedResponse {
+                activity_tasks: eager_activities
+                    .iter()
+                    .map(|activity| activity_task(&namespace, &state, activity))
+                    .collect(),
+                ..Default::default()
+            }))
+        }
+        CompletionOutcome::CommandRejected { message, .. } => {
+            Err(Status::invalid_argument(message))
+        }
+    }
+}
+
+pub(crate) async fn respond_workflow_task_failed(
+    frontend: &Frontend,
+    request: Request<ws::RespondWorkflowTaskFailedRequest>,
+) -> Reply<ws::RespondWorkflowTaskFailedResponse> {
+    let r = request.into_inner();
+    let namespace = frontend.namespace(&r.namespace)?;
+    let token = frontend.token(&namespace, &r.task_token)?;
+    let cause = WorkflowTaskFailedCause::try_from(r.cause)
+        .unwrap_or(WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure);
+    frontend
+        .history
+        .fail_workflow_task(token, cause, r.failure, r.identity)
+        .await
+        .map_err(status)?;
+    Ok(Response::new(
+        ws::RespondWorkflowTaskFailedResponse::default(),
+    ))
+}
+
+pub(crate) async fn shutdown_worker(
+    frontend: &Frontend,
+    request: Request<ws::ShutdownWorkerRequest>,
+) -> Reply<ws::ShutdownWorkerResponse> {
+    let r = request.into_inner();
+    let namespace = frontend.namespace(&r.namespace)?;
+    if !r.sticky_task_queue.is_empty() {
+        // The worker's cache is gone: its waiting tasks go back to their normal queues now
+        // instead of after the sticky schedule-to-start timeout.
+        for task in frontend
+            .matching
+            .drain(&namespace.id, &r.sticky_task_queue, TaskKind::Workflow)
+        {
+            frontend
+                .history
+                .reset_sticky(task.run)
+                .await
+                .map_err(status)?;
+        }
+    }
+    Ok(Response::new(ws::ShutdownWorkerResponse::default()))
+}
+
+pub(crate) async fn reset_sticky_task_queue(
+    frontend: &Frontend,
+    request: Request<ws::ResetStickyTaskQueueRequest>,
+) -> Reply<ws::ResetStickyTaskQueueResponse> {
+    let r = request.into_inner();
+    let namespace = frontend.namespace(&r.namespace)?;
+    let run = frontend.run(&namespace, r.execution.as_ref())?;
+    frontend.history.reset_sticky(run).await.map_err(status)?;
+    Ok(Response::new(ws::ResetStickyTaskQueueResponse::default()))
+}
