@@ -454,3 +454,22 @@ async def test_fetched_history_replays_cleanly(client: Client, task_queue: str) 
         history = await handle.fetch_history()
         result = await replayer.replay_workflow(history)
         assert result.replay_failure is None, f"{handle.id}: {result.replay_failure}"
+
+
+async def test_count_grouped_by_execution_status(client: Client, task_queue: str) -> None:
+    for _ in range(2):
+        await client.execute_workflow(
+            GreetingWorkflow.run, "grouped", id=unique("group-done"), task_queue=task_queue
+        )
+    await client.start_workflow(WaitForeverWorkflow.run, id=unique("group-open"), task_queue=task_queue)
+    query = f"TaskQueue = '{task_queue}' GROUP BY ExecutionStatus"
+
+    def grouped(result) -> dict[str, int]:
+        return {str(group.group_values[0]): group.count for group in result.groups}
+
+    result = await eventually(
+        lambda: client.count_workflows(query),
+        lambda r: grouped(r) == {"Completed": 2, "Running": 1},
+        what="counts grouped by status",
+    )
+    assert result.count == 3

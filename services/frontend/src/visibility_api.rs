@@ -1,6 +1,9 @@
 //! ListWorkflowExecutions and CountWorkflowExecutions.
 
 use temporalio_protos::protos::temporal::api::workflowservice::v1::{self as ws};
+use temporalio_protos::protos::temporal::api::{
+    common::v1::Payload, workflowservice::v1::count_workflow_executions_response::AggregationGroup,
+};
 use tonic::{Request, Response, Status};
 
 use crate::{convert, error::status, visibility};
@@ -56,17 +59,44 @@ pub(crate) async fn count_workflow_executions(
     let namespace = frontend.namespace(&r.namespace)?;
     let query =
         cairn_query::parse(&r.query).map_err(|e| Status::invalid_argument(e.to_string()))?;
-    if !query.group_by.is_empty() {
-        return Err(Status::unimplemented(
-            "GROUP BY in CountWorkflowExecutions is not supported yet",
-        ));
-    }
     let runs = frontend.all_runs().await?;
-    let count = visibility::select(&query, &namespace.id, runs).len() as i64;
+    let selected = visibility::select(&query, &namespace.id, runs);
+    let count = selected.len() as i64;
+    // The query language admits one grouping: `GROUP BY ExecutionStatus`.
+    let groups = if query.group_by.is_empty() {
+        Vec::new()
+    } else {
+        let mut by_status = std::collections::BTreeMap::new();
+        for state in &selected {
+            *by_status.entry(state.status.to_proto()).or_insert(0_i64) += 1;
+        }
+        by_status
+            .into_iter()
+            .map(|(status, count)| AggregationGroup {
+                group_values: vec![json_string(status_name(status))],
+                count,
+            })
+            .collect()
+    };
     Ok(Response::new(ws::CountWorkflowExecutionsResponse {
         count,
-        groups: Vec::new(),
+        groups,
     }))
+}
+
+/// Temporal's name of a status number, as group values carry it.
+fn status_name(status: i32) -> &'static str {
+    cairn_query::ExecutionStatus::from_i32(status)
+        .map_or("Unspecified", cairn_query::ExecutionStatus::name)
+}
+
+/// A payload holding a JSON string, the encoding Temporal uses for group values.
+fn json_string(value: &str) -> Payload {
+    Payload {
+        metadata: [("encoding".to_string(), b"json/plain".to_vec())].into(),
+        data: format!("\"{value}\"").into_bytes(),
+        ..Default::default()
+    }
 }
 
 impl Frontend {
