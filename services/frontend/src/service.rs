@@ -106,6 +106,7 @@ impl WorkflowService for Frontend {
                 encoded_failure_attributes: true,
                 upsert_memo: true,
                 sdk_metadata: true,
+                count_group_by_execution_status: true,
                 ..Default::default()
             }),
         }))
