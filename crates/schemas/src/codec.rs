@@ -1,6 +1,8 @@
 //! Single-object encoding and decoding for any record type with a derived schema.
 
-use apache_avro::{AvroSchema, SpecificSingleObjectReader, SpecificSingleObjectWriter};
+use apache_avro::{
+    AvroSchema, Schema, SpecificSingleObjectReader, SpecificSingleObjectWriter, rabin::Rabin,
+};
 use serde::{Serialize, de::DeserializeOwned};
 
 #[derive(Debug, thiserror::Error)]
@@ -12,48 +14,98 @@ pub struct EncodeError {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("record does not decode as {record}")]
-pub struct DecodeError {
-    pub record: &'static str,
-    #[source]
-    pub source: apache_avro::Error,
+pub enum DecodeError {
+    #[error("record does not decode as {record}")]
+    Avro {
+        record: &'static str,
+        #[source]
+        source: apache_avro::Error,
+    },
+    #[error("record is not in Avro single-object encoding")]
+    NotSingleObject,
+    #[error("record was written with a schema of {record} that this version does not know")]
+    UnknownSchema { record: &'static str },
 }
 
-pub(crate) fn encode<T: AvroSchema + Serialize>(
-    record: &T,
+/// Encodes and decodes one record type. Records are written with the current schema and
+/// read with the schema they were written with, found by the fingerprint in their header
+/// among the current and every released version, then resolved to the current type (new
+/// fields take their defaults). So a newer Cairn reads what an older one wrote.
+pub(crate) struct Codec<T: AvroSchema> {
     name: &'static str,
-) -> Result<Vec<u8>, EncodeError> {
-    let writer = SpecificSingleObjectWriter::<T>::new().map_err(|source| EncodeError {
-        record: name,
-        source,
-    })?;
-    let mut out = Vec::new();
-    writer
-        .write_ref(record, &mut out)
-        .map_err(|source| EncodeError {
-            record: name,
+    writer: SpecificSingleObjectWriter<T>,
+    reader: SpecificSingleObjectReader<T>,
+    current: Schema,
+    fingerprint: Vec<u8>,
+    released: Vec<(Vec<u8>, Schema)>,
+}
+
+/// Marker and fingerprint length of the single-object header.
+const HEADER: usize = 10;
+
+impl<T: AvroSchema + Serialize + DeserializeOwned> Codec<T> {
+    /// `released` holds the `.avsc` text of every released version of the record.
+    pub(crate) fn new(name: &'static str, released: &[&str]) -> Self {
+        let current = T::get_schema();
+        let released = released
+            .iter()
+            .map(|text| {
+                let schema = Schema::parse_str(text).expect("released schemas are valid Avro");
+                (schema.fingerprint::<Rabin>().bytes, schema)
+            })
+            .collect();
+        Self {
+            name,
+            writer: SpecificSingleObjectWriter::new().expect("derived schemas are valid Avro"),
+            reader: SpecificSingleObjectReader::new().expect("derived schemas are valid Avro"),
+            fingerprint: current.fingerprint::<Rabin>().bytes,
+            current,
+            released,
+        }
+    }
+
+    pub(crate) fn encode(&self, record: &T) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::new();
+        self.writer
+            .write_ref(record, &mut out)
+            .map_err(|source| EncodeError {
+                record: self.name,
+                source,
+            })?;
+        Ok(out)
+    }
+
+    pub(crate) fn decode(&self, bytes: &[u8]) -> Result<T, DecodeError> {
+        if bytes.len() < HEADER || bytes[..2] != [0xC3, 0x01] {
+            return Err(DecodeError::NotSingleObject);
+        }
+        let avro = |source| DecodeError::Avro {
+            record: self.name,
             source,
-        })?;
-    Ok(out)
-}
-
-pub(crate) fn decode<T: AvroSchema + DeserializeOwned>(
-    bytes: &[u8],
-    name: &'static str,
-) -> Result<T, DecodeError> {
-    let reader = SpecificSingleObjectReader::<T>::new().map_err(|source| DecodeError {
-        record: name,
-        source,
-    })?;
-    reader.read(&mut &bytes[..]).map_err(|source| DecodeError {
-        record: name,
-        source,
-    })
+        };
+        let fingerprint = &bytes[2..HEADER];
+        if fingerprint == self.fingerprint.as_slice() {
+            return self.reader.read(&mut &bytes[..]).map_err(avro);
+        }
+        let Some((_, writer)) = self
+            .released
+            .iter()
+            .find(|(f, _)| f.as_slice() == fingerprint)
+        else {
+            return Err(DecodeError::UnknownSchema { record: self.name });
+        };
+        let value = apache_avro::reader::datum::GenericDatumReader::builder(writer)
+            .reader_schema(&self.current)
+            .build()
+            .and_then(|reader| reader.read_value(&mut &bytes[HEADER..]))
+            .map_err(avro)?;
+        apache_avro::from_value(&value).map_err(avro)
+    }
 }
 
 /// Checks a derived schema against its committed `.avsc` file and every archived version.
 #[cfg(test)]
-pub(crate) fn check_contract<T: AvroSchema>(file: &str) {
+pub(crate) fn check_contract<T: AvroSchema>(file: &str, registered: usize) {
     use apache_avro::{Schema, schema_compatibility::SchemaCompatibility};
 
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
@@ -93,5 +145,9 @@ pub(crate) fn check_contract<T: AvroSchema>(file: &str) {
     assert!(
         checked > 0,
         "schemas/released holds at least one version of {file}"
+    );
+    assert_eq!(
+        checked, registered,
+        "every released version of {file} is registered with its codec, so its records stay readable"
     );
 }

@@ -12,7 +12,7 @@ use apache_avro::AvroSchema;
 use cairn_engine::{MutableState, RunKey};
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{self, DecodeError, EncodeError};
+use crate::codec::{Codec, DecodeError, EncodeError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
 #[avro(namespace = "io.cairn.history")]
@@ -61,12 +61,22 @@ pub struct Event {
 
 impl HistoryRecord {
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        codec::encode(self, "HistoryRecord")
+        codec().encode(self)
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        codec::decode(bytes, "HistoryRecord")
+        codec().decode(bytes)
     }
+}
+
+/// Every released version of the history record (`schemas/released/`).
+pub(crate) const RELEASED: &[&str] = &[include_str!(
+    "../../../schemas/released/history-record.v1.avsc"
+)];
+
+fn codec() -> &'static Codec<HistoryRecord> {
+    static CODEC: std::sync::OnceLock<Codec<HistoryRecord>> = std::sync::OnceLock::new();
+    CODEC.get_or_init(|| Codec::new("HistoryRecord", RELEASED))
 }
 
 #[cfg(test)]
@@ -75,7 +85,68 @@ mod tests {
 
     #[test]
     fn history_record_matches_its_committed_schema_and_released_versions() {
-        codec::check_contract::<HistoryRecord>("history-record");
+        crate::codec::check_contract::<HistoryRecord>("history-record", RELEASED.len());
+    }
+
+    #[test]
+    fn records_written_with_a_released_schema_read_as_the_current_type() {
+        use apache_avro::{Schema, types::Value};
+        use cairn_engine::proto::{
+            common::WorkflowType, taskqueue::TaskQueue,
+            workflowservice::StartWorkflowExecutionRequest,
+        };
+
+        let run = cairn_engine::RunKey {
+            namespace_id: "ns".into(),
+            workflow_id: "wf".into(),
+            run_id: "r".into(),
+        };
+        let request = StartWorkflowExecutionRequest {
+            workflow_type: Some(WorkflowType {
+                name: "Greet".into(),
+            }),
+            task_queue: Some(TaskQueue {
+                name: "q".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let (state, _) = cairn_engine::start::start(run.clone(), "default", &request, 7);
+        let record = HistoryRecord {
+            epoch: 2,
+            writer: "old-node".into(),
+            claim: None,
+            transitions: vec![Transition {
+                run,
+                events: vec![],
+                state,
+            }],
+        };
+        // What a node running release v1 wrote: the v1 schema's fields only.
+        let v1 = Schema::parse_str(RELEASED[0]).unwrap();
+        let value: Value = apache_avro::to_value(&record)
+            .unwrap()
+            .resolve(&v1)
+            .unwrap();
+        let mut bytes = Vec::new();
+        apache_avro::GenericSingleObjectWriter::new_with_capacity(&v1, 1024)
+            .unwrap()
+            .write_value(value, &mut bytes)
+            .unwrap();
+        assert_ne!(
+            bytes[2..10],
+            record.encode().unwrap()[2..10],
+            "v1 differs from the current schema"
+        );
+
+        let read = HistoryRecord::decode(&bytes).expect("a v1 record reads as the current type");
+        assert_eq!(read, record, "fields added since v1 take their defaults");
+        let mut unknown = bytes.clone();
+        unknown[2] ^= 0xff;
+        assert!(matches!(
+            HistoryRecord::decode(&unknown),
+            Err(DecodeError::UnknownSchema { .. })
+        ));
     }
 
     #[test]

@@ -11,11 +11,18 @@ pub use codec::{DecodeError, EncodeError};
 pub use history::{Claim, Event, HistoryRecord, Transition};
 pub use metadata::{ClusterRecord, MetadataRecord, NamespaceRecord};
 
-/// Encodes a run's mutable state on its own, as the node's cache stores it.
+/// Encodes a run's mutable state on its own, as the node's cache stores it. The cache is
+/// rebuilt from Kafka, so it knows only the current schema.
 pub fn encode_state(state: &cairn_engine::MutableState) -> Result<Vec<u8>, EncodeError> {
-    codec::encode(state, "MutableState")
+    state_codec().encode(state)
 }
 
 pub fn decode_state(bytes: &[u8]) -> Result<cairn_engine::MutableState, DecodeError> {
-    codec::decode(bytes, "MutableState")
+    state_codec().decode(bytes)
+}
+
+fn state_codec() -> &'static codec::Codec<cairn_engine::MutableState> {
+    static CODEC: std::sync::OnceLock<codec::Codec<cairn_engine::MutableState>> =
+        std::sync::OnceLock::new();
+    CODEC.get_or_init(|| codec::Codec::new("MutableState", &[]))
 }

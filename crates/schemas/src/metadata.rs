@@ -4,7 +4,7 @@
 use apache_avro::AvroSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{self, DecodeError, EncodeError};
+use crate::codec::{Codec, DecodeError, EncodeError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
 #[avro(namespace = "io.cairn.metadata")]
@@ -39,12 +39,22 @@ pub struct NamespaceRecord {
 
 impl MetadataRecord {
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        codec::encode(self, "MetadataRecord")
+        codec().encode(self)
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        codec::decode(bytes, "MetadataRecord")
+        codec().decode(bytes)
     }
+}
+
+/// Every released version of the metadata record (`schemas/released/`).
+const RELEASED: &[&str] = &[include_str!(
+    "../../../schemas/released/metadata-record.v1.avsc"
+)];
+
+fn codec() -> &'static Codec<MetadataRecord> {
+    static CODEC: std::sync::OnceLock<Codec<MetadataRecord>> = std::sync::OnceLock::new();
+    CODEC.get_or_init(|| Codec::new("MetadataRecord", RELEASED))
 }
 
 #[cfg(test)]
@@ -53,6 +63,6 @@ mod tests {
 
     #[test]
     fn metadata_record_matches_its_committed_schema_and_released_versions() {
-        codec::check_contract::<MetadataRecord>("metadata-record");
+        crate::codec::check_contract::<MetadataRecord>("metadata-record", RELEASED.len());
     }
 }
