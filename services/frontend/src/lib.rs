@@ -17,8 +17,6 @@ mod visibility_api;
 mod workflow_tasks;
 mod workflows;
 
-use std::net::SocketAddr;
-
 use cairn_api::{
     operatorservice::operator_service_server::OperatorServiceServer,
     workflowservice::workflow_service_server::WorkflowServiceServer,
@@ -66,8 +64,4 @@ pub async fn serve(
         .add_service(operator)
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await
-}
-
-pub fn describe_addr(addr: SocketAddr) -> String {
-    addr.to_string()
 }
