@@ -64,6 +64,14 @@ impl<T: AvroSchema + Serialize + DeserializeOwned> Codec<T> {
         }
     }
 
+    /// The current schema's Rabin fingerprint, as single-object headers carry it.
+    pub(crate) fn fingerprint(&self) -> [u8; 8] {
+        self.fingerprint
+            .as_slice()
+            .try_into()
+            .expect("Rabin fingerprints have 8 bytes")
+    }
+
     pub(crate) fn encode(&self, record: &T) -> Result<Vec<u8>, EncodeError> {
         let mut out = Vec::new();
         self.writer

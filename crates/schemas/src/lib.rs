@@ -21,6 +21,12 @@ pub fn decode_state(bytes: &[u8]) -> Result<cairn_engine::MutableState, DecodeEr
     state_codec().decode(bytes)
 }
 
+/// The fingerprint of the mutable state's current schema: a cache written in another
+/// format must be rebuilt.
+pub fn state_format() -> [u8; 8] {
+    state_codec().fingerprint()
+}
+
 fn state_codec() -> &'static codec::Codec<cairn_engine::MutableState> {
     static CODEC: std::sync::OnceLock<codec::Codec<cairn_engine::MutableState>> =
         std::sync::OnceLock::new();

@@ -4,7 +4,7 @@
 //! run:        p | 1 | ns | wf | run          -> MutableState (Avro)
 //! event:      p | 2 | ns | wf | run | id BE  -> HistoryEvent (protobuf)
 //! current:    p | 3 | ns | wf                -> run ID
-//! checkpoint: p | 0                          -> next offset BE | epoch BE
+//! checkpoint: p | 0                          -> next offset BE | epoch BE | state format (8)
 //! ```
 //! Each string component is `len (u16 BE) | bytes`.
 

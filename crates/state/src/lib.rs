@@ -54,17 +54,19 @@ impl StateDb {
         Ok(Self { db: Arc::new(db) })
     }
 
+    /// Where the partition's cache stands in its log. A cache written in another format of
+    /// the mutable state (before an upgrade that changed its schema) cannot be read: it is
+    /// discarded here, and the caller rebuilds it from the log.
     pub fn checkpoint(&self, partition: PartitionId) -> Result<Option<Checkpoint>, StateError> {
         let Some(value) = self.db.get(keys::checkpoint(partition))? else {
             return Ok(None);
         };
-        if value.len() != 16 {
-            return Err(StateError::Malformed {
-                table: "checkpoint",
-            });
+        if value.len() != 24 || value[16..] != cairn_schemas::state_format() {
+            self.clear_partition(partition)?;
+            return Ok(None);
         }
         let next_offset = i64::from_be_bytes(value[..8].try_into().expect("8 bytes"));
-        let epoch = i64::from_be_bytes(value[8..].try_into().expect("8 bytes"));
+        let epoch = i64::from_be_bytes(value[8..16].try_into().expect("8 bytes"));
         Ok(Some(Checkpoint { next_offset, epoch }))
     }
 
@@ -90,9 +92,10 @@ impl StateDb {
                 batch.put(keys::event(partition, run, event.event_id), &event.data);
             }
         }
-        let mut value = Vec::with_capacity(16);
+        let mut value = Vec::with_capacity(24);
         value.extend_from_slice(&checkpoint.next_offset.to_be_bytes());
         value.extend_from_slice(&checkpoint.epoch.to_be_bytes());
+        value.extend_from_slice(&cairn_schemas::state_format());
         batch.put(keys::checkpoint(partition), value);
         self.db.write(batch)?;
         Ok(())

@@ -116,3 +116,35 @@ fn state_survives_reopen_and_clearing_a_partition_spares_the_others() {
     assert_eq!(db.checkpoint(1).unwrap(), None);
     assert_eq!(db.runs(2).unwrap().len(), 1);
 }
+
+#[test]
+fn a_cache_in_another_state_format_is_discarded_for_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = StateDb::open(dir.path()).unwrap();
+    db.apply(
+        3,
+        &[started("old")],
+        Checkpoint {
+            next_offset: 9,
+            epoch: 4,
+        },
+    )
+    .unwrap();
+    // A checkpoint as an older release wrote it: offset and epoch, no state format.
+    db.db
+        .put(
+            keys::checkpoint(3),
+            [9_i64.to_be_bytes(), 4_i64.to_be_bytes()].concat(),
+        )
+        .unwrap();
+
+    assert_eq!(
+        db.checkpoint(3).unwrap(),
+        None,
+        "the log must be replayed from the start"
+    );
+    assert!(
+        db.runs(3).unwrap().is_empty(),
+        "nothing of the old cache is left to misread"
+    );
+}
