@@ -365,11 +365,14 @@ impl Tx<'_> {
                 failure,
                 last_heartbeat_details,
             } => {
-                let (error_type, non_retryable) = match &failure.failure_info {
-                    Some(FailureInfo::ApplicationFailureInfo(info)) => {
-                        (info.r#type.clone(), info.non_retryable)
-                    }
-                    _ => (String::new(), false),
+                let (error_type, non_retryable, requested_delay) = match &failure.failure_info {
+                    Some(FailureInfo::ApplicationFailureInfo(info)) => (
+                        info.r#type.clone(),
+                        info.non_retryable,
+                        Some(time::from_duration(info.next_retry_delay.as_ref()))
+                            .filter(|delay| *delay > 0),
+                    ),
+                    _ => (String::new(), false, None),
                 };
                 if let Some(details) = last_heartbeat_details {
                     self.state
@@ -380,13 +383,23 @@ impl Tx<'_> {
                 let retry = if activity.cancel_requested {
                     Err(RetryState::CancelRequested)
                 } else {
-                    activity.retry_policy.next(
-                        activity.attempt,
-                        &error_type,
-                        non_retryable,
-                        self.now,
-                        schedule_to_close_deadline(&activity),
-                    )
+                    let deadline = schedule_to_close_deadline(&activity);
+                    let now = self.now;
+                    activity
+                        .retry_policy
+                        .next(activity.attempt, &error_type, non_retryable, now, deadline)
+                        .and_then(|backoff| match requested_delay {
+                            // The activity asked for its own delay (an application failure's
+                            // next_retry_delay): it replaces the policy's backoff, as in
+                            // Temporal, still within the schedule-to-close deadline.
+                            Some(delay)
+                                if deadline.is_some_and(|d| now.saturating_add(delay) >= d) =>
+                            {
+                                Err(RetryState::Timeout)
+                            }
+                            Some(delay) => Ok(delay),
+                            None => Ok(backoff),
+                        })
                 };
                 match retry {
                     Ok(backoff) => self.retry_activity(scheduled_event_id, backoff, failure),

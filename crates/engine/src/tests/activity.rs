@@ -842,3 +842,28 @@ fn eagerly_requested_activities_start_for_the_completing_worker_and_skip_matchin
         "an eager start writes no event, like any activity start"
     );
 }
+
+#[test]
+fn a_failure_that_names_its_next_retry_delay_replaces_the_policy_backoff() {
+    let mut run = Run::after_first_task(vec![schedule_activity("charge")]);
+    run.start_activity(ACTIVITY);
+    let mut failure = app_failure("rate limited", "Throttled", false);
+    if let Some(FailureInfo::ApplicationFailureInfo(info)) = &mut failure.failure_info {
+        info.next_retry_delay = Some(time::duration(secs(30)));
+    }
+
+    let changes = run.fail_activity(ACTIVITY, failure);
+
+    assert_eq!(
+        changes,
+        Changes::default(),
+        "still a retry without a trace in history"
+    );
+    let activity = run.state.activity(ACTIVITY).unwrap();
+    assert_eq!(activity.attempt, 2);
+    assert_eq!(
+        activity.attempt_scheduled_time,
+        T0 + secs(30),
+        "the requested 30 s, not the policy's 1 s initial interval"
+    );
+}
