@@ -393,7 +393,7 @@ impl Tx<'_> {
                             // next_retry_delay): it replaces the policy's backoff, as in
                             // Temporal, still within the schedule-to-close deadline.
                             Some(delay)
-                                if deadline.is_some_and(|d| now.saturating_add(delay) >= d) =>
+                                if deadline.is_some_and(|d| now.saturating_add(delay) > d) =>
                             {
                                 Err(RetryState::Timeout)
                             }

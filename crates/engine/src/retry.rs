@@ -90,7 +90,8 @@ impl RetryPolicy {
             return Err(RetryState::MaximumAttemptsReached);
         }
         let backoff = self.backoff(attempt);
-        if deadline.is_some_and(|deadline| now.saturating_add(backoff) >= deadline) {
+        // As in Temporal, a retry due exactly at the deadline still runs.
+        if deadline.is_some_and(|deadline| now.saturating_add(backoff) > deadline) {
             return Err(RetryState::Timeout);
         }
         Ok(backoff)
@@ -130,8 +131,14 @@ mod tests {
             Err(RetryState::NonRetryableFailure)
         );
         assert_eq!(
+            policy.next(1, "Oops", false, 0, Some(time::secs(1) - 1)),
+            Err(RetryState::Timeout),
+            "a retry due after the schedule-to-close deadline is not made"
+        );
+        assert_eq!(
             policy.next(1, "Oops", false, 0, Some(time::secs(1))),
-            Err(RetryState::Timeout)
+            Ok(time::secs(1)),
+            "a retry due exactly at the deadline is made, as in Temporal"
         );
     }
 }
