@@ -5,7 +5,7 @@
 use prost::Message;
 
 use crate::{
-    EngineError, TaskKind, TaskRef,
+    EngineError, TaskRef,
     commands::Rejection,
     events::{Tx, task_queue},
     proto::{
@@ -213,13 +213,9 @@ impl Tx<'_> {
             .state
             .activity(scheduled_event_id)
             .expect("activity is pending");
-        self.changes.tasks.push(TaskRef {
-            run: self.state.run.clone(),
-            kind: TaskKind::Activity,
-            task_queue: activity.task_queue.clone(),
-            scheduled_event_id,
-            attempt: activity.attempt,
-        });
+        self.changes
+            .tasks
+            .push(TaskRef::activity(&self.state.run, activity));
     }
 
     /// Applies a workflow's request to cancel an activity. Returns true when the activity had

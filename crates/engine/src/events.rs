@@ -4,7 +4,7 @@
 use prost::Message;
 
 use crate::{
-    Changes, TaskKind, TaskRef,
+    Changes, TaskRef,
     proto::{Attributes, HistoryEvent, enums::EventType, history, taskqueue},
     state::{MutableState, WorkflowTaskInfo},
     time::{self, Nanos},
@@ -179,13 +179,9 @@ impl<'a> Tx<'a> {
         if !task.transient {
             self.write(workflow_task_scheduled(&task).into());
         }
-        self.changes.tasks.push(TaskRef {
-            run: self.state.run.clone(),
-            kind: TaskKind::Workflow,
-            task_queue: task.task_queue.clone(),
-            scheduled_event_id: task.scheduled_event_id,
-            attempt: task.attempt,
-        });
+        self.changes
+            .tasks
+            .push(TaskRef::workflow(&self.state.run, &task));
         self.state.workflow_task = Some(task);
     }
 }

@@ -52,6 +52,30 @@ pub struct TaskRef {
     pub attempt: i32,
 }
 
+impl TaskRef {
+    /// The dispatch of a run's workflow task, on the queue it waits on.
+    pub fn workflow(run: &RunKey, task: &WorkflowTaskInfo) -> Self {
+        Self {
+            run: run.clone(),
+            kind: TaskKind::Workflow,
+            task_queue: task.task_queue.clone(),
+            scheduled_event_id: task.scheduled_event_id,
+            attempt: task.attempt,
+        }
+    }
+
+    /// The dispatch of an activity's current attempt.
+    pub fn activity(run: &RunKey, activity: &ActivityInfo) -> Self {
+        Self {
+            run: run.clone(),
+            kind: TaskKind::Activity,
+            task_queue: activity.task_queue.clone(),
+            scheduled_event_id: activity.scheduled_event_id,
+            attempt: activity.attempt,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskKind {
     Workflow,

@@ -245,6 +245,24 @@ impl MutableState {
         Some(self.timers.remove(index))
     }
 
+    /// Tasks that wait for a worker: a workflow task not yet started, and activity attempts
+    /// not started nor backing off. A new owner of the run's partition dispatches them
+    /// again, since matching keeps its queues in memory.
+    pub fn pending_tasks(&self, now: Nanos) -> Vec<crate::TaskRef> {
+        let mut tasks = Vec::new();
+        if let Some(task) = &self.workflow_task
+            && !task.is_started()
+        {
+            tasks.push(crate::TaskRef::workflow(&self.run, task));
+        }
+        for activity in &self.activities {
+            if !activity.is_started() && !activity.is_backing_off(now) {
+                tasks.push(crate::TaskRef::activity(&self.run, activity));
+            }
+        }
+        tasks
+    }
+
     pub fn has_buffered_events(&self) -> bool {
         !self.buffered_events.is_empty()
     }

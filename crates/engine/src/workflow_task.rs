@@ -363,13 +363,9 @@ impl Tx<'_> {
             return;
         }
         task.task_queue = std::mem::take(&mut task.normal_task_queue);
-        self.changes.tasks.push(crate::TaskRef {
-            run: self.state.run.clone(),
-            kind: crate::TaskKind::Workflow,
-            task_queue: task.task_queue.clone(),
-            scheduled_event_id: task.scheduled_event_id,
-            attempt: task.attempt,
-        });
+        self.changes
+            .tasks
+            .push(crate::TaskRef::workflow(&self.state.run, task));
     }
 
     /// A task waited on the sticky queue past its schedule-to-start timeout: it is recorded as

@@ -867,3 +867,36 @@ fn a_failure_that_names_its_next_retry_delay_replaces_the_policy_backoff() {
         "the requested 30 s, not the policy's 1 s initial interval"
     );
 }
+
+#[test]
+fn pending_tasks_are_the_unstarted_workflow_task_and_activities_not_backing_off() {
+    let mut run = Run::start();
+    assert_eq!(
+        run.state.pending_tasks(run.now),
+        [workflow_task_ref(2, 1)],
+        "a new run waits for its first workflow task"
+    );
+    run.workflow_task(vec![schedule_activity("charge"), schedule_activity("ship")]);
+    let charge = run
+        .state
+        .activity_by_id("charge")
+        .unwrap()
+        .scheduled_event_id;
+    let ship = run.state.activity_by_id("ship").unwrap().scheduled_event_id;
+    assert_eq!(
+        run.state.pending_tasks(run.now),
+        [activity_task_ref(charge, 1), activity_task_ref(ship, 1)]
+    );
+    run.start_activity(charge);
+    run.start_activity(ship);
+    run.fail_activity(ship, app_failure("later", "Busy", false));
+    assert!(
+        run.state.pending_tasks(run.now).is_empty(),
+        "a started attempt and one waiting out its backoff are not dispatched"
+    );
+    run.advance(secs(1));
+    assert_eq!(
+        run.state.pending_tasks(run.now),
+        [activity_task_ref(ship, 2)]
+    );
+}

@@ -14,7 +14,7 @@ mod work;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use cairn_engine::{Changes, MutableState, PartitionId, TaskKind, TaskRef};
+use cairn_engine::{Changes, MutableState, PartitionId};
 use cairn_log::{LogProducer, LogReader, PartitionStream};
 use cairn_schemas::{Claim, Event, HistoryRecord, Transition};
 use cairn_state::{Checkpoint, StateDb};
@@ -195,7 +195,7 @@ impl Partition {
             if !state.is_open() {
                 continue;
             }
-            tasks.extend(pending_tasks(&state, now));
+            tasks.extend(state.pending_tasks(now));
             self.timers.schedule_run(&state);
             self.cache
                 .current
@@ -436,33 +436,4 @@ fn transition(state: &MutableState, changes: &Changes) -> Transition {
         events,
         state: state.clone(),
     }
-}
-
-/// Tasks of an open run that wait for a worker: dispatched again when a partition is loaded,
-/// since matching keeps its queues in memory.
-pub fn pending_tasks(state: &MutableState, now: i64) -> Vec<TaskRef> {
-    let mut tasks = Vec::new();
-    if let Some(task) = &state.workflow_task
-        && !task.is_started()
-    {
-        tasks.push(TaskRef {
-            run: state.run.clone(),
-            kind: TaskKind::Workflow,
-            task_queue: task.task_queue.clone(),
-            scheduled_event_id: task.scheduled_event_id,
-            attempt: task.attempt,
-        });
-    }
-    for activity in &state.activities {
-        if !activity.is_started() && !activity.is_backing_off(now) {
-            tasks.push(TaskRef {
-                run: state.run.clone(),
-                kind: TaskKind::Activity,
-                task_queue: activity.task_queue.clone(),
-                scheduled_event_id: activity.scheduled_event_id,
-                attempt: activity.attempt,
-            });
-        }
-    }
-    tasks
 }
