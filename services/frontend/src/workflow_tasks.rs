@@ -69,11 +69,6 @@ pub(crate) async fn poll_workflow_task_queue(
                 let wft = state.workflow_task.as_ref();
                 return Ok(Response::new(ws::PollWorkflowTaskQueueResponse {
                     task_token: token.encode_to_vec(),
-                    workflow_execution: Some(convert::execution(state)),
-                    workflow_type: Some(WorkflowType {
-                        name: state.workflow_type.clone(),
-                    }),
-                    previous_started_event_id: state.last_completed_started_event_id,
                     started_event_id: started.task.started_event_id,
                     attempt: started.task.attempt,
                     backlog_count_hint: frontend.matching.backlog(
@@ -90,12 +85,9 @@ pub(crate) async fn poll_workflow_task_queue(
                         .into_iter()
                         .map(|q| (q.query_id, q.query))
                         .collect(),
-                    workflow_execution_task_queue: Some(cairn_engine::events::task_queue(
-                        &state.task_queue,
-                    )),
                     scheduled_time: wft.map(|t| time::timestamp(t.scheduled_time)),
                     started_time: wft.map(|t| time::timestamp(t.started_time)),
-                    ..Default::default()
+                    ..run_fields(state)
                 }));
             }
             Item::Query(query) => {
@@ -116,22 +108,28 @@ pub(crate) async fn poll_workflow_task_queue(
                 };
                 return Ok(Response::new(ws::PollWorkflowTaskQueueResponse {
                     task_token: token.encode_to_vec(),
-                    workflow_execution: Some(convert::execution(&state)),
-                    workflow_type: Some(WorkflowType {
-                        name: state.workflow_type.clone(),
-                    }),
-                    previous_started_event_id: state.last_completed_started_event_id,
                     started_event_id: state.last_completed_started_event_id,
                     attempt: 1,
                     history: Some(HistoryPage { events: history }),
                     query: Some(query.query),
-                    workflow_execution_task_queue: Some(cairn_engine::events::task_queue(
-                        &state.task_queue,
-                    )),
-                    ..Default::default()
+                    ..run_fields(&state)
                 }));
             }
         }
+    }
+}
+
+/// The fields of a workflow-task poll response that describe the run, for a workflow task
+/// and a query task alike.
+fn run_fields(state: &cairn_engine::MutableState) -> ws::PollWorkflowTaskQueueResponse {
+    ws::PollWorkflowTaskQueueResponse {
+        workflow_execution: Some(convert::execution(state)),
+        workflow_type: Some(WorkflowType {
+            name: state.workflow_type.clone(),
+        }),
+        previous_started_event_id: state.last_completed_started_event_id,
+        workflow_execution_task_queue: Some(cairn_engine::events::task_queue(&state.task_queue)),
+        ..Default::default()
     }
 }
 
