@@ -2,7 +2,7 @@
 
 use crate::state::ExecutionStatus;
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum EngineError {
     #[error("{0}")]
     InvalidArgument(String),

@@ -42,7 +42,7 @@ pub struct Changes {
 
 /// A task that matching delivers to a worker. Matching asks the history owner to record it
 /// as started before the worker sees it; a stale or duplicate ref is rejected there.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct TaskRef {
     pub run: RunKey,
     pub kind: TaskKind,
@@ -76,7 +76,7 @@ impl TaskRef {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TaskKind {
     Workflow,
     Activity,

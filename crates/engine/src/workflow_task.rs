@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// What a worker needs to know about the workflow task it was given.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StartedWorkflowTask {
     pub scheduled_event_id: i64,
     pub started_event_id: i64,

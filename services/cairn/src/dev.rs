@@ -106,14 +106,14 @@ async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
     .context("loading namespaces")?;
     println!("cairn frontend listening on {addr}");
     info!(%addr, kafka = %bootstrap, partitions, "dev server ready");
-    let served = cairn_frontend::serve(
-        listener,
+    let frontend = cairn_frontend::Frontend::new(
         history.clone(),
-        matching,
+        matching.clone(),
+        Arc::new(matching),
         namespaces,
-        shutdown.token(),
-    )
-    .await;
+    );
+    let served =
+        cairn_frontend::serve(listener, frontend.clone(), frontend, shutdown.token()).await;
     history.shutdown().await;
     served.context("serving the API")?;
     info!("dev server stopped");

@@ -19,10 +19,8 @@ mod workflows;
 
 use cairn_api::{
     operatorservice::operator_service_server::OperatorServiceServer,
-    workflowservice::workflow_service_server::WorkflowServiceServer,
+    workflowservice::workflow_service_server::{WorkflowService, WorkflowServiceServer},
 };
-use cairn_history::History;
-use cairn_matching::Matching;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
@@ -33,15 +31,31 @@ pub use service::Frontend;
 /// Temporal's largest accepted gRPC message (4 MiB requests, larger responses).
 const MAX_MESSAGE: usize = 128 * 1024 * 1024;
 
-/// Serves the public API on `listener` until `shutdown` fires.
-pub async fn serve(
+/// The WorkflowService as the SDKs call it: gzip both ways, Temporal's message sizes.
+pub fn workflow_service<S: WorkflowService>(service: S) -> WorkflowServiceServer<S> {
+    WorkflowServiceServer::new(service)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE)
+}
+
+/// The OperatorService, with the same encodings.
+pub fn operator_service(frontend: Frontend) -> OperatorServiceServer<Frontend> {
+    OperatorServiceServer::new(frontend)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+}
+
+/// Serves the public API on `listener` until `shutdown` fires: `workflow` answers the
+/// WorkflowService (the frontend itself, or a router in front of it), and gRPC health
+/// reports it serving.
+pub async fn serve<S: WorkflowService>(
     listener: TcpListener,
-    history: History,
-    matching: Matching,
-    namespaces: Namespaces,
+    workflow: S,
+    frontend: Frontend,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
-    let frontend = Frontend::new(history, matching, namespaces);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<WorkflowServiceServer<Frontend>>()
@@ -49,19 +63,11 @@ pub async fn serve(
     let health = health
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);
-    let workflow = WorkflowServiceServer::new(frontend.clone())
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE);
-    let operator = OperatorServiceServer::new(frontend)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip);
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     tonic::transport::Server::builder()
         .add_service(health)
-        .add_service(workflow)
-        .add_service(operator)
+        .add_service(workflow_service(workflow))
+        .add_service(operator_service(frontend))
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await
 }

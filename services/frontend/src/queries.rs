@@ -1,7 +1,7 @@
 //! Queries: routed as Temporal routes them, answered by a worker.
 
 use cairn_engine::proto::enums::QueryResultType;
-use cairn_matching::{QueryAnswer, QueryTask};
+use cairn_history::{QueryAnswer, QueryTask};
 use temporalio_protos::protos::temporal::api::{
     query::v1::QueryRejected,
     workflowservice::v1::{self as ws},
@@ -71,7 +71,7 @@ pub(crate) fn respond_query_task_completed(
         ));
     }
     let answer = query_answer(r.completed_type, r.query_result, &r.error_message);
-    if !frontend.matching.answer_query(&token.query_id, answer) {
+    if !frontend.history.queries().answer(&token.query_id, answer) {
         return Err(Status::not_found(
             "query task not found, or already expired",
         ));
@@ -104,28 +104,29 @@ impl Frontend {
         task: QueryTask,
         deadline: tokio::time::Instant,
     ) -> Result<Option<QueryAnswer>, Status> {
-        let mut waiter = self.matching.expect_answer(&task.query_id);
+        let queries = self.history.queries();
+        let mut waiter = queries.expect_answer(&task.query_id);
         let mut changes = self.history.subscribe();
         let workflow = state.run.workflow();
         loop {
             match &state.workflow_task {
                 None => {
-                    self.matching
+                    self.tasks
                         .dispatch_query(&namespace.id, &state.task_queue, task);
                     break;
                 }
                 Some(pending) if !pending.is_started() => {
-                    self.matching.attach_query(task.clone());
+                    queries.attach(task.clone());
                     loop {
                         tokio::select! {
                             answer = waiter.answered() => return Ok(answer),
                             changed = wait_for_change(&mut changes, &workflow, deadline) => {
                                 if !changed {
-                                    self.matching.withdraw(&state.run, &task.query_id);
+                                    queries.withdraw(&state.run, &task.query_id);
                                     return Ok(None);
                                 }
                                 // The task started without taking it: look again.
-                                if self.matching.withdraw(&state.run, &task.query_id) {
+                                if queries.withdraw(&state.run, &task.query_id) {
                                     break;
                                 }
                             }

@@ -7,7 +7,7 @@ use cairn_api::{
     workflowservice::workflow_service_server::WorkflowService,
 };
 use cairn_engine::{RunKey, proto::common::WorkflowExecution, time, token::TaskToken};
-use cairn_history::{History, HistoryError};
+use cairn_history::{History, HistoryError, SharedTaskSink};
 use cairn_matching::Matching;
 use prost::Message;
 use temporalio_protos::protos::temporal::api::operatorservice::v1 as opsvc;
@@ -32,16 +32,24 @@ pub(crate) const DEFAULT_PAGE_SIZE: usize = 1000;
 pub struct Frontend {
     pub(crate) history: History,
     pub(crate) matching: Matching,
+    /// Where query tasks go: this node's matching, or the owner of the queue's partition.
+    pub(crate) tasks: SharedTaskSink,
     pub(crate) namespaces: Namespaces,
 }
 
 pub(crate) type Reply<T> = Result<Response<T>, Status>;
 
 impl Frontend {
-    pub fn new(history: History, matching: Matching, namespaces: Namespaces) -> Self {
+    pub fn new(
+        history: History,
+        matching: Matching,
+        tasks: SharedTaskSink,
+        namespaces: Namespaces,
+    ) -> Self {
         Self {
             history,
             matching,
+            tasks,
             namespaces,
         }
     }

@@ -9,7 +9,8 @@ use cairn_engine::{
     token::TaskToken,
     workflow_task::{Completion, CompletionOutcome, Sticky},
 };
-use cairn_matching::{Item, QueryAnswer};
+use cairn_history::QueryAnswer;
+use cairn_matching::Item;
 use prost::Message;
 use temporalio_protos::protos::temporal::api::workflowservice::v1::{self as ws};
 use tonic::{Request, Response, Status};
@@ -79,9 +80,8 @@ pub(crate) async fn poll_workflow_task_queue(
                     history: Some(HistoryPage {
                         events: started.history,
                     }),
-                    queries: frontend
-                        .matching
-                        .take_attached(&state.run)
+                    queries: started
+                        .queries
                         .into_iter()
                         .map(|q| (q.query_id, q.query))
                         .collect(),
@@ -103,6 +103,9 @@ pub(crate) async fn poll_workflow_task_queue(
                     .map_err(status)?;
                 let token = TaskToken {
                     namespace_id: namespace.id.clone(),
+                    // The run names the history owner that waits for the answer.
+                    workflow_id: query.run.workflow_id.clone(),
+                    run_id: query.run.run_id.clone(),
                     query_id: query.query_id.clone(),
                     ..Default::default()
                 };
@@ -174,7 +177,7 @@ pub(crate) async fn respond_workflow_task_completed(
         } else {
             QueryAnswer::Failed("the workflow task that carried the query failed".into())
         };
-        frontend.matching.answer_query(&query_id, answer);
+        frontend.history.queries().answer(&query_id, answer);
     }
     let (outcome, state) = completed.map_err(status)?;
     match outcome {

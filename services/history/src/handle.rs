@@ -16,15 +16,20 @@ use cairn_engine::{
     token::TaskToken,
     workflow_task::{Completion, CompletionOutcome},
 };
+use std::{collections::HashMap, sync::RwLock};
+
 use cairn_log::{KafkaConfig, LogProducer, LogReader};
 use cairn_state::StateDb;
 use prost::Message;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
 
 use crate::{
-    Clock, HistoryError, SharedTaskSink,
+    Clock, HistoryError, Peers, SharedTaskSink,
     partition::{Op, Outcome, Partition, PartitionParts, Work, not_found},
     poll::{StartedActivityTask, StartedWorkflowTask},
+    queries::Queries,
 };
 
 #[derive(Debug, Clone)]
@@ -36,19 +41,38 @@ pub struct HistoryConfig {
     pub kafka: KafkaConfig,
 }
 
+/// A handle on this node's history partitions. Partitions are acquired (claimed with a new
+/// epoch) and released as ownership moves; a request for a partition this node does not own
+/// fails with [`HistoryError::NotOwner`]. The reads and task starts that other roles need
+/// (matching starting a task, a frontend listing runs) go to the owner through [`Peers`]
+/// when the partition is not local.
 #[derive(Clone)]
 pub struct History {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    partitions: u32,
-    senders: Vec<mpsc::Sender<Op>>,
+    config: HistoryConfig,
+    producer: LogProducer,
+    reader: Arc<LogReader>,
+    sink: SharedTaskSink,
     db: StateDb,
     clock: Arc<dyn Clock>,
     changed: crate::Changed,
-    stop: tokio_util::sync::CancellationToken,
-    loops: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    peers: Option<Arc<dyn Peers>>,
+    queries: Queries,
+    /// Bumped to make every owned partition hand its pending tasks to matching again.
+    redispatch: watch::Sender<u64>,
+    owned: RwLock<HashMap<PartitionId, Owned>>,
+    /// Serialises acquire and release so one partition is never claimed twice at once here.
+    ownership: tokio::sync::Mutex<()>,
+}
+
+struct Owned {
+    epoch: i64,
+    sender: mpsc::Sender<Op>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// The result of a start: the run that answers it and whether this request created it.
@@ -59,70 +83,149 @@ pub struct Started {
 }
 
 impl History {
-    /// Claims every partition (catching up with the log first) and starts their loops.
+    /// A history node that owns no partition yet. `peers` reaches the owners of partitions
+    /// owned elsewhere; without it every partition is expected to be local.
+    pub fn new(
+        config: HistoryConfig,
+        db: StateDb,
+        sink: SharedTaskSink,
+        clock: Arc<dyn Clock>,
+        peers: Option<Arc<dyn Peers>>,
+    ) -> Result<Self, HistoryError> {
+        let producer = LogProducer::connect(&config.kafka)?;
+        let reader = Arc::new(LogReader::connect(&config.kafka)?);
+        let (changed, _) = tokio::sync::broadcast::channel(1024);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                producer,
+                reader,
+                sink,
+                db,
+                clock,
+                changed,
+                peers,
+                queries: Queries::default(),
+                redispatch: watch::channel(0).0,
+                owned: RwLock::new(HashMap::new()),
+                ownership: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// A single node that owns every partition (the dev server, tests).
     pub async fn start(
         config: HistoryConfig,
         db: StateDb,
         sink: SharedTaskSink,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, HistoryError> {
-        let producer = LogProducer::connect(&config.kafka)?;
-        let reader = Arc::new(LogReader::connect(&config.kafka)?);
-        let (changed, _) = tokio::sync::broadcast::channel(1024);
-        let claims = (0..config.partitions).map(|id| {
-            Partition::claim(PartitionParts {
-                id,
-                topic: config.topic.clone(),
-                node: config.node_id.clone(),
-                db: db.clone(),
-                producer: producer.clone(),
-                reader: Arc::clone(&reader),
-                sink: Arc::clone(&sink),
-                clock: Arc::clone(&clock),
-                changed: changed.clone(),
-            })
-        });
-        let partitions = futures::future::try_join_all(claims).await?;
-        let mut senders = Vec::with_capacity(partitions.len());
-        let stop = tokio_util::sync::CancellationToken::new();
-        let mut loops = Vec::with_capacity(partitions.len());
-        for partition in partitions {
-            let (tx, rx) = mpsc::channel(4096);
-            senders.push(tx);
-            loops.push(tokio::spawn(partition.run(rx, stop.clone())));
-        }
-        Ok(Self {
-            inner: Arc::new(Inner {
-                partitions: config.partitions,
-                senders,
-                db,
-                clock,
-                changed,
-                stop,
-                loops: std::sync::Mutex::new(loops),
-            }),
-        })
+        let history = Self::new(config, db, sink, clock, None)?;
+        let claims = (0..history.partitions()).map(|id| history.acquire(id));
+        futures::future::try_join_all(claims).await?;
+        Ok(history)
     }
 
-    /// Stops every partition loop (requests still queued get `Unavailable`) and waits for them.
-    pub async fn shutdown(&self) {
-        self.inner.stop.cancel();
-        let loops = std::mem::take(
-            &mut *self
-                .inner
-                .loops
-                .lock()
-                .expect("loop list lock is not poisoned"),
-        );
-        for handle in loops {
-            if let Err(error) = handle.await {
-                tracing::error!(error = %error, "partition loop panicked");
-            }
+    /// Claims a partition (catching up with the log first) and starts its loop. Returns the
+    /// epoch of the claim; a partition already owned here keeps its epoch.
+    pub async fn acquire(&self, id: PartitionId) -> Result<i64, HistoryError> {
+        let _one_change_at_a_time = self.inner.ownership.lock().await;
+        if let Some(owned) = self.read_owned().get(&id) {
+            return Ok(owned.epoch);
         }
+        let partition = Partition::claim(PartitionParts {
+            id,
+            topic: self.inner.config.topic.clone(),
+            node: self.inner.config.node_id.clone(),
+            db: self.inner.db.clone(),
+            producer: self.inner.producer.clone(),
+            reader: Arc::clone(&self.inner.reader),
+            sink: Arc::clone(&self.inner.sink),
+            clock: Arc::clone(&self.inner.clock),
+            changed: self.inner.changed.clone(),
+            redispatch: self.inner.redispatch.subscribe(),
+        })
+        .await?;
+        let epoch = partition.epoch();
+        let (sender, requests) = mpsc::channel(4096);
+        let stop = CancellationToken::new();
+        let inner = Arc::downgrade(&self.inner);
+        let loop_stop = stop.clone();
+        let task = tokio::spawn(async move {
+            partition.run(requests, loop_stop).await;
+            // A loop that ends by itself was fenced: forget it so requests get NotOwner.
+            if let Some(inner) = inner.upgrade() {
+                let mut owned = inner.owned.write().expect("ownership lock is not poisoned");
+                if owned.get(&id).is_some_and(|o| o.epoch == epoch) {
+                    owned.remove(&id);
+                }
+            }
+        });
+        self.inner
+            .owned
+            .write()
+            .expect("ownership lock is not poisoned")
+            .insert(
+                id,
+                Owned {
+                    epoch,
+                    sender,
+                    stop,
+                    task,
+                },
+            );
+        Ok(epoch)
+    }
+
+    /// Stops a partition's loop (requests still queued get `Unavailable`) and waits for it.
+    pub async fn release(&self, id: PartitionId) {
+        let _one_change_at_a_time = self.inner.ownership.lock().await;
+        let owned = self
+            .inner
+            .owned
+            .write()
+            .expect("ownership lock is not poisoned")
+            .remove(&id);
+        if let Some(owned) = owned {
+            owned.stop.cancel();
+            if let Err(error) = owned.task.await {
+                tracing::error!(partition = id, error = %error, "partition loop panicked");
+            }
+            info!(partition = id, "partition released");
+        }
+    }
+
+    /// The partitions this node owns, with the epoch of each claim.
+    pub fn owned(&self) -> Vec<(PartitionId, i64)> {
+        let mut owned: Vec<_> = self
+            .read_owned()
+            .iter()
+            .map(|(id, owned)| (*id, owned.epoch))
+            .collect();
+        owned.sort_unstable();
+        owned
+    }
+
+    /// Stops every partition loop and waits for them.
+    pub async fn shutdown(&self) {
+        for (id, _) in self.owned() {
+            self.release(id).await;
+        }
+    }
+
+    /// Makes every owned partition hand all its pending tasks to matching again (after
+    /// matching ownership moved, a backlog may have been lost with its node).
+    pub fn redispatch(&self) {
+        self.inner.redispatch.send_modify(|generation| *generation += 1);
     }
 
     pub fn partitions(&self) -> u32 {
-        self.inner.partitions
+        self.inner.config.partitions
+    }
+
+    /// Queries in flight for runs of this node's partitions.
+    pub fn queries(&self) -> &Queries {
+        &self.inner.queries
     }
 
     /// Receives, after every durable batch, the workflows it changed.
@@ -135,7 +238,24 @@ impl History {
     }
 
     fn partition_of(&self, workflow: &WorkflowKey) -> PartitionId {
-        workflow.partition(self.inner.partitions)
+        workflow.partition(self.inner.config.partitions)
+    }
+
+    fn read_owned(&self) -> std::sync::RwLockReadGuard<'_, HashMap<PartitionId, Owned>> {
+        self.inner
+            .owned
+            .read()
+            .expect("ownership lock is not poisoned")
+    }
+
+    /// The peers to ask when `partition` is owned elsewhere; `None` when it is local (or
+    /// this node has no peers, so everything is local).
+    fn remote(&self, partition: PartitionId) -> Option<&Arc<dyn Peers>> {
+        let peers = self.inner.peers.as_ref()?;
+        if self.read_owned().contains_key(&partition) {
+            return None;
+        }
+        Some(peers)
     }
 
     /// Runs `f` in the partition's loop and returns its value once its effects are durable.
@@ -158,7 +278,11 @@ impl History {
                 }),
             }
         });
-        let sender = &self.inner.senders[partition as usize];
+        let sender = self
+            .read_owned()
+            .get(&partition)
+            .map(|owned| owned.sender.clone())
+            .ok_or(HistoryError::NotOwner { partition })?;
         sender
             .send(op)
             .await
@@ -254,7 +378,7 @@ impl History {
     }
 
     pub async fn signal(&self, run: RunKey, signal: Signal) -> Result<(), HistoryError> {
-        self.submit(run.partition(self.inner.partitions), move |work| {
+        self.submit(run.partition(self.inner.config.partitions), move |work| {
             work.update(&run, |tx| tx.signal(signal))
         })
         .await
@@ -266,7 +390,7 @@ impl History {
         identity: String,
         reason: String,
     ) -> Result<(), HistoryError> {
-        self.submit(run.partition(self.inner.partitions), move |work| {
+        self.submit(run.partition(self.inner.config.partitions), move |work| {
             work.update(&run, |tx| tx.request_cancel(&identity, &reason))
         })
         .await
@@ -279,7 +403,7 @@ impl History {
         details: Option<Payloads>,
         identity: String,
     ) -> Result<(), HistoryError> {
-        self.submit(run.partition(self.inner.partitions), move |work| {
+        self.submit(run.partition(self.inner.config.partitions), move |work| {
             work.update(&run, |tx| tx.terminate(&reason, details, &identity))
         })
         .await
@@ -293,9 +417,15 @@ impl History {
         identity: String,
     ) -> Result<StartedWorkflowTask, HistoryError> {
         let run = task.run.clone();
+        let partition = run.partition(self.inner.config.partitions);
+        if let Some(peers) = self.remote(partition) {
+            return peers
+                .record_workflow_task_started(task.clone(), request_id, identity)
+                .await;
+        }
         let scheduled = task.scheduled_event_id;
         let (state, started) = self
-            .submit(run.partition(self.inner.partitions), move |work| {
+            .submit(partition, move |work| {
                 let started = work.update(&run, |tx| {
                     tx.start_workflow_task(scheduled, &request_id, &identity)
                 })?;
@@ -315,17 +445,23 @@ impl History {
             .events(&state.run, from, started.started_event_id + 1)
             .await?;
         history.extend(started.transient_events.iter().cloned());
+        let queries = self.inner.queries.take_attached(&state.run);
         Ok(StartedWorkflowTask {
             state,
             task: started,
             history,
+            queries,
         })
     }
 
     /// Ends sticky execution of a run; a task waiting on the sticky queue moves to the
     /// normal queue.
     pub async fn reset_sticky(&self, run: RunKey) -> Result<(), HistoryError> {
-        self.submit(run.partition(self.inner.partitions), move |work| {
+        let partition = run.partition(self.inner.config.partitions);
+        if let Some(peers) = self.remote(partition) {
+            return peers.reset_sticky(run).await;
+        }
+        self.submit(partition, move |work| {
             work.update(&run, |tx| {
                 tx.reset_sticky();
                 Ok(())
@@ -340,7 +476,7 @@ impl History {
         completion: Completion,
     ) -> Result<(CompletionOutcome, MutableState), HistoryError> {
         let run = token.run();
-        self.submit(run.partition(self.inner.partitions), move |work| {
+        self.submit(run.partition(self.inner.config.partitions), move |work| {
             let outcome = work.update(&run, |tx| {
                 tx.complete_workflow_task(
                     token.scheduled_event_id,
@@ -362,7 +498,7 @@ impl History {
         identity: String,
     ) -> Result<(), HistoryError> {
         let run = token.run();
-        self.submit(run.partition(self.inner.partitions), move |work| {
+        self.submit(run.partition(self.inner.config.partitions), move |work| {
             work.update(&run, |tx| {
                 tx.fail_workflow_task(
                     token.scheduled_event_id,
@@ -383,8 +519,14 @@ impl History {
         identity: String,
     ) -> Result<StartedActivityTask, HistoryError> {
         let run = task.run.clone();
+        let partition = run.partition(self.inner.config.partitions);
+        if let Some(peers) = self.remote(partition) {
+            return peers
+                .record_activity_task_started(task.clone(), request_id, identity)
+                .await;
+        }
         let (scheduled, attempt) = (task.scheduled_event_id, task.attempt);
-        self.submit(run.partition(self.inner.partitions), move |work| {
+        self.submit(partition, move |work| {
             let started = work.update(&run, |tx| {
                 tx.start_activity(scheduled, attempt, &request_id, &identity)
             })?;
@@ -405,7 +547,7 @@ impl History {
         outcome: ActivityOutcome,
     ) -> Result<(), HistoryError> {
         let run = target.run.clone();
-        self.submit(run.partition(self.inner.partitions), move |work| {
+        self.submit(run.partition(self.inner.config.partitions), move |work| {
             work.update(&run, |tx| {
                 let scheduled = target.scheduled_event_id(tx)?;
                 tx.close_activity(scheduled, target.attempt, &identity, outcome)
@@ -421,7 +563,7 @@ impl History {
         details: Option<Payloads>,
     ) -> Result<bool, HistoryError> {
         let run = target.run.clone();
-        self.submit(run.partition(self.inner.partitions), move |work| {
+        self.submit(run.partition(self.inner.config.partitions), move |work| {
             work.update(&run, |tx| {
                 let scheduled = target.scheduled_event_id(tx)?;
                 tx.heartbeat_activity(scheduled, target.attempt, details)
@@ -432,8 +574,11 @@ impl History {
 
     /// The durable state of a run; an empty run ID means the workflow's current run.
     pub async fn describe(&self, run: RunKey) -> Result<MutableState, HistoryError> {
+        let partition = run.partition(self.inner.config.partitions);
+        if let Some(peers) = self.remote(partition) {
+            return peers.describe(run).await;
+        }
         let db = self.inner.db.clone();
-        let partition = run.partition(self.inner.partitions);
         blocking(move || {
             let run_id = if run.run_id.is_empty() {
                 db.current_run(partition, &run.workflow())?
@@ -458,8 +603,11 @@ impl History {
         from: i64,
         to: i64,
     ) -> Result<Vec<HistoryEvent>, HistoryError> {
+        let partition = run.partition(self.inner.config.partitions);
+        if let Some(peers) = self.remote(partition) {
+            return peers.events(run.clone(), from, to).await;
+        }
         let db = self.inner.db.clone();
-        let partition = run.partition(self.inner.partitions);
         let run = run.clone();
         blocking(move || {
             let encoded = db.events(partition, &run, from, to, usize::MAX)?;
@@ -473,6 +621,9 @@ impl History {
 
     /// Every run stored in a partition (for visibility).
     pub async fn runs(&self, partition: PartitionId) -> Result<Vec<MutableState>, HistoryError> {
+        if let Some(peers) = self.remote(partition) {
+            return peers.runs(partition).await;
+        }
         let db = self.inner.db.clone();
         blocking(move || Ok(db.runs(partition)?)).await
     }

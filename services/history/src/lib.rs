@@ -8,7 +8,9 @@
 mod error;
 mod handle;
 mod partition;
+mod peers;
 mod poll;
+mod queries;
 mod timers;
 
 use std::sync::Arc;
@@ -17,11 +19,16 @@ use cairn_engine::TaskRef;
 
 pub use error::HistoryError;
 pub use handle::{ActivityTarget, History, HistoryConfig, Started};
+pub use peers::Peers;
 pub use poll::{StartedActivityTask, StartedWorkflowTask};
+pub use queries::{AnswerWaiter, Queries, QueryAnswer, QueryTask};
 
-/// Where a history owner hands tasks that became ready (matching).
+/// Where a history owner hands tasks that became ready (matching). Delivery is at least
+/// once: a task handed over twice is refused when a poller asks to start it again.
 pub trait TaskSink: Send + Sync + 'static {
     fn dispatch(&self, tasks: Vec<TaskRef>);
+    /// A query for a worker of `task_queue`, for a run with no workflow task pending.
+    fn dispatch_query(&self, namespace_id: &str, task_queue: &str, task: QueryTask);
 }
 
 pub type SharedTaskSink = Arc<dyn TaskSink>;

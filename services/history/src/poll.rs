@@ -1,18 +1,22 @@
 //! What a poller receives once history recorded its task as started.
 
 use cairn_engine::{ActivityInfo, MutableState, proto::HistoryEvent, workflow_task};
+use serde::{Deserialize, Serialize};
 
-/// A workflow task recorded as started: the run's state, the task, and the history the
-/// worker replays (transient events included).
-#[derive(Debug, Clone)]
+use crate::QueryTask;
+
+/// A workflow task recorded as started: the run's state, the task, the history the worker
+/// replays (transient events included) and the queries riding on the task.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StartedWorkflowTask {
     pub state: MutableState,
     pub task: workflow_task::StartedWorkflowTask,
     pub history: Vec<HistoryEvent>,
+    pub queries: Vec<QueryTask>,
 }
 
 /// An activity attempt recorded as started.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StartedActivityTask {
     pub state: MutableState,
     pub info: ActivityInfo,

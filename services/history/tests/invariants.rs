@@ -10,7 +10,7 @@ use cairn_engine::{
         common::WorkflowType, taskqueue::TaskQueue, workflowservice::StartWorkflowExecutionRequest,
     },
 };
-use cairn_history::{History, HistoryConfig, HistoryError, SystemClock, TaskSink};
+use cairn_history::{History, HistoryConfig, HistoryError, QueryTask, SystemClock, TaskSink};
 use cairn_log::KafkaConfig;
 use cairn_state::StateDb;
 use cairn_testkit::TestKafka;
@@ -21,6 +21,10 @@ struct Tasks(Mutex<Vec<TaskRef>>);
 impl TaskSink for Tasks {
     fn dispatch(&self, tasks: Vec<TaskRef>) {
         self.0.lock().unwrap().extend(tasks);
+    }
+
+    fn dispatch_query(&self, _: &str, _: &str, _: QueryTask) {
+        unreachable!("these tests send no queries")
     }
 }
 

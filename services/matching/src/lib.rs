@@ -14,11 +14,11 @@ use std::{
     time::Duration,
 };
 
-use cairn_engine::{RunKey, TaskKind, TaskRef};
-use cairn_history::TaskSink;
+use cairn_engine::{TaskKind, TaskRef};
+use cairn_history::{QueryTask, TaskSink};
 use tokio::sync::oneshot;
 
-pub use queue::{Item, QueryTask};
+pub use queue::Item;
 use queue::{Queue, QueueKey};
 
 #[derive(Clone, Default)]
@@ -29,16 +29,6 @@ pub struct Matching {
 #[derive(Default)]
 struct Inner {
     queues: Mutex<HashMap<QueueKey, Queue>>,
-    queries: Mutex<HashMap<String, oneshot::Sender<QueryAnswer>>>,
-    /// Queries riding on a run's next workflow task.
-    attached: Mutex<HashMap<RunKey, Vec<QueryTask>>>,
-}
-
-/// A worker's answer to a query task.
-#[derive(Debug, Clone)]
-pub enum QueryAnswer {
-    Answered(Option<cairn_engine::proto::common::Payloads>),
-    Failed(String),
 }
 
 impl TaskSink for Matching {
@@ -47,6 +37,13 @@ impl TaskSink for Matching {
             let key = QueueKey::new(&task.run.namespace_id, &task.task_queue, task.kind);
             self.offer(key, Item::Task(task));
         }
+    }
+
+    fn dispatch_query(&self, namespace_id: &str, task_queue: &str, task: QueryTask) {
+        self.offer(
+            QueueKey::new(namespace_id, task_queue, TaskKind::Workflow),
+            Item::Query(task),
+        );
     }
 }
 
@@ -101,82 +98,6 @@ impl Matching {
         }
     }
 
-    /// Registers a query whose answer a worker will deliver; the registration ends when the
-    /// returned waiter is dropped.
-    pub fn expect_answer(&self, query_id: &str) -> AnswerWaiter {
-        let (answer, answered) = oneshot::channel();
-        self.inner
-            .queries
-            .lock()
-            .expect("matching lock is not poisoned")
-            .insert(query_id.to_string(), answer);
-        AnswerWaiter {
-            matching: self.clone(),
-            query_id: query_id.to_string(),
-            answered,
-        }
-    }
-
-    /// Hands a query to a poller of the workflow's task queue as a query task of its own
-    /// (when the run has no workflow task pending).
-    pub fn dispatch_query(&self, namespace_id: &str, task_queue: &str, task: QueryTask) {
-        self.offer(
-            QueueKey::new(namespace_id, task_queue, TaskKind::Workflow),
-            Item::Query(task),
-        );
-    }
-
-    /// Attaches a query to the run's pending workflow task: the poller that starts the task
-    /// takes it, and the worker answers with the task's completion.
-    pub fn attach_query(&self, task: QueryTask) {
-        let mut attached = self
-            .inner
-            .attached
-            .lock()
-            .expect("matching lock is not poisoned");
-        attached.entry(task.run.clone()).or_default().push(task);
-    }
-
-    /// The queries attached to a run's workflow task, for the poller that started it.
-    pub fn take_attached(&self, run: &RunKey) -> Vec<QueryTask> {
-        self.inner
-            .attached
-            .lock()
-            .expect("matching lock is not poisoned")
-            .remove(run)
-            .unwrap_or_default()
-    }
-
-    /// Detaches a query no poller took; false when a worker already has it.
-    pub fn withdraw(&self, run: &RunKey, query_id: &str) -> bool {
-        let mut attached = self
-            .inner
-            .attached
-            .lock()
-            .expect("matching lock is not poisoned");
-        let Some(queries) = attached.get_mut(run) else {
-            return false;
-        };
-        let before = queries.len();
-        queries.retain(|q| q.query_id != query_id);
-        let withdrawn = queries.len() < before;
-        if queries.is_empty() {
-            attached.remove(run);
-        }
-        withdrawn
-    }
-
-    /// Delivers a worker's answer to the waiting query; false when nobody waits for it.
-    pub fn answer_query(&self, query_id: &str, answer: QueryAnswer) -> bool {
-        let waiting = self
-            .inner
-            .queries
-            .lock()
-            .expect("matching lock is not poisoned")
-            .remove(query_id);
-        waiting.is_some_and(|sender| sender.send(answer).is_ok())
-    }
-
     /// Removes and returns every task waiting in a queue (a sticky queue whose worker left).
     pub fn drain(&self, namespace_id: &str, task_queue: &str, kind: TaskKind) -> Vec<TaskRef> {
         let mut queues = self
@@ -206,31 +127,6 @@ impl Matching {
         queues
             .get(&QueueKey::new(namespace_id, task_queue, kind))
             .map_or(0, Queue::len)
-    }
-}
-
-/// Waits for a worker's answer to one query.
-pub struct AnswerWaiter {
-    matching: Matching,
-    query_id: String,
-    answered: oneshot::Receiver<QueryAnswer>,
-}
-
-impl AnswerWaiter {
-    /// The answer, or `None` when the registration ended without one.
-    pub async fn answered(&mut self) -> Option<QueryAnswer> {
-        (&mut self.answered).await.ok()
-    }
-}
-
-impl Drop for AnswerWaiter {
-    fn drop(&mut self) {
-        self.matching
-            .inner
-            .queries
-            .lock()
-            .expect("matching lock is not poisoned")
-            .remove(&self.query_id);
     }
 }
 

@@ -3,7 +3,8 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use cairn_engine::{RunKey, TaskKind, TaskRef, proto::query::WorkflowQuery};
+use cairn_engine::{TaskKind, TaskRef};
+use cairn_history::QueryTask;
 use tokio::sync::oneshot;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -21,14 +22,6 @@ impl QueueKey {
             kind,
         }
     }
-}
-
-/// A query for a worker of the workflow's task queue.
-#[derive(Debug, Clone)]
-pub struct QueryTask {
-    pub query_id: String,
-    pub run: RunKey,
-    pub query: WorkflowQuery,
 }
 
 #[derive(Debug, Clone)]

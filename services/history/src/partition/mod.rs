@@ -19,7 +19,7 @@ use cairn_log::{LogProducer, LogReader, PartitionStream};
 use cairn_schemas::{Claim, Event, HistoryRecord, Transition};
 use cairn_state::{Checkpoint, StateDb};
 use prost::Message;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::{Clock, HistoryError, SharedTaskSink, timers::TimerWheel};
@@ -54,6 +54,7 @@ pub struct Partition {
     sink: SharedTaskSink,
     clock: Arc<dyn Clock>,
     changed: crate::Changed,
+    redispatch: watch::Receiver<u64>,
 }
 
 pub struct PartitionParts {
@@ -67,6 +68,8 @@ pub struct PartitionParts {
     pub clock: Arc<dyn Clock>,
     /// Told which workflows changed after every applied batch, for long polls on history.
     pub changed: crate::Changed,
+    /// Changes when every pending task must be handed to matching again.
+    pub redispatch: watch::Receiver<u64>,
 }
 
 impl Partition {
@@ -95,7 +98,9 @@ impl Partition {
             sink: parts.sink,
             clock: parts.clock,
             changed: parts.changed,
+            redispatch: parts.redispatch,
         };
+        partition.redispatch.mark_unchanged();
         loop {
             let end = partition
                 .reader
@@ -138,6 +143,11 @@ impl Partition {
             "partition owned"
         );
         Ok(partition)
+    }
+
+    /// The epoch this owner claimed the partition with.
+    pub fn epoch(&self) -> i64 {
+        self.epoch
     }
 
     /// Reads the log up to `end` (exclusive), applying every record that counts.
@@ -189,23 +199,33 @@ impl Partition {
     }
 
     fn load_open_runs(&mut self) -> Result<(), HistoryError> {
-        let now = self.clock.now();
-        let mut tasks = Vec::new();
         for state in self.db.runs(self.id)? {
             if !state.is_open() {
                 continue;
             }
-            tasks.extend(state.pending_tasks(now));
             self.timers.schedule_run(&state);
             self.cache
                 .current
                 .insert(state.run.workflow(), state.run.run_id.clone());
             self.cache.runs.insert(state.run.clone(), state);
         }
+        self.dispatch_pending();
+        Ok(())
+    }
+
+    /// Hands every pending task of the open runs to matching.
+    fn dispatch_pending(&self) {
+        let now = self.clock.now();
+        let tasks: Vec<_> = self
+            .cache
+            .runs
+            .values()
+            .flat_map(|state| state.pending_tasks(now))
+            .collect();
         if !tasks.is_empty() {
+            debug!(partition = self.id, tasks = tasks.len(), "dispatching pending tasks");
             self.sink.dispatch(tasks);
         }
-        Ok(())
     }
 
     /// Serves requests until the channel closes or the partition is fenced.
@@ -224,6 +244,13 @@ impl Partition {
                     None => return,
                 },
                 () = sleep_until_nanos(next_due, self.clock.now()) => {}
+                changed = self.redispatch.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    self.dispatch_pending();
+                    continue;
+                }
             }
             while batch.len() < MAX_BATCH {
                 match requests.try_recv() {

@@ -1,0 +1,39 @@
+//! The history owners of partitions this node does not own, as matching and frontends reach
+//! them: to start a task for a poller, and to read a run, its events or a partition's runs.
+
+use cairn_engine::{MutableState, PartitionId, RunKey, TaskRef, proto::HistoryEvent};
+
+use crate::{HistoryError, StartedActivityTask, StartedWorkflowTask};
+
+#[async_trait::async_trait]
+pub trait Peers: Send + Sync + 'static {
+    async fn record_workflow_task_started(
+        &self,
+        task: TaskRef,
+        request_id: String,
+        identity: String,
+    ) -> Result<StartedWorkflowTask, HistoryError>;
+
+    async fn record_activity_task_started(
+        &self,
+        task: TaskRef,
+        request_id: String,
+        identity: String,
+    ) -> Result<StartedActivityTask, HistoryError>;
+
+    async fn reset_sticky(&self, run: RunKey) -> Result<(), HistoryError>;
+
+    /// The durable state of a run; an empty run ID means the workflow's current run.
+    async fn describe(&self, run: RunKey) -> Result<MutableState, HistoryError>;
+
+    /// Durable events of a run with IDs in `[from, to)`.
+    async fn events(
+        &self,
+        run: RunKey,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<HistoryEvent>, HistoryError>;
+
+    /// Every run stored in a partition.
+    async fn runs(&self, partition: PartitionId) -> Result<Vec<MutableState>, HistoryError>;
+}
