@@ -9,7 +9,7 @@ mod metadata;
 
 pub use codec::{DecodeError, EncodeError};
 pub use history::{Claim, Event, HistoryRecord, Transition};
-pub use metadata::{ClusterRecord, MetadataRecord, NamespaceRecord};
+pub use metadata::{ClusterRecord, MetadataRecord, NamespaceRecord, NodeRecord, OwnerRecord};
 
 /// Encodes a run's mutable state on its own, as the node's cache stores it. The cache is
 /// rebuilt from Kafka, so it knows only the current schema.

@@ -1,5 +1,7 @@
-//! Records of the metadata topic (`cairn.metadata`, one partition): the cluster's identity and
-//! its namespaces. Keyed by `cluster` or `namespace/<name>`; the latest record per key wins.
+//! Records of the metadata topic (`cairn.metadata`, one partition): the cluster's identity,
+//! its namespaces, its nodes and who owns which partition. Keyed by `cluster`,
+//! `namespace/<name>`, `node/<id>` or `owner/<role>/<partition>`. The first `cluster` record
+//! wins; for the others the latest record per key wins (ownership: the highest epoch).
 
 use apache_avro::AvroSchema;
 use serde::{Deserialize, Serialize};
@@ -11,6 +13,49 @@ use crate::codec::{Codec, DecodeError, EncodeError};
 pub struct MetadataRecord {
     pub cluster: Option<ClusterRecord>,
     pub namespace: Option<NamespaceRecord>,
+    #[serde(default)]
+    #[avro(default = "null")]
+    pub node: Option<NodeRecord>,
+    #[serde(default)]
+    #[avro(default = "null")]
+    pub owner: Option<OwnerRecord>,
+}
+
+impl MetadataRecord {
+    pub fn empty() -> Self {
+        Self {
+            cluster: None,
+            namespace: None,
+            node: None,
+            owner: None,
+        }
+    }
+}
+
+/// A Cairn process: its roles and where its peers reach it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "io.cairn.metadata")]
+pub struct NodeRecord {
+    pub node_id: String,
+    /// `frontend`, `history`, `matching`.
+    pub roles: Vec<String>,
+    /// `host:port` of the internal gRPC services.
+    pub internal_address: String,
+    /// `host:port` of the public API, empty without the frontend role.
+    pub frontend_address: String,
+    pub started_at: i64,
+}
+
+/// A node took a partition of a role (`history` or `matching`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "io.cairn.metadata")]
+pub struct OwnerRecord {
+    pub role: String,
+    pub partition: i32,
+    pub node_id: String,
+    /// The claim's epoch for history partitions (a higher epoch wins); 0 for matching, where
+    /// the latest record wins.
+    pub epoch: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
@@ -20,6 +65,10 @@ pub struct ClusterRecord {
     /// History partitions, fixed when the cluster is created.
     pub history_partitions: i32,
     pub created_at: i64,
+    /// Task-queue partitions of matching, fixed when the cluster is created.
+    #[serde(default)]
+    #[avro(default = "0")]
+    pub matching_partitions: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]

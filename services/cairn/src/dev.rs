@@ -4,6 +4,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use cairn_cluster::{HISTORY_TOPIC, METADATA_TOPIC};
 use cairn_frontend::Namespaces;
 use cairn_history::{History, HistoryConfig, SystemClock};
 use cairn_log::KafkaConfig;
@@ -16,8 +17,6 @@ use tracing::info;
 
 use crate::DevArgs;
 
-pub const HISTORY_TOPIC: &str = "cairn.history";
-pub const METADATA_TOPIC: &str = "cairn.metadata";
 
 pub fn run(args: DevArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.partitions > 0, "--partitions must be at least 1");

@@ -1,6 +1,9 @@
-//! The `cairn` binary. `main` only parses and hands over; the dev server lives in `dev.rs`.
+//! The `cairn` binary. `main` only parses and hands over: the dev server lives in `dev.rs`,
+//! cluster nodes in `server.rs`, the stand-alone dev broker in `broker.rs`.
 
+mod broker;
 mod dev;
+mod server;
 
 use std::{net::IpAddr, path::PathBuf, process::ExitCode};
 
@@ -21,12 +24,25 @@ enum Command {
         #[command(subcommand)]
         command: ServerCommand,
     },
+    /// Run a Kafka-protocol broker for development.
+    Broker {
+        #[command(subcommand)]
+        command: BrokerCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum ServerCommand {
     /// Every role in one process, with an embedded Kafka-protocol broker unless --kafka is given.
     StartDev(DevArgs),
+    /// A cluster node: the chosen roles, against a Kafka cluster shared with the other nodes.
+    Start(StartArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum BrokerCommand {
+    /// librdkafka's in-memory mock cluster with Cairn's topics, as a process of its own.
+    StartDev(BrokerArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -54,20 +70,93 @@ pub struct DevArgs {
     pub partitions: u32,
 }
 
+/// Flags of `cairn server start`; each overrides the config file and the environment.
+#[derive(Debug, Clone, Args)]
+pub struct StartArgs {
+    /// TOML configuration file.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Comma-separated roles: frontend, history, matching (default: all three).
+    #[arg(long)]
+    pub roles: Option<String>,
+    /// Bootstrap servers of the Kafka cluster.
+    #[arg(long)]
+    pub kafka: Option<String>,
+    /// Directory for this node's RocksDB cache; a temporary one when not given.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Port of the public gRPC API (frontend role); 0 picks a free port.
+    #[arg(short, long)]
+    pub port: Option<u16>,
+    /// Address to listen on.
+    #[arg(long)]
+    pub ip: Option<IpAddr>,
+    /// Port of the internal services; 0 (the default) picks a free one.
+    #[arg(long)]
+    pub internal_port: Option<u16>,
+    /// Host other nodes use to reach this one.
+    #[arg(long)]
+    pub advertise_host: Option<String>,
+    /// History partitions of a new cluster (fixed from then on).
+    #[arg(long)]
+    pub partitions: Option<u32>,
+    /// How long a silent node keeps its partitions, e.g. `6s`.
+    #[arg(long)]
+    pub session_timeout: Option<humantime::Duration>,
+    /// Namespaces to create (`default` always exists).
+    #[arg(short, long = "namespace")]
+    pub namespaces: Vec<String>,
+    /// Log level: debug, info, warn or error (`RUST_LOG` wins when set).
+    #[arg(long)]
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BrokerArgs {
+    /// Port clients bootstrap from; 0 picks a free port.
+    #[arg(short, long, default_value_t = 9092)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub ip: IpAddr,
+    /// Partitions of the history and matching topics.
+    #[arg(long, default_value_t = 16)]
+    pub partitions: u32,
+    /// Brokers in the mock cluster.
+    #[arg(long, default_value_t = 1)]
+    pub brokers: i32,
+    /// Log level: debug, info, warn or error (`RUST_LOG` wins when set).
+    #[arg(long, default_value = "warn")]
+    pub log_level: String,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Server {
             command: ServerCommand::StartDev(args),
         } => {
             cairn_runtime::telemetry::init(&args.log_level);
-            match dev::run(args) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    eprintln!("cairn: {error:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            dev::run(args)
+        }
+        Command::Server {
+            command: ServerCommand::Start(args),
+        } => server::load(&args).and_then(|config| {
+            cairn_runtime::telemetry::init(&config.log_level);
+            server::run(config)
+        }),
+        Command::Broker {
+            command: BrokerCommand::StartDev(args),
+        } => {
+            cairn_runtime::telemetry::init(&args.log_level);
+            broker::run(args)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("cairn: {error:#}");
+            ExitCode::FAILURE
         }
     }
 }

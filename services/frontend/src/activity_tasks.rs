@@ -30,6 +30,7 @@ pub(crate) async fn poll_activity_task_queue(
         .map(|q| q.name.clone())
         .unwrap_or_default();
     validate::required(&queue, "TaskQueue")?;
+    frontend.check_queue(&namespace.id, &queue)?;
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());

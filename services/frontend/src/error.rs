@@ -6,11 +6,30 @@ use prost::Message;
 use temporalio_protos::protos::{google::rpc, temporal::api::errordetails::v1 as details};
 use tonic::{Code, Status};
 
+/// Marks a status that means "this node does not own that partition": the request had no
+/// effect, and a router may send it to the owner.
+const NOT_OWNER: &str = "cairn-not-owner";
+
 pub fn status(error: HistoryError) -> Status {
     match error {
         HistoryError::Engine(engine) => engine_status(engine),
+        HistoryError::NotOwner { partition } => not_owner(&format!("history partition {partition}")),
         other => Status::unavailable(cairn_runtime::report(&other).to_string()),
     }
+}
+
+/// `Unavailable`, marked as refused by a node that does not own what the request needs.
+pub fn not_owner(what: &str) -> Status {
+    let mut status = Status::unavailable(format!("{what} is not owned by this node"));
+    status
+        .metadata_mut()
+        .insert(NOT_OWNER, tonic::metadata::MetadataValue::from_static("1"));
+    status
+}
+
+/// Whether a status says the request reached a node that does not own its partition.
+pub fn is_not_owner(status: &Status) -> bool {
+    status.code() == Code::Unavailable && status.metadata().contains_key(NOT_OWNER)
 }
 
 pub fn engine_status(error: EngineError) -> Status {

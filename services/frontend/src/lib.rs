@@ -25,8 +25,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 
+pub use error::is_not_owner;
+pub use long_poll::parse_grpc_timeout;
 pub use namespaces::{Namespace, NamespaceError, Namespaces};
-pub use service::Frontend;
+pub use service::{Frontend, QueueOwnership};
 
 /// Temporal's largest accepted gRPC message (4 MiB requests, larger responses).
 const MAX_MESSAGE: usize = 128 * 1024 * 1024;

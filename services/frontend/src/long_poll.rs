@@ -22,7 +22,7 @@ pub(crate) fn poll_wait<T>(request: &Request<T>) -> Duration {
     }
 }
 
-pub(crate) fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
     let n: u64 = digits.parse().ok()?;
     Some(match unit {

@@ -95,6 +95,16 @@ impl Namespaces {
         Ok(registry)
     }
 
+    /// Takes in a namespace record another node wrote (the metadata topic is followed by
+    /// the cluster directory).
+    pub fn learn(&self, record: NamespaceRecord) {
+        let namespace = Namespace::from_record(record);
+        self.by_name
+            .write()
+            .expect("namespace lock is not poisoned")
+            .insert(namespace.name.clone(), namespace);
+    }
+
     pub fn get(&self, name: &str) -> Option<Namespace> {
         self.by_name
             .read()
@@ -110,8 +120,8 @@ impl Namespaces {
             return Ok(false);
         }
         let record = MetadataRecord {
-            cluster: None,
             namespace: Some(namespace.to_record(now)),
+            ..MetadataRecord::empty()
         };
         let key = format!("namespace/{}", namespace.name);
         self.store

@@ -35,7 +35,12 @@ pub struct Frontend {
     /// Where query tasks go: this node's matching, or the owner of the queue's partition.
     pub(crate) tasks: SharedTaskSink,
     pub(crate) namespaces: Namespaces,
+    /// Which task queues this node's matching serves; `None` when it serves them all.
+    pub(crate) queues: Option<QueueOwnership>,
 }
+
+/// Tells whether this node's matching owns a task queue (namespace ID, queue name).
+pub type QueueOwnership = std::sync::Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
 pub(crate) type Reply<T> = Result<Response<T>, Status>;
 
@@ -51,6 +56,23 @@ impl Frontend {
             matching,
             tasks,
             namespaces,
+            queues: None,
+        }
+    }
+
+    /// Serves polls only for the task queues `queues` accepts; others are refused as not
+    /// owned, so a router sends them to their owner.
+    pub fn serving_queues(mut self, queues: QueueOwnership) -> Self {
+        self.queues = Some(queues);
+        self
+    }
+
+    pub(crate) fn check_queue(&self, namespace_id: &str, queue: &str) -> Result<(), Status> {
+        match &self.queues {
+            Some(owns) if !owns(namespace_id, queue) => {
+                Err(error::not_owner(&format!("task queue {queue}")))
+            }
+            _ => Ok(()),
         }
     }
 

@@ -195,6 +195,10 @@ impl History {
         }
     }
 
+    pub fn owns(&self, partition: PartitionId) -> bool {
+        self.read_owned().contains_key(&partition)
+    }
+
     /// The partitions this node owns, with the epoch of each claim.
     pub fn owned(&self) -> Vec<(PartitionId, i64)> {
         let mut owned: Vec<_> = self

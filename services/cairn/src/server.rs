@@ -1,0 +1,159 @@
+//! `cairn server start`: chosen roles of a cluster node against a Kafka cluster.
+//!
+//! Settings come from, in order of precedence: flags, `CAIRN__…` environment variables
+//! (`__` separates levels, as in `CAIRN__KAFKA__BOOTSTRAP`), the TOML file of `--config`,
+//! and the defaults.
+
+use std::{net::IpAddr, path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use cairn_cluster::{Node, NodeConfig, Roles};
+use cairn_log::KafkaConfig;
+use cairn_runtime::Shutdown;
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use crate::StartArgs;
+
+/// Everything `cairn server start` can be told, as it appears in the config file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Comma-separated roles: frontend, history, matching.
+    pub roles: String,
+    pub ip: IpAddr,
+    /// Public API port (frontend role).
+    pub port: u16,
+    /// Internal services port; 0 picks a free one, published through Kafka.
+    pub internal_port: u16,
+    /// Host other nodes use to reach this one; the listen address by default.
+    pub advertise_host: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    /// History partitions of a new cluster; checked against an existing one.
+    pub partitions: Option<u32>,
+    /// How long a silent node keeps its partitions before they move.
+    #[serde(with = "humantime_serde")]
+    pub session_timeout: Duration,
+    pub namespaces: Vec<String>,
+    pub log_level: String,
+    pub kafka: KafkaConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            roles: "frontend,history,matching".into(),
+            ip: IpAddr::from([127, 0, 0, 1]),
+            port: 7233,
+            internal_port: 0,
+            advertise_host: None,
+            data_dir: None,
+            partitions: None,
+            session_timeout: Duration::from_secs(6),
+            namespaces: Vec::new(),
+            log_level: "warn".into(),
+            kafka: KafkaConfig::default(),
+        }
+    }
+}
+
+/// The flags that were given, as overrides of the layers below them.
+#[derive(Debug, Default, Serialize)]
+struct FlagOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    internal_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    advertise_host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partitions: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "humantime_serde")]
+    session_timeout: Option<Duration>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    namespaces: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_level: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kafka: Option<KafkaOverrides>,
+}
+
+#[derive(Debug, Serialize)]
+struct KafkaOverrides {
+    bootstrap: String,
+}
+
+/// Reads the layers into one configuration.
+pub fn load(args: &StartArgs) -> anyhow::Result<ServerConfig> {
+    let mut figment = Figment::from(Serialized::defaults(ServerConfig::default()));
+    if let Some(path) = &args.config {
+        anyhow::ensure!(path.exists(), "config file {} does not exist", path.display());
+        figment = figment.merge(Toml::file(path));
+    }
+    let flags = FlagOverrides {
+        roles: args.roles.clone(),
+        ip: args.ip,
+        port: args.port,
+        internal_port: args.internal_port,
+        advertise_host: args.advertise_host.clone(),
+        data_dir: args.data_dir.clone(),
+        partitions: args.partitions,
+        session_timeout: args.session_timeout.map(Duration::from),
+        namespaces: args.namespaces.clone(),
+        log_level: args.log_level.clone(),
+        kafka: args.kafka.clone().map(|bootstrap| KafkaOverrides { bootstrap }),
+    };
+    figment
+        .merge(Env::prefixed("CAIRN__").split("__"))
+        .merge(Serialized::defaults(flags))
+        .extract()
+        .context("reading the configuration")
+}
+
+pub fn run(config: ServerConfig) -> anyhow::Result<()> {
+    let roles = Roles::parse(&config.roles)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(async move {
+        let shutdown = Shutdown::on_signals();
+        let node = Node::start(NodeConfig {
+            roles,
+            kafka: config.kafka,
+            data_dir: config.data_dir,
+            ip: config.ip,
+            port: config.port,
+            internal_port: config.internal_port,
+            advertise_host: config.advertise_host,
+            partitions: config.partitions,
+            session_timeout: config.session_timeout,
+            namespaces: config.namespaces,
+        })
+        .await?;
+        if let Some(address) = node.frontend_address {
+            println!("cairn frontend listening on {address}");
+        }
+        println!(
+            "cairn node {} ({}) internal {}",
+            node.node_id,
+            roles.names().join(","),
+            node.internal_address
+        );
+        shutdown.cancelled().await;
+        info!("stopping");
+        node.stop().await
+    });
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    result
+}

@@ -1,0 +1,157 @@
+//! The internal gRPC services a node serves to its peers: its history partitions (task
+//! starts and reads for matching and frontends) and its matching partitions (tasks handed
+//! over by history owners). A node answers only for partitions it owns; anything else gets
+//! `NotOwner`, and the caller looks up the owner again.
+
+use std::{collections::BTreeSet, sync::Arc};
+
+use cairn_engine::{MutableState, PartitionId, proto::HistoryEvent};
+use cairn_history::{History, StartedActivityTask, StartedWorkflowTask};
+use cairn_matching::Matching;
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+
+use crate::wire::{self, Reply, WireError};
+
+#[allow(clippy::all, clippy::pedantic)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/cairn.internal.History.rs"));
+    include!(concat!(env!("OUT_DIR"), "/cairn.internal.Matching.rs"));
+}
+
+pub use generated::{history_client, history_server, matching_client, matching_server};
+
+type Answer<T> = Result<Response<Reply<T>>, Status>;
+
+/// This node's history partitions, as peers reach them.
+pub struct HistoryPeer {
+    pub history: History,
+}
+
+impl HistoryPeer {
+    fn owned(&self, partition: PartitionId) -> Result<(), WireError> {
+        if self.history.owns(partition) {
+            Ok(())
+        } else {
+            Err(WireError::NotOwner { partition })
+        }
+    }
+
+    async fn answer<T>(
+        &self,
+        partition: PartitionId,
+        call: impl Future<Output = Result<T, cairn_history::HistoryError>>,
+    ) -> Answer<T> {
+        let reply = match self.owned(partition) {
+            Ok(()) => call
+                .await
+                .map_err(|error| WireError::from_history(error, partition)),
+            Err(error) => Err(error),
+        };
+        Ok(Response::new(reply))
+    }
+
+    fn partition(&self, run: &cairn_engine::RunKey) -> PartitionId {
+        run.partition(self.history.partitions())
+    }
+}
+
+#[tonic::async_trait]
+impl history_server::History for HistoryPeer {
+    async fn record_workflow_task_started(
+        &self,
+        request: Request<wire::RecordStarted>,
+    ) -> Answer<StartedWorkflowTask> {
+        let r = request.into_inner();
+        let partition = self.partition(&r.task.run);
+        self.answer(
+            partition,
+            self.history
+                .record_workflow_task_started(&r.task, r.request_id, r.identity),
+        )
+        .await
+    }
+
+    async fn record_activity_task_started(
+        &self,
+        request: Request<wire::RecordStarted>,
+    ) -> Answer<StartedActivityTask> {
+        let r = request.into_inner();
+        let partition = self.partition(&r.task.run);
+        self.answer(
+            partition,
+            self.history
+                .record_activity_task_started(&r.task, r.request_id, r.identity),
+        )
+        .await
+    }
+
+    async fn reset_sticky(&self, request: Request<wire::RunKey>) -> Answer<()> {
+        let run = request.into_inner();
+        let partition = self.partition(&run);
+        self.answer(partition, self.history.reset_sticky(run)).await
+    }
+
+    async fn describe(&self, request: Request<wire::RunKey>) -> Answer<MutableState> {
+        let run = request.into_inner();
+        let partition = self.partition(&run);
+        self.answer(partition, self.history.describe(run)).await
+    }
+
+    async fn events(&self, request: Request<wire::EventsRequest>) -> Answer<Vec<HistoryEvent>> {
+        let r = request.into_inner();
+        let partition = self.partition(&r.run);
+        self.answer(partition, self.history.events(&r.run, r.from, r.to))
+            .await
+    }
+
+    async fn runs(&self, request: Request<wire::Partition>) -> Answer<Vec<MutableState>> {
+        let wire::Partition(partition) = request.into_inner();
+        self.answer(partition, self.history.runs(partition)).await
+    }
+}
+
+/// This node's matching partitions, as history owners reach them.
+pub struct MatchingPeer {
+    pub matching: Matching,
+    /// The matching partitions this node owns.
+    pub owned: watch::Receiver<BTreeSet<i32>>,
+}
+
+impl MatchingPeer {
+    fn owned(&self, partition: PartitionId) -> Reply<()> {
+        let owned = i32::try_from(partition).is_ok_and(|p| self.owned.borrow().contains(&p));
+        if owned {
+            Ok(())
+        } else {
+            Err(WireError::NotOwner { partition })
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl matching_server::Matching for MatchingPeer {
+    async fn add_tasks(&self, request: Request<wire::AddTasks>) -> Answer<()> {
+        let r = request.into_inner();
+        let reply = self.owned(r.partition).map(|()| {
+            cairn_history::TaskSink::dispatch(&self.matching, r.tasks);
+        });
+        Ok(Response::new(reply))
+    }
+
+    async fn add_query(&self, request: Request<wire::AddQuery>) -> Answer<()> {
+        let r = request.into_inner();
+        let reply = self.owned(r.partition).map(|()| {
+            cairn_history::TaskSink::dispatch_query(
+                &self.matching,
+                &r.namespace_id,
+                &r.task_queue,
+                r.task,
+            );
+        });
+        Ok(Response::new(reply))
+    }
+}
+
+/// Shared so the router and the internal services agree on one view.
+pub type OwnedPartitions = Arc<watch::Receiver<BTreeSet<i32>>>;

@@ -1,0 +1,537 @@
+//! One Cairn process of a cluster, put together from the roles it runs.
+//!
+//! Every node follows the directory, serves the internal services and announces itself.
+//! A history node joins the history group and claims the partitions it is assigned; a
+//! matching node joins the matching group and publishes the task-queue partitions it serves;
+//! a frontend node serves the public API through the router.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    sync::Arc,
+    time::Duration,
+};
+
+use anyhow::Context;
+use cairn_engine::{PartitionId, partition_of};
+use cairn_frontend::{Frontend, Namespaces};
+use cairn_history::{Clock, History, HistoryConfig, SystemClock};
+use cairn_log::KafkaConfig;
+use cairn_matching::Matching;
+use cairn_schemas::{ClusterRecord, NodeRecord};
+use cairn_state::StateDb;
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle, time::Instant};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::{
+    HISTORY_TOPIC, MATCHING_TOPIC, METADATA_TOPIC,
+    clients::Clients,
+    directory::{Directory, Role},
+    internal::{HistoryPeer, MatchingPeer, history_server::HistoryServer, matching_server::MatchingServer},
+    membership::{Membership, MembershipConfig},
+    peers::{RemotePeers, RemoteTasks},
+    router::Router,
+};
+
+/// History partitions of a new cluster when neither `--partitions` nor an existing history
+/// topic says otherwise.
+pub const DEFAULT_PARTITIONS: u32 = 16;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Roles {
+    pub frontend: bool,
+    pub history: bool,
+    pub matching: bool,
+}
+
+impl Roles {
+    pub const ALL: Self = Self {
+        frontend: true,
+        history: true,
+        matching: true,
+    };
+
+    /// Parses a comma-separated list such as `frontend,history`.
+    pub fn parse(list: &str) -> anyhow::Result<Self> {
+        let mut roles = Self::default();
+        for role in list.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+            match role {
+                "frontend" => roles.frontend = true,
+                "history" => roles.history = true,
+                "matching" => roles.matching = true,
+                other => anyhow::bail!(
+                    "unknown role {other:?}: roles are frontend, history and matching"
+                ),
+            }
+        }
+        anyhow::ensure!(
+            roles != Self::default(),
+            "no role given: choose from frontend, history and matching"
+        );
+        Ok(roles)
+    }
+
+    pub fn names(self) -> Vec<String> {
+        [
+            (self.frontend, "frontend"),
+            (self.history, "history"),
+            (self.matching, "matching"),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| name.to_string())
+        .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub roles: Roles,
+    pub kafka: KafkaConfig,
+    /// RocksDB directory; a temporary one when not given (the cache rebuilds from Kafka).
+    pub data_dir: Option<PathBuf>,
+    pub ip: IpAddr,
+    /// Port of the public API (frontend role); 0 picks a free one.
+    pub port: u16,
+    /// Port of the internal services; 0 picks a free one.
+    pub internal_port: u16,
+    /// Host peers use to reach this node; the listen address when not given.
+    pub advertise_host: Option<String>,
+    /// History partitions: fixed when the cluster is created, checked on every later start.
+    pub partitions: Option<u32>,
+    /// How long a silent node keeps its partitions before they move.
+    pub session_timeout: Duration,
+    /// Namespaces to create at start (`default` always exists).
+    pub namespaces: Vec<String>,
+}
+
+/// A running node.
+pub struct Node {
+    pub node_id: String,
+    pub frontend_address: Option<SocketAddr>,
+    pub internal_address: SocketAddr,
+    pub cluster: ClusterRecord,
+    history: History,
+    stop: CancellationToken,
+    history_member: Option<Membership>,
+    matching_member: Option<Membership>,
+    tasks: Vec<JoinHandle<()>>,
+    servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
+    _temp_dir: Option<tempfile::TempDir>,
+}
+
+impl Node {
+    pub async fn start(config: NodeConfig) -> anyhow::Result<Self> {
+        let kafka = &config.kafka;
+        cairn_log::create_topic(kafka, METADATA_TOPIC, 1, 1)
+            .await
+            .context("creating the metadata topic")?;
+        let directory = Directory::follow(kafka, METADATA_TOPIC)
+            .await
+            .context("reading the metadata topic")?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let cluster = cluster_record(&config, &directory, clock.now()).await?;
+        let history_partitions = u32::try_from(cluster.history_partitions)?;
+        let matching_partitions = u32::try_from(cluster.matching_partitions)?;
+        let node_id = format!("node-{}", uuid::Uuid::new_v4());
+
+        let (data_dir, temp_dir) = match &config.data_dir {
+            Some(dir) => (dir.clone(), None),
+            None => {
+                let temp = tempfile::tempdir().context("creating a temporary data directory")?;
+                (temp.path().to_path_buf(), Some(temp))
+            }
+        };
+        let db = StateDb::open(&data_dir.join("state")).context("opening the state store")?;
+
+        let internal_listener = TcpListener::bind(SocketAddr::new(config.ip, config.internal_port))
+            .await
+            .with_context(|| format!("binding {}:{}", config.ip, config.internal_port))?;
+        let internal_address = internal_listener.local_addr()?;
+        let advertise_host = config.advertise_host.clone().unwrap_or_else(|| {
+            if config.ip.is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                config.ip.to_string()
+            }
+        });
+        let frontend_listener = if config.roles.frontend {
+            Some(
+                TcpListener::bind(SocketAddr::new(config.ip, config.port))
+                    .await
+                    .with_context(|| format!("binding {}:{}", config.ip, config.port))?,
+            )
+        } else {
+            None
+        };
+        let frontend_address = frontend_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
+
+        let clients = Clients::default();
+        let matching = Matching::new();
+        let tasks = RemoteTasks {
+            node_id: node_id.clone(),
+            directory: directory.clone(),
+            clients: clients.clone(),
+            partitions: matching_partitions,
+            local: matching.clone(),
+        };
+        let peers = RemotePeers {
+            directory: directory.clone(),
+            clients: clients.clone(),
+            partitions: history_partitions,
+        };
+        let history = History::new(
+            HistoryConfig {
+                partitions: history_partitions,
+                topic: HISTORY_TOPIC.to_string(),
+                node_id: node_id.clone(),
+                kafka: kafka.clone(),
+            },
+            db,
+            Arc::new(tasks.clone()),
+            Arc::clone(&clock),
+            Some(Arc::new(peers)),
+        )?;
+        let namespaces = Namespaces::open(kafka, METADATA_TOPIC, &config.namespaces, clock.now())
+            .await
+            .context("loading namespaces")?;
+        directory.attach_namespaces(namespaces.clone());
+
+        let stop = CancellationToken::new();
+        let mut background = Vec::new();
+        let mut servers = Vec::new();
+
+        let matching_member = if config.roles.matching {
+            Some(Membership::join(
+                kafka,
+                MembershipConfig {
+                    group: "cairn.matching".into(),
+                    topic: MATCHING_TOPIC.into(),
+                    session_timeout: config.session_timeout,
+                },
+            )?)
+        } else {
+            None
+        };
+        let matching_owned = matching_member
+            .as_ref()
+            .map_or_else(|| watch::channel(BTreeSet::new()).1, Membership::assigned);
+        let owned = matching_owned.clone();
+        let frontend = Frontend::new(
+            history.clone(),
+            matching.clone(),
+            Arc::new(tasks),
+            namespaces.clone(),
+        )
+        .serving_queues(Arc::new(move |namespace_id: &str, queue: &str| {
+            let partition = partition_of(namespace_id, queue, matching_partitions);
+            i32::try_from(partition).is_ok_and(|p| owned.borrow().contains(&p))
+        }));
+
+        let internal = tonic::transport::Server::builder()
+            .add_service(cairn_frontend::workflow_service(frontend.clone()))
+            .add_service(
+                HistoryServer::new(HistoryPeer {
+                    history: history.clone(),
+                })
+                .max_decoding_message_size(usize::MAX)
+                .max_encoding_message_size(usize::MAX),
+            )
+            .add_service(
+                MatchingServer::new(MatchingPeer {
+                    matching: matching.clone(),
+                    owned: matching_owned.clone(),
+                })
+                .max_decoding_message_size(usize::MAX)
+                .max_encoding_message_size(usize::MAX),
+            )
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(internal_listener),
+                stop.clone().cancelled_owned(),
+            );
+        servers.push(tokio::spawn(internal));
+
+        directory
+            .announce(NodeRecord {
+                node_id: node_id.clone(),
+                roles: config.roles.names(),
+                internal_address: format!("{advertise_host}:{}", internal_address.port()),
+                frontend_address: frontend_address
+                    .map(|a| format!("{advertise_host}:{}", a.port()))
+                    .unwrap_or_default(),
+                started_at: clock.now(),
+            })
+            .await
+            .context("announcing this node")?;
+
+        if config.roles.matching {
+            background.push(tokio::spawn(publish_matching(
+                directory.clone(),
+                node_id.clone(),
+                matching_owned,
+                stop.clone(),
+            )));
+        }
+        let history_member = if config.roles.history {
+            let member = Membership::join(
+                kafka,
+                MembershipConfig {
+                    group: "cairn.history".into(),
+                    topic: HISTORY_TOPIC.into(),
+                    session_timeout: config.session_timeout,
+                },
+            )?;
+            background.push(tokio::spawn(drive_history(
+                history.clone(),
+                directory.clone(),
+                node_id.clone(),
+                member.assigned(),
+                config.session_timeout,
+                stop.clone(),
+            )));
+            background.push(tokio::spawn(redispatch_on_matching_moves(
+                history.clone(),
+                directory.clone(),
+                stop.clone(),
+            )));
+            Some(member)
+        } else {
+            None
+        };
+
+        if let Some(listener) = frontend_listener {
+            let router = Router {
+                local: frontend.clone(),
+                namespaces,
+                directory: directory.clone(),
+                clients,
+                history_partitions,
+                matching_partitions,
+            };
+            servers.push(tokio::spawn(cairn_frontend::serve(
+                listener,
+                router,
+                frontend,
+                stop.clone(),
+            )));
+        }
+        info!(
+            node_id,
+            roles = ?config.roles.names(),
+            internal = %internal_address,
+            frontend = ?frontend_address,
+            history_partitions,
+            matching_partitions,
+            "node started"
+        );
+        Ok(Self {
+            node_id,
+            frontend_address,
+            internal_address,
+            cluster,
+            history,
+            stop,
+            history_member,
+            matching_member,
+            tasks: background,
+            servers,
+            _temp_dir: temp_dir,
+        })
+    }
+
+    /// The history partitions this node owns.
+    pub fn owned_history(&self) -> Vec<(PartitionId, i64)> {
+        self.history.owned()
+    }
+
+    /// Hands everything over: partitions are released before this node leaves their groups,
+    /// so the next owner's claim comes after this owner's last write.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        for task in self.tasks.drain(..) {
+            let _finished = task.await;
+        }
+        self.history.shutdown().await;
+        if let Some(member) = self.history_member.take() {
+            member.leave().await;
+        }
+        if let Some(member) = self.matching_member.take() {
+            member.leave().await;
+        }
+        for server in self.servers.drain(..) {
+            server.await?.context("serving")?;
+        }
+        info!(node_id = %self.node_id, "node stopped");
+        Ok(())
+    }
+}
+
+/// The cluster's record: created with this node's partition count when the cluster is new,
+/// checked against it otherwise.
+async fn cluster_record(
+    config: &NodeConfig,
+    directory: &Directory,
+    now: i64,
+) -> anyhow::Result<ClusterRecord> {
+    let kafka = &config.kafka;
+    let mut record = match directory.view().cluster {
+        Some(existing) => existing,
+        None => {
+            let partitions = match config.partitions {
+                Some(partitions) => partitions,
+                None => cairn_log::partition_count(kafka, HISTORY_TOPIC)
+                    .await?
+                    .map_or(Ok(DEFAULT_PARTITIONS), u32::try_from)?,
+            };
+            anyhow::ensure!(partitions > 0, "--partitions must be at least 1");
+            let partitions = i32::try_from(partitions)?;
+            directory
+                .create_cluster(ClusterRecord {
+                    cluster_id: uuid::Uuid::new_v4().to_string(),
+                    history_partitions: partitions,
+                    created_at: now,
+                    matching_partitions: partitions,
+                })
+                .await?
+        }
+    };
+    if record.matching_partitions == 0 {
+        record.matching_partitions = record.history_partitions;
+    }
+    if let Some(wanted) = config.partitions
+        && i64::from(wanted) != i64::from(record.history_partitions)
+    {
+        anyhow::bail!(
+            "this cluster has {} history partitions, fixed when it was created; \
+             --partitions {wanted} cannot change that (leave it out to join the cluster)",
+            record.history_partitions
+        );
+    }
+    for (topic, partitions) in [
+        (HISTORY_TOPIC, record.history_partitions),
+        (MATCHING_TOPIC, record.matching_partitions),
+    ] {
+        cairn_log::create_topic(kafka, topic, partitions, 1)
+            .await
+            .with_context(|| format!("creating topic {topic}"))?;
+    }
+    Ok(record)
+}
+
+/// Claims the history partitions the group assigns and releases the others. A partition
+/// this node lost to a newer claim while still assigned is left alone for a session timeout:
+/// the group is about to move it, and claiming it back would fence the rightful owner.
+async fn drive_history(
+    history: History,
+    directory: Directory,
+    node_id: String,
+    mut assigned: watch::Receiver<BTreeSet<i32>>,
+    session_timeout: Duration,
+    stop: CancellationToken,
+) {
+    let mut held: BTreeSet<PartitionId> = BTreeSet::new();
+    let mut lost_at: HashMap<PartitionId, Instant> = HashMap::new();
+    loop {
+        let wanted: BTreeSet<PartitionId> = assigned
+            .borrow_and_update()
+            .iter()
+            .filter_map(|p| PartitionId::try_from(*p).ok())
+            .collect();
+        let owned: BTreeSet<PartitionId> = history.owned().into_iter().map(|(p, _)| p).collect();
+        for partition in held.difference(&owned) {
+            if wanted.contains(partition) {
+                warn!(partition, "history partition lost to a newer claim");
+                lost_at.insert(*partition, Instant::now());
+            }
+        }
+        for partition in owned.difference(&wanted) {
+            history.release(*partition).await;
+        }
+        let to_claim: Vec<PartitionId> = wanted
+            .difference(&owned)
+            .copied()
+            .filter(|p| lost_at.get(p).is_none_or(|at| at.elapsed() >= session_timeout))
+            .collect();
+        let claims = to_claim.iter().map(|partition| {
+            let (history, directory, node_id) = (&history, &directory, &node_id);
+            async move {
+                let epoch = history.acquire(*partition).await?;
+                directory
+                    .claim(Role::History, *partition, node_id, epoch)
+                    .await?;
+                anyhow::Ok(())
+            }
+        });
+        for (partition, result) in to_claim.iter().zip(futures::future::join_all(claims).await) {
+            match result {
+                Ok(()) => {
+                    lost_at.remove(partition);
+                }
+                Err(error) => {
+                    warn!(partition, error = %format!("{error:#}"), "claiming a history partition failed; retrying");
+                }
+            }
+        }
+        held = history.owned().into_iter().map(|(p, _)| p).collect();
+        tokio::select! {
+            () = stop.cancelled() => return,
+            changed = assigned.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
+
+/// Publishes the matching partitions the group assigns to this node.
+async fn publish_matching(
+    directory: Directory,
+    node_id: String,
+    mut assigned: watch::Receiver<BTreeSet<i32>>,
+    stop: CancellationToken,
+) {
+    let mut published: BTreeSet<i32> = BTreeSet::new();
+    loop {
+        let wanted = assigned.borrow_and_update().clone();
+        for partition in wanted.difference(&published) {
+            let Ok(id) = PartitionId::try_from(*partition) else {
+                continue;
+            };
+            if let Err(error) = directory.claim(Role::Matching, id, &node_id, 0).await {
+                warn!(partition, error = %format!("{error:#}"), "publishing matching ownership failed; retrying");
+                continue;
+            }
+        }
+        published = wanted;
+        tokio::select! {
+            () = stop.cancelled() => return,
+            changed = assigned.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// A matching node that went away took its backlog with it: whenever matching ownership
+/// moves, history owners hand every pending task over again.
+async fn redispatch_on_matching_moves(
+    history: History,
+    directory: Directory,
+    stop: CancellationToken,
+) {
+    let mut changes = directory.changes();
+    let mut last = directory.view().matching;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            changed = changes.changed() => if changed.is_err() { return },
+        }
+        let now = directory.view().matching;
+        if now != last {
+            history.redispatch();
+            last = now;
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! This node's view of other owners: the history owners it asks to start tasks and read
+//! runs ([`RemotePeers`], history's `Peers`), and the matching owners it hands tasks to
+//! ([`RemoteTasks`], history's `TaskSink`).
+
+use std::collections::HashMap;
+
+use cairn_engine::{
+    MutableState, PartitionId, RunKey, TaskRef, partition_of, proto::HistoryEvent,
+};
+use cairn_history::{
+    HistoryError, Peers, QueryTask, StartedActivityTask, StartedWorkflowTask, TaskSink,
+};
+use cairn_matching::Matching;
+use tokio::time::Instant;
+use tonic::transport::Channel;
+use tracing::{debug, warn};
+
+use crate::{
+    clients::{Clients, OWNER_WAIT, never_sent, wait_for_change},
+    directory::{Directory, Role},
+    internal::{history_client::HistoryClient, matching_client::MatchingClient},
+    wire::{self, Reply, WireError},
+};
+
+#[derive(Clone)]
+pub struct RemotePeers {
+    pub directory: Directory,
+    pub clients: Clients,
+    pub partitions: u32,
+}
+
+impl RemotePeers {
+    /// Calls the owner of `partition`, following it as it moves.
+    async fn call<T, F, Fut>(&self, partition: PartitionId, call: F) -> Result<T, HistoryError>
+    where
+        F: Fn(HistoryClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Reply<T>>, tonic::Status>>,
+    {
+        let deadline = Instant::now() + OWNER_WAIT;
+        loop {
+            if let Some(route) = self.directory.route(Role::History, partition) {
+                let client = HistoryClient::new(self.clients.channel(&route.address))
+                    .max_decoding_message_size(usize::MAX)
+                    .max_encoding_message_size(usize::MAX);
+                match call(client).await {
+                    Ok(reply) => match reply.into_inner() {
+                        Ok(value) => return Ok(value),
+                        Err(WireError::NotOwner { .. }) => {}
+                        Err(error) => return Err(error.into_history()),
+                    },
+                    Err(status) if never_sent(&status) => {
+                        debug!(partition, address = %route.address, "history owner unreachable");
+                    }
+                    Err(status) => {
+                        return Err(HistoryError::Peer {
+                            partition,
+                            message: status.message().to_string(),
+                        });
+                    }
+                }
+            }
+            if !wait_for_change(&self.directory, deadline).await {
+                return Err(HistoryError::Unavailable { partition });
+            }
+        }
+    }
+
+    fn partition(&self, run: &RunKey) -> PartitionId {
+        run.partition(self.partitions)
+    }
+}
+
+#[async_trait::async_trait]
+impl Peers for RemotePeers {
+    async fn record_workflow_task_started(
+        &self,
+        task: TaskRef,
+        request_id: String,
+        identity: String,
+    ) -> Result<StartedWorkflowTask, HistoryError> {
+        let request = wire::RecordStarted {
+            task,
+            request_id,
+            identity,
+        };
+        self.call(self.partition(&request.task.run), |mut client| {
+            let request = request.clone();
+            async move { client.record_workflow_task_started(request).await }
+        })
+        .await
+    }
+
+    async fn record_activity_task_started(
+        &self,
+        task: TaskRef,
+        request_id: String,
+        identity: String,
+    ) -> Result<StartedActivityTask, HistoryError> {
+        let request = wire::RecordStarted {
+            task,
+            request_id,
+            identity,
+        };
+        self.call(self.partition(&request.task.run), |mut client| {
+            let request = request.clone();
+            async move { client.record_activity_task_started(request).await }
+        })
+        .await
+    }
+
+    async fn reset_sticky(&self, run: RunKey) -> Result<(), HistoryError> {
+        self.call(self.partition(&run), |mut client| {
+            let run = run.clone();
+            async move { client.reset_sticky(run).await }
+        })
+        .await
+    }
+
+    async fn describe(&self, run: RunKey) -> Result<MutableState, HistoryError> {
+        self.call(self.partition(&run), |mut client| {
+            let run = run.clone();
+            async move { client.describe(run).await }
+        })
+        .await
+    }
+
+    async fn events(
+        &self,
+        run: RunKey,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<HistoryEvent>, HistoryError> {
+        let request = wire::EventsRequest { run, from, to };
+        self.call(self.partition(&request.run), |mut client| {
+            let request = request.clone();
+            async move { client.events(request).await }
+        })
+        .await
+    }
+
+    async fn runs(&self, partition: PartitionId) -> Result<Vec<MutableState>, HistoryError> {
+        self.call(partition, |mut client| async move {
+            client.runs(wire::Partition(partition)).await
+        })
+        .await
+    }
+}
+
+/// Hands tasks to the matching owner of their queue: this node's matching when it owns the
+/// queue's partition, the owner over gRPC otherwise. A handover that fails is tried again
+/// until it lands; duplicates are harmless (matching waits one copy, history starts one).
+#[derive(Clone)]
+pub struct RemoteTasks {
+    pub node_id: String,
+    pub directory: Directory,
+    pub clients: Clients,
+    pub partitions: u32,
+    pub local: Matching,
+}
+
+impl RemoteTasks {
+    pub fn partition_of(&self, namespace_id: &str, task_queue: &str) -> PartitionId {
+        partition_of(namespace_id, task_queue, self.partitions)
+    }
+
+    fn spawn_send(&self, partition: PartitionId, send: Send) {
+        let this = self.clone();
+        tokio::spawn(async move { this.send(partition, send).await });
+    }
+
+    async fn send(&self, partition: PartitionId, send: Send) {
+        loop {
+            let deadline = Instant::now() + OWNER_WAIT;
+            if let Some(route) = self.directory.route(Role::Matching, partition) {
+                if route.node_id == self.node_id {
+                    send.deliver_locally(&self.local);
+                    return;
+                }
+                let mut client = MatchingClient::new(self.clients.channel(&route.address))
+                    .max_decoding_message_size(usize::MAX)
+                    .max_encoding_message_size(usize::MAX);
+                let result = match &send {
+                    Send::Tasks(tasks) => {
+                        client
+                            .add_tasks(wire::AddTasks {
+                                partition,
+                                tasks: tasks.clone(),
+                            })
+                            .await
+                    }
+                    Send::Query(query) => client.add_query(query.clone()).await,
+                };
+                match result.map(tonic::Response::into_inner) {
+                    Ok(Ok(())) => return,
+                    Ok(Err(error)) => {
+                        debug!(partition, error = %error, "matching owner refused tasks");
+                    }
+                    Err(status) => {
+                        debug!(partition, status = %status, "matching owner unreachable");
+                    }
+                }
+            }
+            if !wait_for_change(&self.directory, deadline).await {
+                warn!(
+                    partition,
+                    "no matching owner took tasks for a while; still trying"
+                );
+            }
+        }
+    }
+}
+
+enum Send {
+    Tasks(Vec<TaskRef>),
+    Query(wire::AddQuery),
+}
+
+impl Send {
+    fn deliver_locally(self, matching: &Matching) {
+        match self {
+            Self::Tasks(tasks) => matching.dispatch(tasks),
+            Self::Query(query) => {
+                matching.dispatch_query(&query.namespace_id, &query.task_queue, query.task);
+            }
+        }
+    }
+}
+
+impl TaskSink for RemoteTasks {
+    fn dispatch(&self, tasks: Vec<TaskRef>) {
+        let mut by_partition: HashMap<PartitionId, Vec<TaskRef>> = HashMap::new();
+        for task in tasks {
+            let partition = self.partition_of(&task.run.namespace_id, &task.task_queue);
+            by_partition.entry(partition).or_default().push(task);
+        }
+        for (partition, tasks) in by_partition {
+            self.spawn_send(partition, Send::Tasks(tasks));
+        }
+    }
+
+    fn dispatch_query(&self, namespace_id: &str, task_queue: &str, task: QueryTask) {
+        let partition = self.partition_of(namespace_id, task_queue);
+        self.spawn_send(
+            partition,
+            Send::Query(wire::AddQuery {
+                partition,
+                namespace_id: namespace_id.to_string(),
+                task_queue: task_queue.to_string(),
+                task,
+            }),
+        );
+    }
+}

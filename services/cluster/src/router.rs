@@ -1,0 +1,436 @@
+//! The public WorkflowService of a cluster frontend. Each call goes where its state lives:
+//! workflow calls to the history owner of the workflow's partition, polls to the matching
+//! owner of the task queue's partition, and the rest (namespaces, lists, system info) are
+//! answered here. The receiving node runs the same frontend logic with that state local.
+//!
+//! A call that certainly had no effect — the owner moved before it ran, or the owner's node
+//! refused the connection — is sent again to the new owner inside Cairn; a call whose
+//! outcome is unknown is answered `Unavailable`, which the SDKs retry with the same request
+//! ID, so nothing is lost and nothing is applied twice.
+
+use cairn_api::workflowservice::{
+    workflow_service_client::WorkflowServiceClient, workflow_service_server::WorkflowService,
+};
+use cairn_engine::{PartitionId, partition_of, token::TaskToken};
+use cairn_frontend::{Frontend, Namespaces};
+use temporalio_protos::protos::temporal::api::{
+    common::v1::WorkflowExecution, workflowservice::v1 as ws,
+};
+use tokio::time::Instant;
+use tonic::{Request, Response, Status, transport::Channel};
+use tracing::debug;
+
+use crate::{
+    clients::{Clients, OWNER_WAIT, never_sent, wait_for_change},
+    directory::{Directory, Role},
+};
+
+/// Internal hops carry messages as large as the public API accepts.
+const MAX_MESSAGE: usize = 128 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct Router {
+    pub local: Frontend,
+    pub namespaces: Namespaces,
+    pub directory: Directory,
+    pub clients: Clients,
+    pub history_partitions: u32,
+    pub matching_partitions: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    History(PartitionId),
+    Matching(PartitionId),
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+impl Router {
+    fn namespace_id(&self, name: &str) -> Option<String> {
+        self.namespaces.get(name).map(|namespace| namespace.id)
+    }
+
+    fn workflow(&self, namespace: &str, workflow_id: &str) -> Option<Target> {
+        if workflow_id.is_empty() {
+            return None;
+        }
+        let namespace_id = self.namespace_id(namespace)?;
+        Some(Target::History(partition_of(
+            &namespace_id,
+            workflow_id,
+            self.history_partitions,
+        )))
+    }
+
+    fn execution(&self, namespace: &str, execution: Option<&WorkflowExecution>) -> Option<Target> {
+        self.workflow(namespace, &execution?.workflow_id)
+    }
+
+    fn token(&self, bytes: &[u8]) -> Option<Target> {
+        let token = TaskToken::decode_from(bytes).ok()?;
+        if token.workflow_id.is_empty() {
+            return None;
+        }
+        Some(Target::History(partition_of(
+            &token.namespace_id,
+            &token.workflow_id,
+            self.history_partitions,
+        )))
+    }
+
+    fn queue(&self, namespace: &str, queue: &str) -> Option<Target> {
+        if queue.is_empty() {
+            return None;
+        }
+        let namespace_id = self.namespace_id(namespace)?;
+        Some(Target::Matching(partition_of(
+            &namespace_id,
+            queue,
+            self.matching_partitions,
+        )))
+    }
+
+    /// Sends `request` to the owner of `target` with `call`, following ownership moves.
+    async fn forward<Req, Resp, F, Fut>(
+        &self,
+        target: Target,
+        request: Request<Req>,
+        call: F,
+    ) -> Reply<Resp>
+    where
+        Req: Clone,
+        F: Fn(WorkflowServiceClient<Channel>, Request<Req>) -> Fut,
+        Fut: Future<Output = Reply<Resp>>,
+    {
+        let client_deadline = request
+            .metadata()
+            .get("grpc-timeout")
+            .and_then(|value| value.to_str().ok())
+            .and_then(cairn_frontend::parse_grpc_timeout);
+        let message = request.into_inner();
+        let started = Instant::now();
+        let deadline = started + client_deadline.map_or(OWNER_WAIT, |d| d.min(OWNER_WAIT));
+        let (role, partition) = match target {
+            Target::History(partition) => (Role::History, partition),
+            Target::Matching(partition) => (Role::Matching, partition),
+        };
+        loop {
+            if let Some(route) = self.directory.route(role, partition) {
+                let client = WorkflowServiceClient::new(self.clients.channel(&route.address))
+                    .max_decoding_message_size(MAX_MESSAGE)
+                    .max_encoding_message_size(MAX_MESSAGE);
+                let mut forwarded = Request::new(message.clone());
+                if let Some(timeout) = client_deadline {
+                    forwarded.set_timeout(timeout.saturating_sub(started.elapsed()));
+                }
+                match call(client, forwarded).await {
+                    Err(status) if cairn_frontend::is_not_owner(&status) || never_sent(&status) => {
+                        debug!(?target, address = %route.address, "owner moved, routing again");
+                    }
+                    result => return result,
+                }
+            }
+            if !wait_for_change(&self.directory, deadline).await {
+                return Err(Status::unavailable(format!(
+                    "no node owns {} partition {partition} yet; try again",
+                    role.name()
+                )));
+            }
+        }
+    }
+}
+
+/// Forwards to the owner when the request names one, and lets the local frontend answer
+/// (and validate) otherwise.
+macro_rules! route {
+    ($self:ident, $request:ident, $method:ident, $target:expr) => {{
+        let target = $target;
+        match target {
+            Some(target) => {
+                $self
+                    .forward(target, $request, |mut client, request| async move {
+                        client.$method(request).await
+                    })
+                    .await
+            }
+            None => WorkflowService::$method(&$self.local, $request).await,
+        }
+    }};
+}
+
+macro_rules! local {
+    ($self:ident, $request:ident, $method:ident) => {
+        WorkflowService::$method(&$self.local, $request).await
+    };
+}
+
+#[tonic::async_trait]
+impl WorkflowService for Router {
+    async fn get_system_info(
+        &self,
+        request: Request<ws::GetSystemInfoRequest>,
+    ) -> Reply<ws::GetSystemInfoResponse> {
+        local!(self, request, get_system_info)
+    }
+
+    async fn describe_namespace(
+        &self,
+        request: Request<ws::DescribeNamespaceRequest>,
+    ) -> Reply<ws::DescribeNamespaceResponse> {
+        local!(self, request, describe_namespace)
+    }
+
+    async fn list_namespaces(
+        &self,
+        request: Request<ws::ListNamespacesRequest>,
+    ) -> Reply<ws::ListNamespacesResponse> {
+        local!(self, request, list_namespaces)
+    }
+
+    async fn register_namespace(
+        &self,
+        request: Request<ws::RegisterNamespaceRequest>,
+    ) -> Reply<ws::RegisterNamespaceResponse> {
+        local!(self, request, register_namespace)
+    }
+
+    async fn start_workflow_execution(
+        &self,
+        request: Request<ws::StartWorkflowExecutionRequest>,
+    ) -> Reply<ws::StartWorkflowExecutionResponse> {
+        let r = request.get_ref();
+        route!(
+            self,
+            request,
+            start_workflow_execution,
+            self.workflow(&r.namespace, &r.workflow_id)
+        )
+    }
+
+    async fn signal_with_start_workflow_execution(
+        &self,
+        request: Request<ws::SignalWithStartWorkflowExecutionRequest>,
+    ) -> Reply<ws::SignalWithStartWorkflowExecutionResponse> {
+        let r = request.get_ref();
+        route!(
+            self,
+            request,
+            signal_with_start_workflow_execution,
+            self.workflow(&r.namespace, &r.workflow_id)
+        )
+    }
+
+    async fn poll_workflow_task_queue(
+        &self,
+        request: Request<ws::PollWorkflowTaskQueueRequest>,
+    ) -> Reply<ws::PollWorkflowTaskQueueResponse> {
+        let r = request.get_ref();
+        let queue = r.task_queue.as_ref().map(|q| q.name.as_str()).unwrap_or("");
+        route!(
+            self,
+            request,
+            poll_workflow_task_queue,
+            self.queue(&r.namespace, queue)
+        )
+    }
+
+    async fn respond_workflow_task_completed(
+        &self,
+        request: Request<ws::RespondWorkflowTaskCompletedRequest>,
+    ) -> Reply<ws::RespondWorkflowTaskCompletedResponse> {
+        let target = self.token(&request.get_ref().task_token);
+        route!(self, request, respond_workflow_task_completed, target)
+    }
+
+    async fn respond_workflow_task_failed(
+        &self,
+        request: Request<ws::RespondWorkflowTaskFailedRequest>,
+    ) -> Reply<ws::RespondWorkflowTaskFailedResponse> {
+        let target = self.token(&request.get_ref().task_token);
+        route!(self, request, respond_workflow_task_failed, target)
+    }
+
+    async fn poll_activity_task_queue(
+        &self,
+        request: Request<ws::PollActivityTaskQueueRequest>,
+    ) -> Reply<ws::PollActivityTaskQueueResponse> {
+        let r = request.get_ref();
+        let queue = r.task_queue.as_ref().map(|q| q.name.as_str()).unwrap_or("");
+        route!(
+            self,
+            request,
+            poll_activity_task_queue,
+            self.queue(&r.namespace, queue)
+        )
+    }
+
+    async fn respond_activity_task_completed(
+        &self,
+        request: Request<ws::RespondActivityTaskCompletedRequest>,
+    ) -> Reply<ws::RespondActivityTaskCompletedResponse> {
+        let target = self.token(&request.get_ref().task_token);
+        route!(self, request, respond_activity_task_completed, target)
+    }
+
+    async fn respond_activity_task_completed_by_id(
+        &self,
+        request: Request<ws::RespondActivityTaskCompletedByIdRequest>,
+    ) -> Reply<ws::RespondActivityTaskCompletedByIdResponse> {
+        let r = request.get_ref();
+        let target = self.workflow(&r.namespace, &r.workflow_id);
+        route!(self, request, respond_activity_task_completed_by_id, target)
+    }
+
+    async fn respond_activity_task_failed(
+        &self,
+        request: Request<ws::RespondActivityTaskFailedRequest>,
+    ) -> Reply<ws::RespondActivityTaskFailedResponse> {
+        let target = self.token(&request.get_ref().task_token);
+        route!(self, request, respond_activity_task_failed, target)
+    }
+
+    async fn respond_activity_task_failed_by_id(
+        &self,
+        request: Request<ws::RespondActivityTaskFailedByIdRequest>,
+    ) -> Reply<ws::RespondActivityTaskFailedByIdResponse> {
+        let r = request.get_ref();
+        let target = self.workflow(&r.namespace, &r.workflow_id);
+        route!(self, request, respond_activity_task_failed_by_id, target)
+    }
+
+    async fn respond_activity_task_canceled(
+        &self,
+        request: Request<ws::RespondActivityTaskCanceledRequest>,
+    ) -> Reply<ws::RespondActivityTaskCanceledResponse> {
+        let target = self.token(&request.get_ref().task_token);
+        route!(self, request, respond_activity_task_canceled, target)
+    }
+
+    async fn respond_activity_task_canceled_by_id(
+        &self,
+        request: Request<ws::RespondActivityTaskCanceledByIdRequest>,
+    ) -> Reply<ws::RespondActivityTaskCanceledByIdResponse> {
+        let r = request.get_ref();
+        let target = self.workflow(&r.namespace, &r.workflow_id);
+        route!(self, request, respond_activity_task_canceled_by_id, target)
+    }
+
+    async fn record_activity_task_heartbeat(
+        &self,
+        request: Request<ws::RecordActivityTaskHeartbeatRequest>,
+    ) -> Reply<ws::RecordActivityTaskHeartbeatResponse> {
+        let target = self.token(&request.get_ref().task_token);
+        route!(self, request, record_activity_task_heartbeat, target)
+    }
+
+    async fn record_activity_task_heartbeat_by_id(
+        &self,
+        request: Request<ws::RecordActivityTaskHeartbeatByIdRequest>,
+    ) -> Reply<ws::RecordActivityTaskHeartbeatByIdResponse> {
+        let r = request.get_ref();
+        let target = self.workflow(&r.namespace, &r.workflow_id);
+        route!(self, request, record_activity_task_heartbeat_by_id, target)
+    }
+
+    async fn get_workflow_execution_history(
+        &self,
+        request: Request<ws::GetWorkflowExecutionHistoryRequest>,
+    ) -> Reply<ws::GetWorkflowExecutionHistoryResponse> {
+        let r = request.get_ref();
+        let target = self.execution(&r.namespace, r.execution.as_ref());
+        route!(self, request, get_workflow_execution_history, target)
+    }
+
+    async fn signal_workflow_execution(
+        &self,
+        request: Request<ws::SignalWorkflowExecutionRequest>,
+    ) -> Reply<ws::SignalWorkflowExecutionResponse> {
+        let r = request.get_ref();
+        let target = self.execution(&r.namespace, r.workflow_execution.as_ref());
+        route!(self, request, signal_workflow_execution, target)
+    }
+
+    async fn request_cancel_workflow_execution(
+        &self,
+        request: Request<ws::RequestCancelWorkflowExecutionRequest>,
+    ) -> Reply<ws::RequestCancelWorkflowExecutionResponse> {
+        let r = request.get_ref();
+        let target = self.execution(&r.namespace, r.workflow_execution.as_ref());
+        route!(self, request, request_cancel_workflow_execution, target)
+    }
+
+    async fn terminate_workflow_execution(
+        &self,
+        request: Request<ws::TerminateWorkflowExecutionRequest>,
+    ) -> Reply<ws::TerminateWorkflowExecutionResponse> {
+        let r = request.get_ref();
+        let target = self.execution(&r.namespace, r.workflow_execution.as_ref());
+        route!(self, request, terminate_workflow_execution, target)
+    }
+
+    async fn describe_workflow_execution(
+        &self,
+        request: Request<ws::DescribeWorkflowExecutionRequest>,
+    ) -> Reply<ws::DescribeWorkflowExecutionResponse> {
+        let r = request.get_ref();
+        let target = self.execution(&r.namespace, r.execution.as_ref());
+        route!(self, request, describe_workflow_execution, target)
+    }
+
+    async fn query_workflow(
+        &self,
+        request: Request<ws::QueryWorkflowRequest>,
+    ) -> Reply<ws::QueryWorkflowResponse> {
+        let r = request.get_ref();
+        let target = self.execution(&r.namespace, r.execution.as_ref());
+        route!(self, request, query_workflow, target)
+    }
+
+    async fn respond_query_task_completed(
+        &self,
+        request: Request<ws::RespondQueryTaskCompletedRequest>,
+    ) -> Reply<ws::RespondQueryTaskCompletedResponse> {
+        let target = self.token(&request.get_ref().task_token);
+        route!(self, request, respond_query_task_completed, target)
+    }
+
+    async fn list_workflow_executions(
+        &self,
+        request: Request<ws::ListWorkflowExecutionsRequest>,
+    ) -> Reply<ws::ListWorkflowExecutionsResponse> {
+        local!(self, request, list_workflow_executions)
+    }
+
+    async fn count_workflow_executions(
+        &self,
+        request: Request<ws::CountWorkflowExecutionsRequest>,
+    ) -> Reply<ws::CountWorkflowExecutionsResponse> {
+        local!(self, request, count_workflow_executions)
+    }
+
+    async fn shutdown_worker(
+        &self,
+        request: Request<ws::ShutdownWorkerRequest>,
+    ) -> Reply<ws::ShutdownWorkerResponse> {
+        let r = request.get_ref();
+        let target = self.queue(&r.namespace, &r.sticky_task_queue);
+        route!(self, request, shutdown_worker, target)
+    }
+
+    async fn reset_sticky_task_queue(
+        &self,
+        request: Request<ws::ResetStickyTaskQueueRequest>,
+    ) -> Reply<ws::ResetStickyTaskQueueResponse> {
+        let r = request.get_ref();
+        let target = self.execution(&r.namespace, r.execution.as_ref());
+        route!(self, request, reset_sticky_task_queue, target)
+    }
+
+    async fn record_worker_heartbeat(
+        &self,
+        request: Request<ws::RecordWorkerHeartbeatRequest>,
+    ) -> Reply<ws::RecordWorkerHeartbeatResponse> {
+        local!(self, request, record_worker_heartbeat)
+    }
+}
