@@ -145,7 +145,7 @@ pub fn run(config: ServerConfig) -> anyhow::Result<()> {
             println!("cairn frontend listening on {address}");
         }
         println!(
-            "cairn node {} ({}) internal {}",
+            "cairn node {} ({}) internal services listening on {}",
             node.node_id,
             roles.names().join(","),
             node.internal_address

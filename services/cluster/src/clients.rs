@@ -52,6 +52,12 @@ pub async fn wait_for_change(directory: &Directory, deadline: Instant) -> bool {
     Instant::now() < deadline
 }
 
+/// True when a call failed in transport (the peer went away or could not be reached) rather
+/// than being answered by the peer.
+pub fn transport_failed(status: &tonic::Status) -> bool {
+    std::error::Error::source(status).is_some()
+}
+
 /// True when a call failed before reaching the peer (the connection was refused or could not
 /// be made), so it had no effect and may be sent again.
 pub fn never_sent(status: &tonic::Status) -> bool {

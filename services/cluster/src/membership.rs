@@ -5,13 +5,20 @@
 //! paused on everything it is assigned and reads nothing. Safety does not rest on it — two
 //! history nodes that both believe they own a partition are told apart by the epochs of
 //! their claims in the partition itself.
+//!
+//! The group uses the eager protocol with the round-robin assignor: every rebalance hands
+//! out the whole assignment at once. A member reports an assignment only when one arrives
+//! (not the empty moment between a revocation and the next assignment), so partitions that
+//! stay put keep serving through a rebalance.
 
 use std::{collections::BTreeSet, thread, time::Duration};
 
 use cairn_log::KafkaConfig;
+use std::sync::Mutex;
+
 use rdkafka::{
-    TopicPartitionList,
-    consumer::{BaseConsumer, Consumer},
+    ClientContext, TopicPartitionList,
+    consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance},
 };
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -36,18 +43,22 @@ pub struct MembershipConfig {
 impl Membership {
     pub fn join(kafka: &KafkaConfig, config: MembershipConfig) -> anyhow::Result<Self> {
         let heartbeat = (config.session_timeout / 4).max(Duration::from_millis(100));
-        let consumer: BaseConsumer = kafka
+        let context = Assignments {
+            topic: config.topic.clone(),
+            latest: Mutex::new(None),
+        };
+        let consumer: BaseConsumer<Assignments> = kafka
             .client_config(&format!("{}-member", config.group))
             .set("group.id", &config.group)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "latest")
-            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set("partition.assignment.strategy", "roundrobin")
             .set(
                 "session.timeout.ms",
                 config.session_timeout.as_millis().to_string(),
             )
             .set("heartbeat.interval.ms", heartbeat.as_millis().to_string())
-            .create()?;
+            .create_with_context(context)?;
         consumer.subscribe(&[config.topic.as_str()])?;
         let (report, assigned) = watch::channel(BTreeSet::new());
         let stop = CancellationToken::new();
@@ -82,8 +93,29 @@ impl Drop for Membership {
     }
 }
 
+/// Keeps the latest assignment the group handed this member.
+struct Assignments {
+    topic: String,
+    latest: Mutex<Option<BTreeSet<i32>>>,
+}
+
+impl ClientContext for Assignments {}
+
+impl ConsumerContext for Assignments {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(assignment) = rebalance {
+            let partitions = assignment
+                .elements_for_topic(&self.topic)
+                .iter()
+                .map(|element| element.partition())
+                .collect();
+            *self.latest.lock().expect("assignment lock is not poisoned") = Some(partitions);
+        }
+    }
+}
+
 fn run(
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<Assignments>,
     config: MembershipConfig,
     report: watch::Sender<BTreeSet<i32>>,
     stop: CancellationToken,
@@ -92,31 +124,24 @@ fn run(
     while !stop.is_cancelled() {
         // Polling drives heartbeats and rebalances; records that slip through are ignored.
         let _ignored = consumer.poll(Duration::from_millis(100));
-        let assignment = match consumer.assignment() {
-            Ok(assignment) => assignment,
-            Err(error) => {
-                warn!(group = %config.group, error = %error, "reading the group assignment failed");
-                continue;
-            }
-        };
-        let now: BTreeSet<i32> = assignment
-            .elements_for_topic(&config.topic)
-            .iter()
-            .map(|element| element.partition())
-            .collect();
+        let latest = consumer
+            .context()
+            .latest
+            .lock()
+            .expect("assignment lock is not poisoned")
+            .take();
+        let Some(now) = latest else { continue };
+        // Every assignment starts unpaused, the partitions it kept included.
+        let mut assigned = TopicPartitionList::new();
+        for partition in &now {
+            assigned.add_partition(&config.topic, *partition);
+        }
+        if assigned.count() > 0
+            && let Err(error) = consumer.pause(&assigned)
+        {
+            warn!(group = %config.group, error = %error, "pausing assigned partitions failed");
+        }
         if now != current {
-            let added: TopicPartitionList = {
-                let mut list = TopicPartitionList::new();
-                for partition in now.difference(&current) {
-                    list.add_partition(&config.topic, *partition);
-                }
-                list
-            };
-            if added.count() > 0
-                && let Err(error) = consumer.pause(&added)
-            {
-                warn!(group = %config.group, error = %error, "pausing assigned partitions failed");
-            }
             info!(group = %config.group, partitions = ?now, "assignment changed");
             current = now;
             report.send_replace(current.clone());

@@ -4,9 +4,10 @@
 //! answered here. The receiving node runs the same frontend logic with that state local.
 //!
 //! A call that certainly had no effect — the owner moved before it ran, or the owner's node
-//! refused the connection — is sent again to the new owner inside Cairn; a call whose
-//! outcome is unknown is answered `Unavailable`, which the SDKs retry with the same request
-//! ID, so nothing is lost and nothing is applied twice.
+//! refused the connection — is sent again to the new owner inside Cairn. So is a call cut
+//! off mid-way whose repetition is harmless (reads, polls, and writes deduplicated by their
+//! request ID). Any other call cut off mid-way has an unknown outcome and is answered
+//! `Unavailable`, as Temporal answers it, so nothing is lost and nothing applied twice.
 
 use cairn_api::workflowservice::{
     workflow_service_client::WorkflowServiceClient, workflow_service_server::WorkflowService,
@@ -21,7 +22,7 @@ use tonic::{Request, Response, Status, transport::Channel};
 use tracing::debug;
 
 use crate::{
-    clients::{Clients, OWNER_WAIT, never_sent, wait_for_change},
+    clients::{Clients, OWNER_WAIT, never_sent, transport_failed, wait_for_change},
     directory::{Directory, Role},
 };
 
@@ -42,6 +43,15 @@ pub struct Router {
 enum Target {
     History(PartitionId),
     Matching(PartitionId),
+}
+
+/// Whether a call may be sent again after it was cut off mid-way.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Repeat {
+    /// Reads, polls and writes deduplicated by request ID.
+    Harmless,
+    /// Completions and terminations: a second one would be refused or act twice.
+    Unsafe,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -95,6 +105,7 @@ impl Router {
     async fn forward<Req, Resp, F, Fut>(
         &self,
         target: Target,
+        repeat: Repeat,
         request: Request<Req>,
         call: F,
     ) -> Reply<Resp>
@@ -128,6 +139,16 @@ impl Router {
                     Err(status) if cairn_frontend::is_not_owner(&status) || never_sent(&status) => {
                         debug!(?target, address = %route.address, "owner moved, routing again");
                     }
+                    Err(status) if transport_failed(&status) && repeat == Repeat::Harmless => {
+                        debug!(?target, address = %route.address, %status, "owner went away mid-call, repeating");
+                    }
+                    Err(status) if transport_failed(&status) => {
+                        return Err(Status::unavailable(format!(
+                            "the owner of {} partition {partition} went away while answering; \
+                             the outcome is unknown",
+                            role.name()
+                        )));
+                    }
                     result => return result,
                 }
             }
@@ -144,12 +165,15 @@ impl Router {
 /// Forwards to the owner when the request names one, and lets the local frontend answer
 /// (and validate) otherwise.
 macro_rules! route {
-    ($self:ident, $request:ident, $method:ident, $target:expr) => {{
+    ($self:ident, $request:ident, $method:ident, $target:expr) => {
+        route!($self, $request, $method, $target, Repeat::Harmless)
+    };
+    ($self:ident, $request:ident, $method:ident, $target:expr, $repeat:expr) => {{
         let target = $target;
         match target {
             Some(target) => {
                 $self
-                    .forward(target, $request, |mut client, request| async move {
+                    .forward(target, $repeat, $request, |mut client, request| async move {
                         client.$method(request).await
                     })
                     .await
@@ -240,7 +264,7 @@ impl WorkflowService for Router {
         request: Request<ws::RespondWorkflowTaskCompletedRequest>,
     ) -> Reply<ws::RespondWorkflowTaskCompletedResponse> {
         let target = self.token(&request.get_ref().task_token);
-        route!(self, request, respond_workflow_task_completed, target)
+        route!(self, request, respond_workflow_task_completed, target, Repeat::Unsafe)
     }
 
     async fn respond_workflow_task_failed(
@@ -248,7 +272,7 @@ impl WorkflowService for Router {
         request: Request<ws::RespondWorkflowTaskFailedRequest>,
     ) -> Reply<ws::RespondWorkflowTaskFailedResponse> {
         let target = self.token(&request.get_ref().task_token);
-        route!(self, request, respond_workflow_task_failed, target)
+        route!(self, request, respond_workflow_task_failed, target, Repeat::Unsafe)
     }
 
     async fn poll_activity_task_queue(
@@ -270,7 +294,7 @@ impl WorkflowService for Router {
         request: Request<ws::RespondActivityTaskCompletedRequest>,
     ) -> Reply<ws::RespondActivityTaskCompletedResponse> {
         let target = self.token(&request.get_ref().task_token);
-        route!(self, request, respond_activity_task_completed, target)
+        route!(self, request, respond_activity_task_completed, target, Repeat::Unsafe)
     }
 
     async fn respond_activity_task_completed_by_id(
@@ -279,7 +303,7 @@ impl WorkflowService for Router {
     ) -> Reply<ws::RespondActivityTaskCompletedByIdResponse> {
         let r = request.get_ref();
         let target = self.workflow(&r.namespace, &r.workflow_id);
-        route!(self, request, respond_activity_task_completed_by_id, target)
+        route!(self, request, respond_activity_task_completed_by_id, target, Repeat::Unsafe)
     }
 
     async fn respond_activity_task_failed(
@@ -287,7 +311,7 @@ impl WorkflowService for Router {
         request: Request<ws::RespondActivityTaskFailedRequest>,
     ) -> Reply<ws::RespondActivityTaskFailedResponse> {
         let target = self.token(&request.get_ref().task_token);
-        route!(self, request, respond_activity_task_failed, target)
+        route!(self, request, respond_activity_task_failed, target, Repeat::Unsafe)
     }
 
     async fn respond_activity_task_failed_by_id(
@@ -296,7 +320,7 @@ impl WorkflowService for Router {
     ) -> Reply<ws::RespondActivityTaskFailedByIdResponse> {
         let r = request.get_ref();
         let target = self.workflow(&r.namespace, &r.workflow_id);
-        route!(self, request, respond_activity_task_failed_by_id, target)
+        route!(self, request, respond_activity_task_failed_by_id, target, Repeat::Unsafe)
     }
 
     async fn respond_activity_task_canceled(
@@ -304,7 +328,7 @@ impl WorkflowService for Router {
         request: Request<ws::RespondActivityTaskCanceledRequest>,
     ) -> Reply<ws::RespondActivityTaskCanceledResponse> {
         let target = self.token(&request.get_ref().task_token);
-        route!(self, request, respond_activity_task_canceled, target)
+        route!(self, request, respond_activity_task_canceled, target, Repeat::Unsafe)
     }
 
     async fn respond_activity_task_canceled_by_id(
@@ -313,7 +337,7 @@ impl WorkflowService for Router {
     ) -> Reply<ws::RespondActivityTaskCanceledByIdResponse> {
         let r = request.get_ref();
         let target = self.workflow(&r.namespace, &r.workflow_id);
-        route!(self, request, respond_activity_task_canceled_by_id, target)
+        route!(self, request, respond_activity_task_canceled_by_id, target, Repeat::Unsafe)
     }
 
     async fn record_activity_task_heartbeat(
@@ -366,7 +390,7 @@ impl WorkflowService for Router {
     ) -> Reply<ws::TerminateWorkflowExecutionResponse> {
         let r = request.get_ref();
         let target = self.execution(&r.namespace, r.workflow_execution.as_ref());
-        route!(self, request, terminate_workflow_execution, target)
+        route!(self, request, terminate_workflow_execution, target, Repeat::Unsafe)
     }
 
     async fn describe_workflow_execution(
@@ -392,7 +416,7 @@ impl WorkflowService for Router {
         request: Request<ws::RespondQueryTaskCompletedRequest>,
     ) -> Reply<ws::RespondQueryTaskCompletedResponse> {
         let target = self.token(&request.get_ref().task_token);
-        route!(self, request, respond_query_task_completed, target)
+        route!(self, request, respond_query_task_completed, target, Repeat::Unsafe)
     }
 
     async fn list_workflow_executions(

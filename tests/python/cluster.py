@@ -1,0 +1,115 @@
+"""A Cairn cluster of separate processes around one `cairn broker start-dev`, for tests that
+kill and restart its processes.
+
+Contract with the cairn binary:
+
+    $CAIRN_BIN broker start-dev --port 0 --partitions N
+        prints `cairn broker listening on HOST:PORT` once clients can connect;
+    $CAIRN_BIN server start --roles R --kafka HOST:PORT --port P --data-dir D ...
+        prints `cairn frontend listening on HOST:PORT` (frontend role) and then
+        `cairn node ID (ROLES) internal services listening on HOST:PORT`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from conftest import STARTUP_TIMEOUT_S, ServerProcess, cairn_binary
+
+_OWNED = re.compile(r"^(\S+Z) .*partition owned.*partition=(\d+)")
+
+
+@dataclass
+class Node:
+    name: str
+    roles: str
+    port: int = 0
+    process: ServerProcess | None = None
+    starts: int = 0
+    kills: list[float] = field(default_factory=list)
+
+
+class Cluster:
+    def __init__(self, workdir: Path, *, partitions: int = 8, session_timeout: str = "2s"):
+        self.workdir = workdir
+        self.binary = str(cairn_binary())
+        self.partitions = partitions
+        self.session_timeout = session_timeout
+        self.env = dict(os.environ, NO_COLOR="1", RUST_BACKTRACE="1", RUST_LOG="info,librdkafka=warn,rdkafka=warn")
+        self.nodes: dict[str, Node] = {}
+        self.broker = ServerProcess(
+            "broker",
+            [self.binary, "broker", "start-dev", "--port", "0", "--partitions", str(partitions)],
+            workdir,
+            self.env,
+        )
+        self.bootstrap = self.broker.wait_ready(STARTUP_TIMEOUT_S)
+
+    def add(self, name: str, roles: str) -> Node:
+        node = Node(name, roles)
+        self.nodes[name] = node
+        self.start(node)
+        return node
+
+    def start(self, node: Node) -> None:
+        node.starts += 1
+        argv = [
+            self.binary, "server", "start",
+            "--roles", node.roles,
+            "--kafka", self.bootstrap,
+            "--port", str(node.port),
+            "--data-dir", str(self.workdir / node.name),
+            "--session-timeout", self.session_timeout,
+            "--log-level", "info",
+        ]
+        node.process = ServerProcess(f"{node.name}.{node.starts}", argv, self.workdir, self.env)
+        address = node.process.wait_ready(STARTUP_TIMEOUT_S)
+        if "frontend" in node.roles and node.port == 0:
+            # Restarts come back on the same port, where clients reconnect.
+            node.port = int(address.rsplit(":", 1)[1])
+
+    def frontend(self, name: str) -> str:
+        return f"127.0.0.1:{self.nodes[name].port}"
+
+    def kill(self, name: str) -> None:
+        node = self.nodes[name]
+        assert node.process is not None
+        node.kills.append(time.time())
+        node.process.proc.send_signal(signal.SIGKILL)
+        node.process.proc.wait(10)
+        node.process.close()
+
+    def restart(self, name: str) -> None:
+        self.start(self.nodes[name])
+
+    def takeovers(self) -> list[float]:
+        """For each kill of a history node: seconds until another node owned a partition."""
+        owned_at: list[float] = []
+        for log in self.workdir.glob("*.log"):
+            for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+                match = _OWNED.match(line)
+                if match:
+                    stamp = datetime.strptime(match.group(1)[:26], "%Y-%m-%dT%H:%M:%S.%f")
+                    owned_at.append(stamp.replace(tzinfo=timezone.utc).timestamp())
+        owned_at.sort()
+        gaps = []
+        for node in self.nodes.values():
+            if "history" not in node.roles:
+                continue
+            for killed in node.kills:
+                after = [t for t in owned_at if t > killed]
+                if after:
+                    gaps.append(after[0] - killed)
+        return gaps
+
+    def close(self) -> None:
+        for node in self.nodes.values():
+            if node.process is not None:
+                node.process.close()
+        self.broker.close()
