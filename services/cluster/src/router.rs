@@ -28,6 +28,8 @@ use crate::{
 
 /// Internal hops carry messages as large as the public API accepts.
 const MAX_MESSAGE: usize = 128 * 1024 * 1024;
+/// A long poll that cannot reach its owner answers idle this long before its deadline.
+const IDLE_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct Router {
@@ -102,11 +104,15 @@ impl Router {
     }
 
     /// Sends `request` to the owner of `target` with `call`, following ownership moves.
+    ///
+    /// A long poll (`idle` given) that finds no owner before its client's deadline gets the
+    /// answer of a poll that found nothing, as it would have from its owner.
     async fn forward<Req, Resp, F, Fut>(
         &self,
         target: Target,
         repeat: Repeat,
         request: Request<Req>,
+        idle: Option<Resp>,
         call: F,
     ) -> Reply<Resp>
     where
@@ -121,7 +127,11 @@ impl Router {
             .and_then(cairn_frontend::parse_grpc_timeout);
         let message = request.into_inner();
         let started = Instant::now();
-        let deadline = started + client_deadline.map_or(OWNER_WAIT, |d| d.min(OWNER_WAIT));
+        let deadline = match (client_deadline, &idle) {
+            (Some(client), Some(_)) => started + client.saturating_sub(IDLE_MARGIN),
+            (Some(client), None) => started + client.min(OWNER_WAIT),
+            (None, _) => started + OWNER_WAIT,
+        };
         let (role, partition) = match target {
             Target::History(partition) => (Role::History, partition),
             Target::Matching(partition) => (Role::Matching, partition),
@@ -153,6 +163,9 @@ impl Router {
                 }
             }
             if !wait_for_change(&self.directory, deadline).await {
+                if let Some(idle) = idle {
+                    return Ok(Response::new(idle));
+                }
                 return Err(Status::unavailable(format!(
                     "no node owns {} partition {partition} yet; try again",
                     role.name()
@@ -166,14 +179,17 @@ impl Router {
 /// (and validate) otherwise.
 macro_rules! route {
     ($self:ident, $request:ident, $method:ident, $target:expr) => {
-        route!($self, $request, $method, $target, Repeat::Harmless)
+        route!($self, $request, $method, $target, Repeat::Harmless, None)
     };
-    ($self:ident, $request:ident, $method:ident, $target:expr, $repeat:expr) => {{
+    ($self:ident, $request:ident, $method:ident, $target:expr, $repeat:expr) => {
+        route!($self, $request, $method, $target, $repeat, None)
+    };
+    ($self:ident, $request:ident, $method:ident, $target:expr, $repeat:expr, $idle:expr) => {{
         let target = $target;
         match target {
             Some(target) => {
                 $self
-                    .forward(target, $repeat, $request, |mut client, request| async move {
+                    .forward(target, $repeat, $request, $idle, |mut client, request| async move {
                         client.$method(request).await
                     })
                     .await
@@ -251,11 +267,14 @@ impl WorkflowService for Router {
     ) -> Reply<ws::PollWorkflowTaskQueueResponse> {
         let r = request.get_ref();
         let queue = r.task_queue.as_ref().map(|q| q.name.as_str()).unwrap_or("");
+        let target = self.queue(&r.namespace, queue);
         route!(
             self,
             request,
             poll_workflow_task_queue,
-            self.queue(&r.namespace, queue)
+            target,
+            Repeat::Harmless,
+            Some(Default::default())
         )
     }
 
@@ -281,11 +300,14 @@ impl WorkflowService for Router {
     ) -> Reply<ws::PollActivityTaskQueueResponse> {
         let r = request.get_ref();
         let queue = r.task_queue.as_ref().map(|q| q.name.as_str()).unwrap_or("");
+        let target = self.queue(&r.namespace, queue);
         route!(
             self,
             request,
             poll_activity_task_queue,
-            self.queue(&r.namespace, queue)
+            target,
+            Repeat::Harmless,
+            Some(Default::default())
         )
     }
 
@@ -363,7 +385,15 @@ impl WorkflowService for Router {
     ) -> Reply<ws::GetWorkflowExecutionHistoryResponse> {
         let r = request.get_ref();
         let target = self.execution(&r.namespace, r.execution.as_ref());
-        route!(self, request, get_workflow_execution_history, target)
+        let idle = r.wait_new_event.then(|| cairn_frontend::idle_history_poll(r));
+        route!(
+            self,
+            request,
+            get_workflow_execution_history,
+            target,
+            Repeat::Harmless,
+            idle
+        )
     }
 
     async fn signal_workflow_execution(

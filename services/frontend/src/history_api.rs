@@ -89,16 +89,32 @@ pub(crate) async fn get_workflow_execution_history(
         // Long poll: wait for a durable change of this workflow, or answer empty at the
         // deadline. Subscribed before the first look, so no change slips between.
         if !wait_for_change(&mut changes, &workflow, deadline).await {
-            let next_page_token = if close_only {
-                Vec::new()
-            } else {
-                from.to_be_bytes().to_vec()
-            };
-            return Ok(Response::new(ws::GetWorkflowExecutionHistoryResponse {
-                history: Some(HistoryPage::default()),
-                next_page_token,
-                ..Default::default()
-            }));
+            return Ok(Response::new(idle_answer(close_only, from)));
         }
     }
+}
+
+/// What a history long poll that saw nothing new answers: an empty page that continues
+/// where the request started.
+fn idle_answer(close_only: bool, from: i64) -> ws::GetWorkflowExecutionHistoryResponse {
+    let next_page_token = if close_only {
+        Vec::new()
+    } else {
+        from.to_be_bytes().to_vec()
+    };
+    ws::GetWorkflowExecutionHistoryResponse {
+        history: Some(HistoryPage::default()),
+        next_page_token,
+        ..Default::default()
+    }
+}
+
+/// The idle answer to a history long poll, for a router that could not reach its owner
+/// before the client's deadline.
+pub fn idle_history_poll(
+    r: &ws::GetWorkflowExecutionHistoryRequest,
+) -> ws::GetWorkflowExecutionHistoryResponse {
+    let close_only = r.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
+    let from = <[u8; 8]>::try_from(r.next_page_token.as_slice()).map_or(1, i64::from_be_bytes);
+    idle_answer(close_only, from)
 }

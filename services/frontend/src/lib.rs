@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 
 pub use error::is_not_owner;
+pub use history_api::idle_history_poll;
 pub use long_poll::parse_grpc_timeout;
 pub use namespaces::{Namespace, NamespaceError, Namespaces};
 pub use service::{Frontend, QueueOwnership};
