@@ -23,6 +23,7 @@ from pathlib import Path
 from conftest import STARTUP_TIMEOUT_S, ServerProcess, cairn_binary
 
 _OWNED = re.compile(r"^(\S+Z) .*partition owned.*partition=(\d+)")
+_OWNERSHIP = re.compile(r"partition (owned|released|fenced)\b.*?partition=(\d+)")
 
 
 @dataclass
@@ -87,6 +88,42 @@ class Cluster:
 
     def restart(self, name: str) -> None:
         self.start(self.nodes[name])
+
+    def freeze(self, name: str) -> None:
+        """SIGSTOP: the process keeps its sockets and memory but does nothing."""
+        process = self.nodes[name].process
+        assert process is not None
+        process.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self, name: str) -> None:
+        process = self.nodes[name].process
+        assert process is not None
+        process.proc.send_signal(signal.SIGCONT)
+
+    def address(self, name: str) -> str:
+        """The first address a node printed: the frontend's, else its internal services'."""
+        process = self.nodes[name].process
+        assert process is not None and process.address is not None
+        return process.address
+
+    def log(self, name: str) -> str:
+        process = self.nodes[name].process
+        assert process is not None
+        return process.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def history_owners(self, partition: int) -> list[str]:
+        """History nodes whose log last says they own `partition`."""
+        owners = []
+        for name, node in self.nodes.items():
+            if "history" not in node.roles or node.process is None:
+                continue
+            last = None
+            for match in _OWNERSHIP.finditer(self.log(name)):
+                if int(match.group(2)) == partition:
+                    last = match.group(1)
+            if last == "owned":
+                owners.append(name)
+        return owners
 
     def takeovers(self) -> list[float]:
         """For each kill of a history node: seconds until another node owned a partition."""

@@ -19,11 +19,12 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
+from temporalio.service import RetryConfig, RPCError, RPCStatusCode
 from temporalio.worker import Replayer, Worker
 
 from chaos_workflows import ChaosWorkflow, chaos_double
 from cluster import Cluster
-from support import event_type_name
+from support import event_type_name, eventually
 
 WORKFLOWS = int(os.environ.get("CAIRN_CHAOS_WORKFLOWS", "500"))
 KILL_EVERY_S = float(os.environ.get("CAIRN_CHAOS_KILL_EVERY", "3"))
@@ -132,3 +133,76 @@ async def test_workflows_complete_exactly_once_while_processes_are_killed(cluste
         )
     )
     assert sum(kills.values()) >= 1, "the run ended before any process was killed"
+
+
+@pytest.mark.timeout(300)
+async def test_a_frozen_owner_is_fenced_and_none_of_its_callers_is_told_done(tmp_path: Path):
+    """Two would-be owners of one partition at once: the owner is frozen with SIGSTOP, the
+    other history node takes the partition over, and the frozen one is resumed with a signal
+    in hand. It writes, finds the newer claim when it reads back, and answers its caller with
+    an error; the signal never reaches the history."""
+    cluster = Cluster(tmp_path, partitions=1, session_timeout="2s")
+    try:
+        for name, roles in [
+            ("frontend", "frontend"),
+            ("matching", "matching"),
+            ("history-1", "history"),
+            ("history-2", "history"),
+        ]:
+            cluster.add(name, roles)
+        client = await Client.connect(cluster.frontend("frontend"))
+        workflow_id = f"fenced-{uuid.uuid4().hex[:8]}"
+        handle = await client.start_workflow(
+            ChaosWorkflow.run, 1, id=workflow_id, task_queue=f"no-worker-{workflow_id}"
+        )
+        await handle.signal(ChaosWorkflow.poke, "before")
+        # Both history nodes are in the group, so its assignment holds until one leaves.
+        await eventually(
+            lambda: asyncio.to_thread(
+                lambda: all("joined the group" in cluster.log(n) for n in ("history-1", "history-2"))
+            ),
+            bool,
+            what="both history nodes in the group",
+        )
+        owners = await eventually(
+            lambda: asyncio.to_thread(cluster.history_owners, 0),
+            lambda owners: len(owners) == 1,
+            what="one owner of partition 0",
+        )
+        zombie = owners[0]
+        successor = "history-2" if zombie == "history-1" else "history-1"
+        # The zombie's own API, reached directly (no router to redirect the call), and no
+        # SDK retries: its one answer is what it told its caller.
+        direct = await Client.connect(
+            cluster.address(zombie), retry_config=RetryConfig(max_retries=0)
+        )
+        cluster.freeze(zombie)
+        late_signal = asyncio.create_task(
+            direct.get_workflow_handle(workflow_id).signal(ChaosWorkflow.poke, "zombie")
+        )
+        # While the zombie is frozen the other node takes over and serves.
+        await handle.signal(ChaosWorkflow.poke, "after")
+        assert successor in cluster.history_owners(0)
+        cluster.thaw(zombie)
+        with pytest.raises(RPCError) as refused:
+            await late_signal
+        assert refused.value.status == RPCStatusCode.UNAVAILABLE
+        # It did write: reading its record back it met the successor's claim.
+        await eventually(
+            lambda: asyncio.to_thread(cluster.log, zombie),
+            lambda log: "partition fenced by a newer owner" in log,
+            what="the zombie to find itself fenced",
+        )
+
+        await handle.signal(ChaosWorkflow.poke, "later")
+        history = await handle.fetch_history()
+        signals = [
+            event.workflow_execution_signaled_event_attributes.input.payloads[0].data
+            for event in history.events
+            if event_type_name(event.event_type) == "WorkflowExecutionSignaled"
+        ]
+        assert signals == [b'"before"', b'"after"', b'"later"']
+        ids = [event.event_id for event in history.events]
+        assert ids == list(range(1, len(ids) + 1)), "event IDs have a gap or a repeat"
+    finally:
+        cluster.close()

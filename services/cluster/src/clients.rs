@@ -16,25 +16,50 @@ use crate::directory::Directory;
 
 /// How long an internal call keeps looking for a partition's owner.
 pub const OWNER_WAIT: Duration = Duration::from_secs(20);
+/// How long one attempt of a call that is not a long poll may take. A peer that does not
+/// answer within it (frozen, or cut off) is presumed gone; whatever it does later with the
+/// request is fenced if it lost its partitions meanwhile.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause between attempts when nothing in the directory changed.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Default)]
 pub struct Clients {
-    channels: Arc<Mutex<HashMap<String, Channel>>>,
+    /// For long polls and forwarded calls, which bound each attempt themselves.
+    open: Arc<Mutex<HashMap<String, Channel>>>,
+    /// For the internal services, every call bounded by [`ATTEMPT_TIMEOUT`].
+    bounded: Arc<Mutex<HashMap<String, Channel>>>,
 }
 
 impl Clients {
+    /// A channel to `address` with no bound on a call's duration.
     pub fn channel(&self, address: &str) -> Channel {
-        let mut channels = self.channels.lock().expect("client lock is not poisoned");
+        Self::get(&self.open, address, None)
+    }
+
+    /// A channel to `address` whose calls fail after [`ATTEMPT_TIMEOUT`].
+    pub fn bounded_channel(&self, address: &str) -> Channel {
+        Self::get(&self.bounded, address, Some(ATTEMPT_TIMEOUT))
+    }
+
+    fn get(
+        cache: &Mutex<HashMap<String, Channel>>,
+        address: &str,
+        timeout: Option<Duration>,
+    ) -> Channel {
+        let mut channels = cache.lock().expect("client lock is not poisoned");
         channels
             .entry(address.to_string())
             .or_insert_with(|| {
-                Endpoint::from_shared(format!("http://{address}"))
+                let endpoint = Endpoint::from_shared(format!("http://{address}"))
                     .expect("peer addresses are host:port")
                     .connect_timeout(Duration::from_secs(1))
-                    .tcp_nodelay(true)
-                    .connect_lazy()
+                    .tcp_nodelay(true);
+                match timeout {
+                    Some(timeout) => endpoint.timeout(timeout),
+                    None => endpoint,
+                }
+                .connect_lazy()
             })
             .clone()
     }
@@ -55,7 +80,15 @@ pub async fn wait_for_change(directory: &Directory, deadline: Instant) -> bool {
 /// True when a call failed in transport (the peer went away or could not be reached) rather
 /// than being answered by the peer.
 pub fn transport_failed(status: &tonic::Status) -> bool {
-    std::error::Error::source(status).is_some()
+    std::error::Error::source(status).is_some() || timed_out(status)
+}
+
+/// True when a bounded call ran out of time (the peer may still act on it later).
+pub fn timed_out(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Cancelled | tonic::Code::DeadlineExceeded
+    ) && status.message().to_ascii_lowercase().contains("timeout")
 }
 
 /// True when a call failed before reaching the peer (the connection was refused or could not

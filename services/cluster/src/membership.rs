@@ -58,6 +58,13 @@ impl Membership {
                 config.session_timeout.as_millis().to_string(),
             )
             .set("heartbeat.interval.ms", heartbeat.as_millis().to_string())
+            // The rebalance timeout: how long a rebalance waits for members to rejoin. A
+            // member that is alive rejoins at once (it polls ten times a second), so one that
+            // does not within a session timeout is as good as dead.
+            .set(
+                "max.poll.interval.ms",
+                config.session_timeout.as_millis().to_string(),
+            )
             .create_with_context(context)?;
         consumer.subscribe(&[config.topic.as_str()])?;
         let (report, assigned) = watch::channel(BTreeSet::new());
@@ -121,6 +128,7 @@ fn run(
     stop: CancellationToken,
 ) {
     let mut current = BTreeSet::new();
+    let mut joined = false;
     while !stop.is_cancelled() {
         // Polling drives heartbeats and rebalances; records that slip through are ignored.
         let _ignored = consumer.poll(Duration::from_millis(100));
@@ -140,6 +148,10 @@ fn run(
             && let Err(error) = consumer.pause(&assigned)
         {
             warn!(group = %config.group, error = %error, "pausing assigned partitions failed");
+        }
+        if !joined {
+            joined = true;
+            info!(group = %config.group, partitions = ?now, "joined the group");
         }
         if now != current {
             info!(group = %config.group, partitions = ?now, "assignment changed");

@@ -16,7 +16,7 @@ use tonic::transport::Channel;
 use tracing::{debug, warn};
 
 use crate::{
-    clients::{Clients, OWNER_WAIT, never_sent, wait_for_change},
+    clients::{Clients, OWNER_WAIT, never_sent, transport_failed, wait_for_change},
     directory::{Directory, Role},
     internal::{history_client::HistoryClient, matching_client::MatchingClient},
     wire::{self, Reply, WireError},
@@ -30,8 +30,14 @@ pub struct RemotePeers {
 }
 
 impl RemotePeers {
-    /// Calls the owner of `partition`, following it as it moves.
-    async fn call<T, F, Fut>(&self, partition: PartitionId, call: F) -> Result<T, HistoryError>
+    /// Calls the owner of `partition`, following it as it moves. A read (`read`) cut off
+    /// mid-way is asked again; a write cut off mid-way has an unknown outcome.
+    async fn call<T, F, Fut>(
+        &self,
+        partition: PartitionId,
+        read: bool,
+        call: F,
+    ) -> Result<T, HistoryError>
     where
         F: Fn(HistoryClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<Reply<T>>, tonic::Status>>,
@@ -39,7 +45,7 @@ impl RemotePeers {
         let deadline = Instant::now() + OWNER_WAIT;
         loop {
             if let Some(route) = self.directory.route(Role::History, partition) {
-                let client = HistoryClient::new(self.clients.channel(&route.address))
+                let client = HistoryClient::new(self.clients.bounded_channel(&route.address))
                     .max_decoding_message_size(usize::MAX)
                     .max_encoding_message_size(usize::MAX);
                 match call(client).await {
@@ -50,6 +56,9 @@ impl RemotePeers {
                     },
                     Err(status) if never_sent(&status) => {
                         debug!(partition, address = %route.address, "history owner unreachable");
+                    }
+                    Err(status) if read && transport_failed(&status) => {
+                        debug!(partition, address = %route.address, %status, "history owner went away mid-read");
                     }
                     Err(status) => {
                         return Err(HistoryError::Peer {
@@ -83,7 +92,7 @@ impl Peers for RemotePeers {
             request_id,
             identity,
         };
-        self.call(self.partition(&request.task.run), |mut client| {
+        self.call(self.partition(&request.task.run), false, |mut client| {
             let request = request.clone();
             async move { client.record_workflow_task_started(request).await }
         })
@@ -101,7 +110,7 @@ impl Peers for RemotePeers {
             request_id,
             identity,
         };
-        self.call(self.partition(&request.task.run), |mut client| {
+        self.call(self.partition(&request.task.run), false, |mut client| {
             let request = request.clone();
             async move { client.record_activity_task_started(request).await }
         })
@@ -109,7 +118,7 @@ impl Peers for RemotePeers {
     }
 
     async fn reset_sticky(&self, run: RunKey) -> Result<(), HistoryError> {
-        self.call(self.partition(&run), |mut client| {
+        self.call(self.partition(&run), false, |mut client| {
             let run = run.clone();
             async move { client.reset_sticky(run).await }
         })
@@ -117,7 +126,7 @@ impl Peers for RemotePeers {
     }
 
     async fn describe(&self, run: RunKey) -> Result<MutableState, HistoryError> {
-        self.call(self.partition(&run), |mut client| {
+        self.call(self.partition(&run), true, |mut client| {
             let run = run.clone();
             async move { client.describe(run).await }
         })
@@ -131,7 +140,7 @@ impl Peers for RemotePeers {
         to: i64,
     ) -> Result<Vec<HistoryEvent>, HistoryError> {
         let request = wire::EventsRequest { run, from, to };
-        self.call(self.partition(&request.run), |mut client| {
+        self.call(self.partition(&request.run), true, |mut client| {
             let request = request.clone();
             async move { client.events(request).await }
         })
@@ -139,7 +148,7 @@ impl Peers for RemotePeers {
     }
 
     async fn runs(&self, partition: PartitionId) -> Result<Vec<MutableState>, HistoryError> {
-        self.call(partition, |mut client| async move {
+        self.call(partition, true, |mut client| async move {
             client.runs(wire::Partition(partition)).await
         })
         .await
@@ -176,7 +185,7 @@ impl RemoteTasks {
                     send.deliver_locally(&self.local);
                     return;
                 }
-                let mut client = MatchingClient::new(self.clients.channel(&route.address))
+                let mut client = MatchingClient::new(self.clients.bounded_channel(&route.address))
                     .max_decoding_message_size(usize::MAX)
                     .max_encoding_message_size(usize::MAX);
                 let result = match &send {

@@ -22,7 +22,7 @@ use tonic::{Request, Response, Status, transport::Channel};
 use tracing::debug;
 
 use crate::{
-    clients::{Clients, OWNER_WAIT, never_sent, transport_failed, wait_for_change},
+    clients::{ATTEMPT_TIMEOUT, Clients, OWNER_WAIT, never_sent, transport_failed, wait_for_change},
     directory::{Directory, Role},
 };
 
@@ -113,6 +113,7 @@ impl Router {
         repeat: Repeat,
         request: Request<Req>,
         idle: Option<Resp>,
+        long: bool,
         call: F,
     ) -> Reply<Resp>
     where
@@ -142,10 +143,22 @@ impl Router {
                     .max_decoding_message_size(MAX_MESSAGE)
                     .max_encoding_message_size(MAX_MESSAGE);
                 let mut forwarded = Request::new(message.clone());
-                if let Some(timeout) = client_deadline {
-                    forwarded.set_timeout(timeout.saturating_sub(started.elapsed()));
+                let remaining = client_deadline.map(|d| d.saturating_sub(started.elapsed()));
+                if let Some(remaining) = remaining {
+                    forwarded.set_timeout(remaining);
                 }
-                match call(client, forwarded).await {
+                // A long poll may take the client's whole deadline; anything else gets one
+                // attempt's time, so a frozen owner cannot hold the call forever.
+                let attempt = if idle.is_some() || long {
+                    remaining.unwrap_or(OWNER_WAIT)
+                } else {
+                    remaining.map_or(ATTEMPT_TIMEOUT, |r| r.min(ATTEMPT_TIMEOUT))
+                };
+                let answer = match tokio::time::timeout(attempt, call(client, forwarded)).await {
+                    Ok(answer) => answer,
+                    Err(_elapsed) => Err(Status::deadline_exceeded("attempt timeout")),
+                };
+                match answer {
                     Err(status) if cairn_frontend::is_not_owner(&status) || never_sent(&status) => {
                         debug!(?target, address = %route.address, "owner moved, routing again");
                     }
@@ -184,12 +197,15 @@ macro_rules! route {
     ($self:ident, $request:ident, $method:ident, $target:expr, $repeat:expr) => {
         route!($self, $request, $method, $target, $repeat, None)
     };
-    ($self:ident, $request:ident, $method:ident, $target:expr, $repeat:expr, $idle:expr) => {{
+    ($self:ident, $request:ident, $method:ident, $target:expr, $repeat:expr, $idle:expr) => {
+        route!($self, $request, $method, $target, $repeat, $idle, false)
+    };
+    ($self:ident, $request:ident, $method:ident, $target:expr, $repeat:expr, $idle:expr, $long:expr) => {{
         let target = $target;
         match target {
             Some(target) => {
                 $self
-                    .forward(target, $repeat, $request, $idle, |mut client, request| async move {
+                    .forward(target, $repeat, $request, $idle, $long, |mut client, request| async move {
                         client.$method(request).await
                     })
                     .await
@@ -438,7 +454,8 @@ impl WorkflowService for Router {
     ) -> Reply<ws::QueryWorkflowResponse> {
         let r = request.get_ref();
         let target = self.execution(&r.namespace, r.execution.as_ref());
-        route!(self, request, query_workflow, target)
+        // A query waits for a worker's answer: it may take the client's whole deadline.
+        route!(self, request, query_workflow, target, Repeat::Harmless, None, true)
     }
 
     async fn respond_query_task_completed(
