@@ -7,7 +7,8 @@ Contract with the cairn binary:
         prints `cairn broker listening on HOST:PORT` once clients can connect;
     $CAIRN_BIN server start --roles R --kafka HOST:PORT --port P --data-dir D ...
         prints `cairn frontend listening on HOST:PORT` (frontend role) and then
-        `cairn node ID (ROLES) internal services listening on HOST:PORT`.
+        `cairn node ID (ROLES) internal services listening on HOST:PORT`, then
+        `cairn metrics listening on HOST:PORT`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import re
 import signal
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,7 +39,7 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, workdir: Path, *, partitions: int = 8, session_timeout: str = "2s"):
+    def __init__(self, workdir: Path, *, partitions: int = 8, session_timeout: str = "4s"):
         self.workdir = workdir
         self.binary = str(cairn_binary())
         self.partitions = partitions
@@ -110,6 +112,14 @@ class Cluster:
         process = self.nodes[name].process
         assert process is not None
         return process.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def metrics(self, name: str) -> str:
+        """What the node's `/metrics` answers now."""
+        marker = "cairn metrics listening on "
+        line = next(line for line in self.log(name).splitlines() if marker in line)
+        address = line.split(marker, 1)[1].split()[0]
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as response:
+            return response.read().decode()
 
     def history_owners(self, partition: int) -> list[str]:
         """History nodes whose log last says they own `partition`."""

@@ -41,7 +41,7 @@ TOPOLOGY = [
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path, partitions=8, session_timeout="2s")
+    cluster = Cluster(tmp_path, partitions=8, session_timeout="4s")
     try:
         for name, roles in TOPOLOGY:
             cluster.add(name, roles)
@@ -141,7 +141,7 @@ async def test_a_frozen_owner_is_fenced_and_none_of_its_callers_is_told_done(tmp
     other history node takes the partition over, and the frozen one is resumed with a signal
     in hand. It writes, finds the newer claim when it reads back, and answers its caller with
     an error; the signal never reaches the history."""
-    cluster = Cluster(tmp_path, partitions=1, session_timeout="2s")
+    cluster = Cluster(tmp_path, partitions=1, session_timeout="4s")
     try:
         for name, roles in [
             ("frontend", "frontend"),
@@ -204,5 +204,15 @@ async def test_a_frozen_owner_is_fenced_and_none_of_its_callers_is_told_done(tmp
         assert signals == [b'"before"', b'"after"', b'"later"']
         ids = [event.event_id for event in history.events]
         assert ids == list(range(1, len(ids) + 1)), "event IDs have a gap or a repeat"
+
+        # Each process reports what it owns and serves on /metrics.
+        owner_metrics = await asyncio.to_thread(cluster.metrics, successor)
+        assert 'cairn_history_partition_epoch{partition="0"}' in owner_metrics
+        assert 'cairn_history_partition_lag_records{partition="0"}' in owner_metrics
+        matching_metrics = await asyncio.to_thread(cluster.metrics, "matching")
+        assert 'cairn_matching_partition_owned{partition="0"} 1' in matching_metrics
+        assert f'task_queue="no-worker-{workflow_id}"' in matching_metrics
+        frontend_metrics = await asyncio.to_thread(cluster.metrics, "frontend")
+        assert 'cairn_rpc_duration_seconds_count{rpc="SignalWorkflowExecution"}' in frontend_metrics
     finally:
         cluster.close()

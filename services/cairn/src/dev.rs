@@ -4,7 +4,10 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use cairn_cluster::{HISTORY_TOPIC, METADATA_TOPIC};
+use cairn_cluster::{
+    HISTORY_TOPIC, METADATA_TOPIC,
+    metrics::{Metrics, Sources, serve_public},
+};
 use cairn_frontend::Namespaces;
 use cairn_history::{History, HistoryConfig, SystemClock};
 use cairn_log::KafkaConfig;
@@ -108,11 +111,33 @@ async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
     let frontend = cairn_frontend::Frontend::new(
         history.clone(),
         matching.clone(),
-        Arc::new(matching),
+        Arc::new(matching.clone()),
         namespaces,
     );
-    let served =
-        cairn_frontend::serve(listener, frontend.clone(), frontend, shutdown.token()).await;
+    let metrics = Metrics::new(Sources {
+        history: Some(history.clone()),
+        matching: Some(matching),
+        matching_owned: None,
+    });
+    let metrics_listener = TcpListener::bind(SocketAddr::new(args.ip, args.metrics_port))
+        .await
+        .with_context(|| format!("binding {}:{}", args.ip, args.metrics_port))?;
+    println!(
+        "cairn metrics listening on {}",
+        metrics_listener.local_addr()?
+    );
+    let serve_metrics = tokio::spawn(metrics.clone().serve(metrics_listener, shutdown.token()));
+    let served = serve_public(
+        listener,
+        frontend.clone(),
+        frontend,
+        &metrics,
+        shutdown.token(),
+    )
+    .await;
+    if let Ok(Err(error)) = serve_metrics.await {
+        tracing::warn!(error = %error, "serving metrics failed");
+    }
     history.shutdown().await;
     served.context("serving the API")?;
     info!("dev server stopped");

@@ -68,6 +68,9 @@ pub struct DevArgs {
     /// History partitions of a new cluster.
     #[arg(long, default_value_t = 16)]
     pub partitions: u32,
+    /// Port of `/metrics` (Prometheus); 0 (the default) picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub metrics_port: u16,
 }
 
 /// Flags of `cairn server start`; each overrides the config file and the environment.
@@ -94,6 +97,9 @@ pub struct StartArgs {
     /// Port of the internal services; 0 (the default) picks a free one.
     #[arg(long)]
     pub internal_port: Option<u16>,
+    /// Port of `/metrics` (Prometheus); 0 (the default) picks a free one.
+    #[arg(long)]
+    pub metrics_port: Option<u16>,
     /// Host other nodes use to reach this one.
     #[arg(long)]
     pub advertise_host: Option<String>,

@@ -30,6 +30,8 @@ pub struct ServerConfig {
     pub port: u16,
     /// Internal services port; 0 picks a free one, published through Kafka.
     pub internal_port: u16,
+    /// `/metrics` port; 0 picks a free one.
+    pub metrics_port: u16,
     /// Host other nodes use to reach this one; the listen address by default.
     pub advertise_host: Option<String>,
     pub data_dir: Option<PathBuf>,
@@ -50,6 +52,7 @@ impl Default for ServerConfig {
             ip: IpAddr::from([127, 0, 0, 1]),
             port: 7233,
             internal_port: 0,
+            metrics_port: 0,
             advertise_host: None,
             data_dir: None,
             partitions: None,
@@ -72,6 +75,8 @@ struct FlagOverrides {
     port: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     internal_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_port: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     advertise_host: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -105,6 +110,7 @@ pub fn load(args: &StartArgs) -> anyhow::Result<ServerConfig> {
         ip: args.ip,
         port: args.port,
         internal_port: args.internal_port,
+        metrics_port: args.metrics_port,
         advertise_host: args.advertise_host.clone(),
         data_dir: args.data_dir.clone(),
         partitions: args.partitions,
@@ -135,6 +141,7 @@ pub fn run(config: ServerConfig) -> anyhow::Result<()> {
             ip: config.ip,
             port: config.port,
             internal_port: config.internal_port,
+            metrics_port: config.metrics_port,
             advertise_host: config.advertise_host,
             partitions: config.partitions,
             session_timeout: config.session_timeout,
@@ -150,6 +157,7 @@ pub fn run(config: ServerConfig) -> anyhow::Result<()> {
             roles.names().join(","),
             node.internal_address
         );
+        println!("cairn metrics listening on {}", node.metrics_address);
         shutdown.cancelled().await;
         info!("stopping");
         node.stop().await

@@ -14,6 +14,7 @@ pub mod clients;
 pub mod directory;
 pub mod internal;
 pub mod membership;
+pub mod metrics;
 pub mod node;
 pub mod peers;
 pub mod router;

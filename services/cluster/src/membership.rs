@@ -24,6 +24,9 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+/// The shortest rebalance timeout: a join must outlast the initial rebalance delay.
+const MIN_REBALANCE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Joins `group` on `topic` and reports the partitions assigned to this member. The member
 /// leaves the group (so others take over at once) when `stop` fires and `leave` completes.
 pub struct Membership {
@@ -36,13 +39,17 @@ pub struct Membership {
 pub struct MembershipConfig {
     pub group: String,
     pub topic: String,
-    /// A member that sends no heartbeat for this long is presumed dead.
+    /// A member that sends no heartbeat for this long is presumed dead. It must be longer
+    /// than the coordinator's initial rebalance delay (3 s by default on Kafka and on the
+    /// mock broker): a first join waits that long without heartbeats, and a shorter session
+    /// would expire the member before the join completes.
     pub session_timeout: Duration,
 }
 
 impl Membership {
     pub fn join(kafka: &KafkaConfig, config: MembershipConfig) -> anyhow::Result<Self> {
         let heartbeat = (config.session_timeout / 4).max(Duration::from_millis(100));
+        let rebalance_timeout = config.session_timeout.max(MIN_REBALANCE_TIMEOUT);
         let context = Assignments {
             topic: config.topic.clone(),
             latest: Mutex::new(None),
@@ -60,11 +67,10 @@ impl Membership {
             .set("heartbeat.interval.ms", heartbeat.as_millis().to_string())
             // The rebalance timeout: how long a rebalance waits for members to rejoin. A
             // member that is alive rejoins at once (it polls ten times a second), so one that
-            // does not within a session timeout is as good as dead.
-            .set(
-                "max.poll.interval.ms",
-                config.session_timeout.as_millis().to_string(),
-            )
+            // does not within this is as good as dead. It also bounds a join's own request
+            // (plus 3 s), which must outlast the coordinator's initial rebalance delay (3 s
+            // on Kafka and on the mock).
+            .set("max.poll.interval.ms", rebalance_timeout.as_millis().to_string())
             .create_with_context(context)?;
         consumer.subscribe(&[config.topic.as_str()])?;
         let (report, assigned) = watch::channel(BTreeSet::new());

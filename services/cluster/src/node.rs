@@ -31,6 +31,7 @@ use crate::{
     directory::{Directory, Role},
     internal::{HistoryPeer, MatchingPeer, history_server::HistoryServer, matching_server::MatchingServer},
     membership::{Membership, MembershipConfig},
+    metrics::{Metrics, Sources, serve_public},
     peers::{RemotePeers, RemoteTasks},
     router::Router,
 };
@@ -97,6 +98,8 @@ pub struct NodeConfig {
     pub port: u16,
     /// Port of the internal services; 0 picks a free one.
     pub internal_port: u16,
+    /// Port of `/metrics`; 0 picks a free one.
+    pub metrics_port: u16,
     /// Host peers use to reach this node; the listen address when not given.
     pub advertise_host: Option<String>,
     /// History partitions: fixed when the cluster is created, checked on every later start.
@@ -112,6 +115,7 @@ pub struct Node {
     pub node_id: String,
     pub frontend_address: Option<SocketAddr>,
     pub internal_address: SocketAddr,
+    pub metrics_address: SocketAddr,
     pub cluster: ClusterRecord,
     history: History,
     stop: CancellationToken,
@@ -222,6 +226,7 @@ impl Node {
             .as_ref()
             .map_or_else(|| watch::channel(BTreeSet::new()).1, Membership::assigned);
         let owned = matching_owned.clone();
+        let matching_owned_for_metrics = matching_owned.clone();
         let frontend = Frontend::new(
             history.clone(),
             matching.clone(),
@@ -304,6 +309,23 @@ impl Node {
             None
         };
 
+        let metrics = Metrics::new(Sources {
+            history: config.roles.history.then(|| history.clone()),
+            matching: config.roles.matching.then(|| matching.clone()),
+            matching_owned: config.roles.matching.then(|| matching_owned_for_metrics.clone()),
+        });
+        let metrics_listener = TcpListener::bind(SocketAddr::new(config.ip, config.metrics_port))
+            .await
+            .with_context(|| format!("binding {}:{}", config.ip, config.metrics_port))?;
+        let metrics_address = metrics_listener.local_addr()?;
+        let metrics_stop = stop.clone();
+        let serve_metrics = metrics.clone();
+        background.push(tokio::spawn(async move {
+            if let Err(error) = serve_metrics.serve(metrics_listener, metrics_stop).await {
+                warn!(error = %error, "serving metrics failed");
+            }
+        }));
+
         if let Some(listener) = frontend_listener {
             let router = Router {
                 local: frontend.clone(),
@@ -313,12 +335,10 @@ impl Node {
                 history_partitions,
                 matching_partitions,
             };
-            servers.push(tokio::spawn(cairn_frontend::serve(
-                listener,
-                router,
-                frontend,
-                stop.clone(),
-            )));
+            let stop = stop.clone();
+            servers.push(tokio::spawn(async move {
+                serve_public(listener, router, frontend, &metrics, stop).await
+            }));
         }
         info!(
             node_id,
@@ -333,6 +353,7 @@ impl Node {
             node_id,
             frontend_address,
             internal_address,
+            metrics_address,
             cluster,
             history,
             stop,

@@ -21,8 +21,6 @@ use cairn_api::{
     operatorservice::operator_service_server::OperatorServiceServer,
     workflowservice::workflow_service_server::{WorkflowService, WorkflowServiceServer},
 };
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 
 pub use error::is_not_owner;
@@ -48,29 +46,4 @@ pub fn operator_service(frontend: Frontend) -> OperatorServiceServer<Frontend> {
     OperatorServiceServer::new(frontend)
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
-}
-
-/// Serves the public API on `listener` until `shutdown` fires: `workflow` answers the
-/// WorkflowService (the frontend itself, or a router in front of it), and gRPC health
-/// reports it serving.
-pub async fn serve<S: WorkflowService>(
-    listener: TcpListener,
-    workflow: S,
-    frontend: Frontend,
-    shutdown: CancellationToken,
-) -> Result<(), tonic::transport::Error> {
-    let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<WorkflowServiceServer<Frontend>>()
-        .await;
-    let health = health
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip);
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    tonic::transport::Server::builder()
-        .add_service(health)
-        .add_service(workflow_service(workflow))
-        .add_service(operator_service(frontend))
-        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-        .await
 }

@@ -70,6 +70,7 @@ struct Inner {
 
 struct Owned {
     epoch: i64,
+    applied: Arc<std::sync::atomic::AtomicI64>,
     sender: mpsc::Sender<Op>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
@@ -147,6 +148,7 @@ impl History {
         })
         .await?;
         let epoch = partition.epoch();
+        let applied = partition.applied_offset();
         let (sender, requests) = mpsc::channel(4096);
         let stop = CancellationToken::new();
         let inner = Arc::downgrade(&self.inner);
@@ -169,6 +171,7 @@ impl History {
                 id,
                 Owned {
                     epoch,
+                    applied,
                     sender,
                     stop,
                     task,
@@ -208,6 +211,25 @@ impl History {
             .collect();
         owned.sort_unstable();
         owned
+    }
+
+    /// Each owned partition with its epoch and the next log offset applied to RocksDB.
+    pub fn positions(&self) -> Vec<(PartitionId, i64, i64)> {
+        let mut positions: Vec<_> = self
+            .read_owned()
+            .iter()
+            .map(|(id, owned)| {
+                let applied = owned.applied.load(std::sync::atomic::Ordering::Relaxed);
+                (*id, owned.epoch, applied)
+            })
+            .collect();
+        positions.sort_unstable();
+        positions
+    }
+
+    /// Where the partitions' records are read from, for lag against the log's end.
+    pub fn log(&self) -> (&LogReader, &str) {
+        (&self.inner.reader, &self.inner.config.topic)
     }
 
     /// Stops every partition loop and waits for them.

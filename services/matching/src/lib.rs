@@ -117,6 +117,23 @@ impl Matching {
         tasks
     }
 
+    /// Every queue with tasks waiting: namespace ID, queue name, kind and backlog length.
+    pub fn backlogs(&self) -> Vec<(String, String, TaskKind, usize)> {
+        let queues = self
+            .inner
+            .queues
+            .lock()
+            .expect("matching lock is not poisoned");
+        queues
+            .iter()
+            .filter(|(_, queue)| queue.len() > 0)
+            .map(|(key, queue)| {
+                let (namespace_id, name, kind) = key.parts();
+                (namespace_id.to_string(), name.to_string(), kind, queue.len())
+            })
+            .collect()
+    }
+
     /// Tasks waiting in a queue's backlog.
     pub fn backlog(&self, namespace_id: &str, task_queue: &str, kind: TaskKind) -> usize {
         let queues = self

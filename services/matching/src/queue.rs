@@ -22,6 +22,10 @@ impl QueueKey {
             kind,
         }
     }
+
+    pub fn parts(&self) -> (&str, &str, TaskKind) {
+        (&self.namespace_id, &self.name, self.kind)
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -12,7 +12,14 @@
 
 mod work;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
 
 use cairn_engine::{Changes, MutableState, PartitionId};
 use cairn_log::{LogProducer, LogReader, PartitionStream};
@@ -55,6 +62,8 @@ pub struct Partition {
     clock: Arc<dyn Clock>,
     changed: crate::Changed,
     redispatch: watch::Receiver<u64>,
+    /// The next offset applied to RocksDB, for the lag metric.
+    applied: Arc<AtomicI64>,
 }
 
 pub struct PartitionParts {
@@ -99,6 +108,7 @@ impl Partition {
             clock: parts.clock,
             changed: parts.changed,
             redispatch: parts.redispatch,
+            applied: Arc::new(AtomicI64::new(checkpoint.next_offset)),
         };
         partition.redispatch.mark_unchanged();
         loop {
@@ -150,6 +160,11 @@ impl Partition {
         self.epoch
     }
 
+    /// Follows the next log offset applied to RocksDB.
+    pub fn applied_offset(&self) -> Arc<AtomicI64> {
+        Arc::clone(&self.applied)
+    }
+
     /// Reads the log up to `end` (exclusive), applying every record that counts.
     async fn replay_until(&mut self, end: i64) -> Result<(), HistoryError> {
         let mut pending: Vec<Transition> = Vec::new();
@@ -195,6 +210,7 @@ impl Partition {
         tokio::task::spawn_blocking(move || db.apply(partition, &transitions, checkpoint))
             .await
             .expect("state apply does not panic")?;
+        self.applied.store(self.next_offset, Ordering::Relaxed);
         Ok(())
     }
 

@@ -1,0 +1,294 @@
+//! Prometheus metrics on `/metrics`, for every process: which partitions a node owns (with
+//! the epoch of its claim), how far each owned history partition's applied state is behind
+//! the end of its log, how long each public RPC takes, and the tasks waiting in each queue.
+//! Ownership, lag and backlogs are read when scraped; RPC latency is measured by a layer
+//! around the public gRPC server.
+
+use std::{
+    collections::BTreeSet,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use cairn_history::History;
+use cairn_matching::Matching;
+use futures::future::BoxFuture;
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{
+        family::Family,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+use tokio::{net::TcpListener, sync::watch};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RpcLabels {
+    rpc: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartitionLabels {
+    partition: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabels {
+    namespace_id: String,
+    task_queue: String,
+    kind: String,
+}
+
+type Histograms = Family<RpcLabels, Histogram, fn() -> Histogram>;
+
+fn rpc_histogram() -> Histogram {
+    // 1 ms to about 65 s: long polls end near a minute.
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+/// What a node's metrics read from.
+#[derive(Clone, Default)]
+pub struct Sources {
+    pub history: Option<History>,
+    pub matching: Option<Matching>,
+    /// The matching partitions this node owns.
+    pub matching_owned: Option<watch::Receiver<BTreeSet<i32>>>,
+}
+
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    rpc: Histograms,
+    history_epoch: Family<PartitionLabels, Gauge>,
+    history_lag: Family<PartitionLabels, Gauge>,
+    matching_owned: Family<PartitionLabels, Gauge>,
+    backlog: Family<QueueLabels, Gauge>,
+    sources: Sources,
+}
+
+impl Metrics {
+    pub fn new(sources: Sources) -> Self {
+        let mut registry = Registry::with_prefix("cairn");
+        let rpc = Histograms::new_with_constructor(rpc_histogram as fn() -> Histogram);
+        registry.register(
+            "rpc_duration_seconds",
+            "Time to answer a public API call, by RPC",
+            rpc.clone(),
+        );
+        let history_epoch = Family::<PartitionLabels, Gauge>::default();
+        registry.register(
+            "history_partition_epoch",
+            "Epoch of this node's claim on each history partition it owns",
+            history_epoch.clone(),
+        );
+        let history_lag = Family::<PartitionLabels, Gauge>::default();
+        registry.register(
+            "history_partition_lag_records",
+            "Records of an owned history partition's log not yet applied to its state",
+            history_lag.clone(),
+        );
+        let matching_owned = Family::<PartitionLabels, Gauge>::default();
+        registry.register(
+            "matching_partition_owned",
+            "1 for each task-queue partition this node's matching serves",
+            matching_owned.clone(),
+        );
+        let backlog = Family::<QueueLabels, Gauge>::default();
+        registry.register(
+            "task_queue_backlog",
+            "Tasks waiting for a poller, by task queue",
+            backlog.clone(),
+        );
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                rpc,
+                history_epoch,
+                history_lag,
+                matching_owned,
+                backlog,
+                sources,
+            }),
+        }
+    }
+
+    /// A layer for the public gRPC server that times each call.
+    pub fn rpc_layer(&self) -> RpcLayer {
+        RpcLayer {
+            histograms: self.inner.rpc.clone(),
+        }
+    }
+
+    /// The metrics in Prometheus' text format, read now.
+    pub async fn render(&self) -> String {
+        let inner = &self.inner;
+        inner.history_epoch.clear();
+        inner.history_lag.clear();
+        if let Some(history) = &inner.sources.history {
+            let (reader, topic) = history.log();
+            for (partition, epoch, applied) in history.positions() {
+                let labels = PartitionLabels {
+                    partition: partition.to_string(),
+                };
+                inner.history_epoch.get_or_create(&labels).set(epoch);
+                let partition = i32::try_from(partition).unwrap_or(i32::MAX);
+                if let Ok(end) = reader.end_offset(topic, partition).await {
+                    inner
+                        .history_lag
+                        .get_or_create(&labels)
+                        .set((end - applied).max(0));
+                }
+            }
+        }
+        inner.matching_owned.clear();
+        if let Some(owned) = &inner.sources.matching_owned {
+            for partition in owned.borrow().iter() {
+                let labels = PartitionLabels {
+                    partition: partition.to_string(),
+                };
+                inner.matching_owned.get_or_create(&labels).set(1);
+            }
+        }
+        inner.backlog.clear();
+        if let Some(matching) = &inner.sources.matching {
+            for (namespace_id, task_queue, kind, length) in matching.backlogs() {
+                let labels = QueueLabels {
+                    namespace_id,
+                    task_queue,
+                    kind: format!("{kind:?}").to_lowercase(),
+                };
+                inner
+                    .backlog
+                    .get_or_create(&labels)
+                    .set(i64::try_from(length).unwrap_or(i64::MAX));
+            }
+        }
+        let mut text = String::new();
+        if encode(&mut text, &inner.registry).is_err() {
+            text.clear();
+        }
+        text
+    }
+
+    /// Serves `GET /metrics` on `listener` until `shutdown` fires.
+    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+        let router = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let metrics = self.clone();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        metrics.render().await,
+                    )
+                }
+            }),
+        );
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+    }
+}
+
+/// Times each gRPC call by its method name.
+#[derive(Clone)]
+pub struct RpcLayer {
+    histograms: Histograms,
+}
+
+impl<S> tower::Layer<S> for RpcLayer {
+    type Service = RpcTimer<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RpcTimer {
+            inner,
+            histograms: self.histograms.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct RpcTimer<S> {
+    inner: S,
+    histograms: Histograms,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for RpcTimer<S>
+where
+    S: tower::Service<http::Request<B>> + Send,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let rpc = request
+            .uri()
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let started = Instant::now();
+        let histograms = self.histograms.clone();
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let result = answer.await;
+            histograms
+                .get_or_create(&RpcLabels { rpc })
+                .observe(started.elapsed().as_secs_f64());
+            result
+        })
+    }
+}
+
+/// Serves the public API on `listener` until `shutdown` fires: `workflow` answers the
+/// WorkflowService (the frontend itself, or the router in front of it), `frontend` the
+/// OperatorService, gRPC health reports serving, and `metrics` times every call.
+pub async fn serve_public<S>(
+    listener: TcpListener,
+    workflow: S,
+    frontend: cairn_frontend::Frontend,
+    metrics: &Metrics,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error>
+where
+    S: cairn_api::workflowservice::workflow_service_server::WorkflowService,
+{
+    use tonic::codec::CompressionEncoding;
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<cairn_api::workflowservice::workflow_service_server::WorkflowServiceServer<
+            cairn_frontend::Frontend,
+        >>()
+        .await;
+    let health = health
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    tonic::transport::Server::builder()
+        .layer(metrics.rpc_layer())
+        .add_service(health)
+        .add_service(cairn_frontend::workflow_service(workflow))
+        .add_service(cairn_frontend::operator_service(frontend))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown.cancelled_owned(),
+        )
+        .await
+}
