@@ -71,8 +71,21 @@ impl TestKafka {
         }
     }
 
+    /// Like [`TestKafka::start`], with a mock cluster of `brokers` brokers, so that tests
+    /// can move partition leaders and take brokers down.
+    pub fn start_with_brokers(brokers: i32) -> Self {
+        match std::env::var(BOOTSTRAP_ENV) {
+            Ok(bootstrap) if !bootstrap.trim().is_empty() => Self::real(bootstrap),
+            _ => Self::mock_with(brokers),
+        }
+    }
+
     fn mock() -> Self {
-        let (thread, bootstrap) = MockThread::start(1);
+        Self::mock_with(1)
+    }
+
+    fn mock_with(brokers: i32) -> Self {
+        let (thread, bootstrap) = MockThread::start(brokers);
         Self {
             bootstrap,
             backend: Backend::Mock(thread),

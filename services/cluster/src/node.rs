@@ -278,6 +278,8 @@ impl Node {
             background.push(tokio::spawn(publish_matching(
                 directory.clone(),
                 node_id.clone(),
+                matching.clone(),
+                matching_partitions,
                 matching_owned,
                 stop.clone(),
             )));
@@ -507,16 +509,26 @@ async fn drive_history(
     }
 }
 
-/// Publishes the matching partitions the group assigns to this node.
+/// Publishes the matching partitions the group assigns to this node, and lets go of the
+/// queues of partitions it no longer has.
 async fn publish_matching(
     directory: Directory,
     node_id: String,
+    matching: Matching,
+    partitions: u32,
     mut assigned: watch::Receiver<BTreeSet<i32>>,
     stop: CancellationToken,
 ) {
     let mut published: BTreeSet<i32> = BTreeSet::new();
     loop {
         let wanted = assigned.borrow_and_update().clone();
+        let gone: BTreeSet<i32> = published.difference(&wanted).copied().collect();
+        if !gone.is_empty() {
+            matching.release_queues(|namespace_id, queue| {
+                let partition = partition_of(namespace_id, queue, partitions);
+                !i32::try_from(partition).is_ok_and(|p| gone.contains(&p))
+            });
+        }
         for partition in wanted.difference(&published) {
             let Ok(id) = PartitionId::try_from(*partition) else {
                 continue;

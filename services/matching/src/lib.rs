@@ -117,6 +117,20 @@ impl Matching {
         tasks
     }
 
+    /// Drops every queue `keep` refuses (namespace ID, queue name): their backlogs go, and
+    /// their waiting polls end empty so the workers poll again, where the queue moved.
+    pub fn release_queues(&self, keep: impl Fn(&str, &str) -> bool) {
+        let mut queues = self
+            .inner
+            .queues
+            .lock()
+            .expect("matching lock is not poisoned");
+        queues.retain(|key, _| {
+            let (namespace_id, name, _) = key.parts();
+            keep(namespace_id, name)
+        });
+    }
+
     /// Every queue with tasks waiting: namespace ID, queue name, kind and backlog length.
     pub fn backlogs(&self) -> Vec<(String, String, TaskKind, usize)> {
         let queues = self

@@ -1,0 +1,143 @@
+//! Restore time: how long a history node with an empty data directory takes to own every
+//! partition again, rebuilding its state from Kafka alone, for a given number of open
+//! workflows. Also how long a restart takes when the data directory survived.
+//!
+//! `cargo bench -p cairn-history --bench restore -- 10000` (the count defaults to 10,000).
+//! The broker is librdkafka's in-process mock cluster, or `CAIRN_TEST_KAFKA_BOOTSTRAP`.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Instant,
+};
+
+use cairn_engine::{
+    TaskRef,
+    proto::{
+        common::WorkflowType, taskqueue::TaskQueue, workflowservice::StartWorkflowExecutionRequest,
+    },
+};
+use cairn_history::{History, HistoryConfig, QueryTask, SystemClock, TaskSink};
+use cairn_log::KafkaConfig;
+use cairn_state::StateDb;
+use cairn_testkit::TestKafka;
+use futures::{StreamExt, TryStreamExt};
+
+const PARTITIONS: u32 = 16;
+
+/// Counts the tasks a node hands to matching (every open workflow has one pending).
+#[derive(Default)]
+struct CountedTasks(AtomicUsize);
+
+impl TaskSink for CountedTasks {
+    fn dispatch(&self, tasks: Vec<TaskRef>) {
+        self.0.fetch_add(tasks.len(), Ordering::Relaxed);
+    }
+
+    fn dispatch_query(&self, _: &str, _: &str, _: QueryTask) {}
+}
+
+fn start_request(n: usize) -> StartWorkflowExecutionRequest {
+    StartWorkflowExecutionRequest {
+        namespace: "default".into(),
+        workflow_id: format!("restore-{n}"),
+        workflow_type: Some(WorkflowType {
+            name: "Restore".into(),
+        }),
+        task_queue: Some(TaskQueue {
+            name: "restore".into(),
+            ..Default::default()
+        }),
+        request_id: format!("request-{n}"),
+        ..Default::default()
+    }
+}
+
+fn main() {
+    let workflows: usize = std::env::args()
+        .skip(1)
+        .find_map(|arg| arg.parse().ok())
+        .unwrap_or(10_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(run(workflows));
+}
+
+async fn run(workflows: usize) {
+    let kafka = TestKafka::start();
+    let topic = kafka.topic("restore", PARTITIONS as i32);
+    let config = |node: &str| HistoryConfig {
+        partitions: PARTITIONS,
+        topic: topic.clone(),
+        node_id: node.to_string(),
+        kafka: KafkaConfig::new(kafka.bootstrap()),
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let clock = Arc::new(SystemClock);
+
+    let writer = History::start(
+        config("writer"),
+        StateDb::open(&dir.path().join("writer")).expect("a state store"),
+        Arc::new(CountedTasks::default()),
+        clock.clone(),
+    )
+    .await
+    .expect("the writer starts");
+    let started = Instant::now();
+    futures::stream::iter(0..workflows)
+        .map(|n| {
+            let writer = writer.clone();
+            async move {
+                writer
+                    .start_workflow("ns".into(), "default".into(), start_request(n), format!("run-{n}"))
+                    .await
+            }
+        })
+        .buffer_unordered(1024)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("every workflow starts");
+    let writing = started.elapsed();
+    writer.shutdown().await;
+    drop(writer);
+
+    let tasks = Arc::new(CountedTasks::default());
+    let started = Instant::now();
+    let restored = History::start(
+        config("restorer"),
+        StateDb::open(&dir.path().join("restorer")).expect("a state store"),
+        tasks.clone(),
+        clock.clone(),
+    )
+    .await
+    .expect("the restorer starts");
+    let from_kafka = started.elapsed();
+    let pending = tasks.0.load(Ordering::Relaxed);
+    assert_eq!(pending, workflows, "every open workflow's task is pending again");
+    restored.shutdown().await;
+    drop(restored);
+
+    let started = Instant::now();
+    let restarted = History::start(
+        config("restorer"),
+        StateDb::open(&dir.path().join("restorer")).expect("the state store again"),
+        Arc::new(CountedTasks::default()),
+        clock,
+    )
+    .await
+    .expect("the restart works");
+    let from_checkpoint = started.elapsed();
+    restarted.shutdown().await;
+
+    println!(
+        "restore: {workflows} open workflows on {PARTITIONS} partitions (written in {:.1} s): \
+         empty data directory {:.2} s, surviving data directory {:.2} s",
+        writing.as_secs_f64(),
+        from_kafka.as_secs_f64(),
+        from_checkpoint.as_secs_f64()
+    );
+}

@@ -1,0 +1,198 @@
+//! The history service under broker faults injected into librdkafka's mock cluster: request
+//! errors, added latency, partition leaders moving between brokers, and the leader's broker
+//! going down and coming back. Through all of it a node keeps serving or resumes by itself,
+//! and nothing it acknowledged is lost or applied twice. (On a real broker, given by
+//! `CAIRN_TEST_KAFKA_BOOTSTRAP`, the faults cannot be injected and the test only checks the
+//! steady state.)
+
+use std::{sync::Arc, time::Duration};
+
+use cairn_engine::{
+    RunKey, TaskRef,
+    proto::{
+        common::WorkflowType, taskqueue::TaskQueue, workflowservice::StartWorkflowExecutionRequest,
+    },
+};
+use cairn_history::{History, HistoryConfig, HistoryError, QueryTask, SystemClock, TaskSink};
+use cairn_log::KafkaConfig;
+use cairn_state::StateDb;
+use cairn_testkit::TestKafka;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+
+const PARTITIONS: u32 = 2;
+const BROKERS: i32 = 3;
+
+struct NoTasks;
+
+impl TaskSink for NoTasks {
+    fn dispatch(&self, _: Vec<TaskRef>) {}
+    fn dispatch_query(&self, _: &str, _: &str, _: QueryTask) {}
+}
+
+async fn node(kafka: &TestKafka, topic: &str, dir: &std::path::Path, name: &str) -> History {
+    let config = HistoryConfig {
+        partitions: PARTITIONS,
+        topic: topic.to_string(),
+        node_id: name.to_string(),
+        kafka: KafkaConfig::new(kafka.bootstrap()),
+    };
+    History::start(
+        config,
+        StateDb::open(&dir.join(name)).unwrap(),
+        Arc::new(NoTasks),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap()
+}
+
+fn request(workflow_id: &str) -> StartWorkflowExecutionRequest {
+    StartWorkflowExecutionRequest {
+        namespace: "default".into(),
+        workflow_id: workflow_id.into(),
+        workflow_type: Some(WorkflowType {
+            name: "Faults".into(),
+        }),
+        task_queue: Some(TaskQueue {
+            name: "q".into(),
+            ..Default::default()
+        }),
+        // The same request ID on a retry: the SDKs' idempotency.
+        request_id: format!("request-{workflow_id}"),
+        ..Default::default()
+    }
+}
+
+async fn start(history: &History, workflow_id: &str) -> Result<String, HistoryError> {
+    history
+        .start_workflow(
+            "ns".into(),
+            "default".into(),
+            request(workflow_id),
+            format!("run-{workflow_id}"),
+        )
+        .await
+        .map(|started| started.run_id)
+}
+
+/// Starts `ids` at once; returns those acknowledged and those that failed.
+async fn start_all(history: &History, ids: &[String]) -> (Vec<String>, Vec<String>) {
+    let results = futures::future::join_all(ids.iter().map(|id| start(history, id))).await;
+    let mut acknowledged = Vec::new();
+    let mut failed = Vec::new();
+    for (id, result) in ids.iter().zip(results) {
+        match result {
+            Ok(run_id) => {
+                assert_eq!(run_id, format!("run-{id}"));
+                acknowledged.push(id.clone());
+            }
+            Err(_) => failed.push(id.clone()),
+        }
+    }
+    (acknowledged, failed)
+}
+
+fn ids(phase: &str) -> Vec<String> {
+    (0..20).map(|i| format!("{phase}-{i}")).collect()
+}
+
+fn run(workflow_id: &str) -> RunKey {
+    RunKey {
+        namespace_id: "ns".into(),
+        workflow_id: workflow_id.into(),
+        run_id: String::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_work_survives_broker_faults_and_nothing_is_applied_twice() {
+    let kafka = TestKafka::start_with_brokers(BROKERS);
+    let topic = kafka.topic("faults", PARTITIONS as i32);
+    let dir = tempfile::tempdir().unwrap();
+    let history = node(&kafka, &topic, dir.path(), "node").await;
+    let mut acknowledged = Vec::new();
+
+    // Retriable errors on appends and reads: the idempotent producer retries them.
+    kafka.with_mock(|mock| {
+        mock.request_errors(
+            RDKafkaApiKey::Produce,
+            &[
+                RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+                RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+            ],
+        );
+        mock.request_errors(
+            RDKafkaApiKey::Fetch,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION],
+        );
+    });
+    let (ok, failed) = start_all(&history, &ids("errors")).await;
+    assert!(failed.is_empty(), "retriable errors are absorbed: {failed:?}");
+    acknowledged.extend(ok);
+
+    // Added latency on every broker.
+    kafka.with_mock(|mock| {
+        for broker in 1..=BROKERS {
+            mock.broker_round_trip_time(broker, Duration::from_millis(150))
+                .unwrap();
+        }
+    });
+    let (ok, failed) = start_all(&history, &ids("latency")).await;
+    assert!(failed.is_empty(), "latency is absorbed: {failed:?}");
+    acknowledged.extend(ok);
+    kafka.with_mock(|mock| {
+        for broker in 1..=BROKERS {
+            mock.broker_round_trip_time(broker, Duration::ZERO).unwrap();
+        }
+    });
+
+    // Every partition's leader moves to another broker.
+    let moved = topic.clone();
+    kafka.with_mock(move |mock| {
+        for partition in 0..PARTITIONS as i32 {
+            mock.partition_leader(&moved, partition, Some(2 + partition % 2))
+                .unwrap();
+        }
+    });
+    let (ok, failed) = start_all(&history, &ids("leaders")).await;
+    assert!(failed.is_empty(), "leader moves are absorbed: {failed:?}");
+    acknowledged.extend(ok);
+
+    // The leaders' brokers go down while starts are in flight, and come back.
+    let pending = {
+        let history = history.clone();
+        tokio::spawn(async move { start_all(&history, &ids("down")).await })
+    };
+    kafka.with_mock(|mock| {
+        mock.broker_down(2).unwrap();
+        mock.broker_down(3).unwrap();
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await; // how long the brokers stay down
+    kafka.with_mock(|mock| {
+        mock.broker_up(2).unwrap();
+        mock.broker_up(3).unwrap();
+    });
+    let (ok, failed) = pending.await.unwrap();
+    acknowledged.extend(ok);
+    // A start whose outcome was unknown is retried, as an SDK does, with its request ID: it
+    // lands once whether or not the first attempt did.
+    for id in &failed {
+        start(&history, id)
+            .await
+            .expect("the node resumes by itself once the broker is back");
+        acknowledged.push(id.clone());
+    }
+
+    // A node that rebuilds from Kafka alone holds every acknowledged start exactly once.
+    let rebuilt = node(&kafka, &topic, dir.path(), "rebuilt").await;
+    let mut runs = Vec::new();
+    for partition in 0..PARTITIONS {
+        runs.extend(rebuilt.runs(partition).await.unwrap());
+    }
+    assert_eq!(runs.len(), acknowledged.len(), "one run per acknowledged start");
+    for id in &acknowledged {
+        let state = rebuilt.describe(run(id)).await.expect("acknowledged, so durable");
+        assert_eq!(state.next_event_id, 3, "{id}: started and one task scheduled, once");
+    }
+}
