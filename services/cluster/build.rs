@@ -29,12 +29,7 @@ fn main() {
             "RecordStarted",
             "Reply<cairn_history::StartedActivityTask>",
         ))
-        .method(method(
-            "reset_sticky",
-            "ResetSticky",
-            "RunKey",
-            "Reply<()>",
-        ))
+        .method(method("reset_sticky", "ResetSticky", "RunKey", "Reply<()>"))
         .method(method(
             "describe",
             "Describe",

@@ -57,8 +57,9 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
                     let target = target.clone();
                     tokio::spawn(async move {
                         let Ok(mut broker) = TcpStream::connect(&target).await else { return };
-                        let _ = client.set_nodelay(true);
-                        let _ = broker.set_nodelay(true);
+                        // Latency only: a socket that refuses no-delay still works.
+                        let _client = client.set_nodelay(true).is_ok();
+                        let _broker = broker.set_nodelay(true).is_ok();
                         let copied = tokio::io::copy_bidirectional(&mut client, &mut broker).await;
                         debug!(?copied, "bootstrap connection closed");
                     });

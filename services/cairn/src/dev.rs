@@ -20,7 +20,6 @@ use tracing::info;
 
 use crate::DevArgs;
 
-
 pub fn run(args: DevArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.partitions > 0, "--partitions must be at least 1");
     // The embedded broker lives on this thread for the whole run.

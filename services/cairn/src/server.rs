@@ -102,7 +102,11 @@ struct KafkaOverrides {
 pub fn load(args: &StartArgs) -> anyhow::Result<ServerConfig> {
     let mut figment = Figment::from(Serialized::defaults(ServerConfig::default()));
     if let Some(path) = &args.config {
-        anyhow::ensure!(path.exists(), "config file {} does not exist", path.display());
+        anyhow::ensure!(
+            path.exists(),
+            "config file {} does not exist",
+            path.display()
+        );
         figment = figment.merge(Toml::file(path));
     }
     let flags = FlagOverrides {
@@ -117,7 +121,10 @@ pub fn load(args: &StartArgs) -> anyhow::Result<ServerConfig> {
         session_timeout: args.session_timeout.map(Duration::from),
         namespaces: args.namespaces.clone(),
         log_level: args.log_level.clone(),
-        kafka: args.kafka.clone().map(|bootstrap| KafkaOverrides { bootstrap }),
+        kafka: args
+            .kafka
+            .clone()
+            .map(|bootstrap| KafkaOverrides { bootstrap }),
     };
     figment
         .merge(Env::prefixed("CAIRN__").split("__"))

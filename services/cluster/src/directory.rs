@@ -261,7 +261,10 @@ impl Directory {
         node_id: &str,
         epoch: i64,
     ) -> anyhow::Result<()> {
-        debug!(role = role.name(), partition, node_id, epoch, "publishing ownership");
+        debug!(
+            role = role.name(),
+            partition, node_id, epoch, "publishing ownership"
+        );
         self.publish(
             format!("owner/{}/{partition}", role.name()),
             MetadataRecord {

@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 
 use crate::wire::{self, Reply, WireError};
 
-#[allow(clippy::all, clippy::pedantic)]
+#[allow(clippy::all, clippy::pedantic, clippy::clone_on_ref_ptr)]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/cairn.internal.History.rs"));
     include!(concat!(env!("OUT_DIR"), "/cairn.internal.Matching.rs"));

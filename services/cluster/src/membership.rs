@@ -169,7 +169,11 @@ fn run(
     // Let the coordinator hear that this member left before the consumer closes.
     for _ in 0..20 {
         let _ignored = consumer.poll(Duration::from_millis(50));
-        if consumer.assignment().map(|a| a.count() == 0).unwrap_or(true) {
+        if consumer
+            .assignment()
+            .map(|a| a.count() == 0)
+            .unwrap_or(true)
+        {
             break;
         }
     }

@@ -179,7 +179,11 @@ impl Metrics {
     }
 
     /// Serves `GET /metrics` on `listener` until `shutdown` fires.
-    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<()> {
         let router = axum::Router::new().route(
             "/metrics",
             axum::routing::get(move || {

@@ -29,7 +29,9 @@ use crate::{
     HISTORY_TOPIC, MATCHING_TOPIC, METADATA_TOPIC,
     clients::Clients,
     directory::{Directory, Role},
-    internal::{HistoryPeer, MatchingPeer, history_server::HistoryServer, matching_server::MatchingServer},
+    internal::{
+        HistoryPeer, MatchingPeer, history_server::HistoryServer, matching_server::MatchingServer,
+    },
     membership::{Membership, MembershipConfig},
     metrics::{Metrics, Sources, serve_public},
     peers::{RemotePeers, RemoteTasks},
@@ -314,7 +316,10 @@ impl Node {
         let metrics = Metrics::new(Sources {
             history: config.roles.history.then(|| history.clone()),
             matching: config.roles.matching.then(|| matching.clone()),
-            matching_owned: config.roles.matching.then(|| matching_owned_for_metrics.clone()),
+            matching_owned: config
+                .roles
+                .matching
+                .then(|| matching_owned_for_metrics.clone()),
         });
         let metrics_listener = TcpListener::bind(SocketAddr::new(config.ip, config.metrics_port))
             .await
@@ -478,7 +483,11 @@ async fn drive_history(
         let to_claim: Vec<PartitionId> = wanted
             .difference(&owned)
             .copied()
-            .filter(|p| lost_at.get(p).is_none_or(|at| at.elapsed() >= session_timeout))
+            .filter(|p| {
+                lost_at
+                    .get(p)
+                    .is_none_or(|at| at.elapsed() >= session_timeout)
+            })
             .collect();
         let claims = to_claim.iter().map(|partition| {
             let (history, directory, node_id) = (&history, &directory, &node_id);

@@ -4,9 +4,7 @@
 
 use std::collections::HashMap;
 
-use cairn_engine::{
-    MutableState, PartitionId, RunKey, TaskRef, partition_of, proto::HistoryEvent,
-};
+use cairn_engine::{MutableState, PartitionId, RunKey, TaskRef, partition_of, proto::HistoryEvent};
 use cairn_history::{
     HistoryError, Peers, QueryTask, StartedActivityTask, StartedWorkflowTask, TaskSink,
 };
@@ -172,12 +170,12 @@ impl RemoteTasks {
         partition_of(namespace_id, task_queue, self.partitions)
     }
 
-    fn spawn_send(&self, partition: PartitionId, send: Send) {
+    fn spawn_send(&self, partition: PartitionId, send: Handover) {
         let this = self.clone();
         tokio::spawn(async move { this.send(partition, send).await });
     }
 
-    async fn send(&self, partition: PartitionId, send: Send) {
+    async fn send(&self, partition: PartitionId, send: Handover) {
         loop {
             let deadline = Instant::now() + OWNER_WAIT;
             if let Some(route) = self.directory.route(Role::Matching, partition) {
@@ -189,7 +187,7 @@ impl RemoteTasks {
                     .max_decoding_message_size(usize::MAX)
                     .max_encoding_message_size(usize::MAX);
                 let result = match &send {
-                    Send::Tasks(tasks) => {
+                    Handover::Tasks(tasks) => {
                         client
                             .add_tasks(wire::AddTasks {
                                 partition,
@@ -197,7 +195,7 @@ impl RemoteTasks {
                             })
                             .await
                     }
-                    Send::Query(query) => client.add_query(query.clone()).await,
+                    Handover::Query(query) => client.add_query(wire::AddQuery::clone(query)).await,
                 };
                 match result.map(tonic::Response::into_inner) {
                     Ok(Ok(())) => return,
@@ -219,12 +217,13 @@ impl RemoteTasks {
     }
 }
 
-enum Send {
+/// What a history owner hands to a matching owner.
+enum Handover {
     Tasks(Vec<TaskRef>),
-    Query(wire::AddQuery),
+    Query(Box<wire::AddQuery>),
 }
 
-impl Send {
+impl Handover {
     fn deliver_locally(self, matching: &Matching) {
         match self {
             Self::Tasks(tasks) => matching.dispatch(tasks),
@@ -243,7 +242,7 @@ impl TaskSink for RemoteTasks {
             by_partition.entry(partition).or_default().push(task);
         }
         for (partition, tasks) in by_partition {
-            self.spawn_send(partition, Send::Tasks(tasks));
+            self.spawn_send(partition, Handover::Tasks(tasks));
         }
     }
 
@@ -251,12 +250,12 @@ impl TaskSink for RemoteTasks {
         let partition = self.partition_of(namespace_id, task_queue);
         self.spawn_send(
             partition,
-            Send::Query(wire::AddQuery {
+            Handover::Query(Box::new(wire::AddQuery {
                 partition,
                 namespace_id: namespace_id.to_string(),
                 task_queue: task_queue.to_string(),
                 task,
-            }),
+            })),
         );
     }
 }

@@ -22,7 +22,9 @@ use tonic::{Request, Response, Status, transport::Channel};
 use tracing::debug;
 
 use crate::{
-    clients::{ATTEMPT_TIMEOUT, Clients, OWNER_WAIT, never_sent, transport_failed, wait_for_change},
+    clients::{
+        ATTEMPT_TIMEOUT, Clients, OWNER_WAIT, never_sent, transport_failed, wait_for_change,
+    },
     directory::{Directory, Role},
 };
 
@@ -205,9 +207,14 @@ macro_rules! route {
         match target {
             Some(target) => {
                 $self
-                    .forward(target, $repeat, $request, $idle, $long, |mut client, request| async move {
-                        client.$method(request).await
-                    })
+                    .forward(
+                        target,
+                        $repeat,
+                        $request,
+                        $idle,
+                        $long,
+                        |mut client, request| async move { client.$method(request).await },
+                    )
                     .await
             }
             None => WorkflowService::$method(&$self.local, $request).await,
@@ -299,7 +306,13 @@ impl WorkflowService for Router {
         request: Request<ws::RespondWorkflowTaskCompletedRequest>,
     ) -> Reply<ws::RespondWorkflowTaskCompletedResponse> {
         let target = self.token(&request.get_ref().task_token);
-        route!(self, request, respond_workflow_task_completed, target, Repeat::Unsafe)
+        route!(
+            self,
+            request,
+            respond_workflow_task_completed,
+            target,
+            Repeat::Unsafe
+        )
     }
 
     async fn respond_workflow_task_failed(
@@ -307,7 +320,13 @@ impl WorkflowService for Router {
         request: Request<ws::RespondWorkflowTaskFailedRequest>,
     ) -> Reply<ws::RespondWorkflowTaskFailedResponse> {
         let target = self.token(&request.get_ref().task_token);
-        route!(self, request, respond_workflow_task_failed, target, Repeat::Unsafe)
+        route!(
+            self,
+            request,
+            respond_workflow_task_failed,
+            target,
+            Repeat::Unsafe
+        )
     }
 
     async fn poll_activity_task_queue(
@@ -332,7 +351,13 @@ impl WorkflowService for Router {
         request: Request<ws::RespondActivityTaskCompletedRequest>,
     ) -> Reply<ws::RespondActivityTaskCompletedResponse> {
         let target = self.token(&request.get_ref().task_token);
-        route!(self, request, respond_activity_task_completed, target, Repeat::Unsafe)
+        route!(
+            self,
+            request,
+            respond_activity_task_completed,
+            target,
+            Repeat::Unsafe
+        )
     }
 
     async fn respond_activity_task_completed_by_id(
@@ -341,7 +366,13 @@ impl WorkflowService for Router {
     ) -> Reply<ws::RespondActivityTaskCompletedByIdResponse> {
         let r = request.get_ref();
         let target = self.workflow(&r.namespace, &r.workflow_id);
-        route!(self, request, respond_activity_task_completed_by_id, target, Repeat::Unsafe)
+        route!(
+            self,
+            request,
+            respond_activity_task_completed_by_id,
+            target,
+            Repeat::Unsafe
+        )
     }
 
     async fn respond_activity_task_failed(
@@ -349,7 +380,13 @@ impl WorkflowService for Router {
         request: Request<ws::RespondActivityTaskFailedRequest>,
     ) -> Reply<ws::RespondActivityTaskFailedResponse> {
         let target = self.token(&request.get_ref().task_token);
-        route!(self, request, respond_activity_task_failed, target, Repeat::Unsafe)
+        route!(
+            self,
+            request,
+            respond_activity_task_failed,
+            target,
+            Repeat::Unsafe
+        )
     }
 
     async fn respond_activity_task_failed_by_id(
@@ -358,7 +395,13 @@ impl WorkflowService for Router {
     ) -> Reply<ws::RespondActivityTaskFailedByIdResponse> {
         let r = request.get_ref();
         let target = self.workflow(&r.namespace, &r.workflow_id);
-        route!(self, request, respond_activity_task_failed_by_id, target, Repeat::Unsafe)
+        route!(
+            self,
+            request,
+            respond_activity_task_failed_by_id,
+            target,
+            Repeat::Unsafe
+        )
     }
 
     async fn respond_activity_task_canceled(
@@ -366,7 +409,13 @@ impl WorkflowService for Router {
         request: Request<ws::RespondActivityTaskCanceledRequest>,
     ) -> Reply<ws::RespondActivityTaskCanceledResponse> {
         let target = self.token(&request.get_ref().task_token);
-        route!(self, request, respond_activity_task_canceled, target, Repeat::Unsafe)
+        route!(
+            self,
+            request,
+            respond_activity_task_canceled,
+            target,
+            Repeat::Unsafe
+        )
     }
 
     async fn respond_activity_task_canceled_by_id(
@@ -375,7 +424,13 @@ impl WorkflowService for Router {
     ) -> Reply<ws::RespondActivityTaskCanceledByIdResponse> {
         let r = request.get_ref();
         let target = self.workflow(&r.namespace, &r.workflow_id);
-        route!(self, request, respond_activity_task_canceled_by_id, target, Repeat::Unsafe)
+        route!(
+            self,
+            request,
+            respond_activity_task_canceled_by_id,
+            target,
+            Repeat::Unsafe
+        )
     }
 
     async fn record_activity_task_heartbeat(
@@ -401,7 +456,9 @@ impl WorkflowService for Router {
     ) -> Reply<ws::GetWorkflowExecutionHistoryResponse> {
         let r = request.get_ref();
         let target = self.execution(&r.namespace, r.execution.as_ref());
-        let idle = r.wait_new_event.then(|| cairn_frontend::idle_history_poll(r));
+        let idle = r
+            .wait_new_event
+            .then(|| cairn_frontend::idle_history_poll(r));
         route!(
             self,
             request,
@@ -436,7 +493,13 @@ impl WorkflowService for Router {
     ) -> Reply<ws::TerminateWorkflowExecutionResponse> {
         let r = request.get_ref();
         let target = self.execution(&r.namespace, r.workflow_execution.as_ref());
-        route!(self, request, terminate_workflow_execution, target, Repeat::Unsafe)
+        route!(
+            self,
+            request,
+            terminate_workflow_execution,
+            target,
+            Repeat::Unsafe
+        )
     }
 
     async fn describe_workflow_execution(
@@ -455,7 +518,15 @@ impl WorkflowService for Router {
         let r = request.get_ref();
         let target = self.execution(&r.namespace, r.execution.as_ref());
         // A query waits for a worker's answer: it may take the client's whole deadline.
-        route!(self, request, query_workflow, target, Repeat::Harmless, None, true)
+        route!(
+            self,
+            request,
+            query_workflow,
+            target,
+            Repeat::Harmless,
+            None,
+            true
+        )
     }
 
     async fn respond_query_task_completed(
@@ -463,7 +534,13 @@ impl WorkflowService for Router {
         request: Request<ws::RespondQueryTaskCompletedRequest>,
     ) -> Reply<ws::RespondQueryTaskCompletedResponse> {
         let target = self.token(&request.get_ref().task_token);
-        route!(self, request, respond_query_task_completed, target, Repeat::Unsafe)
+        route!(
+            self,
+            request,
+            respond_query_task_completed,
+            target,
+            Repeat::Unsafe
+        )
     }
 
     async fn list_workflow_executions(

@@ -59,7 +59,10 @@ pub enum WireError {
     #[error("partition {partition} is unavailable")]
     Unavailable { partition: PartitionId },
     #[error("{message}")]
-    Failed { partition: PartitionId, message: String },
+    Failed {
+        partition: PartitionId,
+        message: String,
+    },
 }
 
 impl WireError {

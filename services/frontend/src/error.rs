@@ -13,7 +13,9 @@ const NOT_OWNER: &str = "cairn-not-owner";
 pub fn status(error: HistoryError) -> Status {
     match error {
         HistoryError::Engine(engine) => engine_status(engine),
-        HistoryError::NotOwner { partition } => not_owner(&format!("history partition {partition}")),
+        HistoryError::NotOwner { partition } => {
+            not_owner(&format!("history partition {partition}"))
+        }
         other => Status::unavailable(cairn_runtime::report(&other).to_string()),
     }
 }

@@ -2,7 +2,9 @@
 //! partition again, rebuilding its state from Kafka alone, for a given number of open
 //! workflows. Also how long a restart takes when the data directory survived.
 //!
-//! `cargo bench -p cairn-history --bench restore -- 10000` (the count defaults to 10,000).
+//! `cargo bench -p cairn-history --bench restore -- 10000 5`: 10,000 open workflows (the
+//! default), each signalled 5 times after its start (default 0), so the log holds six
+//! records per workflow and restore time can be seen to follow the log, not the workflows.
 //! The broker is librdkafka's in-process mock cluster, or `CAIRN_TEST_KAFKA_BOOTSTRAP`.
 
 use std::{
@@ -14,10 +16,11 @@ use std::{
 };
 
 use cairn_engine::{
-    TaskRef,
+    RunKey, TaskRef,
     proto::{
         common::WorkflowType, taskqueue::TaskQueue, workflowservice::StartWorkflowExecutionRequest,
     },
+    signal::Signal,
 };
 use cairn_history::{History, HistoryConfig, QueryTask, SystemClock, TaskSink};
 use cairn_log::KafkaConfig;
@@ -56,18 +59,20 @@ fn start_request(n: usize) -> StartWorkflowExecutionRequest {
 }
 
 fn main() {
-    let workflows: usize = std::env::args()
+    let numbers: Vec<usize> = std::env::args()
         .skip(1)
-        .find_map(|arg| arg.parse().ok())
-        .unwrap_or(10_000);
+        .filter_map(|arg| arg.parse().ok())
+        .collect();
+    let workflows = numbers.first().copied().unwrap_or(10_000);
+    let signals = numbers.get(1).copied().unwrap_or(0);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a runtime");
-    runtime.block_on(run(workflows));
+    runtime.block_on(run(workflows, signals));
 }
 
-async fn run(workflows: usize) {
+async fn run(workflows: usize, signals: usize) {
     let kafka = TestKafka::start();
     let topic = kafka.topic("restore", PARTITIONS as i32);
     let config = |node: &str| HistoryConfig {
@@ -83,7 +88,7 @@ async fn run(workflows: usize) {
         config("writer"),
         StateDb::open(&dir.path().join("writer")).expect("a state store"),
         Arc::new(CountedTasks::default()),
-        clock.clone(),
+        Arc::clone(&clock) as Arc<dyn cairn_history::Clock>,
     )
     .await
     .expect("the writer starts");
@@ -93,7 +98,12 @@ async fn run(workflows: usize) {
             let writer = writer.clone();
             async move {
                 writer
-                    .start_workflow("ns".into(), "default".into(), start_request(n), format!("run-{n}"))
+                    .start_workflow(
+                        "ns".into(),
+                        "default".into(),
+                        start_request(n),
+                        format!("run-{n}"),
+                    )
                     .await
             }
         })
@@ -101,6 +111,29 @@ async fn run(workflows: usize) {
         .try_collect::<Vec<_>>()
         .await
         .expect("every workflow starts");
+    futures::stream::iter((0..workflows).flat_map(|n| (0..signals).map(move |s| (n, s))))
+        .map(|(n, s)| {
+            let writer = writer.clone();
+            async move {
+                let run = RunKey {
+                    namespace_id: "ns".into(),
+                    workflow_id: format!("restore-{n}"),
+                    run_id: format!("run-{n}"),
+                };
+                let signal = Signal {
+                    name: "poke".into(),
+                    input: None,
+                    identity: "bench".into(),
+                    header: None,
+                    request_id: format!("signal-{n}-{s}"),
+                };
+                writer.signal(run, signal).await
+            }
+        })
+        .buffer_unordered(1024)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("every signal lands");
     let writing = started.elapsed();
     writer.shutdown().await;
     drop(writer);
@@ -110,14 +143,17 @@ async fn run(workflows: usize) {
     let restored = History::start(
         config("restorer"),
         StateDb::open(&dir.path().join("restorer")).expect("a state store"),
-        tasks.clone(),
-        clock.clone(),
+        Arc::clone(&tasks) as Arc<dyn TaskSink>,
+        Arc::clone(&clock) as Arc<dyn cairn_history::Clock>,
     )
     .await
     .expect("the restorer starts");
     let from_kafka = started.elapsed();
     let pending = tasks.0.load(Ordering::Relaxed);
-    assert_eq!(pending, workflows, "every open workflow's task is pending again");
+    assert_eq!(
+        pending, workflows,
+        "every open workflow's task is pending again"
+    );
     restored.shutdown().await;
     drop(restored);
 
@@ -134,8 +170,9 @@ async fn run(workflows: usize) {
     restarted.shutdown().await;
 
     println!(
-        "restore: {workflows} open workflows on {PARTITIONS} partitions (written in {:.1} s): \
-         empty data directory {:.2} s, surviving data directory {:.2} s",
+        "restore: {workflows} open workflows, {} records on {PARTITIONS} partitions \
+         (written in {:.1} s): empty data directory {:.2} s, surviving data directory {:.2} s",
+        workflows * (1 + signals),
         writing.as_secs_f64(),
         from_kafka.as_secs_f64(),
         from_checkpoint.as_secs_f64()

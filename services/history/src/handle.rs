@@ -242,7 +242,9 @@ impl History {
     /// Makes every owned partition hand all its pending tasks to matching again (after
     /// matching ownership moved, a backlog may have been lost with its node).
     pub fn redispatch(&self) {
-        self.inner.redispatch.send_modify(|generation| *generation += 1);
+        self.inner
+            .redispatch
+            .send_modify(|generation| *generation += 1);
     }
 
     pub fn partitions(&self) -> u32 {

@@ -128,7 +128,10 @@ async fn acknowledged_work_survives_broker_faults_and_nothing_is_applied_twice()
         );
     });
     let (ok, failed) = start_all(&history, &ids("errors")).await;
-    assert!(failed.is_empty(), "retriable errors are absorbed: {failed:?}");
+    assert!(
+        failed.is_empty(),
+        "retriable errors are absorbed: {failed:?}"
+    );
     acknowledged.extend(ok);
 
     // Added latency on every broker.
@@ -190,9 +193,19 @@ async fn acknowledged_work_survives_broker_faults_and_nothing_is_applied_twice()
     for partition in 0..PARTITIONS {
         runs.extend(rebuilt.runs(partition).await.unwrap());
     }
-    assert_eq!(runs.len(), acknowledged.len(), "one run per acknowledged start");
+    assert_eq!(
+        runs.len(),
+        acknowledged.len(),
+        "one run per acknowledged start"
+    );
     for id in &acknowledged {
-        let state = rebuilt.describe(run(id)).await.expect("acknowledged, so durable");
-        assert_eq!(state.next_event_id, 3, "{id}: started and one task scheduled, once");
+        let state = rebuilt
+            .describe(run(id))
+            .await
+            .expect("acknowledged, so durable");
+        assert_eq!(
+            state.next_event_id, 3,
+            "{id}: started and one task scheduled, once"
+        );
     }
 }

@@ -143,7 +143,12 @@ impl Matching {
             .filter(|(_, queue)| queue.len() > 0)
             .map(|(key, queue)| {
                 let (namespace_id, name, kind) = key.parts();
-                (namespace_id.to_string(), name.to_string(), kind, queue.len())
+                (
+                    namespace_id.to_string(),
+                    name.to_string(),
+                    kind,
+                    queue.len(),
+                )
             })
             .collect()
     }

@@ -239,7 +239,11 @@ impl Partition {
             .flat_map(|state| state.pending_tasks(now))
             .collect();
         if !tasks.is_empty() {
-            debug!(partition = self.id, tasks = tasks.len(), "dispatching pending tasks");
+            debug!(
+                partition = self.id,
+                tasks = tasks.len(),
+                "dispatching pending tasks"
+            );
             self.sink.dispatch(tasks);
         }
     }
