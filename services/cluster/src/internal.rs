@@ -3,7 +3,7 @@
 //! over by history owners). A node answers only for partitions it owns; anything else gets
 //! `NotOwner`, and the caller looks up the owner again.
 
-use std::{collections::BTreeSet, sync::Arc};
+use std::collections::BTreeSet;
 
 use cairn_engine::{MutableState, PartitionId, proto::HistoryEvent};
 use cairn_history::{History, StartedActivityTask, StartedWorkflowTask};
@@ -152,6 +152,3 @@ impl matching_server::Matching for MatchingPeer {
         Ok(Response::new(reply))
     }
 }
-
-/// Shared so the router and the internal services agree on one view.
-pub type OwnedPartitions = Arc<watch::Receiver<BTreeSet<i32>>>;

@@ -372,11 +372,6 @@ impl Node {
         })
     }
 
-    /// The history partitions this node owns.
-    pub fn owned_history(&self) -> Vec<(PartitionId, i64)> {
-        self.history.owned()
-    }
-
     /// Hands everything over: partitions are released before this node leaves their groups,
     /// so the next owner's claim comes after this owner's last write.
     pub async fn stop(mut self) -> anyhow::Result<()> {
