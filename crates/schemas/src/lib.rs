@@ -6,10 +6,12 @@
 mod codec;
 mod history;
 mod metadata;
+mod snapshot;
 
 pub use codec::{DecodeError, EncodeError};
 pub use history::{Claim, Event, HistoryRecord, Transition};
 pub use metadata::{ClusterRecord, MetadataRecord, NamespaceRecord, NodeRecord, OwnerRecord};
+pub use snapshot::{Entry, SnapshotRecord};
 
 /// Encodes a run's mutable state on its own, as the node's cache stores it. The cache is
 /// rebuilt from Kafka, so it knows only the current schema.

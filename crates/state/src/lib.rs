@@ -61,13 +61,13 @@ impl StateDb {
         let Some(value) = self.db.get(keys::checkpoint(partition))? else {
             return Ok(None);
         };
-        if value.len() != 24 || value[16..] != cairn_schemas::state_format() {
-            self.clear_partition(partition)?;
-            return Ok(None);
+        match parse_checkpoint(&value) {
+            Some(checkpoint) => Ok(Some(checkpoint)),
+            None => {
+                self.clear_partition(partition)?;
+                Ok(None)
+            }
         }
-        let next_offset = i64::from_be_bytes(value[..8].try_into().expect("8 bytes"));
-        let epoch = i64::from_be_bytes(value[8..16].try_into().expect("8 bytes"));
-        Ok(Some(Checkpoint { next_offset, epoch }))
     }
 
     /// Applies a log record in one atomic batch: the runs' states, their new events, the
@@ -92,11 +92,7 @@ impl StateDb {
                 batch.put(keys::event(partition, run, event.event_id), &event.data);
             }
         }
-        let mut value = Vec::with_capacity(24);
-        value.extend_from_slice(&checkpoint.next_offset.to_be_bytes());
-        value.extend_from_slice(&checkpoint.epoch.to_be_bytes());
-        value.extend_from_slice(&cairn_schemas::state_format());
-        batch.put(keys::checkpoint(partition), value);
+        batch.put(keys::checkpoint(partition), checkpoint_value(checkpoint));
         self.db.write(batch)?;
         Ok(())
     }
@@ -167,6 +163,59 @@ impl StateDb {
         Ok(out)
     }
 
+    /// A consistent copy of a partition's cache, read from one RocksDB snapshot: its
+    /// checkpoint and every other entry. `None` when the partition has no checkpoint.
+    pub fn export(&self, partition: PartitionId) -> Result<Option<Export>, StateError> {
+        let snapshot = self.db.snapshot();
+        let Some(value) = snapshot.get(keys::checkpoint(partition))? else {
+            return Ok(None);
+        };
+        let checkpoint = parse_checkpoint(&value).ok_or(StateError::Malformed {
+            table: "checkpoint",
+        })?;
+        let prefix = partition.to_be_bytes();
+        let checkpoint_key = keys::checkpoint(partition);
+        let mut entries = Vec::new();
+        for item in snapshot.iterator(IteratorMode::From(&prefix, Direction::Forward)) {
+            let (key, value) = item?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            if key.as_ref() != checkpoint_key.as_slice() {
+                entries.push((key.to_vec(), value.to_vec()));
+            }
+        }
+        Ok(Some(Export {
+            checkpoint,
+            entries,
+        }))
+    }
+
+    /// Writes entries exported from the same partition, in one batch. The checkpoint goes
+    /// with the last batch of an import only, so an import cut short leaves no checkpoint
+    /// and the partition is rebuilt from the log.
+    pub fn import(
+        &self,
+        partition: PartitionId,
+        entries: &[(Vec<u8>, Vec<u8>)],
+        checkpoint: Option<Checkpoint>,
+    ) -> Result<(), StateError> {
+        let prefix = partition.to_be_bytes();
+        let checkpoint_key = keys::checkpoint(partition);
+        let mut batch = WriteBatch::default();
+        for (key, value) in entries {
+            if !key.starts_with(&prefix) || *key == checkpoint_key {
+                return Err(StateError::Malformed { table: "import" });
+            }
+            batch.put(key, value);
+        }
+        if let Some(checkpoint) = checkpoint {
+            batch.put(checkpoint_key, checkpoint_value(checkpoint));
+        }
+        self.db.write(batch)?;
+        Ok(())
+    }
+
     /// Forgets everything cached for a partition (before rebuilding it from the log).
     pub fn clear_partition(&self, partition: PartitionId) -> Result<(), StateError> {
         let start = partition.to_be_bytes().to_vec();
@@ -179,6 +228,33 @@ impl StateDb {
         self.db.write(batch)?;
         Ok(())
     }
+}
+
+/// A partition's cache as [`StateDb::export`] copied it.
+#[derive(Debug, Clone)]
+pub struct Export {
+    pub checkpoint: Checkpoint,
+    /// Every entry but the checkpoint, keys in the store's own layout.
+    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Offset, epoch and the mutable state's format: 24 bytes.
+fn checkpoint_value(checkpoint: Checkpoint) -> Vec<u8> {
+    let mut value = Vec::with_capacity(24);
+    value.extend_from_slice(&checkpoint.next_offset.to_be_bytes());
+    value.extend_from_slice(&checkpoint.epoch.to_be_bytes());
+    value.extend_from_slice(&cairn_schemas::state_format());
+    value
+}
+
+/// A checkpoint in the current state format; `None` for any other.
+fn parse_checkpoint(value: &[u8]) -> Option<Checkpoint> {
+    if value.len() != 24 || value[16..] != cairn_schemas::state_format() {
+        return None;
+    }
+    let next_offset = i64::from_be_bytes(value[..8].try_into().ok()?);
+    let epoch = i64::from_be_bytes(value[8..16].try_into().ok()?);
+    Some(Checkpoint { next_offset, epoch })
 }
 
 fn decode_state(bytes: &[u8]) -> Result<MutableState, StateError> {

@@ -148,3 +148,47 @@ fn a_cache_in_another_state_format_is_discarded_for_a_rebuild() {
         "nothing of the old cache is left to misread"
     );
 }
+
+#[test]
+fn an_export_imported_elsewhere_is_the_same_partition_and_a_cut_import_has_no_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = StateDb::open(&dir.path().join("source")).unwrap();
+    let checkpoint = Checkpoint {
+        next_offset: 9,
+        epoch: 3,
+    };
+    source
+        .apply(4, &[started("wf-1"), started("wf-2")], checkpoint)
+        .unwrap();
+    source.apply(5, &[started("other")], checkpoint).unwrap();
+    let export = source
+        .export(4)
+        .unwrap()
+        .expect("partition 4 has a checkpoint");
+    assert_eq!(export.checkpoint, checkpoint);
+
+    let target = StateDb::open(&dir.path().join("target")).unwrap();
+    let (head, tail) = export.entries.split_at(1);
+    target.import(4, head, None).unwrap();
+    assert_eq!(
+        target.checkpoint(4).unwrap(),
+        None,
+        "a cut import counts for nothing"
+    );
+    target.import(4, tail, Some(export.checkpoint)).unwrap();
+    assert_eq!(target.checkpoint(4).unwrap(), Some(checkpoint));
+    assert_eq!(target.runs(4).unwrap(), source.runs(4).unwrap());
+    let run = started("wf-2").run;
+    assert_eq!(
+        target.events(4, &run, 1, i64::MAX, usize::MAX).unwrap(),
+        source.events(4, &run, 1, i64::MAX, usize::MAX).unwrap()
+    );
+    assert!(
+        target.runs(5).unwrap().is_empty(),
+        "only partition 4 was exported"
+    );
+    assert!(
+        target.import(5, &export.entries, None).is_err(),
+        "entries of one partition are refused by another"
+    );
+}

@@ -9,7 +9,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context;
-use cairn_cluster::{HISTORY_TOPIC, MATCHING_TOPIC, METADATA_TOPIC};
+use cairn_cluster::{HISTORY_TOPIC, MATCHING_TOPIC, METADATA_TOPIC, SNAPSHOT_TOPIC};
 use cairn_runtime::Shutdown;
 use rdkafka::{mocking::MockCluster, producer::DefaultProducerContext};
 use tokio::net::{TcpListener, TcpStream};
@@ -24,6 +24,7 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let partitions = i32::try_from(args.partitions)?;
     for (topic, count) in [
         (HISTORY_TOPIC, partitions),
+        (SNAPSHOT_TOPIC, partitions),
         (MATCHING_TOPIC, partitions),
         (METADATA_TOPIC, 1),
     ] {

@@ -5,11 +5,11 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use cairn_cluster::{
-    HISTORY_TOPIC, METADATA_TOPIC,
+    HISTORY_TOPIC, METADATA_TOPIC, SNAPSHOT_EVERY, SNAPSHOT_TOPIC,
     metrics::{Metrics, Sources, serve_public},
 };
 use cairn_frontend::Namespaces;
-use cairn_history::{History, HistoryConfig, SystemClock};
+use cairn_history::{History, HistoryConfig, SnapshotConfig, SystemClock};
 use cairn_log::KafkaConfig;
 use cairn_matching::Matching;
 use cairn_runtime::Shutdown;
@@ -29,6 +29,8 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
             let mock = MockCluster::new(1).context("starting the embedded broker")?;
             mock.create_topic(HISTORY_TOPIC, args.partitions as i32, 1)
                 .context("creating the history topic")?;
+            mock.create_topic(SNAPSHOT_TOPIC, args.partitions as i32, 1)
+                .context("creating the snapshots topic")?;
             mock.create_topic(METADATA_TOPIC, 1, 1)
                 .context("creating the metadata topic")?;
             Some(mock)
@@ -61,6 +63,9 @@ async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
         cairn_log::create_topic(&kafka, HISTORY_TOPIC, args.partitions as i32, 1)
             .await
             .context("creating the history topic")?;
+        cairn_log::create_topic(&kafka, SNAPSHOT_TOPIC, args.partitions as i32, 1)
+            .await
+            .context("creating the snapshots topic")?;
         cairn_log::create_topic(&kafka, METADATA_TOPIC, 1, 1)
             .await
             .context("creating the metadata topic")?;
@@ -83,6 +88,10 @@ async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
         topic: HISTORY_TOPIC.to_string(),
         node_id: format!("dev-{}", uuid::Uuid::new_v4()),
         kafka,
+        snapshots: Some(SnapshotConfig {
+            topic: SNAPSHOT_TOPIC.to_string(),
+            every: SNAPSHOT_EVERY,
+        }),
     };
     let history = History::start(
         config,

@@ -26,6 +26,10 @@ pub use node::{Node, NodeConfig, Roles};
 pub const HISTORY_TOPIC: &str = "cairn.history";
 /// The metadata topic (one partition): cluster, namespaces, nodes, ownership.
 pub const METADATA_TOPIC: &str = "cairn.metadata";
+/// One Kafka partition per history partition: snapshots of each partition's state.
+pub const SNAPSHOT_TOPIC: &str = "cairn.snapshots";
+/// Transitions a history partition applies between two snapshots.
+pub const SNAPSHOT_EVERY: u64 = 10_000;
 /// One Kafka partition per task-queue partition. Matching nodes divide its partitions
 /// through their consumer group; no records are written to it.
 pub const MATCHING_TOPIC: &str = "cairn.matching";

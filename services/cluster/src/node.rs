@@ -16,7 +16,7 @@ use std::{
 use anyhow::Context;
 use cairn_engine::{PartitionId, partition_of};
 use cairn_frontend::{Frontend, Namespaces};
-use cairn_history::{Clock, History, HistoryConfig, SystemClock};
+use cairn_history::{Clock, History, HistoryConfig, SnapshotConfig, SystemClock};
 use cairn_log::KafkaConfig;
 use cairn_matching::Matching;
 use cairn_schemas::{ClusterRecord, NodeRecord};
@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::{
-    HISTORY_TOPIC, MATCHING_TOPIC, METADATA_TOPIC,
+    HISTORY_TOPIC, MATCHING_TOPIC, METADATA_TOPIC, SNAPSHOT_EVERY, SNAPSHOT_TOPIC,
     clients::Clients,
     directory::{Directory, Role},
     internal::{
@@ -197,6 +197,10 @@ impl Node {
                 topic: HISTORY_TOPIC.to_string(),
                 node_id: node_id.clone(),
                 kafka: kafka.clone(),
+                snapshots: Some(SnapshotConfig {
+                    topic: SNAPSHOT_TOPIC.to_string(),
+                    every: SNAPSHOT_EVERY,
+                }),
             },
             db,
             Arc::new(tasks.clone()),
@@ -437,6 +441,7 @@ async fn cluster_record(
     }
     for (topic, partitions) in [
         (HISTORY_TOPIC, record.history_partitions),
+        (SNAPSHOT_TOPIC, record.history_partitions),
         (MATCHING_TOPIC, record.matching_partitions),
     ] {
         cairn_log::create_topic(kafka, topic, partitions, 1)

@@ -2,9 +2,10 @@
 //! partition again, rebuilding its state from Kafka alone, for a given number of open
 //! workflows. Also how long a restart takes when the data directory survived.
 //!
-//! `cargo bench -p cairn-history --bench restore -- 10000 5`: 10,000 open workflows (the
-//! default), each signalled 5 times after its start (default 0), so the log holds six
-//! records per workflow and restore time can be seen to follow the log, not the workflows.
+//! `cargo bench -p cairn-history --bench restore -- 10000 5 1000`: 10,000 open workflows
+//! (the default), each signalled 5 times after its start (default 0), so the log holds six
+//! records per workflow, with a snapshot every 1,000 transitions per partition (default 0:
+//! none). Without snapshots restore follows the log; with them, the state.
 //! The broker is librdkafka's in-process mock cluster, or `CAIRN_TEST_KAFKA_BOOTSTRAP`.
 
 use std::{
@@ -22,7 +23,7 @@ use cairn_engine::{
     },
     signal::Signal,
 };
-use cairn_history::{History, HistoryConfig, QueryTask, SystemClock, TaskSink};
+use cairn_history::{History, HistoryConfig, QueryTask, SnapshotConfig, SystemClock, TaskSink};
 use cairn_log::KafkaConfig;
 use cairn_state::StateDb;
 use cairn_testkit::TestKafka;
@@ -65,21 +66,27 @@ fn main() {
         .collect();
     let workflows = numbers.first().copied().unwrap_or(10_000);
     let signals = numbers.get(1).copied().unwrap_or(0);
+    let snapshot_every = numbers.get(2).copied().unwrap_or(0) as u64;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a runtime");
-    runtime.block_on(run(workflows, signals));
+    runtime.block_on(run(workflows, signals, snapshot_every));
 }
 
-async fn run(workflows: usize, signals: usize) {
+async fn run(workflows: usize, signals: usize, snapshot_every: u64) {
     let kafka = TestKafka::start();
     let topic = kafka.topic("restore", PARTITIONS as i32);
+    let snapshots = (snapshot_every > 0).then(|| SnapshotConfig {
+        topic: kafka.topic("restore-snapshots", PARTITIONS as i32),
+        every: snapshot_every,
+    });
     let config = |node: &str| HistoryConfig {
         partitions: PARTITIONS,
         topic: topic.clone(),
         node_id: node.to_string(),
         kafka: KafkaConfig::new(kafka.bootstrap()),
+        snapshots: snapshots.clone(),
     };
     let dir = tempfile::tempdir().expect("a temporary directory");
     let clock = Arc::new(SystemClock);

@@ -10,6 +10,8 @@ pub enum HistoryError {
     Fenced { partition: u32 },
     #[error("history partition {partition} is unavailable")]
     Unavailable { partition: u32 },
+    #[error("snapshot of partition {partition} is unreadable: {message}")]
+    Snapshot { partition: u32, message: String },
     #[error("history owner of partition {partition} failed: {message}")]
     Peer { partition: u32, message: String },
     #[error("kafka append failed")]

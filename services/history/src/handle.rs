@@ -27,7 +27,7 @@ use tracing::info;
 
 use crate::{
     Clock, HistoryError, Peers, SharedTaskSink,
-    partition::{Op, Outcome, Partition, PartitionParts, Work, not_found},
+    partition::{Op, Outcome, Partition, PartitionParts, SnapshotConfig, Work, not_found},
     poll::{StartedActivityTask, StartedWorkflowTask},
     queries::Queries,
 };
@@ -39,6 +39,9 @@ pub struct HistoryConfig {
     /// This node's name, stamped on the records it writes.
     pub node_id: String,
     pub kafka: KafkaConfig,
+    /// Snapshots of each partition's state, so a node without state need not replay the
+    /// whole log; `None` takes and reads none.
+    pub snapshots: Option<SnapshotConfig>,
 }
 
 /// A handle on this node's history partitions. Partitions are acquired (claimed with a new
@@ -66,6 +69,8 @@ struct Inner {
     owned: RwLock<HashMap<PartitionId, Owned>>,
     /// Serialises acquire and release so one partition is never claimed twice at once here.
     ownership: tokio::sync::Mutex<()>,
+    /// Partitions acquired from a snapshot rather than from this node's own state.
+    snapshot_loads: std::sync::atomic::AtomicU64,
 }
 
 struct Owned {
@@ -110,6 +115,7 @@ impl History {
                 redispatch: watch::channel(0).0,
                 owned: RwLock::new(HashMap::new()),
                 ownership: tokio::sync::Mutex::new(()),
+                snapshot_loads: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -145,10 +151,16 @@ impl History {
             clock: Arc::clone(&self.inner.clock),
             changed: self.inner.changed.clone(),
             redispatch: self.inner.redispatch.subscribe(),
+            snapshots: self.inner.config.snapshots.clone(),
         })
         .await?;
         let epoch = partition.epoch();
         let applied = partition.applied_offset();
+        if partition.loaded_snapshot() {
+            self.inner
+                .snapshot_loads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let (sender, requests) = mpsc::channel(4096);
         let stop = CancellationToken::new();
         let inner = Arc::downgrade(&self.inner);
@@ -211,6 +223,13 @@ impl History {
             .collect();
         owned.sort_unstable();
         owned
+    }
+
+    /// How many partitions this node acquired from a snapshot.
+    pub fn snapshot_loads(&self) -> u64 {
+        self.inner
+            .snapshot_loads
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Each owned partition with its epoch and the next log offset applied to RocksDB.

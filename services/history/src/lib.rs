@@ -19,6 +19,7 @@ use cairn_engine::TaskRef;
 
 pub use error::HistoryError;
 pub use handle::{ActivityTarget, History, HistoryConfig, Started};
+pub use partition::SnapshotConfig;
 pub use peers::Peers;
 pub use poll::{StartedActivityTask, StartedWorkflowTask};
 pub use queries::{AnswerWaiter, Queries, QueryAnswer, QueryTask};

@@ -35,6 +35,7 @@ async fn node(kafka: &TestKafka, topic: &str, dir: &std::path::Path, name: &str)
         topic: topic.to_string(),
         node_id: name.to_string(),
         kafka: KafkaConfig::new(kafka.bootstrap()),
+        snapshots: None,
     };
     History::start(
         config,

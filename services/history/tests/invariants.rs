@@ -34,6 +34,7 @@ async fn node(kafka: &TestKafka, topic: &str, dir: &std::path::Path, name: &str)
         topic: topic.to_string(),
         node_id: name.to_string(),
         kafka: KafkaConfig::new(kafka.bootstrap()),
+        snapshots: None,
     };
     let db = StateDb::open(&dir.join(name)).unwrap();
     History::start(
@@ -240,4 +241,80 @@ async fn a_record_appended_but_never_applied_is_applied_on_restart() {
         restarted.describe(run("in-flight")).await.is_ok(),
         "a record durable in Kafka counts even though it never reached RocksDB"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_state_starts_from_the_latest_snapshot_and_replays_the_rest() {
+    let kafka = TestKafka::start();
+    let topic = kafka.topic("history", 1);
+    let snapshots = cairn_history::SnapshotConfig {
+        topic: kafka.topic("snapshots", 1),
+        every: 10,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let with_snapshots = |name: &str| HistoryConfig {
+        partitions: 1,
+        topic: topic.clone(),
+        node_id: name.to_string(),
+        kafka: KafkaConfig::new(kafka.bootstrap()),
+        snapshots: Some(snapshots.clone()),
+    };
+    let first = History::start(
+        with_snapshots("first"),
+        StateDb::open(&dir.path().join("first")).unwrap(),
+        Arc::new(Tasks::default()),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    for i in 0..40 {
+        start(&first, &format!("wf-{i}")).await.unwrap();
+    }
+    // Snapshots are written in the background; wait until one is complete.
+    let reader = cairn_log::LogReader::connect(&KafkaConfig::new(kafka.bootstrap())).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while reader.end_offset(&snapshots.topic, 0).await.unwrap() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no snapshot was written"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await; // poll interval
+    }
+    // Work after the snapshot is in the log only.
+    for i in 40..45 {
+        start(&first, &format!("wf-{i}")).await.unwrap();
+    }
+    let expected: Vec<_> = {
+        let mut states = Vec::new();
+        for i in 0..45 {
+            states.push(first.describe(run(&format!("wf-{i}"))).await.unwrap());
+        }
+        states
+    };
+
+    let restored = History::start(
+        with_snapshots("restored"),
+        StateDb::open(&dir.path().join("restored")).unwrap(),
+        Arc::new(Tasks::default()),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        restored.snapshot_loads(),
+        1,
+        "the partition came from the snapshot"
+    );
+    for (i, state) in expected.iter().enumerate() {
+        let id = format!("wf-{i}");
+        assert_eq!(&restored.describe(run(&id)).await.unwrap(), state, "{id}");
+        let events = restored.events(&state.run, 1, i64::MAX).await.unwrap();
+        assert_eq!(
+            events.len() as i64,
+            state.next_event_id - 1,
+            "{id}: every event"
+        );
+    }
+    // And it serves on: the restored state is the partition's state.
+    start(&restored, "after-restore").await.unwrap();
 }

@@ -10,6 +10,7 @@
 //! after a newer claim is ignored by every reader, and the zombie itself, reading its records
 //! back, finds the newer claim first and answers its callers with an error.
 
+mod snapshot;
 mod work;
 
 use std::{
@@ -30,6 +31,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::{Clock, HistoryError, SharedTaskSink, timers::TimerWheel};
+pub use snapshot::SnapshotConfig;
 pub use work::{Cache, Work, not_found};
 
 /// What one request did: whether it succeeded, and how to answer its caller once the
@@ -64,6 +66,14 @@ pub struct Partition {
     redispatch: watch::Receiver<u64>,
     /// The next offset applied to RocksDB, for the lag metric.
     applied: Arc<AtomicI64>,
+    snapshots: Option<SnapshotConfig>,
+    /// Transitions applied since the last snapshot began.
+    since_snapshot: u64,
+    /// Offset of the last complete snapshot's last chunk in the snapshots topic; -1: none.
+    last_snapshot: i64,
+    snapshotting: Option<tokio::task::JoinHandle<Result<Option<i64>, HistoryError>>>,
+    /// Whether the claim started from a snapshot rather than this node's own state.
+    loaded_snapshot: bool,
 }
 
 pub struct PartitionParts {
@@ -79,12 +89,28 @@ pub struct PartitionParts {
     pub changed: crate::Changed,
     /// Changes when every pending task must be handed to matching again.
     pub redispatch: watch::Receiver<u64>,
+    /// Where this partition's snapshots go; none are taken or read without it.
+    pub snapshots: Option<SnapshotConfig>,
 }
 
 impl Partition {
     /// Catches up with the log, claims the partition with a new epoch and loads its open runs.
     pub async fn claim(parts: PartitionParts) -> Result<Self, HistoryError> {
-        let checkpoint = parts.db.checkpoint(parts.id)?.unwrap_or(Checkpoint {
+        let mut checkpoint = parts.db.checkpoint(parts.id)?;
+        let mut last_snapshot = -1;
+        let mut loaded_snapshot = false;
+        if let Some(config) = &parts.snapshots
+            && let Some(found) = snapshot::latest(&parts.reader, &config.topic, parts.id).await?
+        {
+            last_snapshot = found.last_offset;
+            // A snapshot ahead of what this node holds saves replaying up to it.
+            if checkpoint.is_none_or(|local| local.next_offset < found.checkpoint.next_offset) {
+                snapshot::load(&parts.reader, &config.topic, parts.id, &found, &parts.db).await?;
+                checkpoint = Some(found.checkpoint);
+                loaded_snapshot = true;
+            }
+        }
+        let checkpoint = checkpoint.unwrap_or(Checkpoint {
             next_offset: 0,
             epoch: 0,
         });
@@ -109,6 +135,11 @@ impl Partition {
             changed: parts.changed,
             redispatch: parts.redispatch,
             applied: Arc::new(AtomicI64::new(checkpoint.next_offset)),
+            snapshots: parts.snapshots,
+            since_snapshot: 0,
+            last_snapshot,
+            snapshotting: None,
+            loaded_snapshot,
         };
         partition.redispatch.mark_unchanged();
         loop {
@@ -160,6 +191,11 @@ impl Partition {
         self.epoch
     }
 
+    /// Whether this owner started from a snapshot.
+    pub fn loaded_snapshot(&self) -> bool {
+        self.loaded_snapshot
+    }
+
     /// Follows the next log offset applied to RocksDB.
     pub fn applied_offset(&self) -> Arc<AtomicI64> {
         Arc::clone(&self.applied)
@@ -200,7 +236,8 @@ impl Partition {
     }
 
     /// Writes transitions and the checkpoint to RocksDB in one batch, off the async executor.
-    async fn apply(&self, transitions: Vec<Transition>) -> Result<(), HistoryError> {
+    async fn apply(&mut self, transitions: Vec<Transition>) -> Result<(), HistoryError> {
+        self.since_snapshot += transitions.len() as u64;
         let db = self.db.clone();
         let partition = self.id;
         let checkpoint = Checkpoint {
@@ -279,7 +316,11 @@ impl Partition {
                 }
             }
             self.fire_due_timers(&mut batch);
-            if let Err(error) = self.process(batch).await {
+            let processed = self.process(batch).await;
+            if processed.is_ok() {
+                self.maybe_snapshot();
+            }
+            if let Err(error) = processed {
                 if matches!(error, HistoryError::Fenced { .. }) {
                     warn!(
                         partition = self.id,
@@ -294,6 +335,36 @@ impl Partition {
                 }
             }
         }
+    }
+
+    /// Starts a snapshot in the background once enough transitions were applied since the
+    /// last one began, unless one is still being written.
+    fn maybe_snapshot(&mut self) {
+        let Some(config) = &self.snapshots else {
+            return;
+        };
+        if let Some(task) = &self.snapshotting {
+            if !task.is_finished() {
+                return;
+            }
+            let task = self.snapshotting.take().expect("checked above");
+            match futures::FutureExt::now_or_never(task) {
+                Some(Ok(Ok(Some(last)))) => self.last_snapshot = last,
+                Some(Ok(Err(error))) => snapshot::failed(self.id, &error),
+                _ => {}
+            }
+        }
+        if self.since_snapshot < config.every {
+            return;
+        }
+        self.since_snapshot = 0;
+        self.snapshotting = Some(tokio::spawn(snapshot::write(
+            self.db.clone(),
+            self.producer.clone(),
+            config.clone(),
+            self.id,
+            self.last_snapshot,
+        )));
     }
 
     fn fire_due_timers(&mut self, batch: &mut Vec<Op>) {

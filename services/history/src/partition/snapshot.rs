@@ -1,0 +1,216 @@
+//! Snapshots of a partition's state, so that a node with no state of its own does not replay
+//! the partition's whole log: the owner copies its cache to the snapshots topic every so many
+//! transitions, and a claimant with no (or an older) cache loads the latest complete copy and
+//! replays only the records after it. See `cairn_schemas::SnapshotRecord` for the layout.
+
+use cairn_engine::PartitionId;
+use cairn_log::{LogProducer, LogReader};
+use cairn_schemas::{Entry, SnapshotRecord};
+use cairn_state::{Checkpoint, StateDb};
+use tracing::{debug, info, warn};
+
+use crate::HistoryError;
+
+/// Where snapshots go and how often.
+#[derive(Debug, Clone)]
+pub struct SnapshotConfig {
+    pub topic: String,
+    /// Transitions applied between two snapshots.
+    pub every: u64,
+}
+
+/// Entries per chunk stay under this many bytes, well below a record's limit.
+const CHUNK_BYTES: usize = 1024 * 1024;
+
+/// The latest complete snapshot of a partition, as found at the end of the topic.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub snapshot_id: String,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub checkpoint: Checkpoint,
+}
+
+/// Finds the latest complete snapshot from the topic's last record. `None` when there is
+/// none, or when it was written in another state format.
+pub async fn latest(
+    reader: &LogReader,
+    topic: &str,
+    partition: PartitionId,
+) -> Result<Option<Found>, HistoryError> {
+    let kafka_partition = partition as i32;
+    let end = reader.end_offset(topic, kafka_partition).await?;
+    if end == 0 {
+        return Ok(None);
+    }
+    let tail = read_one(reader, topic, kafka_partition, end - 1).await?;
+    let (last_offset, last) = if tail.last {
+        (end - 1, tail)
+    } else if tail.previous_last_offset >= 0 {
+        let offset = tail.previous_last_offset;
+        (
+            offset,
+            read_one(reader, topic, kafka_partition, offset).await?,
+        )
+    } else {
+        return Ok(None);
+    };
+    if !last.last || last.state_format != cairn_schemas::state_format() {
+        return Ok(None);
+    }
+    Ok(Some(Found {
+        first_offset: if last.first_offset < 0 {
+            last_offset
+        } else {
+            last.first_offset
+        },
+        last_offset,
+        snapshot_id: last.snapshot_id,
+        checkpoint: Checkpoint {
+            next_offset: last.as_of_offset,
+            epoch: last.epoch,
+        },
+    }))
+}
+
+async fn read_one(
+    reader: &LogReader,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Result<SnapshotRecord, HistoryError> {
+    let mut stream = reader.open_partition(topic, partition, offset)?;
+    loop {
+        let record = stream.next().await?;
+        if record.offset < offset {
+            continue;
+        }
+        return SnapshotRecord::decode(&record.payload).map_err(|error| HistoryError::Snapshot {
+            partition: partition as u32,
+            message: cairn_runtime::report(&error).to_string(),
+        });
+    }
+}
+
+/// Copies a found snapshot into the state store. Its checkpoint is written with the last
+/// chunk only, so a load cut short leaves the partition to be rebuilt from the log.
+pub async fn load(
+    reader: &LogReader,
+    topic: &str,
+    partition: PartitionId,
+    found: &Found,
+    db: &StateDb,
+) -> Result<(), HistoryError> {
+    let clearing = db.clone();
+    tokio::task::spawn_blocking(move || clearing.clear_partition(partition))
+        .await
+        .expect("clearing does not panic")?;
+    let mut stream = reader.open_partition(topic, partition as i32, found.first_offset)?;
+    let mut entries = 0;
+    loop {
+        let record = stream.next().await?;
+        if record.offset > found.last_offset {
+            break;
+        }
+        let Ok(chunk) = SnapshotRecord::decode(&record.payload) else {
+            continue;
+        };
+        if chunk.snapshot_id != found.snapshot_id {
+            continue;
+        }
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> = chunk
+            .entries
+            .into_iter()
+            .map(|entry| (entry.key, entry.value))
+            .collect();
+        entries += pairs.len();
+        let checkpoint = chunk.last.then_some(found.checkpoint);
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || db.import(partition, &pairs, checkpoint))
+            .await
+            .expect("importing does not panic")?;
+        if record.offset >= found.last_offset {
+            break;
+        }
+    }
+    info!(
+        partition,
+        entries,
+        as_of = found.checkpoint.next_offset,
+        "partition loaded from a snapshot"
+    );
+    Ok(())
+}
+
+/// Copies the partition's cache to the snapshots topic; returns the offset of the last
+/// chunk, the new "previous complete snapshot".
+pub async fn write(
+    db: StateDb,
+    producer: LogProducer,
+    config: SnapshotConfig,
+    partition: PartitionId,
+    previous_last_offset: i64,
+) -> Result<Option<i64>, HistoryError> {
+    let export = tokio::task::spawn_blocking(move || db.export(partition))
+        .await
+        .expect("exporting does not panic")?;
+    let Some(export) = export else {
+        return Ok(None);
+    };
+    let snapshot_id = uuid::Uuid::new_v4().to_string();
+    let mut chunks: Vec<Vec<Entry>> = vec![Vec::new()];
+    let mut size = 0;
+    for (key, value) in export.entries {
+        if size + key.len() + value.len() > CHUNK_BYTES && !chunks.last().is_none_or(Vec::is_empty)
+        {
+            chunks.push(Vec::new());
+            size = 0;
+        }
+        size += key.len() + value.len();
+        chunks
+            .last_mut()
+            .expect("there is always a chunk")
+            .push(Entry { key, value });
+    }
+    let count = chunks.len();
+    let mut first_offset = -1;
+    let mut last_offset = -1;
+    for (index, entries) in chunks.into_iter().enumerate() {
+        let record = SnapshotRecord {
+            snapshot_id: snapshot_id.clone(),
+            partition: partition as i32,
+            as_of_offset: export.checkpoint.next_offset,
+            epoch: export.checkpoint.epoch,
+            state_format: cairn_schemas::state_format().to_vec(),
+            chunk: i32::try_from(index).unwrap_or(i32::MAX),
+            last: index + 1 == count,
+            first_offset,
+            previous_last_offset,
+            entries,
+        };
+        let offset = producer
+            .append(
+                &config.topic,
+                partition as i32,
+                b"snapshot",
+                &record.encode()?,
+            )
+            .await?;
+        if first_offset < 0 {
+            first_offset = offset;
+        }
+        last_offset = offset;
+    }
+    debug!(
+        partition,
+        chunks = count,
+        as_of = export.checkpoint.next_offset,
+        "snapshot written"
+    );
+    Ok(Some(last_offset))
+}
+
+/// Logs a failed snapshot: the next one will be tried after as many transitions again.
+pub fn failed(partition: PartitionId, error: &HistoryError) {
+    warn!(partition, error = %cairn_runtime::report(error), "writing a snapshot failed");
+}
