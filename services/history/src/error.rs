@@ -10,6 +10,15 @@ pub enum HistoryError {
     Fenced { partition: u32 },
     #[error("history partition {partition} is unavailable")]
     Unavailable { partition: u32 },
+    #[error(
+        "history partition {partition} lost records {expected}..{found} before this node read \
+         them (broker retention or size limit); its state cannot be rebuilt from the log"
+    )]
+    LogTruncated {
+        partition: u32,
+        expected: i64,
+        found: i64,
+    },
     #[error("snapshot of partition {partition} is unreadable: {message}")]
     Snapshot { partition: u32, message: String },
     #[error("history owner of partition {partition} failed: {message}")]

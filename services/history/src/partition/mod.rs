@@ -210,6 +210,7 @@ impl Partition {
             if record.offset < self.next_offset {
                 continue;
             }
+            self.check_contiguous(record.offset)?;
             self.next_offset = record.offset + 1;
             let decoded = match HistoryRecord::decode(&record.payload) {
                 Ok(decoded) => decoded,
@@ -232,6 +233,20 @@ impl Partition {
         }
         self.apply(pending).await?;
         debug!(partition = self.id, records, "replayed");
+        Ok(())
+    }
+
+    /// Cairn's writers leave no gaps in a partition's offsets, so a gap means the broker
+    /// deleted records this node never read (retention, or a broker that keeps only so
+    /// much). Going on would silently lose their effects: refuse instead.
+    fn check_contiguous(&self, offset: i64) -> Result<(), HistoryError> {
+        if offset > self.next_offset {
+            return Err(HistoryError::LogTruncated {
+                partition: self.id,
+                expected: self.next_offset,
+                found: offset,
+            });
+        }
         Ok(())
     }
 
@@ -484,6 +499,7 @@ impl Partition {
             if record.offset < self.next_offset {
                 continue;
             }
+            self.check_contiguous(record.offset)?;
             self.next_offset = record.offset + 1;
             if let Some(index) = ours.get(&record.offset) {
                 apply.extend(by_index[*index].take().expect("each offset is read once"));
