@@ -27,7 +27,7 @@ from cluster import Cluster
 from support import event_type_name, eventually
 
 WORKFLOWS = int(os.environ.get("CAIRN_CHAOS_WORKFLOWS", "500"))
-KILL_EVERY_S = float(os.environ.get("CAIRN_CHAOS_KILL_EVERY", "3"))
+KILL_EVERY_S = float(os.environ.get("CAIRN_CHAOS_KILL_EVERY", "5"))
 TOPOLOGY = [
     ("frontend-a", "frontend"),
     ("frontend-b", "frontend"),

@@ -14,8 +14,10 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::directory::Directory;
 
-/// How long an internal call keeps looking for a partition's owner.
-pub const OWNER_WAIT: Duration = Duration::from_secs(20);
+/// How long an internal call keeps looking for a partition's owner. Ownership can take a
+/// few session timeouts to settle while nodes keep failing; a call waits that out rather
+/// than fail (the SDKs give up retrying `Unavailable` after about 10 s).
+pub const OWNER_WAIT: Duration = Duration::from_secs(60);
 /// How long one attempt of a call that is not a long poll may take. A peer that does not
 /// answer within it (frozen, or cut off) is presumed gone; whatever it does later with the
 /// request is fenced if it lost its partitions meanwhile.
