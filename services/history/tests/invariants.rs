@@ -318,3 +318,39 @@ async fn a_node_without_state_starts_from_the_latest_snapshot_and_replays_the_re
     // And it serves on: the restored state is the partition's state.
     start(&restored, "after-restore").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_missing_records_is_refused_rather_than_rebuilt_without_them() {
+    let kafka = TestKafka::start();
+    if !kafka.is_mock() {
+        return; // Only the mock broker drops old records on its own (beyond 5 MB).
+    }
+    let topic = kafka.topic("history", 1);
+    let producer = cairn_log::LogProducer::connect(&KafkaConfig::new(kafka.bootstrap())).unwrap();
+    let filler = vec![0_u8; 1024 * 1024];
+    for _ in 0..8 {
+        producer
+            .append(&topic, 0, b"filler", &filler)
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = HistoryConfig {
+        partitions: 1,
+        topic: topic.clone(),
+        node_id: "late".into(),
+        kafka: KafkaConfig::new(kafka.bootstrap()),
+        snapshots: None,
+    };
+    let refused = History::start(
+        config,
+        StateDb::open(&dir.path().join("late")).unwrap(),
+        Arc::new(Tasks::default()),
+        Arc::new(SystemClock),
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(HistoryError::LogTruncated { expected: 0, .. })),
+        "a node must not rebuild from a log that lost its first records"
+    );
+}

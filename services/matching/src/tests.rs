@@ -95,3 +95,26 @@ async fn a_poll_dropped_by_its_client_loses_no_task() {
         .await;
     assert_eq!(scheduled(next), Some(7));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_released_queue_ends_its_waiting_polls_and_drops_its_backlog() {
+    let matching = Matching::new();
+    matching.dispatch(vec![task(1)]);
+    let waiting = {
+        let matching = matching.clone();
+        tokio::spawn(async move {
+            matching
+                .poll("ns", "other", TaskKind::Activity, Duration::from_secs(60))
+                .await
+        })
+    };
+    tokio::task::yield_now().await;
+    let started = tokio::time::Instant::now();
+    matching.release_queues(|_, _| false);
+    assert!(waiting.await.unwrap().is_none(), "the poll ends empty");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "at once, not at its deadline"
+    );
+    assert_eq!(matching.backlog("ns", "q", TaskKind::Activity), 0);
+}
