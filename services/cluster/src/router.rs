@@ -32,6 +32,8 @@ use crate::{
 const MAX_MESSAGE: usize = 128 * 1024 * 1024;
 /// A long poll that cannot reach its owner answers idle this long before its deadline.
 const IDLE_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long a long poll may last when its client set no deadline.
+const LONG_POLL: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Clone)]
 pub struct Router {
@@ -128,6 +130,13 @@ impl Router {
             .get("grpc-timeout")
             .and_then(|value| value.to_str().ok())
             .and_then(cairn_frontend::parse_grpc_timeout);
+        // A long poll without a deadline still ends within a minute, as Temporal's do: the
+        // whole call, retries included, not each attempt.
+        let client_deadline = if idle.is_some() || long {
+            Some(client_deadline.unwrap_or(LONG_POLL))
+        } else {
+            client_deadline
+        };
         let message = request.into_inner();
         let started = Instant::now();
         let deadline = match (client_deadline, &idle) {
@@ -149,10 +158,13 @@ impl Router {
                 if let Some(remaining) = remaining {
                     forwarded.set_timeout(remaining);
                 }
-                // A long poll may take the client's whole deadline; anything else gets one
-                // attempt's time, so a frozen owner cannot hold the call forever.
+                // A long poll may take what is left of its deadline (the owner answers idle
+                // a margin before it); anything else gets one attempt's time, so a frozen
+                // owner cannot hold the call forever.
                 let attempt = if idle.is_some() || long {
-                    remaining.unwrap_or(OWNER_WAIT)
+                    remaining
+                        .unwrap_or(LONG_POLL)
+                        .saturating_sub(IDLE_MARGIN / 2)
                 } else {
                     remaining.map_or(ATTEMPT_TIMEOUT, |r| r.min(ATTEMPT_TIMEOUT))
                 };
