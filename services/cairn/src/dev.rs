@@ -127,14 +127,14 @@ async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
         matching: Some(matching),
         matching_owned: None,
     });
-    let metrics_listener = TcpListener::bind(SocketAddr::new(args.ip, args.metrics_port))
+    let (metrics_address, serving_metrics) = metrics
+        .start(
+            SocketAddr::new(args.ip, args.metrics_port),
+            shutdown.token(),
+        )
         .await
         .with_context(|| format!("binding {}:{}", args.ip, args.metrics_port))?;
-    println!(
-        "cairn metrics listening on {}",
-        metrics_listener.local_addr()?
-    );
-    let serve_metrics = tokio::spawn(metrics.clone().serve(metrics_listener, shutdown.token()));
+    println!("cairn metrics listening on {metrics_address}");
     let served = serve_public(
         listener,
         frontend.clone(),
@@ -143,9 +143,7 @@ async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
         shutdown.token(),
     )
     .await;
-    if let Ok(Err(error)) = serve_metrics.await {
-        tracing::warn!(error = %error, "serving metrics failed");
-    }
+    let _stopped = serving_metrics.await;
     history.shutdown().await;
     served.context("serving the API")?;
     info!("dev server stopped");

@@ -190,20 +190,25 @@ impl Directory {
             .expect("directory lock is not poisoned") = Some(namespaces);
     }
 
-    pub fn view(&self) -> View {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, View> {
         self.inner
             .view
             .read()
             .expect("directory lock is not poisoned")
-            .clone()
+    }
+
+    /// The cluster record that counts, once one is in the topic.
+    pub fn cluster(&self) -> Option<ClusterRecord> {
+        self.read().cluster.clone()
+    }
+
+    /// Who owns each matching partition (a copy of that part of the view only).
+    pub fn matching_owners(&self) -> HashMap<PartitionId, Owner> {
+        self.read().matching.clone()
     }
 
     pub fn route(&self, role: Role, partition: PartitionId) -> Option<Route> {
-        self.inner
-            .view
-            .read()
-            .expect("directory lock is not poisoned")
-            .route(role, partition)
+        self.read().route(role, partition)
     }
 
     /// Changes whenever a metadata record was applied.
@@ -226,7 +231,7 @@ impl Directory {
     /// Records the cluster's identity unless one exists, and returns the one that counts
     /// (the first in the topic).
     pub async fn create_cluster(&self, record: ClusterRecord) -> anyhow::Result<ClusterRecord> {
-        if let Some(existing) = self.view().cluster {
+        if let Some(existing) = self.cluster() {
             return Ok(existing);
         }
         self.publish(
@@ -237,8 +242,7 @@ impl Directory {
             },
         )
         .await?;
-        self.view()
-            .cluster
+        self.cluster()
             .ok_or_else(|| anyhow::anyhow!("the cluster record was written but not read back"))
     }
 

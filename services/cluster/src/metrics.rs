@@ -178,6 +178,24 @@ impl Metrics {
         text
     }
 
+    /// Binds `address` and serves `GET /metrics` there in the background until `shutdown`
+    /// fires; returns the bound address and the serving task.
+    pub async fn start(
+        &self,
+        address: std::net::SocketAddr,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+        let listener = TcpListener::bind(address).await?;
+        let bound = listener.local_addr()?;
+        let metrics = self.clone();
+        let task = tokio::spawn(async move {
+            if let Err(error) = metrics.serve(listener, shutdown).await {
+                tracing::warn!(error = %error, "serving metrics failed");
+            }
+        });
+        Ok((bound, task))
+    }
+
     /// Serves `GET /metrics` on `listener` until `shutdown` fires.
     pub async fn serve(
         self,

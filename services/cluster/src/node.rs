@@ -325,17 +325,14 @@ impl Node {
                 .matching
                 .then(|| matching_owned_for_metrics.clone()),
         });
-        let metrics_listener = TcpListener::bind(SocketAddr::new(config.ip, config.metrics_port))
+        let (metrics_address, serving_metrics) = metrics
+            .start(
+                SocketAddr::new(config.ip, config.metrics_port),
+                stop.clone(),
+            )
             .await
             .with_context(|| format!("binding {}:{}", config.ip, config.metrics_port))?;
-        let metrics_address = metrics_listener.local_addr()?;
-        let metrics_stop = stop.clone();
-        let serve_metrics = metrics.clone();
-        background.push(tokio::spawn(async move {
-            if let Err(error) = serve_metrics.serve(metrics_listener, metrics_stop).await {
-                warn!(error = %error, "serving metrics failed");
-            }
-        }));
+        background.push(serving_metrics);
 
         if let Some(listener) = frontend_listener {
             let router = Router {
@@ -406,7 +403,7 @@ async fn cluster_record(
     now: i64,
 ) -> anyhow::Result<ClusterRecord> {
     let kafka = &config.kafka;
-    let mut record = match directory.view().cluster {
+    let mut record = match directory.cluster() {
         Some(existing) => existing,
         None => {
             let partitions = match config.partitions {
@@ -564,13 +561,13 @@ async fn redispatch_on_matching_moves(
     stop: CancellationToken,
 ) {
     let mut changes = directory.changes();
-    let mut last = directory.view().matching;
+    let mut last = directory.matching_owners();
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             changed = changes.changed() => if changed.is_err() { return },
         }
-        let now = directory.view().matching;
+        let now = directory.matching_owners();
         if now != last {
             history.redispatch();
             last = now;
