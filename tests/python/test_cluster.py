@@ -28,6 +28,7 @@ from support import event_type_name, eventually
 
 WORKFLOWS = int(os.environ.get("CAIRN_CHAOS_WORKFLOWS", "500"))
 KILL_EVERY_S = float(os.environ.get("CAIRN_CHAOS_KILL_EVERY", "5"))
+PARTITIONS = 8
 TOPOLOGY = [
     ("frontend-a", "frontend"),
     ("frontend-b", "frontend"),
@@ -41,7 +42,7 @@ TOPOLOGY = [
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path, partitions=8, session_timeout="4s")
+    cluster = Cluster(tmp_path, partitions=PARTITIONS, session_timeout="4s")
     try:
         for name, roles in TOPOLOGY:
             cluster.add(name, roles)
@@ -105,6 +106,15 @@ async def test_workflows_complete_exactly_once_while_processes_are_killed(cluste
     for n, (workflow_id, result) in enumerate(results):
         assert result == f"{2 * n}:s{n}", workflow_id
 
+    # The last kill may have left ownership moving: reading the histories back starts once
+    # every history partition has one owner again.
+    for partition in range(PARTITIONS):
+        await eventually(
+            lambda p=partition: asyncio.to_thread(cluster.history_owners, p),
+            lambda owners: len(owners) == 1,
+            timeout=120,
+            what=f"one owner of history partition {partition}",
+        )
     replayer = Replayer(workflows=[ChaosWorkflow])
     for n, (workflow_id, _) in enumerate(results):
         history = await client.get_workflow_handle(workflow_id).fetch_history()

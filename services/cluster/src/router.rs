@@ -32,6 +32,9 @@ use crate::{
 const MAX_MESSAGE: usize = 128 * 1024 * 1024;
 /// A long poll that cannot reach its owner answers idle this long before its deadline.
 const IDLE_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
+/// Any other call that cannot reach its owner answers `Unavailable` this long before its
+/// client's deadline.
+const ANSWER_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
 /// How long a long poll may last when its client set no deadline.
 const LONG_POLL: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -139,9 +142,12 @@ impl Router {
         };
         let message = request.into_inner();
         let started = Instant::now();
+        // Whatever happens, the client hears from us before its own deadline: a call its
+        // client cuts off ends `Cancelled`, which SDKs do not retry, where `Unavailable`
+        // (no owner yet) is retried.
         let deadline = match (client_deadline, &idle) {
             (Some(client), Some(_)) => started + client.saturating_sub(IDLE_MARGIN),
-            (Some(client), None) => started + client.min(OWNER_WAIT),
+            (Some(client), None) => started + client.saturating_sub(ANSWER_MARGIN).min(OWNER_WAIT),
             (None, _) => started + OWNER_WAIT,
         };
         let (role, partition) = match target {
@@ -158,6 +164,7 @@ impl Router {
                 if let Some(remaining) = remaining {
                     forwarded.set_timeout(remaining);
                 }
+                let before_deadline = deadline.saturating_duration_since(Instant::now());
                 // A long poll may take what is left of its deadline (the owner answers idle
                 // a margin before it); anything else gets one attempt's time, so a frozen
                 // owner cannot hold the call forever.
@@ -166,7 +173,7 @@ impl Router {
                         .unwrap_or(LONG_POLL)
                         .saturating_sub(IDLE_MARGIN / 2)
                 } else {
-                    remaining.map_or(ATTEMPT_TIMEOUT, |r| r.min(ATTEMPT_TIMEOUT))
+                    before_deadline.min(ATTEMPT_TIMEOUT)
                 };
                 let answer = match tokio::time::timeout(attempt, call(client, forwarded)).await {
                     Ok(answer) => answer,
