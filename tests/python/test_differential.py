@@ -23,14 +23,18 @@ from temporalio.api.workflowservice.v1 import (
     StartWorkflowExecutionRequest,
 )
 from temporalio.client import Client, WorkflowHandle
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, FailureError, TimeoutError
 from temporalio.service import RPCError
 
-from support import event_type_name, unique, wait_for_event, worker
+from support import event_type_name, eventually, unique, wait_for_event, worker
 from workflows import (
     ActivityRetryWorkflow,
     CancellableWorkflow,
+    CountdownWorkflow,
     FailingWorkflow,
+    FailUntilAttemptWorkflow,
+    RunInfoWorkflow,
     GreetingWorkflow,
     SignalQueryWorkflow,
     TimerWorkflow,
@@ -38,6 +42,10 @@ from workflows import (
 )
 
 pytestmark = pytest.mark.timeout(120)
+
+WORKFLOW_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), backoff_coefficient=1.0, maximum_attempts=5
+)
 
 # Event attributes that tie events together; shown next to each event type.
 _LINK_FIELDS = (
@@ -49,7 +57,11 @@ _LINK_FIELDS = (
     "signal_name",
     "reason",
     "cause",
+    "initiator",
+    "retry_state",
 )
+# Run IDs differ between servers: only whether an event names another run is compared.
+_RUN_LINK_FIELDS = ("new_execution_run_id", "continued_execution_run_id")
 
 
 @dataclass
@@ -73,6 +85,9 @@ def describe_event(event) -> str:
             value = getattr(attributes, name) if name in fields else None
             if value:  # proto3 cannot tell 0 or "" from unset, so neither is shown
                 parts.append(f"{name}={value}")
+        for name in _RUN_LINK_FIELDS:
+            if name in fields and getattr(attributes, name):
+                parts.append(name.removesuffix("_execution_run_id") + "_run")
     return " ".join(parts)
 
 
@@ -103,6 +118,25 @@ async def finish(handle: WorkflowHandle, outcome: Outcome) -> Outcome:
     ids = [event.event_id for event in history.events]
     outcome.extras["event_ids_consecutive"] = ids == list(range(1, len(ids) + 1))
     return outcome
+
+
+def first_run(client: Client, handle: WorkflowHandle) -> WorkflowHandle:
+    """A handle on the first run of the workflow `handle` started."""
+    return client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+
+
+async def later_runs(client: Client, handle: WorkflowHandle) -> list[list[str]]:
+    """The events of each run after the handle's, following the runs its close events name."""
+    runs = []
+    history = await handle.fetch_history()
+    while True:
+        last = history.events[-1]
+        which = last.WhichOneof("attributes")
+        next_run = getattr(getattr(last, which), "new_execution_run_id", "") if which else ""
+        if not next_run:
+            return runs
+        history = await client.get_workflow_handle(handle.id, run_id=next_run).fetch_history()
+        runs.append([describe_event(event) for event in history.events])
 
 
 # --- scenarios: each runs with a worker on its own task queue --------------------------------
@@ -186,7 +220,92 @@ async def terminate_without_reason(client: Client, queue: str) -> Outcome:
     return await finish(handle, Outcome())
 
 
+async def continue_as_new(client: Client, queue: str) -> Outcome:
+    handle = await client.start_workflow(
+        CountdownWorkflow.run, args=[2, ""], id=unique("diff-can"), task_queue=queue
+    )
+    first = first_run(client, handle)
+    outcome = await finish(first, Outcome())
+    outcome.extras["later runs"] = await later_runs(client, first)
+    return outcome
+
+
+async def workflow_retry(client: Client, queue: str) -> Outcome:
+    handle = await client.start_workflow(
+        FailUntilAttemptWorkflow.run,
+        3,
+        id=unique("diff-wf-retry"),
+        task_queue=queue,
+        retry_policy=WORKFLOW_RETRY,
+    )
+    first = first_run(client, handle)
+    outcome = await finish(first, Outcome())
+    outcome.extras["later runs"] = await later_runs(client, first)
+    return outcome
+
+
+async def workflow_retry_exhausted(client: Client, queue: str) -> Outcome:
+    handle = await client.start_workflow(
+        FailUntilAttemptWorkflow.run,
+        9,
+        id=unique("diff-wf-retry"),
+        task_queue=queue,
+        retry_policy=RetryPolicy(
+            initial_interval=timedelta(milliseconds=200),
+            backoff_coefficient=1.0,
+            maximum_attempts=2,
+        ),
+    )
+    first = first_run(client, handle)
+    outcome = await finish(first, Outcome())
+    outcome.extras["later runs"] = await later_runs(client, first)
+    return outcome
+
+
+async def start_delay(client: Client, queue: str) -> Outcome:
+    handle = await client.start_workflow(
+        RunInfoWorkflow.run,
+        id=unique("diff-delay"),
+        task_queue=queue,
+        start_delay=timedelta(seconds=2),
+    )
+    description = await handle.describe()
+    outcome = Outcome()
+    outcome.extras["status while delayed"] = description.status.name
+    outcome.extras["execution time - start time"] = (
+        description.execution_time - description.start_time
+    ).total_seconds()
+    return await finish(handle, outcome)
+
+
+async def cron(client: Client, queue: str) -> Outcome:
+    handle = await client.start_workflow(
+        RunInfoWorkflow.run, id=unique("diff-cron"), task_queue=queue, cron_schedule="@every 2s"
+    )
+    outcome = Outcome()
+    first = first_run(client, handle)
+    description = await first.describe()
+    outcome.extras["first run waits"] = (
+        description.execution_time - description.start_time
+    ).total_seconds()
+    # Once the first run completed, the next one waits for its time: end the workflow there.
+    await eventually(
+        lambda: first.describe(),
+        lambda description: description.status.name != "RUNNING",
+        what="the first cron run to complete",
+    )
+    await client.get_workflow_handle(handle.id).terminate()
+    outcome = await finish(first, outcome)
+    outcome.extras["later runs"] = await later_runs(client, first)
+    return outcome
+
+
 SCENARIOS: dict[str, Callable[[Client, str], Awaitable[Outcome]]] = {
+    "continue_as_new": continue_as_new,
+    "workflow_retry": workflow_retry,
+    "workflow_retry_exhausted": workflow_retry_exhausted,
+    "start_delay": start_delay,
+    "cron": cron,
     "activity": activity,
     "timer": timer,
     "signal": signal,
@@ -300,7 +419,58 @@ async def _bad_signal_unknown_workflow(client: Client, queue: str) -> tuple[str,
     return await _call(lambda: service.signal_workflow_execution(request))
 
 
+async def _bad_start(client: Client, queue: str, request: StartWorkflowExecutionRequest):
+    service = client.workflow_service
+    return await _call(lambda: service.start_workflow_execution(request))
+
+
+async def _bad_cron_schedule(client: Client, queue: str) -> tuple[str, str]:
+    return await _bad_start(client, queue, _start_request(queue, cron_schedule="not a cron"))
+
+
+async def _bad_cron_with_seconds(client: Client, queue: str) -> tuple[str, str]:
+    return await _bad_start(client, queue, _start_request(queue, cron_schedule="*/5 * * * * *"))
+
+
+async def _bad_cron_with_start_delay(client: Client, queue: str) -> tuple[str, str]:
+    request = _start_request(queue, cron_schedule="* * * * *")
+    request.workflow_start_delay.FromTimedelta(timedelta(seconds=3))
+    return await _bad_start(client, queue, request)
+
+
+async def _bad_negative_start_delay(client: Client, queue: str) -> tuple[str, str]:
+    request = _start_request(queue)
+    request.workflow_start_delay.FromTimedelta(timedelta(seconds=-3))
+    return await _bad_start(client, queue, request)
+
+
+async def _bad_retry_negative_attempts(client: Client, queue: str) -> tuple[str, str]:
+    request = _start_request(queue)
+    request.retry_policy.maximum_attempts = -1
+    return await _bad_start(client, queue, request)
+
+
+async def _bad_retry_coefficient(client: Client, queue: str) -> tuple[str, str]:
+    request = _start_request(queue)
+    request.retry_policy.backoff_coefficient = 0.5
+    return await _bad_start(client, queue, request)
+
+
+async def _bad_retry_maximum_below_initial(client: Client, queue: str) -> tuple[str, str]:
+    request = _start_request(queue)
+    request.retry_policy.initial_interval.FromTimedelta(timedelta(seconds=5))
+    request.retry_policy.maximum_interval.FromTimedelta(timedelta(seconds=1))
+    return await _bad_start(client, queue, request)
+
+
 BAD_REQUESTS: dict[str, Callable[[Client, str], Awaitable[tuple[str, str]]]] = {
+    "invalid cron schedule": _bad_cron_schedule,
+    "cron schedule with seconds": _bad_cron_with_seconds,
+    "cron schedule with start delay": _bad_cron_with_start_delay,
+    "negative start delay": _bad_negative_start_delay,
+    "retry policy with negative attempts": _bad_retry_negative_attempts,
+    "retry policy with coefficient below 1": _bad_retry_coefficient,
+    "retry policy with maximum below initial interval": _bad_retry_maximum_below_initial,
     "empty workflow id": _bad_empty_workflow_id,
     "unknown namespace": _bad_unknown_namespace,
     "missing task queue": _bad_missing_task_queue,
@@ -321,6 +491,135 @@ async def run_bad_requests(client: Client) -> dict[str, tuple[str, str]]:
 # --- what the reference produced (kept in step with REFERENCE.md) ----------------------------
 
 REFERENCE: dict[str, Outcome] = {
+    "continue_as_new": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "WorkflowExecutionContinuedAsNew workflow_task_completed_event_id=4 new_run",
+        ],
+        result="ok \"210\"",
+        status="CONTINUED_AS_NEW",
+        extras={
+            "event_ids_consecutive": True,
+            "later runs": [
+                [
+                    "WorkflowExecutionStarted attempt=1 initiator=1 continued_run",
+                    "WorkflowTaskScheduled attempt=1",
+                    "WorkflowTaskStarted scheduled_event_id=2",
+                    "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+                    "WorkflowExecutionContinuedAsNew workflow_task_completed_event_id=4 new_run",
+                ],
+                [
+                    "WorkflowExecutionStarted attempt=1 initiator=1 continued_run",
+                    "WorkflowTaskScheduled attempt=1",
+                    "WorkflowTaskStarted scheduled_event_id=2",
+                    "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+                    "WorkflowExecutionCompleted workflow_task_completed_event_id=4",
+                ],
+            ],
+        },
+    ),
+    "workflow_retry": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "WorkflowExecutionFailed workflow_task_completed_event_id=4 retry_state=1 new_run",
+        ],
+        result="ok \"succeeded on attempt 3\"",
+        status="FAILED",
+        extras={
+            "event_ids_consecutive": True,
+            "later runs": [
+                [
+                    "WorkflowExecutionStarted attempt=2 initiator=2 continued_run",
+                    "WorkflowTaskScheduled attempt=1",
+                    "WorkflowTaskStarted scheduled_event_id=2",
+                    "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+                    "WorkflowExecutionFailed workflow_task_completed_event_id=4 retry_state=1 new_run",
+                ],
+                [
+                    "WorkflowExecutionStarted attempt=3 initiator=2 continued_run",
+                    "WorkflowTaskScheduled attempt=1",
+                    "WorkflowTaskStarted scheduled_event_id=2",
+                    "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+                    "WorkflowExecutionCompleted workflow_task_completed_event_id=4",
+                ],
+            ],
+        },
+    ),
+    "workflow_retry_exhausted": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "WorkflowExecutionFailed workflow_task_completed_event_id=4 retry_state=1 new_run",
+        ],
+        result=(
+            "error WorkflowFailureError: Workflow execution failed <- "
+            "ApplicationError: attempt 2 fails (type=NotYet, non_retryable=False)"
+        ),
+        status="FAILED",
+        extras={
+            "event_ids_consecutive": True,
+            "later runs": [
+                [
+                    "WorkflowExecutionStarted attempt=2 initiator=2 continued_run",
+                    "WorkflowTaskScheduled attempt=1",
+                    "WorkflowTaskStarted scheduled_event_id=2",
+                    "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+                    "WorkflowExecutionFailed workflow_task_completed_event_id=4 retry_state=4",
+                ],
+            ],
+        },
+    ),
+    "start_delay": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=4",
+        ],
+        result=(
+            'ok {"attempt": 1, "continued_run_id": false, "cron_schedule": "", '
+            '"has_last_completion_result": false}'
+        ),
+        status="COMPLETED",
+        extras={
+            "event_ids_consecutive": True,
+            "execution time - start time": 2.0,
+            "status while delayed": "RUNNING",
+        },
+    ),
+    "cron": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1 initiator=3",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=4 new_run",
+        ],
+        result=(
+            "error WorkflowFailureError: Workflow execution failed <- "
+            "TerminatedError: terminated by user via frontend"
+        ),
+        status="COMPLETED",
+        extras={
+            "event_ids_consecutive": True,
+            "first run waits": 2.0,
+            "later runs": [
+                [
+                    "WorkflowExecutionStarted attempt=1 initiator=3 continued_run",
+                    "WorkflowExecutionTerminated reason=terminated by user via frontend",
+                ],
+            ],
+        },
+    ),
     "activity": Outcome(
         events=[
             "WorkflowExecutionStarted attempt=1",
@@ -396,7 +695,7 @@ REFERENCE: dict[str, Outcome] = {
             "WorkflowTaskScheduled attempt=1",
             "WorkflowTaskStarted scheduled_event_id=2",
             "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
-            "WorkflowExecutionFailed workflow_task_completed_event_id=4",
+            "WorkflowExecutionFailed workflow_task_completed_event_id=4 retry_state=5",
         ],
         result=(
             "error WorkflowFailureError: Workflow execution failed <- "
@@ -481,6 +780,13 @@ REFERENCE: dict[str, Outcome] = {
 }
 
 REFERENCE_BAD_REQUESTS: dict[str, str] = {
+    "invalid cron schedule": "INVALID_ARGUMENT details=[]",
+    "cron schedule with seconds": "INVALID_ARGUMENT details=[]",
+    "cron schedule with start delay": "INVALID_ARGUMENT details=[]",
+    "negative start delay": "INVALID_ARGUMENT details=[]",
+    "retry policy with negative attempts": "INVALID_ARGUMENT details=[]",
+    "retry policy with coefficient below 1": "INVALID_ARGUMENT details=[]",
+    "retry policy with maximum below initial interval": "INVALID_ARGUMENT details=[]",
     "empty workflow id": "INVALID_ARGUMENT details=[]",
     "unknown namespace": (
         "NOT_FOUND details="

@@ -324,7 +324,49 @@ class LargePayloadWorkflow:
         return len(blob)
 
 
+@workflow.defn
+class CountdownWorkflow:
+    """Continues as new until `remaining` reaches 0; returns the runs' trail of counts."""
+
+    @workflow.run
+    async def run(self, remaining: int, trail: str = "") -> str:
+        trail = f"{trail}{remaining}"
+        if remaining == 0:
+            return trail
+        workflow.continue_as_new(args=[remaining - 1, trail])
+
+
+@workflow.defn
+class FailUntilAttemptWorkflow:
+    """Fails the run until the workflow's attempt (its retries) reaches `succeed_on`."""
+
+    @workflow.run
+    async def run(self, succeed_on: int) -> str:
+        attempt = workflow.info().attempt
+        if attempt < succeed_on:
+            raise ApplicationError(f"attempt {attempt} fails", type="NotYet")
+        return f"succeeded on attempt {attempt}"
+
+
+@workflow.defn
+class RunInfoWorkflow:
+    """Returns what the SDK tells a run about how it was started."""
+
+    @workflow.run
+    async def run(self) -> dict:
+        info = workflow.info()
+        return {
+            "attempt": info.attempt,
+            "cron_schedule": info.cron_schedule or "",
+            "continued_run_id": bool(info.continued_run_id),
+            "has_last_completion_result": workflow.has_last_completion_result(),
+        }
+
+
 ALL_WORKFLOWS = [
+    CountdownWorkflow,
+    FailUntilAttemptWorkflow,
+    RunInfoWorkflow,
     LargePayloadWorkflow,
     GreetingWorkflow,
     ActivityRetryWorkflow,

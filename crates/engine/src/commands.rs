@@ -8,7 +8,7 @@ use crate::{
     events::{Tx, buffered_activity_close, buffered_timer_fired, decode_buffered},
     proto::{
         command::{Command, command::Attributes as C},
-        enums::{CommandType, RetryState, WorkflowTaskFailedCause as Cause},
+        enums::{CommandType, WorkflowTaskFailedCause as Cause},
         failure::{Failure, ServerFailureInfo, failure::FailureInfo},
         history,
     },
@@ -52,6 +52,7 @@ pub fn closes_workflow(command: &Command) -> bool {
             C::CompleteWorkflowExecutionCommandAttributes(_)
                 | C::FailWorkflowExecutionCommandAttributes(_)
                 | C::CancelWorkflowExecutionCommandAttributes(_)
+                | C::ContinueAsNewWorkflowExecutionCommandAttributes(_)
         )
     )
 }
@@ -192,6 +193,27 @@ pub fn validate(state: &MutableState, commands: &[Command]) -> Result<(), Reject
                     ));
                 }
             }
+            Some(C::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => {
+                if !a.cron_schedule.is_empty() && crate::cron::validate(&a.cron_schedule).is_err()
+                {
+                    return Err(Rejection::new(
+                        Cause::BadContinueAsNewAttributes,
+                        "invalid CronSchedule.",
+                    ));
+                }
+                for (timeout, name) in [
+                    (&a.workflow_run_timeout, "WorkflowRunTimeout"),
+                    (&a.workflow_task_timeout, "WorkflowTaskTimeout"),
+                    (&a.backoff_start_interval, "BackoffStartInterval"),
+                ] {
+                    if timeout.as_ref().is_some_and(|d| d.seconds < 0 || d.nanos < 0) {
+                        return Err(Rejection::new(
+                            Cause::BadContinueAsNewAttributes,
+                            format!("Invalid {name}."),
+                        ));
+                    }
+                }
+            }
             Some(C::CompleteWorkflowExecutionCommandAttributes(_))
             | Some(C::FailWorkflowExecutionCommandAttributes(_))
             | Some(C::CancelWorkflowExecutionCommandAttributes(_))
@@ -222,7 +244,6 @@ fn command_name(attributes: &C) -> &'static str {
         C::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => {
             "RequestCancelExternalWorkflowExecution"
         }
-        C::ContinueAsNewWorkflowExecutionCommandAttributes(_) => "ContinueAsNewWorkflowExecution",
         C::SignalExternalWorkflowExecutionCommandAttributes(_) => "SignalExternalWorkflowExecution",
         C::StartChildWorkflowExecutionCommandAttributes(_) => "StartChildWorkflowExecution",
         C::ProtocolMessageCommandAttributes(_) => "ProtocolMessage",
@@ -278,21 +299,13 @@ pub fn apply(tx: &mut Tx<'_>, command: &Command, completed_id: i64, identity: &s
             });
         }
         Some(C::CompleteWorkflowExecutionCommandAttributes(a)) => {
-            let id = tx.append(history::WorkflowExecutionCompletedEventAttributes {
-                result: a.result.clone(),
-                workflow_task_completed_event_id: completed_id,
-                new_execution_run_id: String::new(),
-            });
-            tx.close(crate::ExecutionStatus::Completed, id);
+            tx.complete_run(a.result.clone(), completed_id);
         }
         Some(C::FailWorkflowExecutionCommandAttributes(a)) => {
-            let id = tx.append(history::WorkflowExecutionFailedEventAttributes {
-                failure: a.failure.clone(),
-                retry_state: RetryState::RetryPolicyNotSet as i32,
-                workflow_task_completed_event_id: completed_id,
-                new_execution_run_id: String::new(),
-            });
-            tx.close(crate::ExecutionStatus::Failed, id);
+            tx.fail_run(a.failure.clone(), completed_id);
+        }
+        Some(C::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => {
+            tx.continue_as_new(a, completed_id);
         }
         Some(C::CancelWorkflowExecutionCommandAttributes(a)) => {
             let id = tx.append(history::WorkflowExecutionCanceledEventAttributes {

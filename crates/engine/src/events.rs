@@ -144,9 +144,13 @@ impl<'a> Tx<'a> {
         Some(started_event_id)
     }
 
-    /// Schedules a workflow task unless one is already scheduled or started.
+    /// Schedules a workflow task unless one is already scheduled or started, or the first
+    /// one still waits out its backoff.
     pub fn schedule_workflow_task_if_none(&mut self) {
-        if self.state.workflow_task.is_none() && self.state.is_open() {
+        if self.state.workflow_task.is_none()
+            && self.state.is_open()
+            && self.state.first_workflow_task_due.is_none()
+        {
             self.schedule_workflow_task(1);
         }
     }
@@ -284,6 +288,9 @@ pub fn event_type(attributes: &Attributes) -> EventType {
         A::WorkflowExecutionCompletedEventAttributes(_) => EventType::WorkflowExecutionCompleted,
         A::WorkflowExecutionFailedEventAttributes(_) => EventType::WorkflowExecutionFailed,
         A::WorkflowExecutionTimedOutEventAttributes(_) => EventType::WorkflowExecutionTimedOut,
+        A::WorkflowExecutionContinuedAsNewEventAttributes(_) => {
+            EventType::WorkflowExecutionContinuedAsNew
+        }
         A::WorkflowTaskScheduledEventAttributes(_) => EventType::WorkflowTaskScheduled,
         A::WorkflowTaskStartedEventAttributes(_) => EventType::WorkflowTaskStarted,
         A::WorkflowTaskCompletedEventAttributes(_) => EventType::WorkflowTaskCompleted,

@@ -10,6 +10,8 @@
 
 pub mod activity;
 pub mod commands;
+pub mod continuation;
+pub mod cron;
 pub mod error;
 pub mod events;
 pub mod ids;
@@ -38,6 +40,10 @@ pub struct Changes {
     pub events: Vec<proto::HistoryEvent>,
     /// Tasks that became ready for a worker and must be handed to matching once durable.
     pub tasks: Vec<TaskRef>,
+    /// The run that continues this one, when the operation closed the run and the workflow
+    /// goes on (continue-as-new, a retry, the next cron run). It must be created with
+    /// [`start::begin`] in the same durable record.
+    pub next_run: Option<Box<start::RunStart>>,
 }
 
 /// A task that matching delivers to a worker. Matching asks the history owner to record it

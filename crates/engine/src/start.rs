@@ -4,14 +4,19 @@
 use prost::Message;
 
 use crate::{
-    Changes, EngineError, ExecutionStatus, RunKey,
+    Changes, EngineError, ExecutionStatus, RunKey, cron,
     events::{Tx, task_queue},
     proto::{
-        common::WorkflowType,
-        enums::{WorkflowIdConflictPolicy as Conflict, WorkflowIdReusePolicy as Reuse},
+        common::{Header, Memo, Payloads, Priority, SearchAttributes, WorkflowType},
+        enums::{
+            ContinueAsNewInitiator as Initiator, WorkflowIdConflictPolicy as Conflict,
+            WorkflowIdReusePolicy as Reuse,
+        },
+        failure::Failure,
         history,
         workflowservice::StartWorkflowExecutionRequest,
     },
+    retry::RetryPolicy,
     state::MutableState,
     time::{self, Nanos},
 };
@@ -79,55 +84,160 @@ pub fn decide_start(
     }
 }
 
-/// Creates a new run and writes its first events: `WorkflowExecutionStarted` and the first
-/// workflow task.
+/// Everything that defines a new run: from a client's start request, or from the run it
+/// continues (continue-as-new, a retry, the next cron run).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunStart {
+    pub run: RunKey,
+    pub namespace: String,
+    pub workflow_type: String,
+    pub task_queue: String,
+    pub input: Option<Payloads>,
+    pub header: Option<Header>,
+    pub memo: Option<Memo>,
+    pub search_attributes: Option<SearchAttributes>,
+    pub priority: Option<Priority>,
+    /// The whole execution's timeout and expiry (shared by every run of the chain).
+    pub execution_timeout: Nanos,
+    pub execution_expiration: Option<Nanos>,
+    pub run_timeout: Nanos,
+    pub task_timeout: Nanos,
+    pub request_id: String,
+    pub identity: String,
+    pub first_run_id: String,
+    pub attempt: i32,
+    pub retry_policy: Option<RetryPolicy>,
+    pub cron_schedule: String,
+    /// How long the first workflow task waits.
+    pub backoff: Nanos,
+    pub initiator: Initiator,
+    pub continued_run_id: String,
+    pub continued_failure: Option<Failure>,
+    pub last_completion_result: Option<Payloads>,
+}
+
+impl RunStart {
+    /// The first run of a workflow, as a client's request asks for it. The request was
+    /// validated (its cron schedule parses).
+    pub fn from_request(
+        run: RunKey,
+        namespace: &str,
+        request: &StartWorkflowExecutionRequest,
+        now: Nanos,
+    ) -> Self {
+        let execution_timeout = time::from_duration(request.workflow_execution_timeout.as_ref());
+        let (run_timeout, task_timeout) = timeouts(
+            execution_timeout,
+            time::from_duration(request.workflow_run_timeout.as_ref()),
+            time::from_duration(request.workflow_task_timeout.as_ref()),
+        );
+        let cron_backoff = (!request.cron_schedule.is_empty())
+            .then(|| cron::Schedule::parse(&request.cron_schedule).ok())
+            .flatten()
+            .and_then(|schedule| schedule.backoff(now, now));
+        let backoff = match cron_backoff {
+            Some(backoff) => backoff,
+            None => time::from_duration(request.workflow_start_delay.as_ref()),
+        };
+        Self {
+            first_run_id: run.run_id.clone(),
+            run,
+            namespace: namespace.to_string(),
+            workflow_type: request
+                .workflow_type
+                .as_ref()
+                .map(|t| t.name.clone())
+                .unwrap_or_default(),
+            task_queue: request
+                .task_queue
+                .as_ref()
+                .map(|q| q.name.clone())
+                .unwrap_or_default(),
+            input: request.input.clone(),
+            header: request.header.clone(),
+            memo: request.memo.clone(),
+            search_attributes: request.search_attributes.clone(),
+            priority: request.priority.clone(),
+            execution_timeout,
+            execution_expiration: (execution_timeout > 0).then(|| now + execution_timeout),
+            run_timeout,
+            task_timeout,
+            request_id: request.request_id.clone(),
+            identity: request.identity.clone(),
+            attempt: 1,
+            retry_policy: request
+                .retry_policy
+                .as_ref()
+                .map(|policy| RetryPolicy::for_activity(Some(policy))),
+            cron_schedule: request.cron_schedule.clone(),
+            backoff,
+            initiator: if request.cron_schedule.is_empty() {
+                Initiator::Unspecified
+            } else {
+                Initiator::CronSchedule
+            },
+            continued_run_id: String::new(),
+            continued_failure: None,
+            last_completion_result: None,
+        }
+    }
+}
+
+/// A run's effective timeouts: the run timeout is at most the execution timeout (and is
+/// the execution timeout when unset); the workflow-task timeout defaults to 10 s and is at
+/// most 120 s and the run timeout.
+pub fn timeouts(execution: Nanos, run: Nanos, task: Nanos) -> (Nanos, Nanos) {
+    let mut run = run;
+    if run <= 0 || (execution > 0 && run > execution) {
+        run = execution;
+    }
+    let mut task = if task <= 0 {
+        DEFAULT_WORKFLOW_TASK_TIMEOUT
+    } else {
+        task
+    };
+    task = task.min(MAX_WORKFLOW_TASK_TIMEOUT);
+    if run > 0 {
+        task = task.min(run);
+    }
+    (run, task)
+}
+
+/// Creates a new run from a client's start request and writes its first events.
 pub fn start(
     run: RunKey,
     namespace: &str,
     request: &StartWorkflowExecutionRequest,
     now: Nanos,
 ) -> (MutableState, Changes) {
-    let execution_timeout = time::from_duration(request.workflow_execution_timeout.as_ref());
-    let mut run_timeout = time::from_duration(request.workflow_run_timeout.as_ref());
-    if run_timeout <= 0 || (execution_timeout > 0 && run_timeout > execution_timeout) {
-        run_timeout = execution_timeout;
-    }
-    let mut task_timeout = time::from_duration(request.workflow_task_timeout.as_ref());
-    if task_timeout <= 0 {
-        task_timeout = DEFAULT_WORKFLOW_TASK_TIMEOUT;
-    }
-    task_timeout = task_timeout.min(MAX_WORKFLOW_TASK_TIMEOUT);
-    if run_timeout > 0 {
-        task_timeout = task_timeout.min(run_timeout);
-    }
-    let task_queue_name = request
-        .task_queue
-        .as_ref()
-        .map(|q| q.name.clone())
-        .unwrap_or_default();
+    begin(RunStart::from_request(run, namespace, request, now), now)
+}
+
+/// Creates a new run and writes its first events: `WorkflowExecutionStarted` and, unless it
+/// waits out a backoff first, the first workflow task.
+pub fn begin(start: RunStart, now: Nanos) -> (MutableState, Changes) {
+    let execution_time = now + start.backoff;
+    // Retries and cron runs start again from the same input, so those keep it.
+    let keeps_input = start.retry_policy.is_some() || !start.cron_schedule.is_empty();
     let mut state = MutableState {
-        run: run.clone(),
-        namespace: namespace.to_string(),
-        workflow_type: request
-            .workflow_type
-            .as_ref()
-            .map(|t| t.name.clone())
-            .unwrap_or_default(),
-        task_queue: task_queue_name.clone(),
+        run: start.run.clone(),
+        namespace: start.namespace.clone(),
+        workflow_type: start.workflow_type.clone(),
+        task_queue: start.task_queue.clone(),
         status: ExecutionStatus::Running,
         start_time: now,
-        execution_time: now,
+        execution_time,
         close_time: None,
-        start_request_id: request.request_id.clone(),
-        first_run_id: run.run_id.clone(),
-        identity: request.identity.clone(),
-        execution_timeout,
-        run_timeout,
-        workflow_task_timeout: task_timeout,
+        start_request_id: start.request_id.clone(),
+        first_run_id: start.first_run_id.clone(),
+        identity: start.identity.clone(),
+        execution_timeout: start.execution_timeout,
+        run_timeout: start.run_timeout,
+        workflow_task_timeout: start.task_timeout,
         sticky_task_queue: String::new(),
         sticky_schedule_to_start_timeout: 0,
-        execution_expiration: (execution_timeout > 0).then(|| now + execution_timeout),
-        run_expiration: (run_timeout > 0).then(|| now + run_timeout),
+        execution_expiration: start.execution_expiration,
+        run_expiration: (start.run_timeout > 0).then(|| execution_time + start.run_timeout),
         next_event_id: 1,
         last_completed_started_event_id: 0,
         workflow_task: None,
@@ -137,42 +247,62 @@ pub fn start(
         cancel_requested: false,
         signal_request_ids: Vec::new(),
         signal_count: 0,
-        memo: request
-            .memo
-            .as_ref()
-            .map(Message::encode_to_vec)
-            .unwrap_or_default(),
-        search_attributes: request
-            .search_attributes
-            .as_ref()
-            .map(Message::encode_to_vec)
-            .unwrap_or_default(),
+        memo: encoded(start.memo.as_ref()),
+        search_attributes: encoded(start.search_attributes.as_ref()),
         completion_event_id: 0,
         history_size_bytes: 0,
+        attempt: start.attempt,
+        retry_policy: start.retry_policy.clone(),
+        cron_schedule: start.cron_schedule.clone(),
+        first_workflow_task_due: (start.backoff > 0).then_some(execution_time),
+        start_input: if keeps_input {
+            encoded(start.input.as_ref())
+        } else {
+            Vec::new()
+        },
+        start_header: if keeps_input {
+            encoded(start.header.as_ref())
+        } else {
+            Vec::new()
+        },
     };
     let mut tx = Tx::new(&mut state, now);
     tx.append(history::WorkflowExecutionStartedEventAttributes {
         workflow_type: Some(WorkflowType {
-            name: tx.state.workflow_type.clone(),
+            name: start.workflow_type,
         }),
-        task_queue: Some(task_queue(&task_queue_name)),
-        input: request.input.clone(),
-        workflow_execution_timeout: Some(time::duration(execution_timeout)),
-        workflow_run_timeout: Some(time::duration(run_timeout)),
-        workflow_task_timeout: Some(time::duration(task_timeout)),
-        original_execution_run_id: run.run_id.clone(),
-        identity: request.identity.clone(),
-        first_execution_run_id: run.run_id.clone(),
-        attempt: 1,
-        workflow_execution_expiration_time: tx.state.execution_expiration.map(time::timestamp),
-        memo: request.memo.clone(),
-        search_attributes: request.search_attributes.clone(),
-        header: request.header.clone(),
-        workflow_id: run.workflow_id,
-        priority: request.priority.clone(),
+        task_queue: Some(task_queue(&start.task_queue)),
+        input: start.input,
+        workflow_execution_timeout: Some(time::duration(start.execution_timeout)),
+        workflow_run_timeout: Some(time::duration(start.run_timeout)),
+        workflow_task_timeout: Some(time::duration(start.task_timeout)),
+        continued_execution_run_id: start.continued_run_id,
+        initiator: start.initiator as i32,
+        continued_failure: start.continued_failure,
+        last_completion_result: start.last_completion_result,
+        original_execution_run_id: start.run.run_id.clone(),
+        identity: start.identity,
+        first_execution_run_id: start.first_run_id,
+        retry_policy: start.retry_policy.as_ref().map(RetryPolicy::to_proto),
+        attempt: start.attempt,
+        workflow_execution_expiration_time: start.execution_expiration.map(time::timestamp),
+        cron_schedule: start.cron_schedule,
+        first_workflow_task_backoff: Some(time::duration(start.backoff)),
+        memo: start.memo,
+        search_attributes: start.search_attributes,
+        header: start.header,
+        workflow_id: start.run.workflow_id,
+        priority: start.priority,
         ..Default::default()
     });
-    tx.schedule_workflow_task(1);
+    if start.backoff <= 0 {
+        tx.schedule_workflow_task(1);
+    }
     let changes = tx.finish();
     (state, changes)
+}
+
+/// An optional message as the state keeps it: encoded, or empty when absent.
+fn encoded<M: Message>(message: Option<&M>) -> Vec<u8> {
+    message.map(Message::encode_to_vec).unwrap_or_default()
 }

@@ -107,6 +107,34 @@ pub struct MutableState {
     /// Event ID of the event that closed the run, 0 while open.
     pub completion_event_id: i64,
     pub history_size_bytes: i64,
+    /// Which attempt of the workflow this run is (its retry policy's attempts), from 1.
+    #[serde(default = "first_attempt")]
+    #[avro(default = "1")]
+    pub attempt: i32,
+    /// The workflow's retry policy, defaults filled in; `None` when the start set none.
+    #[serde(default)]
+    #[avro(default = "null")]
+    pub retry_policy: Option<RetryPolicy>,
+    #[serde(default)]
+    #[avro(default = r#""""#)]
+    pub cron_schedule: String,
+    /// While the first workflow task waits out a start delay or a retry or cron backoff:
+    /// when it is due. Signals and cancel requests are recorded meanwhile, but no task.
+    #[serde(default)]
+    #[avro(default = "null")]
+    pub first_workflow_task_due: Option<Nanos>,
+    /// Encoded `Payloads` and `Header` the run started with, kept only when a retry or cron
+    /// run may need them again.
+    #[serde(default, with = "apache_avro::serde::bytes")]
+    #[avro(with, default = r#""""#)]
+    pub start_input: Vec<u8>,
+    #[serde(default, with = "apache_avro::serde::bytes")]
+    #[avro(with, default = r#""""#)]
+    pub start_header: Vec<u8>,
+}
+
+fn first_attempt() -> i32 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]

@@ -4,11 +4,10 @@
 //! deadline still applies: a stale deadline is a no-op.
 
 use crate::{
-    ExecutionStatus,
     activity::activity_deadline,
     events::Tx,
     proto::{
-        enums::{RetryState, TimeoutType},
+        enums::TimeoutType,
         history,
     },
     state::MutableState,
@@ -38,6 +37,8 @@ pub enum Deadline {
         timeout: i32,
     },
     WorkflowTimeout,
+    /// The end of a start delay or of a retry or cron backoff.
+    FirstWorkflowTask,
 }
 
 const ACTIVITY_TIMEOUTS: [TimeoutType; 4] = [
@@ -111,6 +112,9 @@ pub fn deadlines(state: &MutableState) -> Vec<(Nanos, Deadline)> {
             }
         }
     }
+    if let Some(due) = state.first_workflow_task_due {
+        out.push((due, Deadline::FirstWorkflowTask));
+    }
     let expiry = [state.run_expiration, state.execution_expiration]
         .into_iter()
         .flatten()
@@ -181,24 +185,17 @@ impl Tx<'_> {
                     .flatten()
                     .min();
                 if expiry.is_some_and(|e| e <= self.now) {
-                    // Temporal reports `Timeout` once the whole execution expired; a run that
-                    // timed out before that would be retried by policy, and runs have none yet.
-                    let execution_expired = self
-                        .state
-                        .execution_expiration
-                        .is_some_and(|e| e <= self.now);
-                    let retry_state = if execution_expired {
-                        RetryState::Timeout
-                    } else {
-                        RetryState::RetryPolicyNotSet
-                    };
-                    // A started workflow task is failed first, as for termination.
-                    self.force_close_workflow_task();
-                    let id = self.append(history::WorkflowExecutionTimedOutEventAttributes {
-                        retry_state: retry_state as i32,
-                        new_execution_run_id: String::new(),
-                    });
-                    self.close(ExecutionStatus::TimedOut, id);
+                    self.time_out_run();
+                }
+            }
+            Deadline::FirstWorkflowTask => {
+                if self
+                    .state
+                    .first_workflow_task_due
+                    .is_some_and(|due| due <= self.now)
+                {
+                    self.state.first_workflow_task_due = None;
+                    self.schedule_workflow_task_if_none();
                 }
             }
         }

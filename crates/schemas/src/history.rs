@@ -70,9 +70,10 @@ impl HistoryRecord {
 }
 
 /// Every released version of the history record (`schemas/released/`).
-pub(crate) const RELEASED: &[&str] = &[include_str!(
-    "../../../schemas/released/history-record.v1.avsc"
-)];
+pub(crate) const RELEASED: &[&str] = &[
+    include_str!("../../../schemas/released/history-record.v1.avsc"),
+    include_str!("../../../schemas/released/history-record.v2.avsc"),
+];
 
 fn codec() -> &'static Codec<HistoryRecord> {
     static CODEC: std::sync::OnceLock<Codec<HistoryRecord>> = std::sync::OnceLock::new();

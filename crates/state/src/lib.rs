@@ -84,10 +84,13 @@ impl StateDb {
             let state = cairn_schemas::encode_state(&transition.state)
                 .map_err(|_| StateError::Malformed { table: "runs" })?;
             batch.put(keys::run(partition, run), state);
-            batch.put(
-                keys::current(partition, &run.workflow()),
-                run.run_id.as_bytes(),
-            );
+            // A run becomes its workflow's current run when it is created.
+            if transition.events.first().is_some_and(|e| e.event_id == 1) {
+                batch.put(
+                    keys::current(partition, &run.workflow()),
+                    run.run_id.as_bytes(),
+                );
+            }
             for event in &transition.events {
                 batch.put(keys::event(partition, run, event.event_id), &event.data);
             }

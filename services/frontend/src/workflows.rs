@@ -74,6 +74,8 @@ pub(crate) async fn signal_with_start_workflow_execution(
         memo: r.memo.clone(),
         search_attributes: r.search_attributes.clone(),
         header: r.header.clone(),
+        workflow_start_delay: r.workflow_start_delay,
+        priority: r.priority.clone(),
         ..Default::default()
     };
     validate_start(&start)?;
@@ -198,14 +200,25 @@ pub(crate) fn validate_start(r: &ws::StartWorkflowExecutionRequest) -> Result<()
     if r.request_id.len() > validate::MAX_ID_LENGTH {
         return Err(Status::invalid_argument("RequestId exceeds length limit."));
     }
-    if !r.cron_schedule.is_empty() {
-        return Err(Status::unimplemented(
-            "cron schedules are not supported yet",
-        ));
+    if let Some(policy) = &r.retry_policy {
+        validate::retry_policy(policy)?;
     }
-    if r.workflow_start_delay.is_some() {
-        return Err(Status::unimplemented(
-            "workflow start delay is not supported yet",
+    if !r.cron_schedule.is_empty() {
+        cairn_engine::cron::validate(&r.cron_schedule)
+            .map_err(|invalid| Status::invalid_argument(invalid.to_string()))?;
+        if r.workflow_start_delay.is_some() {
+            return Err(Status::invalid_argument(
+                "CronSchedule and WorkflowStartDelay may not be used together.",
+            ));
+        }
+    }
+    if r
+        .workflow_start_delay
+        .as_ref()
+        .is_some_and(|d| d.seconds < 0 || d.nanos < 0)
+    {
+        return Err(Status::invalid_argument(
+            "An invalid WorkflowStartDelaySeconds is set on request. cause: negative duration",
         ));
     }
     Ok(())

@@ -97,6 +97,18 @@ impl Run {
         }
     }
 
+    /// A run that [`start::begin`] created at `now`.
+    pub fn begun(start: start::RunStart, now: Nanos) -> Self {
+        let (state, changes) = start::begin(start, now);
+        Self {
+            state,
+            now,
+            history: changes.events,
+            tasks: changes.tasks,
+            polls: 0,
+        }
+    }
+
     /// A run whose first workflow task completed with `commands`.
     pub fn after_first_task(commands: Vec<Command>) -> Self {
         let mut run = Self::start();
@@ -237,6 +249,7 @@ impl Run {
                 let changes = self.op(|tx| tx.fire(&deadline)).1;
                 all.events.extend(changes.events);
                 all.tasks.extend(changes.tasks);
+                all.next_run = all.next_run.or(changes.next_run);
             }
         }
         all
@@ -368,6 +381,9 @@ pub fn command(attributes: C) -> Command {
         C::CancelTimerCommandAttributes(_) => CommandType::CancelTimer,
         C::CancelWorkflowExecutionCommandAttributes(_) => CommandType::CancelWorkflowExecution,
         C::RecordMarkerCommandAttributes(_) => CommandType::RecordMarker,
+        C::ContinueAsNewWorkflowExecutionCommandAttributes(_) => {
+            CommandType::ContinueAsNewWorkflowExecution
+        }
         _ => CommandType::Unspecified,
     };
     Command {

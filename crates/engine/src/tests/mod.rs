@@ -7,6 +7,7 @@
 mod activity;
 mod builders;
 mod close;
+mod continuation;
 mod determinism;
 mod signal;
 mod start;

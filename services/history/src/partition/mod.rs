@@ -423,9 +423,11 @@ impl Partition {
                 tasks.extend(changes.tasks.iter().cloned());
                 transitions.push(transition(&state, &changes));
                 touched.push(state.run.clone());
-                self.cache
-                    .current
-                    .insert(state.run.workflow(), state.run.run_id.clone());
+                if starts_run(&changes) {
+                    self.cache
+                        .current
+                        .insert(state.run.workflow(), state.run.run_id.clone());
+                }
                 self.cache.runs.insert(state.run.clone(), state);
             }
             let record = HistoryRecord {
@@ -538,6 +540,11 @@ async fn sleep_until_nanos(due: Option<i64>, now: i64) {
         }
         None => std::future::pending().await,
     }
+}
+
+/// Whether a transition creates its run (which then becomes its workflow's current run).
+fn starts_run(changes: &Changes) -> bool {
+    changes.events.first().is_some_and(|event| event.event_id == 1)
 }
 
 fn key_of(record: &HistoryRecord) -> Vec<u8> {

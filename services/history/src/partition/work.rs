@@ -110,8 +110,14 @@ impl<'a> Work<'a> {
         let before = state.clone();
         let mut tx = Tx::new(&mut state, self.now);
         let value = operation(&mut tx)?;
-        let changes = tx.finish();
+        let mut changes = tx.finish();
+        let next_run = changes.next_run.take();
         if state != before || !changes.events.is_empty() || !changes.tasks.is_empty() {
+            self.stage(state, changes);
+        }
+        // The run closed and the workflow goes on: its next run is part of the same record.
+        if let Some(next_run) = next_run {
+            let (state, changes) = cairn_engine::start::begin(*next_run, self.now);
             self.stage(state, changes);
         }
         Ok(value)
