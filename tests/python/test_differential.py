@@ -278,6 +278,23 @@ async def start_delay(client: Client, queue: str) -> Outcome:
     return await finish(handle, outcome)
 
 
+async def signal_during_start_delay(client: Client, queue: str) -> Outcome:
+    handle = await client.start_workflow(
+        SignalQueryWorkflow.run,
+        id=unique("diff-delay-signal"),
+        task_queue=queue,
+        start_delay=timedelta(seconds=2),
+    )
+    await handle.signal(SignalQueryWorkflow.append, "early")
+    outcome = Outcome()
+    history = await handle.fetch_history()
+    outcome.extras["events after the signal"] = [
+        event_type_name(event.event_type) for event in history.events
+    ]
+    await handle.signal(SignalQueryWorkflow.finish, "done")
+    return await finish(handle, outcome)
+
+
 async def cron(client: Client, queue: str) -> Outcome:
     handle = await client.start_workflow(
         RunInfoWorkflow.run, id=unique("diff-cron"), task_queue=queue, cron_schedule="@every 2s"
@@ -305,6 +322,7 @@ SCENARIOS: dict[str, Callable[[Client, str], Awaitable[Outcome]]] = {
     "workflow_retry": workflow_retry,
     "workflow_retry_exhausted": workflow_retry_exhausted,
     "start_delay": start_delay,
+    "signal_during_start_delay": signal_during_start_delay,
     "cron": cron,
     "activity": activity,
     "timer": timer,
@@ -594,6 +612,23 @@ REFERENCE: dict[str, Outcome] = {
             "event_ids_consecutive": True,
             "execution time - start time": 2.0,
             "status while delayed": "RUNNING",
+        },
+    ),
+    "signal_during_start_delay": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowExecutionSignaled signal_name=append",
+            "WorkflowExecutionSignaled signal_name=finish",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=4",
+            "WorkflowTaskCompleted scheduled_event_id=4 started_event_id=5",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=6",
+        ],
+        result='ok ["early", "done"]',
+        status="COMPLETED",
+        extras={
+            "event_ids_consecutive": True,
+            "events after the signal": ["WorkflowExecutionStarted", "WorkflowExecutionSignaled"],
         },
     ),
     "cron": Outcome(
