@@ -48,6 +48,12 @@ fn main() {
             "Partition",
             "Reply<Vec<cairn_engine::MutableState>>",
         ))
+        .method(method(
+            "deliver",
+            "Deliver",
+            "Transfer",
+            "Reply<cairn_engine::transfer::TransferOutcome>",
+        ))
         .build();
     let matching = Service::builder()
         .name("Matching")

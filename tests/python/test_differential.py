@@ -31,12 +31,15 @@ from support import event_type_name, eventually, unique, wait_for_event, worker
 from workflows import (
     ActivityRetryWorkflow,
     CancellableWorkflow,
+    CancelSenderWorkflow,
     CountdownWorkflow,
     FailingWorkflow,
     FailUntilAttemptWorkflow,
-    RunInfoWorkflow,
     GreetingWorkflow,
+    ParentWorkflow,
+    RunInfoWorkflow,
     SignalQueryWorkflow,
+    SignalSenderWorkflow,
     TimerWorkflow,
     WaitForeverWorkflow,
 )
@@ -295,6 +298,59 @@ async def signal_during_start_delay(client: Client, queue: str) -> Outcome:
     return await finish(handle, outcome)
 
 
+async def events_of(client: Client, workflow_id: str) -> list[str]:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    return [describe_event(event) for event in history.events]
+
+
+async def child(client: Client, queue: str, kind: str) -> Outcome:
+    handle = await client.start_workflow(
+        ParentWorkflow.run, kind, id=unique(f"diff-parent-{kind}"), task_queue=queue
+    )
+    outcome = await finish(handle, Outcome())
+    child = client.get_workflow_handle(f"{handle.id}-child")
+    if kind in ("abandon", "terminate"):
+        # The parent close policy acts after the parent closed.
+        expected = "RUNNING" if kind == "abandon" else "TERMINATED"
+        description = await eventually(
+            lambda: child.describe(),
+            lambda d: d.status.name == expected,
+            what=f"the child to be {expected}",
+        )
+        outcome.extras["child status"] = description.status.name
+        history = await child.fetch_history()
+        outcome.extras["child's last event"] = describe_event(history.events[-1])
+        if kind == "abandon":
+            await child.terminate()
+    else:
+        outcome.extras["child events"] = await events_of(client, child.id)
+    return outcome
+
+
+async def external(client: Client, queue: str, kind: str) -> Outcome:
+    target_id = unique(f"diff-target-{kind}")
+    if kind != "signal_missing":
+        target = await client.start_workflow(
+            SignalQueryWorkflow.run, id=target_id, task_queue=queue
+        )
+        await wait_for_event(target, "WorkflowTaskCompleted")
+    sender = CancelSenderWorkflow if kind == "cancel" else SignalSenderWorkflow
+    handle = await client.start_workflow(
+        sender.run, target_id, id=unique(f"diff-sender-{kind}"), task_queue=queue
+    )
+    outcome = await finish(handle, Outcome())
+    # A cancel request's reason names the sender's run, which differs between servers.
+    outcome.events = [event.split(" reason=")[0] for event in outcome.events]
+    if kind != "signal_missing":
+        target_outcome = await finish(target, Outcome())
+        outcome.extras["target events"] = [
+            event.split(" cause=")[0]
+            for event in target_outcome.events
+        ]
+        outcome.extras["target result"] = target_outcome.result
+    return outcome
+
+
 async def cron(client: Client, queue: str) -> Outcome:
     handle = await client.start_workflow(
         RunInfoWorkflow.run, id=unique("diff-cron"), task_queue=queue, cron_schedule="@every 2s"
@@ -324,6 +380,14 @@ SCENARIOS: dict[str, Callable[[Client, str], Awaitable[Outcome]]] = {
     "start_delay": start_delay,
     "signal_during_start_delay": signal_during_start_delay,
     "cron": cron,
+    "child_workflow": lambda client, queue: child(client, queue, "greet"),
+    "child_failure": lambda client, queue: child(client, queue, "fail"),
+    "child_cancel": lambda client, queue: child(client, queue, "cancel"),
+    "parent_close_abandon": lambda client, queue: child(client, queue, "abandon"),
+    "parent_close_terminate": lambda client, queue: child(client, queue, "terminate"),
+    "signal_external": lambda client, queue: external(client, queue, "signal"),
+    "signal_external_missing": lambda client, queue: external(client, queue, "signal_missing"),
+    "cancel_external": lambda client, queue: external(client, queue, "cancel"),
     "activity": activity,
     "timer": timer,
     "signal": signal,
@@ -557,7 +621,8 @@ REFERENCE: dict[str, Outcome] = {
                     "WorkflowTaskScheduled attempt=1",
                     "WorkflowTaskStarted scheduled_event_id=2",
                     "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
-                    "WorkflowExecutionFailed workflow_task_completed_event_id=4 retry_state=1 new_run",
+                    "WorkflowExecutionFailed workflow_task_completed_event_id=4 retry_state=1 "
+                    "new_run",
                 ],
                 [
                     "WorkflowExecutionStarted attempt=3 initiator=2 continued_run",
@@ -653,6 +718,239 @@ REFERENCE: dict[str, Outcome] = {
                     "WorkflowExecutionTerminated reason=terminated by user via frontend",
                 ],
             ],
+        },
+    ),
+    "child_workflow": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "StartChildWorkflowExecutionInitiated workflow_task_completed_event_id=4",
+            "ChildWorkflowExecutionStarted",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=7",
+            "WorkflowTaskCompleted scheduled_event_id=7 started_event_id=8",
+            "ChildWorkflowExecutionCompleted started_event_id=6",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=11",
+            "WorkflowTaskCompleted scheduled_event_id=11 started_event_id=12",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=13",
+        ],
+        result="ok \"Hello, child!\"",
+        status="COMPLETED",
+        extras={
+            "child events": [
+                "WorkflowExecutionStarted attempt=1",
+                "WorkflowTaskScheduled attempt=1",
+                "WorkflowTaskStarted scheduled_event_id=2",
+                "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+                "ActivityTaskScheduled workflow_task_completed_event_id=4",
+                "ActivityTaskStarted scheduled_event_id=5 attempt=1",
+                "ActivityTaskCompleted scheduled_event_id=5 started_event_id=6",
+                "WorkflowTaskScheduled attempt=1",
+                "WorkflowTaskStarted scheduled_event_id=8",
+                "WorkflowTaskCompleted scheduled_event_id=8 started_event_id=9",
+                "WorkflowExecutionCompleted workflow_task_completed_event_id=10",
+            ],
+            "event_ids_consecutive": True,
+        },
+    ),
+    "child_failure": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "StartChildWorkflowExecutionInitiated workflow_task_completed_event_id=4",
+            "ChildWorkflowExecutionStarted",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=7",
+            "WorkflowTaskCompleted scheduled_event_id=7 started_event_id=8",
+            "ChildWorkflowExecutionFailed started_event_id=6 retry_state=5",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=11",
+            "WorkflowTaskCompleted scheduled_event_id=11 started_event_id=12",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=13",
+        ],
+        result="ok \"child failed: Boom: child failure\"",
+        status="COMPLETED",
+        extras={
+            "child events": [
+                "WorkflowExecutionStarted attempt=1",
+                "WorkflowTaskScheduled attempt=1",
+                "WorkflowTaskStarted scheduled_event_id=2",
+                "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+                "WorkflowExecutionFailed workflow_task_completed_event_id=4 retry_state=5",
+            ],
+            "event_ids_consecutive": True,
+        },
+    ),
+    "child_cancel": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "StartChildWorkflowExecutionInitiated workflow_task_completed_event_id=4",
+            "ChildWorkflowExecutionStarted",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=7",
+            "WorkflowTaskCompleted scheduled_event_id=7 started_event_id=8",
+            "RequestCancelExternalWorkflowExecutionInitiated workflow_task_completed_event_id=9",
+            "ExternalWorkflowExecutionCancelRequested",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=12",
+            "WorkflowTaskCompleted scheduled_event_id=12 started_event_id=13",
+            "ChildWorkflowExecutionCanceled started_event_id=6",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=16",
+            "WorkflowTaskCompleted scheduled_event_id=16 started_event_id=17",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=18",
+        ],
+        result="ok \"child ended: CancelledError\"",
+        status="COMPLETED",
+        extras={
+            "child events": [
+                "WorkflowExecutionStarted attempt=1",
+                "WorkflowTaskScheduled attempt=1",
+                "WorkflowTaskStarted scheduled_event_id=2",
+                "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+                "WorkflowExecutionCancelRequested",
+                "WorkflowTaskScheduled attempt=1",
+                "WorkflowTaskStarted scheduled_event_id=6",
+                "WorkflowTaskCompleted scheduled_event_id=6 started_event_id=7",
+                "WorkflowExecutionCanceled workflow_task_completed_event_id=8",
+            ],
+            "event_ids_consecutive": True,
+        },
+    ),
+    "parent_close_abandon": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "StartChildWorkflowExecutionInitiated workflow_task_completed_event_id=4",
+            "ChildWorkflowExecutionStarted",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=7",
+            "WorkflowTaskCompleted scheduled_event_id=7 started_event_id=8",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=9",
+        ],
+        result="ok \"parent done\"",
+        status="COMPLETED",
+        extras={
+            "child status": "RUNNING",
+            "child's last event": "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "event_ids_consecutive": True,
+        },
+    ),
+    "parent_close_terminate": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "StartChildWorkflowExecutionInitiated workflow_task_completed_event_id=4",
+            "ChildWorkflowExecutionStarted",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=7",
+            "WorkflowTaskCompleted scheduled_event_id=7 started_event_id=8",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=9",
+        ],
+        result="ok \"parent done\"",
+        status="COMPLETED",
+        extras={
+            "child status": "TERMINATED",
+            "child's last event": "WorkflowExecutionTerminated reason=by parent close policy",
+            "event_ids_consecutive": True,
+        },
+    ),
+    "signal_external": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "SignalExternalWorkflowExecutionInitiated workflow_task_completed_event_id=4 "
+            "signal_name=finish",
+            "ExternalWorkflowExecutionSignaled",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=7",
+            "WorkflowTaskCompleted scheduled_event_id=7 started_event_id=8",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=9",
+        ],
+        result="ok \"signal delivered\"",
+        status="COMPLETED",
+        extras={
+            "event_ids_consecutive": True,
+            "target events": [
+                "WorkflowExecutionStarted attempt=1",
+                "WorkflowTaskScheduled attempt=1",
+                "WorkflowTaskStarted scheduled_event_id=2",
+                "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+                "WorkflowExecutionSignaled signal_name=finish",
+                "WorkflowTaskScheduled attempt=1",
+                "WorkflowTaskStarted scheduled_event_id=6",
+                "WorkflowTaskCompleted scheduled_event_id=6 started_event_id=7",
+                "WorkflowExecutionCompleted workflow_task_completed_event_id=8",
+            ],
+            "target result": "ok [\"from a workflow\"]",
+        },
+    ),
+    "signal_external_missing": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "SignalExternalWorkflowExecutionInitiated workflow_task_completed_event_id=4 "
+            "signal_name=finish",
+            "SignalExternalWorkflowExecutionFailed cause=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=7",
+            "WorkflowTaskCompleted scheduled_event_id=7 started_event_id=8",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=9",
+        ],
+        result="ok \"signal failed: Unable to signal external workflow because it was not found\"",
+        status="COMPLETED",
+        extras={
+            "event_ids_consecutive": True,
+        },
+    ),
+    "cancel_external": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "RequestCancelExternalWorkflowExecutionInitiated workflow_task_completed_event_id=4",
+            "ExternalWorkflowExecutionCancelRequested",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=7",
+            "WorkflowTaskCompleted scheduled_event_id=7 started_event_id=8",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=9",
+        ],
+        result="ok \"cancel delivered\"",
+        status="COMPLETED",
+        extras={
+            "event_ids_consecutive": True,
+            "target events": [
+                "WorkflowExecutionStarted attempt=1",
+                "WorkflowTaskScheduled attempt=1",
+                "WorkflowTaskStarted scheduled_event_id=2",
+                "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+                "WorkflowExecutionCancelRequested",
+                "WorkflowTaskScheduled attempt=1",
+                "WorkflowTaskStarted scheduled_event_id=6",
+                "WorkflowTaskCompleted scheduled_event_id=6 started_event_id=7",
+                "WorkflowExecutionCanceled workflow_task_completed_event_id=8",
+            ],
+            "target result": (
+                "error WorkflowFailureError: Workflow execution failed <- "
+                "CancelledError: Workflow cancelled"
+            ),
         },
     ),
     "activity": Outcome(

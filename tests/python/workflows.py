@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 # Retries that the tests wait for should not take seconds each.
 FAST_RETRY = RetryPolicy(
@@ -363,7 +363,85 @@ class RunInfoWorkflow:
         }
 
 
+@workflow.defn
+class ParentWorkflow:
+    """Runs one child workflow and reports how it ended.
+
+    `kind`: "greet" (the child runs an activity and completes), "fail" (the child fails),
+    "cancel" (the child waits until the parent cancels it), "abandon" or "terminate" (the
+    parent completes while the child still waits, with that parent close policy).
+    """
+
+    @workflow.run
+    async def run(self, kind: str) -> str:
+        child_id = f"{workflow.info().workflow_id}-child"
+        if kind == "greet":
+            return await workflow.execute_child_workflow(
+                GreetingWorkflow.run, "child", id=child_id
+            )
+        if kind == "fail":
+            try:
+                await workflow.execute_child_workflow(
+                    FailingWorkflow.run, "child failure", id=child_id
+                )
+            except ChildWorkflowError as error:
+                return f"child failed: {error.cause}"
+            return "child completed"
+        if kind == "cancel":
+            child = await workflow.start_child_workflow(
+                CancellableWorkflow.run, False, id=child_id
+            )
+            child.cancel()
+            try:
+                await child
+            except ChildWorkflowError as error:
+                return f"child ended: {type(error.cause).__name__}"
+            return "child completed"
+        policy = (
+            workflow.ParentClosePolicy.ABANDON
+            if kind == "abandon"
+            else workflow.ParentClosePolicy.TERMINATE
+        )
+        await workflow.start_child_workflow(
+            WaitForeverWorkflow.run, id=child_id, parent_close_policy=policy
+        )
+        return "parent done"
+
+
+@workflow.defn
+class SignalSenderWorkflow:
+    """Signals `finish` to another workflow; reports whether the signal was delivered."""
+
+    @workflow.run
+    async def run(self, target_id: str) -> str:
+        try:
+            await workflow.get_external_workflow_handle(target_id).signal(
+                SignalQueryWorkflow.finish, "from a workflow"
+            )
+        except ApplicationError as error:
+            return f"signal failed: {error.message}"
+        except Exception as error:  # noqa: BLE001 - what the SDK raises is what we compare
+            return f"signal failed: {type(error).__name__}: {error}"
+        return "signal delivered"
+
+
+@workflow.defn
+class CancelSenderWorkflow:
+    """Asks another workflow to cancel; reports whether the request was delivered."""
+
+    @workflow.run
+    async def run(self, target_id: str) -> str:
+        try:
+            await workflow.get_external_workflow_handle(target_id).cancel()
+        except Exception as error:  # noqa: BLE001 - what the SDK raises is what we compare
+            return f"cancel failed: {type(error).__name__}: {error}"
+        return "cancel delivered"
+
+
 ALL_WORKFLOWS = [
+    ParentWorkflow,
+    SignalSenderWorkflow,
+    CancelSenderWorkflow,
     CountdownWorkflow,
     FailUntilAttemptWorkflow,
     RunInfoWorkflow,

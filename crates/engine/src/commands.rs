@@ -194,8 +194,7 @@ pub fn validate(state: &MutableState, commands: &[Command]) -> Result<(), Reject
                 }
             }
             Some(C::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => {
-                if !a.cron_schedule.is_empty() && crate::cron::validate(&a.cron_schedule).is_err()
-                {
+                if !a.cron_schedule.is_empty() && crate::cron::validate(&a.cron_schedule).is_err() {
                     return Err(Rejection::new(
                         Cause::BadContinueAsNewAttributes,
                         "invalid CronSchedule.",
@@ -206,13 +205,25 @@ pub fn validate(state: &MutableState, commands: &[Command]) -> Result<(), Reject
                     (&a.workflow_task_timeout, "WorkflowTaskTimeout"),
                     (&a.backoff_start_interval, "BackoffStartInterval"),
                 ] {
-                    if timeout.as_ref().is_some_and(|d| d.seconds < 0 || d.nanos < 0) {
+                    if timeout
+                        .as_ref()
+                        .is_some_and(|d| d.seconds < 0 || d.nanos < 0)
+                    {
                         return Err(Rejection::new(
                             Cause::BadContinueAsNewAttributes,
                             format!("Invalid {name}."),
                         ));
                     }
                 }
+            }
+            Some(C::StartChildWorkflowExecutionCommandAttributes(a)) => {
+                crate::children::validate_start(state, a)?;
+            }
+            Some(C::SignalExternalWorkflowExecutionCommandAttributes(a)) => {
+                crate::external::validate_signal(&state.namespace, a)?;
+            }
+            Some(C::RequestCancelExternalWorkflowExecutionCommandAttributes(a)) => {
+                crate::external::validate_cancel(&state.namespace, a)?;
             }
             Some(C::CompleteWorkflowExecutionCommandAttributes(_))
             | Some(C::FailWorkflowExecutionCommandAttributes(_))
@@ -241,11 +252,6 @@ pub fn validate(state: &MutableState, commands: &[Command]) -> Result<(), Reject
 
 fn command_name(attributes: &C) -> &'static str {
     match attributes {
-        C::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => {
-            "RequestCancelExternalWorkflowExecution"
-        }
-        C::SignalExternalWorkflowExecutionCommandAttributes(_) => "SignalExternalWorkflowExecution",
-        C::StartChildWorkflowExecutionCommandAttributes(_) => "StartChildWorkflowExecution",
         C::ProtocolMessageCommandAttributes(_) => "ProtocolMessage",
         C::ScheduleNexusOperationCommandAttributes(_) => "ScheduleNexusOperation",
         C::RequestCancelNexusOperationCommandAttributes(_) => "RequestCancelNexusOperation",
@@ -306,6 +312,15 @@ pub fn apply(tx: &mut Tx<'_>, command: &Command, completed_id: i64, identity: &s
         }
         Some(C::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => {
             tx.continue_as_new(a, completed_id);
+        }
+        Some(C::StartChildWorkflowExecutionCommandAttributes(a)) => {
+            tx.initiate_child(a, completed_id);
+        }
+        Some(C::SignalExternalWorkflowExecutionCommandAttributes(a)) => {
+            tx.initiate_signal(a, completed_id);
+        }
+        Some(C::RequestCancelExternalWorkflowExecutionCommandAttributes(a)) => {
+            tx.initiate_cancel(a, completed_id);
         }
         Some(C::CancelWorkflowExecutionCommandAttributes(a)) => {
             let id = tx.append(history::WorkflowExecutionCanceledEventAttributes {

@@ -33,7 +33,10 @@ pub const MIN_RUN_INTERVAL: Nanos = time::NANOS_PER_SEC;
 
 /// The ID of the run that continues `run`.
 pub fn next_run_id(run: &RunKey) -> String {
-    let name = format!("{}/{}/{}/next", run.namespace_id, run.workflow_id, run.run_id);
+    let name = format!(
+        "{}/{}/{}/next",
+        run.namespace_id, run.workflow_id, run.run_id
+    );
     uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
 }
 
@@ -44,10 +47,10 @@ impl Tx<'_> {
         let id = self.append(history::WorkflowExecutionCompletedEventAttributes {
             result,
             workflow_task_completed_event_id: completed_id,
-            new_execution_run_id: run_id_of(next.as_ref()),
+            new_execution_run_id: run_id_of(next.as_deref()),
         });
         self.close(ExecutionStatus::Completed, id);
-        self.changes.next_run = next;
+        self.hand_on(next);
     }
 
     /// The workflow failed: it is retried if its policy allows, else a cron workflow goes
@@ -58,10 +61,10 @@ impl Tx<'_> {
             failure,
             retry_state: retry_state as i32,
             workflow_task_completed_event_id: completed_id,
-            new_execution_run_id: run_id_of(next.as_ref()),
+            new_execution_run_id: run_id_of(next.as_deref()),
         });
         self.close(ExecutionStatus::Failed, id);
-        self.changes.next_run = next;
+        self.hand_on(next);
     }
 
     /// The run or the whole execution timed out. A run timeout is retried like a failure;
@@ -88,10 +91,10 @@ impl Tx<'_> {
         self.force_close_workflow_task();
         let id = self.append(history::WorkflowExecutionTimedOutEventAttributes {
             retry_state: retry_state as i32,
-            new_execution_run_id: run_id_of(next.as_ref()),
+            new_execution_run_id: run_id_of(next.as_deref()),
         });
         self.close(ExecutionStatus::TimedOut, id);
-        self.changes.next_run = next;
+        self.hand_on(next);
     }
 
     /// The workflow asked to continue as a new run. Unset fields keep the closing run's.
@@ -133,8 +136,8 @@ impl Tx<'_> {
         if !a.cron_schedule.is_empty() {
             next.cron_schedule = a.cron_schedule.clone();
         }
-        next.backoff = time::from_duration(a.backoff_start_interval.as_ref())
-            .max(self.rest_of_min_interval());
+        next.backoff =
+            time::from_duration(a.backoff_start_interval.as_ref()).max(self.rest_of_min_interval());
         next.last_completion_result = a.last_completion_result.clone();
         next.continued_failure = a.failure.clone();
         let id = self.append(history::WorkflowExecutionContinuedAsNewEventAttributes {
@@ -157,14 +160,20 @@ impl Tx<'_> {
             ..Default::default()
         });
         self.close(ExecutionStatus::ContinuedAsNew, id);
-        self.changes.next_run = Some(Box::new(next));
+        self.hand_on(Some(Box::new(next)));
+    }
+
+    /// Hands the workflow on to its next run, if any: a child's parent hears of the end
+    /// only when the last run closes.
+    fn hand_on(&mut self, next: Option<Box<RunStart>>) {
+        if next.is_some() {
+            self.state.notify_parent = false;
+        }
+        self.changes.next_run = next;
     }
 
     /// A retry if the policy allows one for `failure`, else the next cron run if any.
-    fn retry_or_cron(
-        &self,
-        failure: Option<&Failure>,
-    ) -> (RetryState, Option<Box<RunStart>>) {
+    fn retry_or_cron(&self, failure: Option<&Failure>) -> (RetryState, Option<Box<RunStart>>) {
         let retry = match &self.state.retry_policy {
             None => Err(RetryState::RetryPolicyNotSet),
             Some(policy) => {
@@ -238,6 +247,7 @@ impl Tx<'_> {
             continued_run_id: state.run.run_id.clone(),
             continued_failure: None,
             last_completion_result: None,
+            parent: state.parent.clone(),
         }
     }
 
@@ -247,7 +257,7 @@ impl Tx<'_> {
     }
 }
 
-fn run_id_of(next: Option<&Box<RunStart>>) -> String {
+fn run_id_of(next: Option<&RunStart>) -> String {
     next.map(|next| next.run.run_id.clone()).unwrap_or_default()
 }
 

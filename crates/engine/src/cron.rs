@@ -122,10 +122,22 @@ mod tests {
 
     #[test]
     fn five_field_schedules_and_nicknames_parse_and_others_do_not() {
-        for good in ["* * * * *", "*/5 9-17 * * MON-FRI", "@hourly", "@daily", "@every 90s"] {
+        for good in [
+            "* * * * *",
+            "*/5 9-17 * * MON-FRI",
+            "@hourly",
+            "@daily",
+            "@every 90s",
+        ] {
             assert!(validate(good).is_ok(), "{good}");
         }
-        for bad in ["not a cron", "*/5 * * * * *", "", "@every", "@every 5 parsecs"] {
+        for bad in [
+            "not a cron",
+            "*/5 * * * * *",
+            "",
+            "@every",
+            "@every 5 parsecs",
+        ] {
             assert_eq!(validate(bad), Err(InvalidSchedule), "{bad:?}");
         }
     }
@@ -149,7 +161,11 @@ mod tests {
     fn every_runs_on_whole_seconds_from_the_previous_schedule() {
         let schedule = Schedule::parse("@every 3s").unwrap();
         let start = NEW_YEAR + 885_000_000;
-        assert_eq!(schedule.backoff(start, start), Some(secs(3)), "as Temporal shows it");
+        assert_eq!(
+            schedule.backoff(start, start),
+            Some(secs(3)),
+            "as Temporal shows it"
+        );
         let scheduled = NEW_YEAR + secs(3);
         assert_eq!(
             schedule.backoff(scheduled, scheduled + 100_000_000),

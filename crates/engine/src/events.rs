@@ -103,6 +103,8 @@ impl<'a> Tx<'a> {
         let count = events.len();
         // Activity started events written in this flush, by scheduled event ID.
         let mut started_ids = std::collections::HashMap::new();
+        // Child started events written in this flush, by initiated event ID.
+        let mut child_started_ids = std::collections::HashMap::new();
         for event in events {
             // A buffered event keeps the time it happened at; only its ID is assigned now.
             let event_time = event
@@ -110,14 +112,24 @@ impl<'a> Tx<'a> {
                 .as_ref()
                 .map_or(self.now, time::from_timestamp);
             let mut attributes = event.attributes.expect("buffered events carry attributes");
-            fix_started_event_id(&mut attributes, &started_ids);
+            fix_started_event_id(&mut attributes, &started_ids, &child_started_ids);
             let scheduled = match &attributes {
                 Attributes::ActivityTaskStartedEventAttributes(a) => Some(a.scheduled_event_id),
+                _ => None,
+            };
+            let child_initiated = match &attributes {
+                Attributes::ChildWorkflowExecutionStartedEventAttributes(a) => {
+                    Some(a.initiated_event_id)
+                }
                 _ => None,
             };
             let id = self.write_at(attributes, event_time);
             if let Some(scheduled) = scheduled {
                 started_ids.insert(scheduled, id);
+            }
+            if let Some(initiated) = child_initiated {
+                child_started_ids.insert(initiated, id);
+                self.set_child_started_event(initiated, id);
             }
         }
         count
@@ -228,7 +240,32 @@ fn closes_activity(event: &HistoryEvent) -> bool {
 fn fix_started_event_id(
     attributes: &mut Attributes,
     started_ids: &std::collections::HashMap<i64, i64>,
+    child_started_ids: &std::collections::HashMap<i64, i64>,
 ) {
+    let child = match attributes {
+        Attributes::ChildWorkflowExecutionCompletedEventAttributes(a) => {
+            Some((a.initiated_event_id, &mut a.started_event_id))
+        }
+        Attributes::ChildWorkflowExecutionFailedEventAttributes(a) => {
+            Some((a.initiated_event_id, &mut a.started_event_id))
+        }
+        Attributes::ChildWorkflowExecutionCanceledEventAttributes(a) => {
+            Some((a.initiated_event_id, &mut a.started_event_id))
+        }
+        Attributes::ChildWorkflowExecutionTimedOutEventAttributes(a) => {
+            Some((a.initiated_event_id, &mut a.started_event_id))
+        }
+        Attributes::ChildWorkflowExecutionTerminatedEventAttributes(a) => {
+            Some((a.initiated_event_id, &mut a.started_event_id))
+        }
+        _ => None,
+    };
+    if let Some((initiated, started)) = child {
+        if *started == crate::BUFFERED_EVENT_ID {
+            *started = child_started_ids.get(&initiated).copied().unwrap_or(0);
+        }
+        return;
+    }
     let (scheduled, started) = match attributes {
         Attributes::ActivityTaskCompletedEventAttributes(a) => {
             (a.scheduled_event_id, &mut a.started_event_id)
@@ -317,6 +354,48 @@ pub fn event_type(attributes: &Attributes) -> EventType {
             EventType::UpsertWorkflowSearchAttributes
         }
         A::WorkflowPropertiesModifiedEventAttributes(_) => EventType::WorkflowPropertiesModified,
+        A::StartChildWorkflowExecutionInitiatedEventAttributes(_) => {
+            EventType::StartChildWorkflowExecutionInitiated
+        }
+        A::StartChildWorkflowExecutionFailedEventAttributes(_) => {
+            EventType::StartChildWorkflowExecutionFailed
+        }
+        A::ChildWorkflowExecutionStartedEventAttributes(_) => {
+            EventType::ChildWorkflowExecutionStarted
+        }
+        A::ChildWorkflowExecutionCompletedEventAttributes(_) => {
+            EventType::ChildWorkflowExecutionCompleted
+        }
+        A::ChildWorkflowExecutionFailedEventAttributes(_) => {
+            EventType::ChildWorkflowExecutionFailed
+        }
+        A::ChildWorkflowExecutionCanceledEventAttributes(_) => {
+            EventType::ChildWorkflowExecutionCanceled
+        }
+        A::ChildWorkflowExecutionTimedOutEventAttributes(_) => {
+            EventType::ChildWorkflowExecutionTimedOut
+        }
+        A::ChildWorkflowExecutionTerminatedEventAttributes(_) => {
+            EventType::ChildWorkflowExecutionTerminated
+        }
+        A::SignalExternalWorkflowExecutionInitiatedEventAttributes(_) => {
+            EventType::SignalExternalWorkflowExecutionInitiated
+        }
+        A::SignalExternalWorkflowExecutionFailedEventAttributes(_) => {
+            EventType::SignalExternalWorkflowExecutionFailed
+        }
+        A::ExternalWorkflowExecutionSignaledEventAttributes(_) => {
+            EventType::ExternalWorkflowExecutionSignaled
+        }
+        A::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(_) => {
+            EventType::RequestCancelExternalWorkflowExecutionInitiated
+        }
+        A::RequestCancelExternalWorkflowExecutionFailedEventAttributes(_) => {
+            EventType::RequestCancelExternalWorkflowExecutionFailed
+        }
+        A::ExternalWorkflowExecutionCancelRequestedEventAttributes(_) => {
+            EventType::ExternalWorkflowExecutionCancelRequested
+        }
         _ => EventType::Unspecified,
     }
 }

@@ -9,11 +9,13 @@
 //! inputs to the same state always yields the same state and outputs (no environment reads).
 
 pub mod activity;
+pub mod children;
 pub mod commands;
 pub mod continuation;
 pub mod cron;
 pub mod error;
 pub mod events;
+pub mod external;
 pub mod ids;
 pub mod proto;
 pub mod retry;
@@ -23,6 +25,7 @@ pub mod state;
 pub mod time;
 pub mod timer;
 pub mod token;
+pub mod transfer;
 pub mod workflow_task;
 
 pub use error::EngineError;

@@ -101,6 +101,7 @@ impl Tx<'_> {
         self.state.activities.clear();
         self.state.timers.clear();
         self.state.buffered_events.clear();
+        self.children_at_close();
     }
 
     pub fn upsert_search_attributes(&mut self, upsert: SearchAttributes) {

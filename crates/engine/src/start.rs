@@ -7,7 +7,9 @@ use crate::{
     Changes, EngineError, ExecutionStatus, RunKey, cron,
     events::{Tx, task_queue},
     proto::{
-        common::{Header, Memo, Payloads, Priority, SearchAttributes, WorkflowType},
+        common::{
+            Header, Memo, Payloads, Priority, SearchAttributes, WorkflowExecution, WorkflowType,
+        },
         enums::{
             ContinueAsNewInitiator as Initiator, WorkflowIdConflictPolicy as Conflict,
             WorkflowIdReusePolicy as Reuse,
@@ -17,7 +19,7 @@ use crate::{
         workflowservice::StartWorkflowExecutionRequest,
     },
     retry::RetryPolicy,
-    state::MutableState,
+    state::{MutableState, ParentInfo},
     time::{self, Nanos},
 };
 
@@ -114,6 +116,8 @@ pub struct RunStart {
     pub continued_run_id: String,
     pub continued_failure: Option<Failure>,
     pub last_completion_result: Option<Payloads>,
+    /// The parent, when the run is a child workflow's.
+    pub parent: Option<ParentInfo>,
 }
 
 impl RunStart {
@@ -179,6 +183,7 @@ impl RunStart {
             continued_run_id: String::new(),
             continued_failure: None,
             last_completion_result: None,
+            parent: None,
         }
     }
 }
@@ -265,7 +270,12 @@ pub fn begin(start: RunStart, now: Nanos) -> (MutableState, Changes) {
         } else {
             Vec::new()
         },
+        children: Vec::new(),
+        external_requests: Vec::new(),
+        parent: start.parent.clone(),
+        notify_parent: false,
     };
+    let parent = start.parent.as_ref();
     let mut tx = Tx::new(&mut state, now);
     tx.append(history::WorkflowExecutionStartedEventAttributes {
         workflow_type: Some(WorkflowType {
@@ -293,6 +303,15 @@ pub fn begin(start: RunStart, now: Nanos) -> (MutableState, Changes) {
         header: start.header,
         workflow_id: start.run.workflow_id,
         priority: start.priority,
+        parent_workflow_namespace: parent.map(|p| p.namespace.clone()).unwrap_or_default(),
+        parent_workflow_namespace_id: parent
+            .map(|p| p.run.namespace_id.clone())
+            .unwrap_or_default(),
+        parent_workflow_execution: parent.map(|p| WorkflowExecution {
+            workflow_id: p.run.workflow_id.clone(),
+            run_id: p.run.run_id.clone(),
+        }),
+        parent_initiated_event_id: parent.map_or(0, |p| p.initiated_event_id),
         ..Default::default()
     });
     if start.backoff <= 0 {

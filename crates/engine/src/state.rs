@@ -131,10 +131,69 @@ pub struct MutableState {
     #[serde(default, with = "apache_avro::serde::bytes")]
     #[avro(with, default = r#""""#)]
     pub start_header: Vec<u8>,
+    /// Children started and not yet closed. After the run closes, the children its parent
+    /// close policy still has to terminate or cancel.
+    #[serde(default)]
+    #[avro(default = "[]")]
+    pub children: Vec<ChildInfo>,
+    /// Signals and cancel requests to other workflows not yet delivered.
+    #[serde(default)]
+    #[avro(default = "[]")]
+    pub external_requests: Vec<ExternalRequest>,
+    /// Set when this run is a child workflow's.
+    #[serde(default)]
+    #[avro(default = "null")]
+    pub parent: Option<ParentInfo>,
+    /// Set when the run closed and its parent has not yet been told.
+    #[serde(default)]
+    #[avro(default = "false")]
+    pub notify_parent: bool,
 }
 
 fn first_attempt() -> i32 {
     1
+}
+
+/// A child workflow this run started (or is starting) and has not yet seen close.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+pub struct ChildInfo {
+    /// The `StartChildWorkflowExecutionInitiated` event, which identifies the child.
+    pub initiated_event_id: i64,
+    /// The `ChildWorkflowExecutionStarted` event; 0 until the child started, or while that
+    /// event waits in the buffer.
+    pub started_event_id: i64,
+    pub started: bool,
+    pub workflow_id: String,
+    /// The child's run, once started.
+    pub run_id: String,
+    pub workflow_type: String,
+    /// `temporal.api.enums.v1.ParentClosePolicy`.
+    pub parent_close_policy: i32,
+    pub workflow_task_completed_event_id: i64,
+    /// The encoded `StartChildWorkflowExecutionCommandAttributes`, until the child started.
+    #[serde(with = "apache_avro::serde::bytes")]
+    #[avro(with)]
+    pub command: Vec<u8>,
+}
+
+/// A signal or cancel request this run sent to another workflow, until it is delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+pub struct ExternalRequest {
+    pub initiated_event_id: i64,
+    pub cancel: bool,
+    /// The encoded command: `SignalExternalWorkflowExecutionCommandAttributes` or
+    /// `RequestCancelExternalWorkflowExecutionCommandAttributes`.
+    #[serde(with = "apache_avro::serde::bytes")]
+    #[avro(with)]
+    pub command: Vec<u8>,
+}
+
+/// The parent of a child workflow's run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+pub struct ParentInfo {
+    pub namespace: String,
+    pub run: RunKey,
+    pub initiated_event_id: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]

@@ -6,10 +6,7 @@
 use crate::{
     activity::activity_deadline,
     events::Tx,
-    proto::{
-        enums::TimeoutType,
-        history,
-    },
+    proto::{enums::TimeoutType, history},
     state::MutableState,
     time::Nanos,
 };

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use cairn_engine::{MutableState, PartitionId, proto::HistoryEvent};
+use cairn_engine::{MutableState, PartitionId, proto::HistoryEvent, transfer::TransferOutcome};
 use cairn_history::{History, StartedActivityTask, StartedWorkflowTask};
 use cairn_matching::Matching;
 use tokio::sync::watch;
@@ -108,6 +108,12 @@ impl history_server::History for HistoryPeer {
     async fn runs(&self, request: Request<wire::Partition>) -> Answer<Vec<MutableState>> {
         let wire::Partition(partition) = request.into_inner();
         self.answer(partition, self.history.runs(partition)).await
+    }
+
+    async fn deliver(&self, request: Request<wire::Transfer>) -> Answer<TransferOutcome> {
+        let transfer = request.into_inner();
+        let partition = self.partition(&transfer.target());
+        self.answer(partition, self.history.deliver(transfer)).await
     }
 }
 

@@ -4,7 +4,11 @@
 
 use std::collections::HashMap;
 
-use cairn_engine::{MutableState, PartitionId, RunKey, TaskRef, partition_of, proto::HistoryEvent};
+use cairn_engine::{
+    MutableState, PartitionId, RunKey, TaskRef, partition_of,
+    proto::HistoryEvent,
+    transfer::{Transfer, TransferOutcome},
+};
 use cairn_history::{
     HistoryError, Peers, QueryTask, StartedActivityTask, StartedWorkflowTask, TaskSink,
 };
@@ -141,6 +145,15 @@ impl Peers for RemotePeers {
         self.call(self.partition(&request.run), true, |mut client| {
             let request = request.clone();
             async move { client.events(request).await }
+        })
+        .await
+    }
+
+    async fn deliver(&self, transfer: Transfer) -> Result<TransferOutcome, HistoryError> {
+        // Receivers deduplicate transfers, so one cut off mid-way may be sent again.
+        self.call(self.partition(&transfer.target()), true, |mut client| {
+            let transfer = transfer.clone();
+            async move { client.deliver(transfer).await }
         })
         .await
     }

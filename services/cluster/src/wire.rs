@@ -13,7 +13,7 @@ use tonic::{
     codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
 };
 
-pub use cairn_engine::RunKey;
+pub use cairn_engine::{RunKey, transfer::Transfer};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecordStarted {

@@ -62,7 +62,9 @@ pub fn retry_policy(
         ));
     }
     let nanos = |d: Option<&prost_wkt_types::Duration>| {
-        d.map_or(0, |d| i128::from(d.seconds) * 1_000_000_000 + i128::from(d.nanos))
+        d.map_or(0, |d| {
+            i128::from(d.seconds) * 1_000_000_000 + i128::from(d.nanos)
+        })
     };
     let maximum = nanos(policy.maximum_interval.as_ref());
     if maximum > 0 && maximum < nanos(policy.initial_interval.as_ref()) {

@@ -212,8 +212,7 @@ pub(crate) fn validate_start(r: &ws::StartWorkflowExecutionRequest) -> Result<()
             ));
         }
     }
-    if r
-        .workflow_start_delay
+    if r.workflow_start_delay
         .as_ref()
         .is_some_and(|d| d.seconds < 0 || d.nanos < 0)
     {

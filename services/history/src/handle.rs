@@ -30,6 +30,7 @@ use crate::{
     partition::{Op, Outcome, Partition, PartitionParts, SnapshotConfig, Work, not_found},
     poll::{StartedActivityTask, StartedWorkflowTask},
     queries::Queries,
+    transfers::Transfers,
 };
 
 #[derive(Debug, Clone)]
@@ -54,7 +55,7 @@ pub struct History {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     config: HistoryConfig,
     producer: LogProducer,
     reader: Arc<LogReader>,
@@ -71,6 +72,8 @@ struct Inner {
     ownership: tokio::sync::Mutex<()>,
     /// Partitions acquired from a snapshot rather than from this node's own state.
     snapshot_loads: std::sync::atomic::AtomicU64,
+    /// Transfers between workflows under way from this node's partitions.
+    transfers: Arc<Transfers>,
 }
 
 struct Owned {
@@ -102,7 +105,7 @@ impl History {
         let reader = Arc::new(LogReader::connect(&config.kafka)?);
         let (changed, _) = tokio::sync::broadcast::channel(1024);
         Ok(Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|inner| Inner {
                 config,
                 producer,
                 reader,
@@ -116,8 +119,13 @@ impl History {
                 owned: RwLock::new(HashMap::new()),
                 ownership: tokio::sync::Mutex::new(()),
                 snapshot_loads: std::sync::atomic::AtomicU64::new(0),
+                transfers: Arc::new(Transfers::new(std::sync::Weak::clone(inner))),
             }),
         })
+    }
+
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Self {
+        Self { inner }
     }
 
     /// A single node that owns every partition (the dev server, tests).
@@ -152,6 +160,7 @@ impl History {
             changed: self.inner.changed.clone(),
             redispatch: self.inner.redispatch.subscribe(),
             snapshots: self.inner.config.snapshots.clone(),
+            transfers: Arc::clone(&self.inner.transfers),
         })
         .await?;
         let epoch = partition.epoch();
@@ -297,7 +306,7 @@ impl History {
 
     /// The peers to ask when `partition` is owned elsewhere; `None` when it is local (or
     /// this node has no peers, so everything is local).
-    fn remote(&self, partition: PartitionId) -> Option<&Arc<dyn Peers>> {
+    pub(crate) fn remote(&self, partition: PartitionId) -> Option<&Arc<dyn Peers>> {
         let peers = self.inner.peers.as_ref()?;
         if self.read_owned().contains_key(&partition) {
             return None;
@@ -306,7 +315,7 @@ impl History {
     }
 
     /// Runs `f` in the partition's loop and returns its value once its effects are durable.
-    async fn submit<T: Send + 'static>(
+    pub(crate) async fn submit<T: Send + 'static>(
         &self,
         partition: PartitionId,
         f: impl FnOnce(&mut Work<'_>) -> Result<T, HistoryError> + Send + 'static,

@@ -12,6 +12,7 @@ mod peers;
 mod poll;
 mod queries;
 mod timers;
+mod transfers;
 
 use std::sync::Arc;
 

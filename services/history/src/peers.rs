@@ -1,7 +1,11 @@
 //! The history owners of partitions this node does not own, as matching and frontends reach
 //! them: to start a task for a poller, and to read a run, its events or a partition's runs.
 
-use cairn_engine::{MutableState, PartitionId, RunKey, TaskRef, proto::HistoryEvent};
+use cairn_engine::{
+    MutableState, PartitionId, RunKey, TaskRef,
+    proto::HistoryEvent,
+    transfer::{Transfer, TransferOutcome},
+};
 
 use crate::{HistoryError, StartedActivityTask, StartedWorkflowTask};
 
@@ -36,4 +40,7 @@ pub trait Peers: Send + Sync + 'static {
 
     /// Every run stored in a partition.
     async fn runs(&self, partition: PartitionId) -> Result<Vec<MutableState>, HistoryError>;
+
+    /// Applies a transfer to the workflow it acts on (see `History::deliver`).
+    async fn deliver(&self, transfer: Transfer) -> Result<TransferOutcome, HistoryError>;
 }

@@ -34,7 +34,11 @@ fn continue_as_new(input: &str) -> crate::proto::command::Command {
     ))
 }
 
-fn fail_workflow(message: &str, error_type: &str, non_retryable: bool) -> crate::proto::command::Command {
+fn fail_workflow(
+    message: &str,
+    error_type: &str,
+    non_retryable: bool,
+) -> crate::proto::command::Command {
     command(C::FailWorkflowExecutionCommandAttributes(
         FailWorkflowExecutionCommandAttributes {
             failure: Some(app_failure(message, error_type, non_retryable)),
@@ -99,7 +103,10 @@ fn continue_as_new_closes_the_run_and_names_the_next_one() {
     assert_eq!(started.first_execution_run_id, "run-1");
     assert_eq!(started.original_execution_run_id, next_id);
     assert_eq!(started.input, Some(payloads("round 2")));
-    assert_eq!(types(&next.history), [E::WorkflowExecutionStarted, E::WorkflowTaskScheduled]);
+    assert_eq!(
+        types(&next.history),
+        [E::WorkflowExecutionStarted, E::WorkflowTaskScheduled]
+    );
     assert_eq!(next.tasks.len(), 1);
 }
 
@@ -142,17 +149,27 @@ fn a_failed_run_is_retried_by_its_policy_until_the_attempts_run_out() {
         (start.initiator, start.attempt, start.backoff),
         (Initiator::Retry, 2, secs(2))
     );
-    assert_eq!(start.input, Some(payloads("order")), "a retry starts from the same input");
+    assert_eq!(
+        start.input,
+        Some(payloads("order")),
+        "a retry starts from the same input"
+    );
     assert!(start.continued_failure.is_some());
 
     let mut second = next(&changes, run.now);
     let started = attrs!(second.history[0], WorkflowExecutionStartedEventAttributes);
     assert_eq!(started.attempt, 2);
-    assert_eq!(started.first_workflow_task_backoff, Some(time::duration(secs(2))));
+    assert_eq!(
+        started.first_workflow_task_backoff,
+        Some(time::duration(secs(2)))
+    );
     second.fire(|d| *d == Deadline::FirstWorkflowTask);
     let changes = second.workflow_task(vec![fail_workflow("boom", "Boom", false)]);
     let failed = attrs!(changes.events[1], WorkflowExecutionFailedEventAttributes);
-    assert_eq!(failed.retry_state, RetryState::MaximumAttemptsReached as i32);
+    assert_eq!(
+        failed.retry_state,
+        RetryState::MaximumAttemptsReached as i32
+    );
     assert_eq!(failed.new_execution_run_id, "");
     assert!(changes.next_run.is_none());
 }
@@ -185,7 +202,11 @@ fn a_run_timeout_is_retried_but_an_execution_timeout_is_not() {
     );
     assert_eq!(timed_out.retry_state, RetryState::InProgress as i32);
     let start = next_start(&changes);
-    assert_eq!(start.execution_expiration, Some(T0 + secs(25)), "the execution's expiry carries over");
+    assert_eq!(
+        start.execution_expiration,
+        Some(T0 + secs(25)),
+        "the execution's expiry carries over"
+    );
 
     let mut second = next(&changes, run.now);
     second.fire(|d| *d == Deadline::FirstWorkflowTask);
@@ -215,7 +236,10 @@ fn a_cron_workflow_waits_for_its_schedule_and_goes_on_after_each_run() {
     let started = attrs!(run.history[0], WorkflowExecutionStartedEventAttributes);
     assert_eq!(started.initiator, Initiator::CronSchedule as i32);
     assert_eq!(started.cron_schedule, "@every 60s");
-    assert_eq!(started.first_workflow_task_backoff, Some(time::duration(secs(60))));
+    assert_eq!(
+        started.first_workflow_task_backoff,
+        Some(time::duration(secs(60)))
+    );
     assert_eq!(run.state.execution_time, T0 + secs(60));
     assert!(run.tasks.is_empty());
 
@@ -227,7 +251,11 @@ fn a_cron_workflow_waits_for_its_schedule_and_goes_on_after_each_run() {
     assert_eq!(run.state.status, ExecutionStatus::Completed);
     let start = next_start(&changes);
     assert_eq!(start.initiator, Initiator::CronSchedule);
-    assert_eq!(start.backoff, secs(55), "the next time counts from the last schedule");
+    assert_eq!(
+        start.backoff,
+        secs(55),
+        "the next time counts from the last schedule"
+    );
     assert_eq!(start.last_completion_result, Some(payloads("first")));
 }
 
@@ -240,7 +268,10 @@ fn a_start_delay_holds_the_first_workflow_task_back() {
     let mut run = Run::start_with(&request);
     assert_eq!(types(&run.history), [E::WorkflowExecutionStarted]);
     assert_eq!(run.state.execution_time, T0 + secs(30));
-    assert_eq!(run.deadlines()[0], (T0 + secs(30), Deadline::FirstWorkflowTask));
+    assert_eq!(
+        run.deadlines()[0],
+        (T0 + secs(30), Deadline::FirstWorkflowTask)
+    );
     let fired = run.fire_until(T0 + secs(30));
     assert_eq!(types(&fired.events), [E::WorkflowTaskScheduled]);
     assert_eq!(fired.tasks.len(), 1);

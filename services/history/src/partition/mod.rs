@@ -30,7 +30,7 @@ use prost::Message;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use crate::{Clock, HistoryError, SharedTaskSink, timers::TimerWheel};
+use crate::{Clock, HistoryError, SharedTaskSink, timers::TimerWheel, transfers::Transfers};
 pub use snapshot::SnapshotConfig;
 pub use work::{Cache, Work, not_found};
 
@@ -74,6 +74,7 @@ pub struct Partition {
     snapshotting: Option<tokio::task::JoinHandle<Result<Option<i64>, HistoryError>>>,
     /// Whether the claim started from a snapshot rather than this node's own state.
     loaded_snapshot: bool,
+    transfers: Arc<Transfers>,
 }
 
 pub struct PartitionParts {
@@ -91,6 +92,8 @@ pub struct PartitionParts {
     pub redispatch: watch::Receiver<u64>,
     /// Where this partition's snapshots go; none are taken or read without it.
     pub snapshots: Option<SnapshotConfig>,
+    /// Carries what runs here owe other workflows.
+    pub(crate) transfers: Arc<Transfers>,
 }
 
 impl Partition {
@@ -140,6 +143,7 @@ impl Partition {
             last_snapshot,
             snapshotting: None,
             loaded_snapshot,
+            transfers: parts.transfers,
         };
         partition.redispatch.mark_unchanged();
         loop {
@@ -267,7 +271,10 @@ impl Partition {
     }
 
     fn load_open_runs(&mut self) -> Result<(), HistoryError> {
+        let mut transfers = Vec::new();
         for state in self.db.runs(self.id)? {
+            // Closed runs may still owe other workflows something.
+            transfers.extend(cairn_engine::transfer::pending(&state));
             if !state.is_open() {
                 continue;
             }
@@ -278,6 +285,7 @@ impl Partition {
             self.cache.runs.insert(state.run.clone(), state);
         }
         self.dispatch_pending();
+        self.transfers.send(transfers);
         Ok(())
     }
 
@@ -468,8 +476,10 @@ impl Partition {
         let workflows: Vec<_> = touched.iter().map(cairn_engine::RunKey::workflow).collect();
         // Nobody listening is fine: long polls subscribe only while they wait.
         let _listeners = self.changed.send(Arc::new(workflows));
+        let mut transfers = Vec::new();
         for run in touched {
             if let Some(state) = self.cache.runs.get(&run) {
+                transfers.extend(cairn_engine::transfer::pending(state));
                 self.timers.schedule_run(state);
                 if !state.is_open() {
                     // Closed runs are served from RocksDB; keep the cache to open ones.
@@ -480,6 +490,7 @@ impl Partition {
         if !tasks.is_empty() {
             self.sink.dispatch(tasks);
         }
+        self.transfers.send(transfers);
         Ok(())
     }
 
@@ -544,7 +555,10 @@ async fn sleep_until_nanos(due: Option<i64>, now: i64) {
 
 /// Whether a transition creates its run (which then becomes its workflow's current run).
 fn starts_run(changes: &Changes) -> bool {
-    changes.events.first().is_some_and(|event| event.event_id == 1)
+    changes
+        .events
+        .first()
+        .is_some_and(|event| event.event_id == 1)
 }
 
 fn key_of(record: &HistoryRecord) -> Vec<u8> {
