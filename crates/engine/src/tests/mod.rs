@@ -6,6 +6,7 @@
 
 mod activity;
 mod builders;
+mod children;
 mod close;
 mod continuation;
 mod determinism;
