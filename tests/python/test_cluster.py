@@ -24,7 +24,8 @@ from temporalio.worker import Replayer, Worker
 
 from chaos_workflows import ChaosWorkflow, chaos_double
 from cluster import Cluster
-from support import event_type_name, eventually
+from support import event_type_name, eventually, worker
+from workflows import ParentWorkflow, SignalQueryWorkflow, SignalSenderWorkflow
 
 WORKFLOWS = int(os.environ.get("CAIRN_CHAOS_WORKFLOWS", "500"))
 KILL_EVERY_S = float(os.environ.get("CAIRN_CHAOS_KILL_EVERY", "5"))
@@ -224,5 +225,55 @@ async def test_a_frozen_owner_is_fenced_and_none_of_its_callers_is_told_done(tmp
         assert f'task_queue="no-worker-{workflow_id}"' in matching_metrics
         frontend_metrics = await asyncio.to_thread(cluster.metrics, "frontend")
         assert 'cairn_rpc_duration_seconds_count{rpc="SignalWorkflowExecution"}' in frontend_metrics
+    finally:
+        cluster.close()
+
+
+@pytest.mark.timeout(300)
+async def test_parents_children_and_signals_cross_history_nodes(tmp_path: Path):
+    """A parent and its child, and a sender and its target, live in partitions that two
+    history nodes share: starts, closes and signals travel between the nodes."""
+    cluster = Cluster(tmp_path, partitions=PARTITIONS, session_timeout="4s")
+    try:
+        for name, roles in [
+            ("frontend", "frontend,matching"),
+            ("history-1", "history"),
+            ("history-2", "history"),
+        ]:
+            cluster.add(name, roles)
+        await eventually(
+            lambda: asyncio.to_thread(
+                lambda: all(len(cluster.history_owners(p)) == 1 for p in range(PARTITIONS))
+                and all("joined the group" in cluster.log(n) for n in ("history-1", "history-2"))
+            ),
+            bool,
+            timeout=60,
+            what="every partition owned, both history nodes in the group",
+        )
+        client = await Client.connect(cluster.frontend("frontend"))
+        queue = f"cross-{uuid.uuid4().hex[:8]}"
+        async with worker(client, queue):
+            parents = [
+                await client.start_workflow(
+                    ParentWorkflow.run, "greet", id=f"{queue}-parent-{n}", task_queue=queue
+                )
+                for n in range(6)
+            ]
+            for parent in parents:
+                assert await parent.result() == "Hello, child!"
+            target = await client.start_workflow(
+                SignalQueryWorkflow.run, id=f"{queue}-target", task_queue=queue
+            )
+            sender = await client.start_workflow(
+                SignalSenderWorkflow.run, target.id, id=f"{queue}-sender", task_queue=queue
+            )
+            assert await sender.result() == "signal delivered"
+            assert await target.result() == ["from a workflow"]
+        owners = {
+            name
+            for p in range(PARTITIONS)
+            for name in cluster.history_owners(p)
+        }
+        assert owners == {"history-1", "history-2"}, "both history nodes own partitions"
     finally:
         cluster.close()
