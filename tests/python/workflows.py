@@ -438,7 +438,37 @@ class CancelSenderWorkflow:
         return "cancel delivered"
 
 
+@workflow.defn
+class UpdateWorkflow:
+    """Collects items sent by update (empty ones are rejected by the validator) until the
+    `finish` signal; returns them."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.done = False
+
+    @workflow.update
+    async def add(self, item: str) -> list[str]:
+        self.items.append(item)
+        return list(self.items)
+
+    @add.validator
+    def validate_add(self, item: str) -> None:
+        if not item:
+            raise ValueError("empty item")
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.done = True
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        await workflow.wait_condition(lambda: self.done)
+        return self.items
+
+
 ALL_WORKFLOWS = [
+    UpdateWorkflow,
     ParentWorkflow,
     SignalSenderWorkflow,
     CancelSenderWorkflow,

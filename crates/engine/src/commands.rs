@@ -225,6 +225,14 @@ pub fn validate(state: &MutableState, commands: &[Command]) -> Result<(), Reject
             Some(C::RequestCancelExternalWorkflowExecutionCommandAttributes(a)) => {
                 crate::external::validate_cancel(&state.namespace, a)?;
             }
+            Some(C::ProtocolMessageCommandAttributes(a)) => {
+                if a.message_id.is_empty() {
+                    return Err(Rejection::new(
+                        Cause::BadUpdateWorkflowExecutionMessage,
+                        "MessageID is not set on ProtocolMessageCommand.",
+                    ));
+                }
+            }
             Some(C::CompleteWorkflowExecutionCommandAttributes(_))
             | Some(C::FailWorkflowExecutionCommandAttributes(_))
             | Some(C::CancelWorkflowExecutionCommandAttributes(_))
@@ -252,7 +260,6 @@ pub fn validate(state: &MutableState, commands: &[Command]) -> Result<(), Reject
 
 fn command_name(attributes: &C) -> &'static str {
     match attributes {
-        C::ProtocolMessageCommandAttributes(_) => "ProtocolMessage",
         C::ScheduleNexusOperationCommandAttributes(_) => "ScheduleNexusOperation",
         C::RequestCancelNexusOperationCommandAttributes(_) => "RequestCancelNexusOperation",
         _ => "this command",

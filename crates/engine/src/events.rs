@@ -167,9 +167,19 @@ impl<'a> Tx<'a> {
         }
     }
 
+    /// Schedules a workflow task that carries updates: written only if it completes with
+    /// more than rejections.
+    pub fn schedule_speculative_workflow_task(&mut self) {
+        self.schedule_task(1, true);
+    }
+
     /// Schedules a workflow task. Attempt 1 writes its scheduled event; later attempts are
     /// transient and only written when they complete.
     pub fn schedule_workflow_task(&mut self, attempt: i32) {
+        self.schedule_task(attempt, false);
+    }
+
+    fn schedule_task(&mut self, attempt: i32, speculative: bool) {
         let sticky = !self.state.sticky_task_queue.is_empty();
         let task = WorkflowTaskInfo {
             scheduled_event_id: self.state.next_event_id,
@@ -185,7 +195,8 @@ impl<'a> Tx<'a> {
             started_time: 0,
             request_id: String::new(),
             identity: String::new(),
-            transient: attempt > 1,
+            transient: attempt > 1 || speculative,
+            speculative,
             normal_task_queue: if sticky {
                 self.state.task_queue.clone()
             } else {
@@ -395,6 +406,12 @@ pub fn event_type(attributes: &Attributes) -> EventType {
         }
         A::ExternalWorkflowExecutionCancelRequestedEventAttributes(_) => {
             EventType::ExternalWorkflowExecutionCancelRequested
+        }
+        A::WorkflowExecutionUpdateAcceptedEventAttributes(_) => {
+            EventType::WorkflowExecutionUpdateAccepted
+        }
+        A::WorkflowExecutionUpdateCompletedEventAttributes(_) => {
+            EventType::WorkflowExecutionUpdateCompleted
         }
         _ => EventType::Unspecified,
     }

@@ -26,6 +26,7 @@ pub mod time;
 pub mod timer;
 pub mod token;
 pub mod transfer;
+pub mod update;
 pub mod workflow_task;
 
 pub use error::EngineError;
@@ -47,6 +48,9 @@ pub struct Changes {
     /// goes on (continue-as-new, a retry, the next cron run). It must be created with
     /// [`start::begin`] in the same durable record.
     pub next_run: Option<Box<start::RunStart>>,
+    /// Updates the worker rejected (or that the run's close ended): nothing of them is
+    /// written, so their callers learn of them from here once the record is durable.
+    pub rejected_updates: Vec<update::UpdateRejected>,
 }
 
 /// A task that matching delivers to a worker. Matching asks the history owner to record it

@@ -102,6 +102,7 @@ impl Tx<'_> {
         self.state.timers.clear();
         self.state.buffered_events.clear();
         self.children_at_close();
+        self.abort_updates();
     }
 
     pub fn upsert_search_attributes(&mut self, upsert: SearchAttributes) {

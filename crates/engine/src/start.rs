@@ -274,6 +274,8 @@ pub fn begin(start: RunStart, now: Nanos) -> (MutableState, Changes) {
         external_requests: Vec::new(),
         parent: start.parent.clone(),
         notify_parent: false,
+        updates: Vec::new(),
+        update_count: 0,
     };
     let parent = start.parent.as_ref();
     let mut tx = Tx::new(&mut state, now);

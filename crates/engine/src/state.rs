@@ -148,6 +148,14 @@ pub struct MutableState {
     #[serde(default)]
     #[avro(default = "false")]
     pub notify_parent: bool,
+    /// Updates admitted, accepted or completed.
+    #[serde(default)]
+    #[avro(default = "[]")]
+    pub updates: Vec<crate::update::UpdateInfo>,
+    /// Updates ever admitted to this run.
+    #[serde(default)]
+    #[avro(default = "0")]
+    pub update_count: i64,
 }
 
 fn first_attempt() -> i32 {
@@ -217,6 +225,11 @@ pub struct WorkflowTaskInfo {
     #[serde(default)]
     #[avro(default = r#""""#)]
     pub normal_task_queue: String,
+    /// A task scheduled only to carry updates: transient, and dropped without a trace if
+    /// the worker only rejects them.
+    #[serde(default)]
+    #[avro(default = "false")]
+    pub speculative: bool,
 }
 
 impl WorkflowTaskInfo {

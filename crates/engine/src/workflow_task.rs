@@ -34,6 +34,8 @@ pub struct Completion {
     pub force_create_new_workflow_task: bool,
     /// The worker's sticky queue, when it asks for the next tasks of this run.
     pub sticky: Option<Sticky>,
+    /// Protocol messages: the worker's answers to updates.
+    pub messages: Vec<crate::proto::protocol::Message>,
 }
 
 /// A worker's request for sticky execution: its own queue, and how long a task may wait
@@ -57,6 +59,9 @@ pub enum CompletionOutcome {
         cause: WorkflowTaskFailedCause,
         message: String,
     },
+    /// A speculative task that only rejected updates: nothing was written, and the worker
+    /// must drop the task's events, keeping history up to this event.
+    Discarded { reset_history_event_id: i64 },
 }
 
 impl Tx<'_> {
@@ -88,6 +93,7 @@ impl Tx<'_> {
         if task.transient && task.scheduled_event_id != self.state.next_event_id {
             // Events arrived since this retry was scheduled: it becomes an ordinary task.
             task.transient = false;
+            task.speculative = false;
             task.attempt = 1;
             task.scheduled_event_id = self.state.next_event_id;
             task.scheduled_time = self.now;
@@ -190,6 +196,15 @@ impl Tx<'_> {
     ) -> Result<CompletionOutcome, EngineError> {
         self.check_started_task(scheduled_event_id, started_event_id)?;
         commands::check_sequence(&completion.commands).map_err(EngineError::InvalidArgument)?;
+        if let Err(message) = crate::update::validate_messages(self.state, &completion.messages) {
+            let cause = WorkflowTaskFailedCause::BadUpdateWorkflowExecutionMessage;
+            let rejection = commands::Rejection::new(cause, message);
+            self.fail_started_task(cause, Some(rejection.failure()), &completion.identity);
+            return Ok(CompletionOutcome::CommandRejected {
+                cause,
+                message: rejection.message,
+            });
+        }
         if let Err(rejection) = commands::validate(self.state, &completion.commands) {
             let attempt = self.state.workflow_task.as_ref().map_or(1, |t| t.attempt);
             if attempt > 1 && rejection.cause != WorkflowTaskFailedCause::UnhandledCommand {
@@ -206,6 +221,9 @@ impl Tx<'_> {
                 cause: rejection.cause,
                 message: rejection.message,
             });
+        }
+        if self.discards_speculative_task(completion) {
+            return Ok(self.discard_speculative_task(completion));
         }
         self.write_transient_events();
         let completed_event_id = self.append(history::WorkflowTaskCompletedEventAttributes {
@@ -225,12 +243,39 @@ impl Tx<'_> {
             _ => self.clear_sticky_queue(),
         }
         let mut needs_task = completion.force_create_new_workflow_task;
+        let mut answered = vec![false; completion.messages.len()];
+        let mut rejected = Vec::new();
         for command in &completion.commands {
             if !self.state.is_open() {
                 break;
             }
+            if let Some(
+                crate::proto::command::command::Attributes::ProtocolMessageCommandAttributes(a),
+            ) = &command.attributes
+            {
+                // The message is handled where the worker placed it among the commands.
+                if let Some(index) = completion
+                    .messages
+                    .iter()
+                    .position(|m| m.id == a.message_id)
+                    && !answered[index]
+                {
+                    answered[index] = true;
+                    self.apply_update_message(&completion.messages[index], &mut rejected);
+                }
+                continue;
+            }
             needs_task |= commands::apply(self, command, completed_event_id, &completion.identity);
         }
+        // Messages no command placed follow all commands.
+        for (index, message) in completion.messages.iter().enumerate() {
+            if !answered[index] && self.state.is_open() {
+                self.apply_update_message(message, &mut rejected);
+            }
+        }
+        self.changes.rejected_updates.extend(rejected);
+        // Updates admitted while the task ran need a task of their own.
+        needs_task |= self.has_admitted_updates();
         let mut eager_activities = Vec::new();
         if self.state.is_open() {
             let flushed = self.flush_buffered();
@@ -244,6 +289,55 @@ impl Tx<'_> {
             );
         }
         Ok(CompletionOutcome::Accepted { eager_activities })
+    }
+
+    /// Whether a completion leaves no trace: a speculative task, no new events, and nothing
+    /// from the worker but rejections of updates.
+    fn discards_speculative_task(&self, completion: &Completion) -> bool {
+        let speculative = self
+            .state
+            .workflow_task
+            .as_ref()
+            .is_some_and(|task| task.speculative);
+        speculative
+            && !self.state.has_buffered_events()
+            && !completion.force_create_new_workflow_task
+            && crate::update::only_rejections(&completion.messages)
+            && completion.commands.iter().all(|command| {
+                matches!(
+                    command.attributes,
+                    Some(crate::proto::command::command::Attributes::ProtocolMessageCommandAttributes(_))
+                )
+            })
+    }
+
+    fn discard_speculative_task(&mut self, completion: &Completion) -> CompletionOutcome {
+        let mut rejected = Vec::new();
+        for message in &completion.messages {
+            self.apply_update_message(message, &mut rejected);
+        }
+        self.changes.rejected_updates.extend(rejected);
+        self.state.workflow_task = None;
+        match &completion.sticky {
+            Some(sticky) if !sticky.task_queue.is_empty() => {
+                self.state.sticky_task_queue = sticky.task_queue.clone();
+                self.state.sticky_schedule_to_start_timeout = sticky.schedule_to_start_timeout;
+            }
+            _ => self.clear_sticky_queue(),
+        }
+        if self.has_admitted_updates() {
+            self.schedule_speculative_workflow_task();
+        }
+        CompletionOutcome::Discarded {
+            reset_history_event_id: self.state.next_event_id - 1,
+        }
+    }
+
+    fn has_admitted_updates(&self) -> bool {
+        self.state
+            .updates
+            .iter()
+            .any(|u| u.stage == crate::update::UpdateStage::Admitted)
     }
 
     /// The worker reports that it could not process the workflow task.

@@ -488,6 +488,46 @@ impl WorkflowService for Router {
         )
     }
 
+    async fn update_workflow_execution(
+        &self,
+        request: Request<ws::UpdateWorkflowExecutionRequest>,
+    ) -> Reply<ws::UpdateWorkflowExecutionResponse> {
+        let r = request.get_ref();
+        let target = self.execution(&r.namespace, r.workflow_execution.as_ref());
+        // Update IDs deduplicate, so a repeat waits for the same update.
+        route!(
+            self,
+            request,
+            update_workflow_execution,
+            target,
+            Repeat::Harmless,
+            None,
+            true
+        )
+    }
+
+    async fn poll_workflow_execution_update(
+        &self,
+        request: Request<ws::PollWorkflowExecutionUpdateRequest>,
+    ) -> Reply<ws::PollWorkflowExecutionUpdateResponse> {
+        let r = request.get_ref();
+        let target = self.execution(
+            &r.namespace,
+            r.update_ref
+                .as_ref()
+                .and_then(|u| u.workflow_execution.as_ref()),
+        );
+        route!(
+            self,
+            request,
+            poll_workflow_execution_update,
+            target,
+            Repeat::Harmless,
+            None,
+            true
+        )
+    }
+
     async fn signal_workflow_execution(
         &self,
         request: Request<ws::SignalWorkflowExecutionRequest>,

@@ -11,6 +11,7 @@ mod long_poll;
 mod namespaces;
 mod queries;
 mod service;
+mod updates;
 mod validate;
 mod visibility;
 mod visibility_api;

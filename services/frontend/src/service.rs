@@ -21,7 +21,7 @@ use crate::{
     error::{self},
     history_api,
     namespaces::{Namespace, Namespaces, namespace_id},
-    queries, validate, visibility_api, workflow_tasks, workflows,
+    queries, updates, validate, visibility_api, workflow_tasks, workflows,
 };
 
 /// A query waits this long for a worker to answer.
@@ -370,6 +370,20 @@ impl WorkflowService for Frontend {
         request: Request<ws::CountWorkflowExecutionsRequest>,
     ) -> Reply<ws::CountWorkflowExecutionsResponse> {
         visibility_api::count_workflow_executions(self, request).await
+    }
+
+    async fn update_workflow_execution(
+        &self,
+        request: Request<ws::UpdateWorkflowExecutionRequest>,
+    ) -> Reply<ws::UpdateWorkflowExecutionResponse> {
+        updates::update_workflow_execution(self, request).await
+    }
+
+    async fn poll_workflow_execution_update(
+        &self,
+        request: Request<ws::PollWorkflowExecutionUpdateRequest>,
+    ) -> Reply<ws::PollWorkflowExecutionUpdateResponse> {
+        updates::poll_workflow_execution_update(self, request).await
     }
 
     async fn shutdown_worker(

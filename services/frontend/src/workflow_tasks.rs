@@ -88,6 +88,10 @@ pub(crate) async fn poll_workflow_task_queue(
                         .collect(),
                     scheduled_time: wft.map(|t| time::timestamp(t.scheduled_time)),
                     started_time: wft.map(|t| time::timestamp(t.started_time)),
+                    messages: cairn_engine::update::request_messages(
+                        state,
+                        started.task.started_event_id,
+                    ),
                     ..run_fields(state)
                 }));
             }
@@ -146,6 +150,7 @@ pub(crate) async fn respond_workflow_task_completed(
     let token = frontend.token(&namespace, &r.task_token)?;
     let query_results = r.query_results;
     let completion = Completion {
+        messages: r.messages,
         identity: r.identity.clone(),
         commands: r.commands,
         completed_attributes: Some(
@@ -194,6 +199,12 @@ pub(crate) async fn respond_workflow_task_completed(
         CompletionOutcome::CommandRejected { message, .. } => {
             Err(Status::invalid_argument(message))
         }
+        CompletionOutcome::Discarded {
+            reset_history_event_id,
+        } => Ok(Response::new(ws::RespondWorkflowTaskCompletedResponse {
+            reset_history_event_id,
+            ..Default::default()
+        })),
     }
 }
 

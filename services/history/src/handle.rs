@@ -14,6 +14,7 @@ use cairn_engine::{
     signal::Signal,
     start::{StartDecision, decide_start},
     token::TaskToken,
+    update::Admission,
     workflow_task::{Completion, CompletionOutcome},
 };
 use std::{collections::HashMap, sync::RwLock};
@@ -31,6 +32,7 @@ use crate::{
     poll::{StartedActivityTask, StartedWorkflowTask},
     queries::Queries,
     transfers::Transfers,
+    updates::UpdateEndings,
 };
 
 #[derive(Debug, Clone)]
@@ -74,6 +76,7 @@ pub(crate) struct Inner {
     snapshot_loads: std::sync::atomic::AtomicU64,
     /// Transfers between workflows under way from this node's partitions.
     transfers: Arc<Transfers>,
+    update_endings: Arc<UpdateEndings>,
 }
 
 struct Owned {
@@ -120,6 +123,7 @@ impl History {
                 ownership: tokio::sync::Mutex::new(()),
                 snapshot_loads: std::sync::atomic::AtomicU64::new(0),
                 transfers: Arc::new(Transfers::new(std::sync::Weak::clone(inner))),
+                update_endings: Arc::new(UpdateEndings::default()),
             }),
         })
     }
@@ -161,6 +165,7 @@ impl History {
             redispatch: self.inner.redispatch.subscribe(),
             snapshots: self.inner.config.snapshots.clone(),
             transfers: Arc::clone(&self.inner.transfers),
+            update_endings: Arc::clone(&self.inner.update_endings),
         })
         .await?;
         let epoch = partition.epoch();
@@ -431,6 +436,26 @@ impl History {
             })
         })
         .await
+    }
+
+    /// Admits an update to a run (the current one for an empty run ID). Returns the run and
+    /// whether the update is new.
+    pub async fn update(
+        &self,
+        run: RunKey,
+        request: cairn_engine::proto::update::Request,
+    ) -> Result<(RunKey, Admission), HistoryError> {
+        self.submit(run.partition(self.inner.config.partitions), move |work| {
+            let run = work.resolve(&run)?;
+            let admission = work.update(&run, |tx| tx.admit_update(&request))?;
+            Ok((run, admission))
+        })
+        .await
+    }
+
+    /// Updates that ended without an event, for callers waiting on them.
+    pub fn update_endings(&self) -> &UpdateEndings {
+        &self.inner.update_endings
     }
 
     pub async fn signal(&self, run: RunKey, signal: Signal) -> Result<(), HistoryError> {

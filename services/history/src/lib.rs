@@ -13,6 +13,7 @@ mod poll;
 mod queries;
 mod timers;
 mod transfers;
+mod updates;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ pub use partition::SnapshotConfig;
 pub use peers::Peers;
 pub use poll::{StartedActivityTask, StartedWorkflowTask};
 pub use queries::{AnswerWaiter, Queries, QueryAnswer, QueryTask};
+pub use updates::UpdateEndings;
 
 /// Where a history owner hands tasks that became ready (matching). Delivery is at least
 /// once: a task handed over twice is refused when a poller asks to start it again.

@@ -30,7 +30,10 @@ use prost::Message;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use crate::{Clock, HistoryError, SharedTaskSink, timers::TimerWheel, transfers::Transfers};
+use crate::{
+    Clock, HistoryError, SharedTaskSink, timers::TimerWheel, transfers::Transfers,
+    updates::UpdateEndings,
+};
 pub use snapshot::SnapshotConfig;
 pub use work::{Cache, Work, not_found};
 
@@ -75,6 +78,7 @@ pub struct Partition {
     /// Whether the claim started from a snapshot rather than this node's own state.
     loaded_snapshot: bool,
     transfers: Arc<Transfers>,
+    update_endings: Arc<UpdateEndings>,
 }
 
 pub struct PartitionParts {
@@ -94,6 +98,8 @@ pub struct PartitionParts {
     pub snapshots: Option<SnapshotConfig>,
     /// Carries what runs here owe other workflows.
     pub(crate) transfers: Arc<Transfers>,
+    /// Where updates that ended without an event are told.
+    pub(crate) update_endings: Arc<UpdateEndings>,
 }
 
 impl Partition {
@@ -144,6 +150,7 @@ impl Partition {
             snapshotting: None,
             loaded_snapshot,
             transfers: parts.transfers,
+            update_endings: parts.update_endings,
         };
         partition.redispatch.mark_unchanged();
         loop {
@@ -418,6 +425,7 @@ impl Partition {
         let mut transitions_by_record = Vec::new();
         let mut tasks = Vec::new();
         let mut touched = Vec::new();
+        let mut update_endings = Vec::new();
         for op in batch {
             let mut work = Work::new(self.id, &self.cache, &self.db, now);
             let outcome = op(&mut work);
@@ -429,6 +437,9 @@ impl Partition {
             let mut transitions = Vec::with_capacity(staged.len());
             for (state, changes) in staged {
                 tasks.extend(changes.tasks.iter().cloned());
+                if !changes.rejected_updates.is_empty() {
+                    update_endings.push((state.run.clone(), changes.rejected_updates.clone()));
+                }
                 transitions.push(transition(&state, &changes));
                 touched.push(state.run.clone());
                 if starts_run(&changes) {
@@ -469,6 +480,9 @@ impl Partition {
                 }));
             }
             return Err(error);
+        }
+        for (run, ended) in update_endings {
+            self.update_endings.record(&run, ended);
         }
         for respond in responders {
             respond(None);

@@ -1,0 +1,208 @@
+//! UpdateWorkflowExecution and PollWorkflowExecutionUpdate: admitting an update to a run and
+//! waiting until it reaches the stage the caller asked for.
+
+use cairn_engine::{
+    RunKey,
+    proto::{
+        common::WorkflowExecution,
+        enums::UpdateWorkflowExecutionLifecycleStage as Stage,
+        update::{Outcome, UpdateRef, outcome::Value},
+    },
+    update::{UpdateStage, outcome_of},
+};
+use temporalio_protos::protos::temporal::api::workflowservice::v1::{self as ws};
+use tonic::{Request, Response, Status};
+
+use crate::{error::status, long_poll::*, service::*, validate};
+
+pub(crate) async fn update_workflow_execution(
+    frontend: &Frontend,
+    request: Request<ws::UpdateWorkflowExecutionRequest>,
+) -> Reply<ws::UpdateWorkflowExecutionResponse> {
+    let wait = poll_wait(&request);
+    let r = request.into_inner();
+    let namespace = frontend.namespace(&r.namespace)?;
+    let run = frontend.run(&namespace, r.workflow_execution.as_ref())?;
+    let mut update = r
+        .request
+        .ok_or_else(|| Status::invalid_argument("Update request is not set on request."))?;
+    let name = update
+        .input
+        .as_ref()
+        .map_or("", |input| input.name.as_str());
+    validate::required(name, "Update name")?;
+    let meta = update.meta.get_or_insert_with(Default::default);
+    if meta.update_id.is_empty() {
+        meta.update_id = uuid::Uuid::new_v4().to_string();
+    }
+    validate::required(&meta.update_id, "UpdateId")?;
+    let update_id = meta.update_id.clone();
+    let wanted = wanted_stage(r.wait_policy.as_ref())?;
+    if !r.first_execution_run_id.is_empty() {
+        let current = frontend
+            .history
+            .describe(run.clone())
+            .await
+            .map_err(status)?;
+        if current.first_run_id != r.first_execution_run_id {
+            return Err(status(cairn_history::HistoryError::Engine(
+                cairn_engine::EngineError::NotFound("workflow execution not found".into()),
+            )));
+        }
+    }
+    // Subscribed before admitting, so no change after admission goes unseen.
+    let mut changes = frontend.history.subscribe();
+    let (run, _admission) = frontend.history.update(run, update).await.map_err(status)?;
+    let deadline = tokio::time::Instant::now() + wait;
+    let (stage, outcome) =
+        wait_for_stage(frontend, &run, &update_id, wanted, deadline, &mut changes).await?;
+    Ok(Response::new(ws::UpdateWorkflowExecutionResponse {
+        update_ref: Some(update_ref(&run, &update_id)),
+        outcome,
+        stage: stage as i32,
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn poll_workflow_execution_update(
+    frontend: &Frontend,
+    request: Request<ws::PollWorkflowExecutionUpdateRequest>,
+) -> Reply<ws::PollWorkflowExecutionUpdateResponse> {
+    let wait = poll_wait(&request);
+    let r = request.into_inner();
+    let namespace = frontend.namespace(&r.namespace)?;
+    let reference = r
+        .update_ref
+        .ok_or_else(|| Status::invalid_argument("UpdateRef is not set on request."))?;
+    let run = frontend.run(&namespace, reference.workflow_execution.as_ref())?;
+    validate::required(&reference.update_id, "UpdateId")?;
+    let wanted = wanted_stage(r.wait_policy.as_ref())?;
+    let mut changes = frontend.history.subscribe();
+    let state = frontend
+        .history
+        .describe(run.clone())
+        .await
+        .map_err(status)?;
+    let run = state.run.clone();
+    if state.update(&reference.update_id).is_none()
+        && frontend
+            .history
+            .update_endings()
+            .ended(&run, &reference.update_id)
+            .is_none()
+    {
+        return Err(update_not_found(&reference.update_id));
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    let (stage, outcome) = wait_for_stage(
+        frontend,
+        &run,
+        &reference.update_id,
+        wanted,
+        deadline,
+        &mut changes,
+    )
+    .await?;
+    Ok(Response::new(ws::PollWorkflowExecutionUpdateResponse {
+        outcome,
+        stage: stage as i32,
+        update_ref: Some(update_ref(&run, &reference.update_id)),
+    }))
+}
+
+/// The stage a caller waits for. Temporal cannot wait for mere admission.
+fn wanted_stage(
+    policy: Option<&cairn_engine::proto::update::WaitPolicy>,
+) -> Result<UpdateStage, Status> {
+    match policy.map_or(Stage::Unspecified, |p| p.lifecycle_stage()) {
+        Stage::Completed => Ok(UpdateStage::Completed),
+        Stage::Accepted | Stage::Unspecified => Ok(UpdateStage::Accepted),
+        Stage::Admitted => Err(Status::invalid_argument(
+            "WaitPolicy.LifecycleStage UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED is not implemented",
+        )),
+    }
+}
+
+/// Waits until the update reaches `wanted` (or completes, or is rejected), or until the
+/// deadline; answers the stage it reached and, once completed, its outcome.
+async fn wait_for_stage(
+    frontend: &Frontend,
+    run: &RunKey,
+    update_id: &str,
+    wanted: UpdateStage,
+    deadline: tokio::time::Instant,
+    changes: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<Vec<cairn_engine::WorkflowKey>>>,
+) -> Result<(Stage, Option<Outcome>), Status> {
+    let workflow = run.workflow();
+    loop {
+        if let Some(ended) = frontend.history.update_endings().ended(run, update_id) {
+            return match ended {
+                Some(failure) => Ok((
+                    Stage::Completed,
+                    Some(Outcome {
+                        value: Some(Value::Failure(failure)),
+                    }),
+                )),
+                None => Err(status(cairn_history::HistoryError::Engine(
+                    cairn_engine::EngineError::workflow_completed(),
+                ))),
+            };
+        }
+        let state = frontend
+            .history
+            .describe(run.clone())
+            .await
+            .map_err(status)?;
+        let stage = match state.update(update_id) {
+            Some(update) if update.stage == UpdateStage::Completed => {
+                let events = frontend
+                    .history
+                    .events(
+                        run,
+                        update.completed_event_id,
+                        update.completed_event_id + 1,
+                    )
+                    .await
+                    .map_err(status)?;
+                let outcome = events.first().and_then(outcome_of);
+                return Ok((Stage::Completed, outcome));
+            }
+            Some(update) if update.stage >= wanted => return Ok((stage_of(update.stage), None)),
+            Some(update) => stage_of(update.stage),
+            // Ended without an event: the endings above tell how, once they are recorded.
+            None if !state.is_open() => {
+                return Err(status(cairn_history::HistoryError::Engine(
+                    cairn_engine::EngineError::workflow_completed(),
+                )));
+            }
+            None => Stage::Admitted,
+        };
+        if !wait_for_change(changes, &workflow, deadline).await {
+            return Ok((stage, None));
+        }
+    }
+}
+
+fn stage_of(stage: UpdateStage) -> Stage {
+    match stage {
+        UpdateStage::Admitted => Stage::Admitted,
+        UpdateStage::Accepted => Stage::Accepted,
+        UpdateStage::Completed => Stage::Completed,
+    }
+}
+
+fn update_ref(run: &RunKey, update_id: &str) -> UpdateRef {
+    UpdateRef {
+        workflow_execution: Some(WorkflowExecution {
+            workflow_id: run.workflow_id.clone(),
+            run_id: run.run_id.clone(),
+        }),
+        update_id: update_id.to_string(),
+    }
+}
+
+fn update_not_found(update_id: &str) -> Status {
+    status(cairn_history::HistoryError::Engine(
+        cairn_engine::EngineError::NotFound(format!("update {update_id} not found")),
+    ))
+}
