@@ -22,7 +22,7 @@ from temporalio.api.workflowservice.v1 import (
     SignalWorkflowExecutionRequest,
     StartWorkflowExecutionRequest,
 )
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateStage
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, FailureError, TimeoutError
 from temporalio.service import RPCError
@@ -40,6 +40,7 @@ from workflows import (
     RunInfoWorkflow,
     SignalQueryWorkflow,
     SignalSenderWorkflow,
+    UpdateWorkflow,
     TimerWorkflow,
     WaitForeverWorkflow,
 )
@@ -351,6 +352,36 @@ async def external(client: Client, queue: str, kind: str) -> Outcome:
     return outcome
 
 
+async def updates(client: Client, queue: str) -> Outcome:
+    handle = await client.start_workflow(
+        UpdateWorkflow.run, id=unique("diff-update"), task_queue=queue
+    )
+    await wait_for_event(handle, "WorkflowTaskCompleted")
+    outcome = Outcome()
+    outcome.extras["first update"] = await handle.execute_update(UpdateWorkflow.add, "a")
+    try:
+        await handle.execute_update(UpdateWorkflow.add, "")
+    except Exception as error:  # noqa: BLE001 - the error is what we compare
+        outcome.extras["rejected update"] = describe_error(error)
+    history = await handle.fetch_history()
+    outcome.extras["events after the rejection"] = len(history.events)
+    accepted = await handle.start_update(
+        UpdateWorkflow.add, "b", id="update-b", wait_for_stage=WorkflowUpdateStage.ACCEPTED
+    )
+    outcome.extras["accepted update"] = await accepted.result()
+    again = await handle.start_update(
+        UpdateWorkflow.add, "b", id="update-b", wait_for_stage=WorkflowUpdateStage.COMPLETED
+    )
+    outcome.extras["same update ID again"] = await again.result()
+    await handle.signal(UpdateWorkflow.finish)
+    outcome = await finish(handle, outcome)
+    try:
+        await handle.execute_update(UpdateWorkflow.add, "late")
+    except RPCError as error:
+        outcome.extras["update of a closed workflow"] = f"{error.status.name}: {error.message}"
+    return outcome
+
+
 async def cron(client: Client, queue: str) -> Outcome:
     handle = await client.start_workflow(
         RunInfoWorkflow.run, id=unique("diff-cron"), task_queue=queue, cron_schedule="@every 2s"
@@ -380,6 +411,7 @@ SCENARIOS: dict[str, Callable[[Client, str], Awaitable[Outcome]]] = {
     "start_delay": start_delay,
     "signal_during_start_delay": signal_during_start_delay,
     "cron": cron,
+    "updates": updates,
     "child_workflow": lambda client, queue: child(client, queue, "greet"),
     "child_failure": lambda client, queue: child(client, queue, "fail"),
     "child_cancel": lambda client, queue: child(client, queue, "cancel"),
@@ -951,6 +983,51 @@ REFERENCE: dict[str, Outcome] = {
                 "error WorkflowFailureError: Workflow execution failed <- "
                 "CancelledError: Workflow cancelled"
             ),
+        },
+    ),
+    "updates": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=5",
+            "WorkflowTaskCompleted scheduled_event_id=5 started_event_id=6",
+            "WorkflowExecutionUpdateAccepted",
+            "WorkflowExecutionUpdateCompleted",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=10",
+            "WorkflowTaskCompleted scheduled_event_id=10 started_event_id=11",
+            "WorkflowExecutionUpdateAccepted",
+            "WorkflowExecutionUpdateCompleted",
+            "WorkflowExecutionSignaled signal_name=finish",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=16",
+            "WorkflowTaskCompleted scheduled_event_id=16 started_event_id=17",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=18",
+        ],
+        result="ok [\"a\", \"b\"]",
+        status="COMPLETED",
+        extras={
+            "accepted update": [
+                "a",
+                "b",
+            ],
+            "event_ids_consecutive": True,
+            "events after the rejection": 9,
+            "first update": [
+                "a",
+            ],
+            "rejected update": (
+                "WorkflowUpdateFailedError: Workflow update failed <- "
+                "ApplicationError: empty item (type=ValueError, non_retryable=False)"
+            ),
+            "same update ID again": [
+                "a",
+                "b",
+            ],
+            "update of a closed workflow": "NOT_FOUND: workflow execution already completed",
         },
     ),
     "activity": Outcome(

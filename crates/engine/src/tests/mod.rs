@@ -13,4 +13,5 @@ mod determinism;
 mod signal;
 mod start;
 mod timer;
+mod update;
 mod workflow_task;
