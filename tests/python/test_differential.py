@@ -19,11 +19,18 @@ from temporalio.api.common.v1 import WorkflowExecution, WorkflowType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkflowExecutionRequest,
+    ExecuteMultiOperationRequest,
     SignalWorkflowExecutionRequest,
     StartWorkflowExecutionRequest,
+    UpdateWorkflowExecutionRequest,
 )
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateStage
-from temporalio.common import RetryPolicy
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowUpdateStage,
+)
+from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError, FailureError, TimeoutError
 from temporalio.service import RPCError
 
@@ -382,6 +389,39 @@ async def updates(client: Client, queue: str) -> Outcome:
     return outcome
 
 
+async def update_with_start(client: Client, queue: str) -> Outcome:
+    workflow_id = unique("diff-update-with-start")
+    outcome = Outcome()
+
+    def operation(policy: WorkflowIDConflictPolicy) -> WithStartWorkflowOperation:
+        return WithStartWorkflowOperation(
+            UpdateWorkflow.run, id=workflow_id, task_queue=queue, id_conflict_policy=policy
+        )
+
+    first = operation(WorkflowIDConflictPolicy.FAIL)
+    outcome.extras["starting update"] = await client.execute_update_with_start_workflow(
+        UpdateWorkflow.add, "x", start_workflow_operation=first
+    )
+    outcome.extras["update of the running workflow"] = (
+        await client.execute_update_with_start_workflow(
+            UpdateWorkflow.add,
+            "y",
+            start_workflow_operation=operation(WorkflowIDConflictPolicy.USE_EXISTING),
+        )
+    )
+    try:
+        await client.execute_update_with_start_workflow(
+            UpdateWorkflow.add,
+            "z",
+            start_workflow_operation=operation(WorkflowIDConflictPolicy.FAIL),
+        )
+    except Exception as error:  # noqa: BLE001 - the error is what we compare
+        outcome.extras["start that must not find a workflow"] = describe_error(error)
+    handle = await first.workflow_handle()
+    await handle.signal(UpdateWorkflow.finish)
+    return await finish(handle, outcome)
+
+
 async def cron(client: Client, queue: str) -> Outcome:
     handle = await client.start_workflow(
         RunInfoWorkflow.run, id=unique("diff-cron"), task_queue=queue, cron_schedule="@every 2s"
@@ -412,6 +452,7 @@ SCENARIOS: dict[str, Callable[[Client, str], Awaitable[Outcome]]] = {
     "signal_during_start_delay": signal_during_start_delay,
     "cron": cron,
     "updates": updates,
+    "update_with_start": update_with_start,
     "child_workflow": lambda client, queue: child(client, queue, "greet"),
     "child_failure": lambda client, queue: child(client, queue, "fail"),
     "child_cancel": lambda client, queue: child(client, queue, "cancel"),
@@ -577,7 +618,35 @@ async def _bad_retry_maximum_below_initial(client: Client, queue: str) -> tuple[
     return await _bad_start(client, queue, request)
 
 
+async def _bad_multi_operation_shape(client: Client, queue: str) -> tuple[str, str]:
+    request = ExecuteMultiOperationRequest(namespace="default")
+    request.operations.add().start_workflow.CopyFrom(_start_request(queue))
+    return await _call(lambda: client.workflow_service.execute_multi_operation(request))
+
+
+async def _bad_multi_operation_update(client: Client, queue: str) -> tuple[str, str]:
+    request = ExecuteMultiOperationRequest(namespace="default")
+    request.operations.add().start_workflow.CopyFrom(_start_request(queue))
+    request.operations.add().update_workflow.CopyFrom(
+        UpdateWorkflowExecutionRequest(namespace="default")
+    )
+    return await _call(lambda: client.workflow_service.execute_multi_operation(request))
+
+
+async def _bad_update_unknown_workflow(client: Client, queue: str) -> tuple[str, str]:
+    request = UpdateWorkflowExecutionRequest(
+        namespace="default", workflow_execution=WorkflowExecution(workflow_id=unique("missing"))
+    )
+    request.request.meta.update_id = "u"
+    request.request.input.name = "add"
+    request.wait_policy.lifecycle_stage = 3  # ACCEPTED
+    return await _call(lambda: client.workflow_service.update_workflow_execution(request))
+
+
 BAD_REQUESTS: dict[str, Callable[[Client, str], Awaitable[tuple[str, str]]]] = {
+    "multi-operation without an update": _bad_multi_operation_shape,
+    "multi-operation with an invalid update": _bad_multi_operation_update,
+    "update of an unknown workflow": _bad_update_unknown_workflow,
     "invalid cron schedule": _bad_cron_schedule,
     "cron schedule with seconds": _bad_cron_with_seconds,
     "cron schedule with start delay": _bad_cron_with_start_delay,
@@ -1030,6 +1099,41 @@ REFERENCE: dict[str, Outcome] = {
             "update of a closed workflow": "NOT_FOUND: workflow execution already completed",
         },
     ),
+    "update_with_start": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "WorkflowExecutionUpdateAccepted",
+            "WorkflowExecutionUpdateCompleted",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=7",
+            "WorkflowTaskCompleted scheduled_event_id=7 started_event_id=8",
+            "WorkflowExecutionUpdateAccepted",
+            "WorkflowExecutionUpdateCompleted",
+            "WorkflowExecutionSignaled signal_name=finish",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=13",
+            "WorkflowTaskCompleted scheduled_event_id=13 started_event_id=14",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=15",
+        ],
+        result="ok [\"x\", \"y\"]",
+        status="COMPLETED",
+        extras={
+            "event_ids_consecutive": True,
+            "start that must not find a workflow": (
+                "WorkflowAlreadyStartedError: Workflow execution already started"
+            ),
+            "starting update": [
+                "x",
+            ],
+            "update of the running workflow": [
+                "x",
+                "y",
+            ],
+        },
+    ),
     "activity": Outcome(
         events=[
             "WorkflowExecutionStarted attempt=1",
@@ -1190,6 +1294,13 @@ REFERENCE: dict[str, Outcome] = {
 }
 
 REFERENCE_BAD_REQUESTS: dict[str, str] = {
+    "multi-operation without an update": "INVALID_ARGUMENT details=[]",
+    "multi-operation with an invalid update": (
+        "INVALID_ARGUMENT details=[temporal.api.errordetails.v1.MultiOperationExecutionFailure]"
+    ),
+    "update of an unknown workflow": (
+        "NOT_FOUND details=[temporal.api.errordetails.v1.NotFoundFailure]"
+    ),
     "invalid cron schedule": "INVALID_ARGUMENT details=[]",
     "cron schedule with seconds": "INVALID_ARGUMENT details=[]",
     "cron schedule with start delay": "INVALID_ARGUMENT details=[]",

@@ -506,6 +506,32 @@ impl WorkflowService for Router {
         )
     }
 
+    async fn execute_multi_operation(
+        &self,
+        request: Request<ws::ExecuteMultiOperationRequest>,
+    ) -> Reply<ws::ExecuteMultiOperationResponse> {
+        use ws::execute_multi_operation_request::operation::Operation;
+        let r = request.get_ref();
+        let workflow_id = r
+            .operations
+            .iter()
+            .find_map(|operation| match &operation.operation {
+                Some(Operation::StartWorkflow(start)) => Some(start.workflow_id.clone()),
+                _ => None,
+            });
+        let target = workflow_id.and_then(|id| self.workflow(&r.namespace, &id));
+        // The start's request ID and the update's ID both deduplicate a repeat.
+        route!(
+            self,
+            request,
+            execute_multi_operation,
+            target,
+            Repeat::Harmless,
+            None,
+            true
+        )
+    }
+
     async fn poll_workflow_execution_update(
         &self,
         request: Request<ws::PollWorkflowExecutionUpdateRequest>,

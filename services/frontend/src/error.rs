@@ -109,3 +109,48 @@ fn already_started_status(workflow_id: &str, start_request_id: String, run_id: S
         detail.encode_to_vec(),
     )
 }
+
+/// The failure of an update-with-start (`ExecuteMultiOperation`): one status per operation,
+/// the failing ones as they are and the others aborted, under the code of the first
+/// failing one.
+pub fn multi_operation_failure(outcomes: Vec<Option<Status>>) -> Status {
+    let code = outcomes
+        .iter()
+        .flatten()
+        .map(Status::code)
+        .next()
+        .unwrap_or(Code::Internal);
+    let statuses = outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Some(status) => {
+                let details = rpc::Status::decode(status.details())
+                    .map(|body| body.details)
+                    .unwrap_or_default();
+                details::multi_operation_execution_failure::OperationStatus {
+                    code: status.code() as i32,
+                    message: status.message().to_string(),
+                    details,
+                }
+            }
+            None => details::multi_operation_execution_failure::OperationStatus {
+                code: Code::Aborted as i32,
+                message: "Operation was aborted.".into(),
+                details: vec![prost_wkt_types::Any {
+                    type_url:
+                        "type.googleapis.com/temporal.api.failure.v1.MultiOperationExecutionAborted"
+                            .into(),
+                    value: Vec::new(),
+                }],
+            },
+        })
+        .collect();
+    let message = "Update-with-Start could not be executed.".to_string();
+    let failure = details::MultiOperationExecutionFailure { statuses };
+    with_detail(
+        code,
+        message,
+        "MultiOperationExecutionFailure",
+        failure.encode_to_vec(),
+    )
+}

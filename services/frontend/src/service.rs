@@ -379,6 +379,13 @@ impl WorkflowService for Frontend {
         updates::update_workflow_execution(self, request).await
     }
 
+    async fn execute_multi_operation(
+        &self,
+        request: Request<ws::ExecuteMultiOperationRequest>,
+    ) -> Reply<ws::ExecuteMultiOperationResponse> {
+        updates::execute_multi_operation(self, request).await
+    }
+
     async fn poll_workflow_execution_update(
         &self,
         request: Request<ws::PollWorkflowExecutionUpdateRequest>,

@@ -206,3 +206,133 @@ fn update_not_found(update_id: &str) -> Status {
         cairn_engine::EngineError::NotFound(format!("update {update_id} not found")),
     ))
 }
+
+/// Update-with-start: a start and an update of the workflow it starts (or finds), in one
+/// durable record; then the wait for the update's stage.
+pub(crate) async fn execute_multi_operation(
+    frontend: &Frontend,
+    request: Request<ws::ExecuteMultiOperationRequest>,
+) -> Reply<ws::ExecuteMultiOperationResponse> {
+    use ws::execute_multi_operation_request::operation::Operation as Op;
+    use ws::execute_multi_operation_response::{Response as OpResponse, response::Response as R};
+
+    let wait = poll_wait(&request);
+    let r = request.into_inner();
+    let namespace = frontend.namespace(&r.namespace)?;
+    let (mut start, update) = match r
+        .operations
+        .into_iter()
+        .map(|operation| operation.operation)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [
+            Some(Op::StartWorkflow(start)),
+            Some(Op::UpdateWorkflow(update)),
+        ] => (start.clone(), update.clone()),
+        _ => {
+            return Err(Status::invalid_argument(
+                "Operations have to be exactly [Start, Update].",
+            ));
+        }
+    };
+    let start_error = crate::workflows::validate_start(&start).err();
+    let update_error = validate_with_start(&start, &update).err();
+    if start_error.is_some() || update_error.is_some() {
+        return Err(crate::error::multi_operation_failure(vec![
+            start_error,
+            update_error,
+        ]));
+    }
+    if start.request_id.is_empty() {
+        start.request_id = uuid::Uuid::new_v4().to_string();
+    }
+    let wanted = wanted_stage(update.wait_policy.as_ref())?;
+    let mut request = update.request.unwrap_or_default();
+    let meta = request.meta.get_or_insert_with(Default::default);
+    if meta.update_id.is_empty() {
+        meta.update_id = uuid::Uuid::new_v4().to_string();
+    }
+    let update_id = meta.update_id.clone();
+    let workflow_id = start.workflow_id.clone();
+    let mut changes = frontend.history.subscribe();
+    let started = frontend
+        .history
+        .update_with_start(
+            namespace.id.clone(),
+            namespace.name.clone(),
+            start,
+            uuid::Uuid::new_v4().to_string(),
+            request,
+        )
+        .await
+        .map_err(|error| match error {
+            cairn_history::HistoryError::Engine(
+                engine @ cairn_engine::EngineError::AlreadyStarted { .. },
+            ) => crate::error::multi_operation_failure(vec![
+                Some(crate::error::already_started(&workflow_id, engine)),
+                None,
+            ]),
+            other => crate::error::multi_operation_failure(vec![None, Some(status(other))]),
+        })?;
+    let run = RunKey {
+        namespace_id: namespace.id.clone(),
+        workflow_id,
+        run_id: started.run_id.clone(),
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    let (stage, outcome) =
+        wait_for_stage(frontend, &run, &update_id, wanted, deadline, &mut changes).await?;
+    Ok(Response::new(ws::ExecuteMultiOperationResponse {
+        responses: vec![
+            OpResponse {
+                response: Some(R::StartWorkflow(ws::StartWorkflowExecutionResponse {
+                    run_id: started.run_id,
+                    started: started.started,
+                    ..Default::default()
+                })),
+            },
+            OpResponse {
+                response: Some(R::UpdateWorkflow(ws::UpdateWorkflowExecutionResponse {
+                    update_ref: Some(update_ref(&run, &update_id)),
+                    outcome,
+                    stage: stage as i32,
+                    ..Default::default()
+                })),
+            },
+        ],
+    }))
+}
+
+/// The update half of an update-with-start, as Temporal checks it against its start.
+fn validate_with_start(
+    start: &ws::StartWorkflowExecutionRequest,
+    update: &ws::UpdateWorkflowExecutionRequest,
+) -> Result<(), Status> {
+    let execution = update
+        .workflow_execution
+        .as_ref()
+        .ok_or_else(|| Status::invalid_argument("Execution is not set on request."))?;
+    if execution.workflow_id != start.workflow_id {
+        return Err(Status::invalid_argument(
+            "WorkflowId is not consistent with previous operation(s).",
+        ));
+    }
+    if !execution.run_id.is_empty() {
+        return Err(Status::invalid_argument(
+            "RunId is not allowed in Update-with-Start.",
+        ));
+    }
+    if !start.cron_schedule.is_empty() {
+        return Err(Status::invalid_argument(
+            "CronSchedule is not allowed in Update-with-Start.",
+        ));
+    }
+    let name = update
+        .request
+        .as_ref()
+        .and_then(|r| r.input.as_ref())
+        .map_or("", |input| input.name.as_str());
+    validate::required(name, "Update name")?;
+    wanted_stage(update.wait_policy.as_ref()).map(|_| ())
+}

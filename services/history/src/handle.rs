@@ -87,6 +87,21 @@ struct Owned {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// What a start also does to the run that answers it, in the same record.
+enum AlsoDo {
+    Signal(Signal),
+    Update(cairn_engine::proto::update::Request),
+}
+
+impl AlsoDo {
+    fn apply(self, work: &mut Work<'_>, run: &RunKey) -> Result<(), HistoryError> {
+        match self {
+            Self::Signal(signal) => work.update(run, |tx| tx.signal(signal)),
+            Self::Update(request) => work.update(run, |tx| tx.admit_update(&request).map(|_| ())),
+        }
+    }
+}
+
 /// The result of a start: the run that answers it and whether this request created it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Started {
@@ -374,13 +389,52 @@ impl History {
         run_id: String,
         signal: Option<Signal>,
     ) -> Result<Started, HistoryError> {
+        self.start_and(
+            namespace_id,
+            namespace,
+            request,
+            run_id,
+            signal.map(AlsoDo::Signal),
+        )
+        .await
+    }
+
+    /// Starts the workflow (by its ID policies) and admits an update to the run that answers,
+    /// in one durable record (update-with-start).
+    pub async fn update_with_start(
+        &self,
+        namespace_id: String,
+        namespace: String,
+        request: StartWorkflowExecutionRequest,
+        run_id: String,
+        update: cairn_engine::proto::update::Request,
+    ) -> Result<Started, HistoryError> {
+        self.start_and(
+            namespace_id,
+            namespace,
+            request,
+            run_id,
+            Some(AlsoDo::Update(update)),
+        )
+        .await
+    }
+
+    async fn start_and(
+        &self,
+        namespace_id: String,
+        namespace: String,
+        request: StartWorkflowExecutionRequest,
+        run_id: String,
+        also: Option<AlsoDo>,
+    ) -> Result<Started, HistoryError> {
         let workflow = WorkflowKey {
             namespace_id: namespace_id.clone(),
             workflow_id: request.workflow_id.clone(),
         };
         self.submit(self.partition_of(&workflow), move |work| {
             let current = work.current_state(&workflow)?;
-            let conflict = if signal.is_some() && request.workflow_id_conflict_policy == 0 {
+            let signal = matches!(also, Some(AlsoDo::Signal(_)));
+            let conflict = if signal && request.workflow_id_conflict_policy == 0 {
                 // Signal-with-start signals a running workflow instead of failing.
                 cairn_engine::proto::enums::WorkflowIdConflictPolicy::UseExisting
             } else {
@@ -394,13 +448,13 @@ impl History {
             )?;
             let run_id = match decision {
                 StartDecision::Existing { run_id, started } => {
-                    if let Some(signal) = signal {
+                    if let Some(also) = also {
                         let run = RunKey {
                             namespace_id: namespace_id.clone(),
                             workflow_id: workflow.workflow_id.clone(),
                             run_id: run_id.clone(),
                         };
-                        work.update(&run, |tx| tx.signal(signal))?;
+                        also.apply(work, &run)?;
                     }
                     return Ok(Started { run_id, started });
                 }
@@ -425,10 +479,11 @@ impl History {
             let (state, changes) =
                 cairn_engine::start::start(run.clone(), &namespace, &request, work.now());
             work.stage(state, changes);
-            if let Some(signal) = signal {
-                // Temporal writes the signal right after the started event, before the first
-                // workflow task is scheduled; the engine schedules it once, up front.
-                work.update(&run, |tx| tx.signal(signal))?;
+            if let Some(also) = also {
+                // Temporal writes a signal right after the started event, before the first
+                // workflow task is scheduled; the engine schedules it once, up front. An
+                // update rides on that first workflow task.
+                also.apply(work, &run)?;
             }
             Ok(Started {
                 run_id,
