@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod external;
 pub mod ids;
+pub mod limits;
 pub mod proto;
 pub mod retry;
 pub mod signal;

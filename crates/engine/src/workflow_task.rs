@@ -105,7 +105,7 @@ impl Tx<'_> {
         task.started_event_id = if task.transient {
             task.scheduled_event_id + 1
         } else {
-            self.append(started_attributes(&task, self.state.history_size_bytes))
+            self.append(started_attributes(&task, self.state))
         };
         self.state.workflow_task = Some(task);
         Ok(self.started_view())
@@ -131,7 +131,7 @@ impl Tx<'_> {
                 event_time: Some(time::timestamp(task.started_time)),
                 event_type: crate::proto::enums::EventType::WorkflowTaskStarted as i32,
                 task_id: task.started_event_id,
-                attributes: Some(started_attributes(task, self.state.history_size_bytes).into()),
+                attributes: Some(started_attributes(task, self.state).into()),
                 ..Default::default()
             };
             vec![scheduled, started]
@@ -179,12 +179,10 @@ impl Tx<'_> {
             return;
         }
         debug_assert_eq!(task.scheduled_event_id, self.state.next_event_id);
-        let history_size_bytes = self.state.history_size_bytes;
+        // As the worker saw it: computed before the scheduled event is written.
+        let started = started_attributes(&task, self.state);
         self.write_at(workflow_task_scheduled(&task).into(), task.scheduled_time);
-        self.write_at(
-            started_attributes(&task, history_size_bytes).into(),
-            task.started_time,
-        );
+        self.write_at(started.into(), task.started_time);
     }
 
     /// Completes the started workflow task with the worker's commands.
@@ -276,6 +274,12 @@ impl Tx<'_> {
         self.changes.rejected_updates.extend(rejected);
         // Updates admitted while the task ran need a task of their own.
         needs_task |= self.has_admitted_updates();
+        if self.state.is_open()
+            && let Some(reason) = crate::limits::history_exceeded(self.state)
+        {
+            // Temporal's hard limit: a run whose history grew too large ends here.
+            self.terminate(reason, None, "history-service")?;
+        }
         let mut eager_activities = Vec::new();
         if self.state.is_open() {
             let flushed = self.flush_buffered();
@@ -429,13 +433,14 @@ impl Tx<'_> {
 
 fn started_attributes(
     task: &crate::state::WorkflowTaskInfo,
-    history_size_bytes: i64,
+    state: &crate::state::MutableState,
 ) -> history::WorkflowTaskStartedEventAttributes {
     history::WorkflowTaskStartedEventAttributes {
         scheduled_event_id: task.scheduled_event_id,
         identity: task.identity.clone(),
         request_id: task.request_id.clone(),
-        history_size_bytes,
+        history_size_bytes: state.history_size_bytes,
+        suggest_continue_as_new: crate::limits::suggests_continue_as_new(state),
         ..Default::default()
     }
 }

@@ -10,6 +10,7 @@ mod children;
 mod close;
 mod continuation;
 mod determinism;
+mod limits;
 mod signal;
 mod start;
 mod timer;
