@@ -18,6 +18,7 @@ import pytest
 from temporalio.api.common.v1 import WorkflowExecution, WorkflowType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
+    DeleteWorkflowExecutionRequest,
     DescribeWorkflowExecutionRequest,
     ExecuteMultiOperationRequest,
     SignalWorkflowExecutionRequest,
@@ -422,6 +423,30 @@ async def update_with_start(client: Client, queue: str) -> Outcome:
     return await finish(handle, outcome)
 
 
+async def delete(client: Client, queue: str) -> Outcome:
+    handle = await client.start_workflow(
+        WaitForeverWorkflow.run, id=unique("diff-delete"), task_queue=queue
+    )
+    await wait_for_event(handle, "WorkflowTaskCompleted")
+    request = DeleteWorkflowExecutionRequest(
+        namespace="default", workflow_execution=WorkflowExecution(workflow_id=handle.id)
+    )
+    outcome = Outcome()
+    service = client.workflow_service
+    outcome.extras["delete a running workflow"] = (
+        await _call(lambda: service.delete_workflow_execution(request))
+    )[0]
+    outcome.extras["describe it"] = (await _call(handle.describe))[0]
+    outcome.extras["read its history"] = (await _call(handle.fetch_history))[0]
+    outcome.extras["delete it again"] = (
+        await _call(lambda: service.delete_workflow_execution(request))
+    )[0]
+    again = await client.start_workflow(
+        GreetingWorkflow.run, "again", id=handle.id, task_queue=queue
+    )
+    return await finish(again, outcome)
+
+
 async def cron(client: Client, queue: str) -> Outcome:
     handle = await client.start_workflow(
         RunInfoWorkflow.run, id=unique("diff-cron"), task_queue=queue, cron_schedule="@every 2s"
@@ -452,6 +477,7 @@ SCENARIOS: dict[str, Callable[[Client, str], Awaitable[Outcome]]] = {
     "signal_during_start_delay": signal_during_start_delay,
     "cron": cron,
     "updates": updates,
+    "delete": delete,
     "update_with_start": update_with_start,
     "child_workflow": lambda client, queue: child(client, queue, "greet"),
     "child_failure": lambda client, queue: child(client, queue, "fail"),
@@ -1132,6 +1158,30 @@ REFERENCE: dict[str, Outcome] = {
                 "x",
                 "y",
             ],
+        },
+    ),
+    "delete": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "ActivityTaskScheduled workflow_task_completed_event_id=4",
+            "ActivityTaskStarted scheduled_event_id=5 attempt=1",
+            "ActivityTaskCompleted scheduled_event_id=5 started_event_id=6",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=8",
+            "WorkflowTaskCompleted scheduled_event_id=8 started_event_id=9",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=10",
+        ],
+        result="ok \"Hello, again!\"",
+        status="COMPLETED",
+        extras={
+            "delete a running workflow": "OK",
+            "delete it again": "NOT_FOUND details=[temporal.api.errordetails.v1.NotFoundFailure]",
+            "describe it": "NOT_FOUND details=[temporal.api.errordetails.v1.NotFoundFailure]",
+            "event_ids_consecutive": True,
+            "read its history": "NOT_FOUND details=[temporal.api.errordetails.v1.NotFoundFailure]",
         },
     ),
     "activity": Outcome(

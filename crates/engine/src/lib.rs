@@ -52,6 +52,8 @@ pub struct Changes {
     /// Updates the worker rejected (or that the run's close ended): nothing of them is
     /// written, so their callers learn of them from here once the record is durable.
     pub rejected_updates: Vec<update::UpdateRejected>,
+    /// The run is deleted: its state and history go once the record is durable.
+    pub deleted: bool,
 }
 
 /// A task that matching delivers to a worker. Matching asks the history owner to record it

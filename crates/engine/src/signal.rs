@@ -92,6 +92,18 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Deletes the run (DeleteWorkflowExecution), terminating it first if it is open.
+    pub fn delete(&mut self) -> Result<(), EngineError> {
+        if self.state.is_open() {
+            self.terminate("Delete workflow execution", None, "history-service")?;
+        }
+        // What a deleted run owed others goes with it.
+        self.state.children.clear();
+        self.state.notify_parent = false;
+        self.changes.deleted = true;
+        Ok(())
+    }
+
     /// Marks the run closed by event `completion_event_id`; pending work is dropped.
     pub fn close(&mut self, status: ExecutionStatus, completion_event_id: i64) {
         self.state.status = status;

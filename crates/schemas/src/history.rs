@@ -42,6 +42,11 @@ pub struct Transition {
     pub events: Vec<Event>,
     /// The run's mutable state after the transition.
     pub state: MutableState,
+    /// The run is deleted (DeleteWorkflowExecution): readers drop its state, its events and,
+    /// if it is its workflow's current run, that pointer.
+    #[serde(default)]
+    #[avro(default = "false")]
+    pub deleted: bool,
 }
 
 /// One history event. `data` is the `temporal.api.history.v1.HistoryEvent` protobuf exactly
@@ -121,6 +126,7 @@ mod tests {
                 run,
                 events: vec![],
                 state,
+                deleted: false,
             }],
         };
         // What a node running release v1 wrote: the v1 schema's fields only.

@@ -81,6 +81,18 @@ impl StateDb {
         let mut batch = WriteBatch::default();
         for transition in transitions {
             let run = &transition.run;
+            if transition.deleted {
+                batch.delete(keys::run(partition, run));
+                batch.delete_range(
+                    keys::event(partition, run, 0),
+                    keys::event(partition, run, i64::MAX),
+                );
+                let current = keys::current(partition, &run.workflow());
+                if self.db.get(&current)?.as_deref() == Some(run.run_id.as_bytes()) {
+                    batch.delete(current);
+                }
+                continue;
+            }
             let state = cairn_schemas::encode_state(&transition.state)
                 .map_err(|_| StateError::Malformed { table: "runs" })?;
             batch.put(keys::run(partition, run), state);

@@ -38,7 +38,12 @@ fn started(workflow_id: &str) -> Transition {
             data: e.encode_to_vec(),
         })
         .collect();
-    Transition { run, events, state }
+    Transition {
+        run,
+        events,
+        state,
+        deleted: false,
+    }
 }
 
 #[test]
@@ -191,4 +196,43 @@ fn an_export_imported_elsewhere_is_the_same_partition_and_a_cut_import_has_no_ch
         target.import(5, &export.entries, None).is_err(),
         "entries of one partition are refused by another"
     );
+}
+
+#[test]
+fn a_deleted_run_loses_its_state_events_and_current_pointer_and_spares_its_neighbours() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = StateDb::open(dir.path()).unwrap();
+    let checkpoint = |next_offset| Checkpoint {
+        next_offset,
+        epoch: 1,
+    };
+    let doomed = started("wf-1");
+    let neighbour = started("wf-2");
+    db.apply(7, &[doomed.clone(), neighbour.clone()], checkpoint(1))
+        .unwrap();
+    let deletion = Transition {
+        events: vec![],
+        deleted: true,
+        ..doomed.clone()
+    };
+    db.apply(7, &[deletion], checkpoint(2)).unwrap();
+
+    assert_eq!(db.run(7, &doomed.run).unwrap(), None);
+    assert!(
+        db.events(7, &doomed.run, 1, i64::MAX, 100)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(db.current_run(7, &doomed.run.workflow()).unwrap(), None);
+    assert_eq!(
+        db.run(7, &neighbour.run).unwrap(),
+        Some(neighbour.state.clone())
+    );
+    assert_eq!(
+        db.events(7, &neighbour.run, 1, i64::MAX, 100)
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(db.checkpoint(7).unwrap(), Some(checkpoint(2)));
 }

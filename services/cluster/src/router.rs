@@ -488,6 +488,22 @@ impl WorkflowService for Router {
         )
     }
 
+    async fn delete_workflow_execution(
+        &self,
+        request: Request<ws::DeleteWorkflowExecutionRequest>,
+    ) -> Reply<ws::DeleteWorkflowExecutionResponse> {
+        let r = request.get_ref();
+        let target = self.execution(&r.namespace, r.workflow_execution.as_ref());
+        // A repeat finds nothing left to delete and acts no more.
+        route!(
+            self,
+            request,
+            delete_workflow_execution,
+            target,
+            Repeat::Harmless
+        )
+    }
+
     async fn update_workflow_execution(
         &self,
         request: Request<ws::UpdateWorkflowExecutionRequest>,

@@ -372,6 +372,17 @@ impl WorkflowService for Frontend {
         visibility_api::count_workflow_executions(self, request).await
     }
 
+    async fn delete_workflow_execution(
+        &self,
+        request: Request<ws::DeleteWorkflowExecutionRequest>,
+    ) -> Reply<ws::DeleteWorkflowExecutionResponse> {
+        let r = request.into_inner();
+        let namespace = self.namespace(&r.namespace)?;
+        let run = self.run(&namespace, r.workflow_execution.as_ref())?;
+        self.history.delete(run).await.map_err(error::status)?;
+        Ok(Response::new(ws::DeleteWorkflowExecutionResponse::default()))
+    }
+
     async fn update_workflow_execution(
         &self,
         request: Request<ws::UpdateWorkflowExecutionRequest>,

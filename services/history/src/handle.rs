@@ -532,6 +532,14 @@ impl History {
         .await
     }
 
+    /// Deletes a run (the current one for an empty run ID), terminating it first if open.
+    pub async fn delete(&self, run: RunKey) -> Result<(), HistoryError> {
+        self.submit(run.partition(self.inner.config.partitions), move |work| {
+            work.update(&run, |tx| tx.delete())
+        })
+        .await
+    }
+
     pub async fn terminate(
         &self,
         run: RunKey,

@@ -226,6 +226,7 @@ async fn a_record_appended_but_never_applied_is_applied_on_restart() {
             run: in_flight,
             events,
             state,
+            deleted: false,
         }],
     };
     let producer = cairn_log::LogProducer::connect(&KafkaConfig::new(kafka.bootstrap())).unwrap();

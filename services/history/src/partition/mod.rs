@@ -426,6 +426,7 @@ impl Partition {
         let mut tasks = Vec::new();
         let mut touched = Vec::new();
         let mut update_endings = Vec::new();
+        let mut deleted = Vec::new();
         for op in batch {
             let mut work = Work::new(self.id, &self.cache, &self.db, now);
             let outcome = op(&mut work);
@@ -436,6 +437,9 @@ impl Partition {
             }
             let mut transitions = Vec::with_capacity(staged.len());
             for (state, changes) in staged {
+                if changes.deleted {
+                    deleted.push(state.run.clone());
+                }
                 tasks.extend(changes.tasks.iter().cloned());
                 if !changes.rejected_updates.is_empty() {
                     update_endings.push((state.run.clone(), changes.rejected_updates.clone()));
@@ -483,6 +487,12 @@ impl Partition {
         }
         for (run, ended) in update_endings {
             self.update_endings.record(&run, ended);
+        }
+        for run in deleted {
+            self.cache.runs.remove(&run);
+            if self.cache.current.get(&run.workflow()) == Some(&run.run_id) {
+                self.cache.current.remove(&run.workflow());
+            }
         }
         for respond in responders {
             respond(None);
@@ -604,5 +614,6 @@ fn transition(state: &MutableState, changes: &Changes) -> Transition {
         run: state.run.clone(),
         events,
         state: state.clone(),
+        deleted: changes.deleted,
     }
 }
