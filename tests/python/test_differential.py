@@ -31,7 +31,8 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateStage,
 )
-from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy
+from temporalio.client import WorkflowQueryRejectedError
+from temporalio.common import QueryRejectCondition, RetryPolicy, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError, FailureError, TimeoutError
 from temporalio.service import RPCError
 
@@ -447,6 +448,28 @@ async def delete(client: Client, queue: str) -> Outcome:
     return await finish(again, outcome)
 
 
+async def query_closed(client: Client, queue: str) -> Outcome:
+    handle = await client.start_workflow(
+        SignalQueryWorkflow.run, id=unique("diff-query-closed"), task_queue=queue
+    )
+    await wait_for_event(handle, "WorkflowTaskCompleted")
+    await handle.signal(SignalQueryWorkflow.finish, "done")
+    outcome = await finish(handle, Outcome())
+    failed = await client.start_workflow(
+        FailingWorkflow.run, "for the query", id=unique("diff-query-failed"), task_queue=queue
+    )
+    await finish(failed, Outcome())
+    for condition in QueryRejectCondition:
+        for name, target in (("completed", handle), ("failed", failed)):
+            try:
+                answer = await target.query("__stack_trace", reject_condition=condition)
+                answer = "answered" if isinstance(answer, str) else answer
+            except WorkflowQueryRejectedError as error:
+                answer = f"rejected: {error.status.name}"
+            outcome.extras[f"query {name} workflow, {condition.name}"] = answer
+    return outcome
+
+
 async def cron(client: Client, queue: str) -> Outcome:
     handle = await client.start_workflow(
         RunInfoWorkflow.run, id=unique("diff-cron"), task_queue=queue, cron_schedule="@every 2s"
@@ -477,6 +500,7 @@ SCENARIOS: dict[str, Callable[[Client, str], Awaitable[Outcome]]] = {
     "signal_during_start_delay": signal_during_start_delay,
     "cron": cron,
     "updates": updates,
+    "query_closed": query_closed,
     "delete": delete,
     "update_with_start": update_with_start,
     "child_workflow": lambda client, queue: child(client, queue, "greet"),
@@ -1182,6 +1206,30 @@ REFERENCE: dict[str, Outcome] = {
             "describe it": "NOT_FOUND details=[temporal.api.errordetails.v1.NotFoundFailure]",
             "event_ids_consecutive": True,
             "read its history": "NOT_FOUND details=[temporal.api.errordetails.v1.NotFoundFailure]",
+        },
+    ),
+    "query_closed": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "WorkflowExecutionSignaled signal_name=finish",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=6",
+            "WorkflowTaskCompleted scheduled_event_id=6 started_event_id=7",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=8",
+        ],
+        result="ok [\"done\"]",
+        status="COMPLETED",
+        extras={
+            "event_ids_consecutive": True,
+            "query completed workflow, NONE": "answered",
+            "query completed workflow, NOT_COMPLETED_CLEANLY": "answered",
+            "query completed workflow, NOT_OPEN": "rejected: COMPLETED",
+            "query failed workflow, NONE": "answered",
+            "query failed workflow, NOT_COMPLETED_CLEANLY": "rejected: FAILED",
+            "query failed workflow, NOT_OPEN": "rejected: FAILED",
         },
     ),
     "activity": Outcome(

@@ -1,6 +1,6 @@
 //! Queries: routed as Temporal routes them, answered by a worker.
 
-use cairn_engine::proto::enums::QueryResultType;
+use cairn_engine::proto::enums::{QueryRejectCondition, QueryResultType};
 use cairn_history::{QueryAnswer, QueryTask};
 use temporalio_protos::protos::temporal::api::{
     query::v1::QueryRejected,
@@ -19,16 +19,20 @@ pub(crate) async fn query_workflow(
     let r = request.into_inner();
     let namespace = frontend.namespace(&r.namespace)?;
     let run = frontend.run(&namespace, r.execution.as_ref())?;
+    let reject_condition = r.query_reject_condition();
     let query = r
         .query
         .ok_or_else(|| Status::invalid_argument("Query is not set on request."))?;
     validate::required(&query.query_type, "QueryType")?;
     let state = frontend.history.describe(run).await.map_err(status)?;
-    if r.query_reject_condition == 1 && !state.is_open()
-        || r.query_reject_condition == 2
-            && state.status != cairn_engine::ExecutionStatus::Completed
-            && !state.is_open()
-    {
+    let rejected = match reject_condition {
+        QueryRejectCondition::NotOpen => !state.is_open(),
+        QueryRejectCondition::NotCompletedCleanly => {
+            !state.is_open() && state.status != cairn_engine::ExecutionStatus::Completed
+        }
+        QueryRejectCondition::None | QueryRejectCondition::Unspecified => false,
+    };
+    if rejected {
         return Ok(Response::new(ws::QueryWorkflowResponse {
             query_rejected: Some(QueryRejected {
                 status: state.status.to_proto(),

@@ -1,0 +1,55 @@
+// Runs the official Temporal TypeScript SDK (client and worker) against a server:
+//   node src/smoke.js host:port
+// Prints one line per check and exits non-zero on the first failure.
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const path = require('node:path');
+const { Connection, Client } = require('@temporalio/client');
+const { Worker, NativeConnection, Runtime, DefaultLogger } = require('@temporalio/worker');
+
+async function main() {
+  const address = process.argv[2];
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const taskQueue = `ts-smoke-${crypto.randomUUID()}`;
+  const worker = await Worker.create({
+    connection: await NativeConnection.connect({ address }),
+    namespace: 'default',
+    taskQueue,
+    workflowsPath: path.join(__dirname, 'workflows.js'),
+    activities: { greet: async (name) => `Hello, ${name}!` },
+  });
+  const client = new Client({ connection: await Connection.connect({ address }), namespace: 'default' });
+  const id = (name) => `${name}-${crypto.randomUUID()}`;
+
+  await worker.runUntil(async () => {
+    const greeting = await client.workflow.execute('greeting', { taskQueue, workflowId: id('greeting'), args: ['TypeScript'] });
+    assert.equal(greeting, 'Hello, TypeScript!');
+    console.log('activity and timer: ok');
+
+    const handle = await client.workflow.start('collector', { taskQueue, workflowId: id('collector') });
+    assert.equal(await handle.executeUpdate('add', { args: ['a'] }), 1);
+    await handle.signal('finish');
+    assert.deepEqual(await handle.result(), ['a']);
+    assert.deepEqual(await handle.query('items'), ['a']);
+    console.log('update, signal and query: ok');
+
+    const parent = await client.workflow.execute('parent', { taskQueue, workflowId: id('parent'), args: ['child'] });
+    assert.equal(parent, 'Hello, child!');
+    console.log('child workflow: ok');
+
+    assert.equal(await client.workflow.execute('countdown', { taskQueue, workflowId: id('countdown'), args: [2] }), 'liftoff');
+    console.log('continue-as-new: ok');
+
+    const described = await handle.describe();
+    assert.equal(described.status.name, 'COMPLETED');
+    console.log('describe: ok');
+  });
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
