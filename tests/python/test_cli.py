@@ -15,10 +15,11 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import TerminatedError
+from temporalio.service import RPCError
 
 from conftest import cli_env
 from support import eventually, unique, wait_for_event, worker
-from workflows import CancellableWorkflow, SignalQueryWorkflow, WaitForeverWorkflow
+from workflows import CancellableWorkflow, SignalQueryWorkflow, UpdateWorkflow, WaitForeverWorkflow
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -258,3 +259,45 @@ async def test_cli_cluster_health(cli: Cli) -> None:
         "status": "SERVING"
     }
     assert (await cli.ok("operator", "cluster", "health")).stdout.strip() == "SERVING"
+
+
+async def test_cli_update_execute_and_delete(cli: Cli, client: Client, task_queue: str) -> None:
+    workflow_id = unique("cli-update")
+    handle = await client.start_workflow(
+        UpdateWorkflow.run, id=workflow_id, task_queue=task_queue
+    )
+    updated = await cli.ok("workflow", "update", "execute", "--workflow-id", workflow_id,
+                           "--name", "add", "--input", '"from cli"', "-o", "json")
+    assert updated.json()["result"] == ["from cli"]
+    rejected = await cli.fails("workflow", "update", "execute", "--workflow-id", workflow_id,
+                               "--name", "add", "--input", '""')
+    assert "empty item" in rejected.stderr, rejected.stderr
+
+    await cli.ok("workflow", "delete", "--workflow-id", workflow_id, "--yes")
+    gone = await cli.fails("workflow", "describe", "--workflow-id", workflow_id)
+    assert "not found" in gone.stderr.lower(), gone.stderr
+    with pytest.raises(RPCError):
+        await handle.describe()
+
+
+async def test_cli_starts_a_delayed_workflow_and_a_cron_workflow(
+    cli: Cli, client: Client, task_queue: str
+) -> None:
+    delayed_id = unique("cli-delay")
+    await cli.ok("workflow", "start", "--type", "GreetingWorkflow", "--task-queue", task_queue,
+                 "--workflow-id", delayed_id, "--input", '"later"', "--start-delay", "1s")
+    delayed = client.get_workflow_handle(delayed_id)
+    description = await delayed.describe()
+    assert (description.execution_time - description.start_time).total_seconds() == 1.0
+    assert await delayed.result() == "Hello, later!"
+
+    cron_id = unique("cli-cron")
+    await cli.ok("workflow", "start", "--type", "RunInfoWorkflow", "--task-queue", task_queue,
+                 "--workflow-id", cron_id, "--cron", "@every 1s")
+    described = await cli.ok("workflow", "describe", "--workflow-id", cron_id, "-o", "json")
+    status = described.json()["workflowExecutionInfo"]["status"]
+    assert status == "WORKFLOW_EXECUTION_STATUS_RUNNING"
+    await cli.ok("workflow", "terminate", "--workflow-id", cron_id, "--reason", "enough")
+    bad = await cli.fails("workflow", "start", "--type", "RunInfoWorkflow", "--task-queue",
+                          task_queue, "--workflow-id", unique("cli-cron"), "--cron", "whenever")
+    assert "invalid CronSchedule" in bad.stderr, bad.stderr
