@@ -19,12 +19,17 @@ from temporalio.api.common.v1 import WorkflowExecution, WorkflowType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     DeleteWorkflowExecutionRequest,
+    DeprecateNamespaceRequest,
+    DescribeNamespaceRequest,
     DescribeWorkflowExecutionRequest,
     ExecuteMultiOperationRequest,
+    RegisterNamespaceRequest,
     SignalWorkflowExecutionRequest,
     StartWorkflowExecutionRequest,
+    UpdateNamespaceRequest,
     UpdateWorkflowExecutionRequest,
 )
+from temporalio.api.namespace.v1 import UpdateNamespaceInfo
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -1508,3 +1513,62 @@ async def test_cairn_bad_requests_match_reference(
     cairn = await run_bad_requests(cairn_client)
     problems = compare_codes(reference, cairn, ("reference", "cairn"))
     assert not problems, "\n\n".join(problems)
+
+
+async def namespace_lifecycle(client: Client) -> dict[str, object]:
+    """Register, update, deprecate: what a client sees at each step."""
+    service = client.workflow_service
+    name = unique("diff-ns")
+    seen: dict[str, object] = {}
+    register = RegisterNamespaceRequest(namespace=name)
+    register.workflow_execution_retention_period.FromTimedelta(timedelta(days=2))
+    seen["register"] = (await _call(lambda: service.register_namespace(register)))[0]
+    update = UpdateNamespaceRequest(
+        namespace=name,
+        update_info=UpdateNamespaceInfo(
+            description="changed", owner_email="team@example.com", data={"k": "v"}
+        ),
+    )
+    update.config.workflow_execution_retention_ttl.FromTimedelta(timedelta(days=3))
+    updated = await service.update_namespace(update)
+    seen["updated"] = (
+        updated.namespace_info.description,
+        updated.namespace_info.owner_email,
+        dict(updated.namespace_info.data),
+        updated.config.workflow_execution_retention_ttl.ToTimedelta().days,
+        updated.namespace_info.state,
+    )
+    described = await service.describe_namespace(DescribeNamespaceRequest(namespace=name))
+    seen["described"] = (
+        described.namespace_info.description,
+        described.config.workflow_execution_retention_ttl.ToTimedelta().days,
+    )
+    negative = UpdateNamespaceRequest(namespace=name)
+    negative.config.workflow_execution_retention_ttl.FromTimedelta(timedelta(hours=-1))
+    seen["negative retention"] = (await _call(lambda: service.update_namespace(negative)))[0]
+    unknown = UpdateNamespaceRequest(namespace=unique("no-such-namespace"))
+    seen["update unknown"] = (await _call(lambda: service.update_namespace(unknown)))[0]
+    deprecate = DeprecateNamespaceRequest(namespace=name)
+    seen["deprecate"] = (await _call(lambda: service.deprecate_namespace(deprecate)))[0]
+    described = await service.describe_namespace(DescribeNamespaceRequest(namespace=name))
+    seen["state after deprecation"] = described.namespace_info.state
+    start = StartWorkflowExecutionRequest(
+        namespace=name,
+        workflow_id=unique("in-deprecated"),
+        workflow_type=WorkflowType(name="WaitForeverWorkflow"),
+        task_queue=TaskQueue(name=unique("nobody")),
+        request_id=str(uuid.uuid4()),
+    )
+    seen["start in a deprecated namespace"] = (
+        await _call(lambda: service.start_workflow_execution(start))
+    )[0]
+    seen["deprecate again"] = (await _call(lambda: service.deprecate_namespace(deprecate)))[0]
+    return seen
+
+
+async def test_cairn_namespace_lifecycle_matches_reference(
+    ref_client: Client, cairn_client: Client
+) -> None:
+    reference = await namespace_lifecycle(ref_client)
+    cairn = await namespace_lifecycle(cairn_client)
+    assert cairn == reference

@@ -277,6 +277,20 @@ impl WorkflowService for Router {
         local!(self, request, register_namespace)
     }
 
+    async fn update_namespace(
+        &self,
+        request: Request<ws::UpdateNamespaceRequest>,
+    ) -> Reply<ws::UpdateNamespaceResponse> {
+        local!(self, request, update_namespace)
+    }
+
+    async fn deprecate_namespace(
+        &self,
+        request: Request<ws::DeprecateNamespaceRequest>,
+    ) -> Reply<ws::DeprecateNamespaceResponse> {
+        local!(self, request, deprecate_namespace)
+    }
+
     async fn start_workflow_execution(
         &self,
         request: Request<ws::StartWorkflowExecutionRequest>,

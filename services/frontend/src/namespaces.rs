@@ -18,6 +18,10 @@ use temporalio_protos::protos::temporal::api::{
     workflowservice::v1::DescribeNamespaceResponse,
 };
 
+/// `NamespaceState` values.
+pub const REGISTERED: i32 = 1;
+pub const DEPRECATED: i32 = 2;
+
 /// Temporal's default retention of closed workflows: one day.
 pub const DEFAULT_RETENTION_SECONDS: i64 = 24 * 3600;
 
@@ -29,6 +33,8 @@ pub struct Namespace {
     pub owner_email: String,
     pub retention_seconds: i64,
     pub data: HashMap<String, String>,
+    /// `temporal.api.enums.v1.NamespaceState`: registered (1) or deprecated (2).
+    pub state: i32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +141,34 @@ impl Namespaces {
         Ok(true)
     }
 
+    /// Changes a namespace durably at time `now`; `None` when there is no such namespace.
+    pub async fn update(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut Namespace),
+        now: i64,
+    ) -> Result<Option<Namespace>, NamespaceError> {
+        let _one_at_a_time = self.store.writing.lock().await;
+        let Some(mut namespace) = self.get(name) else {
+            return Ok(None);
+        };
+        change(&mut namespace);
+        let record = MetadataRecord {
+            namespace: Some(namespace.to_record(now)),
+            ..MetadataRecord::empty()
+        };
+        let key = format!("namespace/{name}");
+        self.store
+            .producer
+            .append(&self.store.topic, 0, key.as_bytes(), &record.encode()?)
+            .await?;
+        self.by_name
+            .write()
+            .expect("namespace lock is not poisoned")
+            .insert(namespace.name.clone(), namespace.clone());
+        Ok(Some(namespace))
+    }
+
     pub fn all(&self) -> Vec<Namespace> {
         let mut all: Vec<_> = self
             .by_name
@@ -164,6 +198,7 @@ impl Namespace {
             owner_email: String::new(),
             retention_seconds: DEFAULT_RETENTION_SECONDS,
             data: HashMap::new(),
+            state: REGISTERED,
         }
     }
 
@@ -174,7 +209,7 @@ impl Namespace {
             description: self.description.clone(),
             owner_email: self.owner_email.clone(),
             retention_seconds: self.retention_seconds,
-            state: 1,
+            state: self.state,
             data: self.data.clone(),
             created_at,
         }
@@ -188,6 +223,7 @@ impl Namespace {
             owner_email: record.owner_email,
             retention_seconds: record.retention_seconds,
             data: record.data,
+            state: record.state,
         }
     }
 
@@ -195,7 +231,7 @@ impl Namespace {
         DescribeNamespaceResponse {
             namespace_info: Some(NamespaceInfo {
                 name: self.name.clone(),
-                state: 1,
+                state: self.state,
                 description: self.description.clone(),
                 owner_email: self.owner_email.clone(),
                 data: self.data.clone(),

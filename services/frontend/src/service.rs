@@ -193,6 +193,7 @@ impl WorkflowService for Frontend {
                 .filter(|r| *r > 0)
                 .unwrap_or(crate::namespaces::DEFAULT_RETENTION_SECONDS),
             data: request.data,
+            state: crate::namespaces::REGISTERED,
         };
         let registered = self
             .namespaces
@@ -209,6 +210,78 @@ impl WorkflowService for Frontend {
             ));
         }
         Ok(Response::new(ws::RegisterNamespaceResponse {}))
+    }
+
+    async fn update_namespace(
+        &self,
+        request: Request<ws::UpdateNamespaceRequest>,
+    ) -> Reply<ws::UpdateNamespaceResponse> {
+        let r = request.into_inner();
+        validate::required(&r.namespace, "Namespace")?;
+        let retention = match r
+            .config
+            .as_ref()
+            .and_then(|c| c.workflow_execution_retention_ttl.as_ref())
+        {
+            Some(ttl) if ttl.seconds < 0 || ttl.nanos < 0 => {
+                return Err(Status::invalid_argument(
+                    "A valid retention period is not set on request.",
+                ));
+            }
+            Some(ttl) => Some(time::from_duration(Some(ttl)) / time::NANOS_PER_SEC),
+            None => None,
+        };
+        let info = r.update_info.unwrap_or_default();
+        let updated = self
+            .namespaces
+            .update(
+                &r.namespace,
+                |namespace| {
+                    if !info.description.is_empty() {
+                        namespace.description = info.description;
+                    }
+                    if !info.owner_email.is_empty() {
+                        namespace.owner_email = info.owner_email;
+                    }
+                    namespace.data.extend(info.data);
+                    if let Some(retention) = retention.filter(|r| *r > 0) {
+                        namespace.retention_seconds = retention;
+                    }
+                    if info.state != 0 {
+                        namespace.state = info.state;
+                    }
+                },
+                self.history.now(),
+            )
+            .await
+            .map_err(|e| Status::unavailable(cairn_runtime::report(&e).to_string()))?
+            .ok_or_else(|| error::namespace_not_found(&r.namespace))?;
+        let described = updated.describe();
+        Ok(Response::new(ws::UpdateNamespaceResponse {
+            namespace_info: described.namespace_info,
+            config: described.config,
+            replication_config: described.replication_config,
+            failover_version: described.failover_version,
+            is_global_namespace: described.is_global_namespace,
+        }))
+    }
+
+    async fn deprecate_namespace(
+        &self,
+        request: Request<ws::DeprecateNamespaceRequest>,
+    ) -> Reply<ws::DeprecateNamespaceResponse> {
+        let r = request.into_inner();
+        validate::required(&r.namespace, "Namespace")?;
+        self.namespaces
+            .update(
+                &r.namespace,
+                |namespace| namespace.state = crate::namespaces::DEPRECATED,
+                self.history.now(),
+            )
+            .await
+            .map_err(|e| Status::unavailable(cairn_runtime::report(&e).to_string()))?
+            .ok_or_else(|| error::namespace_not_found(&r.namespace))?;
+        Ok(Response::new(ws::DeprecateNamespaceResponse {}))
     }
 
     async fn start_workflow_execution(
