@@ -12,12 +12,13 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from temporalio.api.common.v1 import WorkflowExecution, WorkflowType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
+    CountWorkflowExecutionsRequest,
     DeleteWorkflowExecutionRequest,
     DeprecateNamespaceRequest,
     DescribeNamespaceRequest,
@@ -29,7 +30,13 @@ from temporalio.api.workflowservice.v1 import (
     UpdateNamespaceRequest,
     UpdateWorkflowExecutionRequest,
 )
+from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.namespace.v1 import UpdateNamespaceInfo
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+    RemoveSearchAttributesRequest,
+)
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -37,7 +44,14 @@ from temporalio.client import (
     WorkflowUpdateStage,
 )
 from temporalio.client import WorkflowQueryRejectedError
-from temporalio.common import QueryRejectCondition, RetryPolicy, WorkflowIDConflictPolicy
+from temporalio.common import (
+    QueryRejectCondition,
+    RetryPolicy,
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
 from temporalio.exceptions import ApplicationError, FailureError, TimeoutError
 from temporalio.service import RPCError
 
@@ -54,8 +68,9 @@ from workflows import (
     RunInfoWorkflow,
     SignalQueryWorkflow,
     SignalSenderWorkflow,
-    UpdateWorkflow,
     TimerWorkflow,
+    UpdateWorkflow,
+    UpsertWorkflow,
     WaitForeverWorkflow,
 )
 
@@ -1571,4 +1586,136 @@ async def test_cairn_namespace_lifecycle_matches_reference(
 ) -> None:
     reference = await namespace_lifecycle(ref_client)
     cairn = await namespace_lifecycle(cairn_client)
+    assert cairn == reference
+
+
+async def search_attributes(client: Client) -> dict[str, object]:
+    """Custom search attributes from registration to queries: what a client sees."""
+    operator = client.operator_service
+    prefix = f"Diff{uuid.uuid4().hex[:6]}"
+    types = {
+        "Kw": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        "Txt": IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
+        "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+        "Dbl": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+        "Bool": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+        "Dt": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+        "List": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+    }
+    names = {suffix: prefix + suffix for suffix in types}
+    seen: dict[str, object] = {}
+    add = AddSearchAttributesRequest(
+        namespace="default",
+        search_attributes={names[suffix]: kind for suffix, kind in types.items()},
+    )
+    seen["add"] = (await _call(lambda: operator.add_search_attributes(add)))[0]
+    seen["add again"] = (await _call(lambda: operator.add_search_attributes(add)))[0]
+    reserved = AddSearchAttributesRequest(
+        namespace="default",
+        search_attributes={"WorkflowId": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD},
+    )
+    seen["add a system name"] = await _call(lambda: operator.add_search_attributes(reserved))
+    listed = await operator.list_search_attributes(
+        ListSearchAttributesRequest(namespace="default")
+    )
+    seen["listed"] = {
+        name.removeprefix(prefix): kind
+        for name, kind in listed.custom_attributes.items()
+        if name.startswith(prefix)
+    }
+
+    queue = unique("diff-sa")
+    typed = TypedSearchAttributes(
+        [
+            SearchAttributePair(SearchAttributeKey.for_keyword(names["Kw"]), "blue"),
+            SearchAttributePair(
+                SearchAttributeKey.for_text(names["Txt"]), "The Quick brown fox"
+            ),
+            SearchAttributePair(SearchAttributeKey.for_int(names["Int"]), 7),
+            SearchAttributePair(SearchAttributeKey.for_float(names["Dbl"]), 2.5),
+            SearchAttributePair(SearchAttributeKey.for_bool(names["Bool"]), True),
+            SearchAttributePair(
+                SearchAttributeKey.for_datetime(names["Dt"]),
+                datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+            ),
+            SearchAttributePair(SearchAttributeKey.for_keyword_list(names["List"]), ["a", "b"]),
+        ]
+    )
+    async with worker(client, queue):
+        handle = await client.start_workflow(
+            UpsertWorkflow.run,
+            args=[names["Kw"], "green"],
+            id=unique("diff-sa"),
+            task_queue=queue,
+            search_attributes=typed,
+        )
+        for label, attribute in (
+            ("start with an unregistered attribute", SearchAttributeKey.for_keyword(prefix)),
+            ("start with a value of the wrong type", SearchAttributeKey.for_keyword(names["Int"])),
+        ):
+            try:
+                other = await client.start_workflow(
+                    WaitForeverWorkflow.run,
+                    id=unique("diff-sa-bad"),
+                    task_queue=queue,
+                    search_attributes=TypedSearchAttributes(
+                        [SearchAttributePair(attribute, "x")]
+                    ),
+                )
+                await other.terminate()
+                seen[label] = "OK"
+            except RPCError as error:
+                seen[label] = error.status.name
+        await wait_for_event(handle, "UpsertWorkflowSearchAttributes")
+        queries = {
+            "keyword after the upsert": f"{names['Kw']} = 'green'",
+            "keyword before the upsert": f"{names['Kw']} = 'blue'",
+            "text words": f"{names['Txt']} = 'quick FOX'",
+            "text missing word": f"{names['Txt']} = 'slow'",
+            "int range": f"{names['Int']} BETWEEN 5 AND 10",
+            "double": f"{names['Dbl']} > 2",
+            "bool": f"{names['Bool']} = true",
+            "datetime": f"{names['Dt']} > '2024-01-01T00:00:00Z'",
+            "list contains": f"{names['List']} = 'b'",
+            "list in": f"{names['List']} IN ('c', 'a')",
+            "list without": f"{names['List']} = 'z'",
+        }
+        for label, query in queries.items():
+            query = f"WorkflowId = '{handle.id}' AND {query}"
+            # The reference's visibility is eventually consistent: wait until it agrees with
+            # itself on the attribute the upsert changed, then read every answer once.
+            if label == "keyword after the upsert":
+                await eventually(
+                    lambda q=query: client.count_workflows(q),
+                    lambda count: count.count == 1,
+                    what="the upsert to be visible",
+                )
+            seen[f"count: {label}"] = (await client.count_workflows(query)).count
+        unknown = CountWorkflowExecutionsRequest(
+            namespace="default", query=f"{prefix}Nope = 1"
+        )
+        seen["query an unknown attribute"] = (
+            await _call(lambda: client.workflow_service.count_workflow_executions(unknown))
+        )[0]
+        described = await handle.describe()
+        seen["described keyword"] = described.typed_search_attributes.get(
+            SearchAttributeKey.for_keyword(names["Kw"])
+        )
+        seen["described list"] = described.typed_search_attributes.get(
+            SearchAttributeKey.for_keyword_list(names["List"])
+        )
+        await handle.signal(UpsertWorkflow.finish)
+        seen["result"] = await handle.result()
+    remove = RemoveSearchAttributesRequest(
+        namespace="default", search_attributes=list(names.values())
+    )
+    seen["remove"] = (await _call(lambda: operator.remove_search_attributes(remove)))[0]
+    return seen
+
+
+async def test_cairn_search_attributes_match_reference(
+    ref_client: Client, cairn_client: Client
+) -> None:
+    reference = await search_attributes(ref_client)
+    cairn = await search_attributes(cairn_client)
     assert cairn == reference

@@ -10,7 +10,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import activity, workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 # Retries that the tests wait for should not take seconds each.
@@ -467,7 +467,26 @@ class UpdateWorkflow:
         return self.items
 
 
+@workflow.defn
+class UpsertWorkflow:
+    """Sets the Keyword search attribute named `name` to `value`, then waits for `finish`."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.done = True
+
+    @workflow.run
+    async def run(self, name: str, value: str) -> str:
+        workflow.upsert_search_attributes([SearchAttributeKey.for_keyword(name).value_set(value)])
+        await workflow.wait_condition(lambda: self.done)
+        return value
+
+
 ALL_WORKFLOWS = [
+    UpsertWorkflow,
     UpdateWorkflow,
     ParentWorkflow,
     SignalSenderWorkflow,

@@ -1,8 +1,11 @@
 //! The parsed form of a query's filter and ordering.
 //!
 //! Literals are already converted to the type of the field they are compared with, so an
-//! `Expr` only holds values that are valid for their field: strings for keywords, statuses for
-//! `ExecutionStatus`, `Time` for datetimes, `Int` or `Float` for integers.
+//! `Expr` only holds values that are valid for their field: strings for keywords, texts and
+//! keyword lists (one element to look for), statuses for `ExecutionStatus`, `Time` for
+//! datetimes, `Int` or `Float` for integers and doubles, and `Bool` for booleans. The parser
+//! also checks the operator against the field's type, so ordering comparisons and `BETWEEN`
+//! only apply to ordered types and `STARTS_WITH` only to keywords.
 
 use std::cmp::Ordering;
 
@@ -18,13 +21,15 @@ pub enum Expr {
     /// True when any operand is; flattened like `And`.
     Or(Vec<Expr>),
     Not(Box<Expr>),
-    /// `field <op> value`.
+    /// `field <op> value`. For a `Text` field `=` is a full-text match and for a
+    /// `KeywordList` a membership test; `!=` negates either.
     Compare {
         field: Field,
         op: CompareOp,
         value: Value,
     },
-    /// `field IN (values...)`, or `NOT IN` when `negated`.
+    /// `field IN (values...)`, or `NOT IN` when `negated`: whether `field = value` for any of
+    /// the values.
     In {
         field: Field,
         values: Vec<Value>,
@@ -87,8 +92,8 @@ impl CompareOp {
     }
 }
 
-/// One `ORDER BY` key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// One `ORDER BY` key, on a field whose type can be sorted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct OrderBy {
     pub field: Field,
     pub direction: Direction,
@@ -122,7 +127,7 @@ impl Expr {
             | Expr::In { field, .. }
             | Expr::Between { field, .. }
             | Expr::StartsWith { field, .. }
-            | Expr::IsNull { field, .. } => fields.push(*field),
+            | Expr::IsNull { field, .. } => fields.push(field.clone()),
         }
     }
 }

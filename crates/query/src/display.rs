@@ -1,12 +1,17 @@
 //! Writes queries back out in the query language, for logs and error context.
 //!
 //! The output is canonical: keywords upper-case, strings single-quoted, datetimes as RFC 3339
-//! UTC, parentheses only where needed. Parsing it gives back an equal [`Query`].
+//! UTC, booleans as `TRUE` / `FALSE`, parentheses only where needed, and field names in
+//! backticks only when they are not plain words. Parsing it (with [`crate::parse_with`] and
+//! the same custom attributes) gives back an equal [`Query`].
 
 use std::fmt::{self, Write as _};
 
 use crate::Query;
 use crate::ast::{Direction, Expr, OrderBy};
+use crate::field::Field;
+use crate::lexer::{is_word_char, is_word_start};
+use crate::parser::is_reserved;
 use crate::time::format_rfc3339;
 use crate::value::Value;
 
@@ -19,7 +24,8 @@ impl fmt::Display for Query {
         }
         if !self.group_by.is_empty() {
             write!(f, "{separator}GROUP BY ")?;
-            write_list(f, &self.group_by)?;
+            let names: Vec<Name<'_>> = self.group_by.iter().map(Name).collect();
+            write_list(f, &names)?;
             separator = " ";
         }
         if !self.order_by.is_empty() {
@@ -46,14 +52,14 @@ impl fmt::Display for Expr {
                 _ => write!(f, "NOT {inner}"),
             },
             Expr::Compare { field, op, value } => {
-                write!(f, "{field} {} {}", op.symbol(), Literal(value))
+                write!(f, "{} {} {}", Name(field), op.symbol(), Literal(value))
             }
             Expr::In {
                 field,
                 values,
                 negated,
             } => {
-                write!(f, "{field} {}IN (", not(*negated))?;
+                write!(f, "{} {}IN (", Name(field), not(*negated))?;
                 for (index, value) in values.iter().enumerate() {
                     if index > 0 {
                         f.write_str(", ")?;
@@ -69,7 +75,8 @@ impl fmt::Display for Expr {
                 negated,
             } => write!(
                 f,
-                "{field} {}BETWEEN {} AND {}",
+                "{} {}BETWEEN {} AND {}",
+                Name(field),
                 not(*negated),
                 Literal(low),
                 Literal(high)
@@ -79,17 +86,19 @@ impl fmt::Display for Expr {
                 prefix,
                 negated,
             } => {
-                write!(f, "{field} {}STARTS_WITH ", not(*negated))?;
+                write!(f, "{} {}STARTS_WITH ", Name(field), not(*negated))?;
                 write_string(f, prefix)
             }
-            Expr::IsNull { field, negated } => write!(f, "{field} IS {}NULL", not(*negated)),
+            Expr::IsNull { field, negated } => {
+                write!(f, "{} IS {}NULL", Name(field), not(*negated))
+            }
         }
     }
 }
 
 impl fmt::Display for OrderBy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.field, self.direction)
+        write!(f, "{} {}", Name(&self.field), self.direction)
     }
 }
 
@@ -100,6 +109,33 @@ impl fmt::Display for Direction {
             Direction::Desc => "DESC",
         })
     }
+}
+
+/// A field name as a query writes it: in backticks unless the lexer would read it back as
+/// an unreserved word.
+struct Name<'a>(&'a Field);
+
+impl fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.0.name();
+        if is_plain_word(name) {
+            return f.write_str(name);
+        }
+        f.write_char('`')?;
+        for c in name.chars() {
+            if c == '`' {
+                f.write_char('`')?;
+            }
+            f.write_char(c)?;
+        }
+        f.write_char('`')
+    }
+}
+
+/// Returns whether `name` reads back as one unreserved word.
+fn is_plain_word(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(is_word_start) && chars.all(is_word_char) && !is_reserved(name)
 }
 
 /// A value written as a query literal.
@@ -114,8 +150,21 @@ impl fmt::Display for Literal<'_> {
             // Debug output always keeps a decimal point or exponent, so it reads back as a
             // float rather than an integer.
             Value::Float(float) => write!(f, "{float:?}"),
+            Value::Bool(true) => f.write_str("TRUE"),
+            Value::Bool(false) => f.write_str("FALSE"),
             Value::Time(nanos) => write_string(f, &format_rfc3339(*nanos)),
             Value::Status(status) => write_string(f, status.name()),
+            // Never in a parsed query; written as a parenthesised list of strings.
+            Value::List(items) => {
+                f.write_char('(')?;
+                for (index, item) in items.iter().enumerate() {
+                    if index > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write_string(f, item)?;
+                }
+                f.write_char(')')
+            }
         }
     }
 }

@@ -40,7 +40,11 @@ pub enum QueryError {
          the right side of a comparison"
     )]
     UnquotedValue { name: String },
-    #[error("invalid query: operator '{operator}' is not supported for search attribute {field}")]
+    #[error(
+        "invalid query: operator '{operator}' is not supported for search attribute {field} of \
+         type {}",
+        field.value_type()
+    )]
     UnsupportedOperator {
         operator: &'static str,
         field: Field,

@@ -5,11 +5,17 @@
 //! follow Kleene's rules; and a record matches only when the whole filter is *true*. So
 //! `CloseTime > '2024-01-01T00:00:00Z'` does not match a running workflow, and neither does
 //! `NOT (CloseTime > '2024-01-01T00:00:00Z')`; `CloseTime IS NULL` does.
+//!
+//! Equality depends on the field's type: a `KeywordList` equals a keyword when it contains it,
+//! and a `Text` equals a literal when they match as full text (see [`crate::fulltext`]).
+//! `!=`, `IN` and `NOT IN` are built from that equality.
 
 use std::cmp::Ordering;
 
 use crate::Record;
 use crate::ast::{CompareOp, Direction, Expr, OrderBy};
+use crate::field::ValueType;
+use crate::fulltext;
 use crate::value::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +86,7 @@ pub(crate) fn evaluate(expr: &Expr, record: &impl Record) -> Truth {
         }
         Expr::Not(inner) => evaluate(inner, record).negate_if(true),
         Expr::Compare { field, op, value } => {
-            Truth::from_comparison(record.field(field).compare(value), *op)
+            compare(field.value_type(), &record.field(field), *op, value)
         }
         Expr::In {
             field,
@@ -90,7 +96,7 @@ pub(crate) fn evaluate(expr: &Expr, record: &impl Record) -> Truth {
             let actual = record.field(field);
             let mut result = Truth::False;
             for value in values {
-                result = result.or(Truth::from_comparison(actual.compare(value), CompareOp::Eq));
+                result = result.or(equals(field.value_type(), &actual, value));
                 if result == Truth::True {
                     break;
                 }
@@ -120,6 +126,30 @@ pub(crate) fn evaluate(expr: &Expr, record: &impl Record) -> Truth {
         Expr::IsNull { field, negated } => {
             Truth::from_bool(record.field(field).is_null()).negate_if(*negated)
         }
+    }
+}
+
+/// Evaluates `actual <op> expected` for a field of type `value_type`.
+fn compare(value_type: ValueType, actual: &Value, op: CompareOp, expected: &Value) -> Truth {
+    match op {
+        CompareOp::Eq => equals(value_type, actual, expected),
+        CompareOp::Ne => equals(value_type, actual, expected).negate_if(true),
+        _ => Truth::from_comparison(actual.compare(expected), op),
+    }
+}
+
+/// Evaluates `actual = expected` for a field of type `value_type`: membership for a
+/// `KeywordList`, a full-text match for a `Text`, and equal values otherwise.
+fn equals(value_type: ValueType, actual: &Value, expected: &Value) -> Truth {
+    match (value_type, actual, expected) {
+        (ValueType::KeywordList, Value::List(items), Value::String(item)) => {
+            Truth::from_bool(items.contains(item))
+        }
+        (ValueType::Text, Value::String(text), Value::String(query)) => {
+            Truth::from_bool(fulltext::matches(text, query))
+        }
+        (ValueType::KeywordList | ValueType::Text, _, _) => Truth::Unknown,
+        _ => Truth::from_comparison(actual.compare(expected), CompareOp::Eq),
     }
 }
 
@@ -190,6 +220,68 @@ mod tests {
         assert_eq!(Truth::False.negate_if(true), Truth::True);
         assert_eq!(Truth::Unknown.negate_if(true), Truth::Unknown);
         assert_eq!(Truth::True.negate_if(false), Truth::True);
+    }
+
+    #[test]
+    fn keyword_lists_equal_the_keywords_they_contain() {
+        let list = Value::List(vec!["a".into(), "b".into()]);
+        let keyword_list = ValueType::KeywordList;
+        assert_eq!(equals(keyword_list, &list, &"a".into()), Truth::True);
+        assert_eq!(equals(keyword_list, &list, &"c".into()), Truth::False);
+        assert_eq!(
+            equals(keyword_list, &Value::List(vec![]), &"a".into()),
+            Truth::False
+        );
+        assert_eq!(
+            equals(keyword_list, &Value::Null, &"a".into()),
+            Truth::Unknown
+        );
+        // A record that reports a plain string for a list behaves like a missing value.
+        assert_eq!(
+            equals(keyword_list, &"a".into(), &"a".into()),
+            Truth::Unknown
+        );
+    }
+
+    #[test]
+    fn texts_equal_literals_they_match() {
+        let text = Value::from("Payment failed: card declined");
+        assert_eq!(equals(ValueType::Text, &text, &"CARD".into()), Truth::True);
+        assert_eq!(
+            equals(ValueType::Text, &text, &"payment".into()),
+            Truth::True
+        );
+        assert_eq!(
+            equals(ValueType::Text, &text, &"refund".into()),
+            Truth::False
+        );
+        assert_eq!(
+            equals(
+                ValueType::Text,
+                &text,
+                &"Payment failed: card declined x".into()
+            ),
+            Truth::True
+        );
+        assert_eq!(
+            equals(ValueType::Text, &Value::Null, &"a".into()),
+            Truth::Unknown
+        );
+        // Keywords compare whole values instead.
+        assert_eq!(
+            equals(ValueType::Keyword, &text, &"card".into()),
+            Truth::False
+        );
+    }
+
+    #[test]
+    fn not_equal_negates_equality_and_keeps_unknown() {
+        let list = Value::List(vec!["a".into()]);
+        let ne =
+            |actual: &Value| compare(ValueType::KeywordList, actual, CompareOp::Ne, &"a".into());
+        assert_eq!(ne(&list), Truth::False);
+        assert_eq!(ne(&Value::List(vec![])), Truth::True);
+        assert_eq!(ne(&Value::Null), Truth::Unknown);
     }
 
     #[test]

@@ -222,11 +222,13 @@ impl Lexer<'_> {
     }
 }
 
-fn is_word_start(c: char) -> bool {
+/// Returns whether `c` may start an unquoted name or keyword.
+pub(crate) fn is_word_start(c: char) -> bool {
     c == '_' || c.is_alphabetic()
 }
 
-fn is_word_char(c: char) -> bool {
+/// Returns whether `c` may continue an unquoted name or keyword.
+pub(crate) fn is_word_char(c: char) -> bool {
     c == '_' || c.is_alphanumeric()
 }
 

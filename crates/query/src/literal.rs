@@ -1,14 +1,17 @@
 //! Literals as written in a query, and their conversion to values of the field they are
 //! compared with.
 //!
-//! The conversions follow Temporal's: keywords take strings; datetimes take RFC 3339 strings
-//! or integer unix nanoseconds; integers take integer or fractional numbers; and
+//! The conversions follow Temporal's: keywords, texts and keyword lists take strings (a text
+//! needs at least one term, see [`crate::fulltext`]); datetimes take RFC 3339 strings or
+//! integer unix nanoseconds; integers and doubles take integer or fractional numbers; booleans
+//! take `TRUE` / `FALSE` or the strings `'true'` / `'false'`, in any case; and
 //! `ExecutionStatus` takes a status name in either spelling or a proto enum number.
 
 use std::fmt;
 
 use crate::error::QueryError;
 use crate::field::{Field, ValueType};
+use crate::fulltext;
 use crate::status::ExecutionStatus;
 use crate::time::parse_rfc3339;
 use crate::value::Value;
@@ -53,27 +56,56 @@ pub(crate) fn number(text: &str, negative: bool) -> Result<Literal, QueryError> 
 }
 
 /// Converts `literal` to a value of `field`'s type, or explains why it has the wrong type.
-pub(crate) fn coerce(field: Field, literal: Literal) -> Result<Value, QueryError> {
-    if field == Field::ExecutionStatus {
+pub(crate) fn coerce(field: &Field, literal: Literal) -> Result<Value, QueryError> {
+    if *field == Field::ExecutionStatus {
         return coerce_status(literal);
     }
     match (field.value_type(), literal) {
-        (ValueType::Keyword, Literal::Str(text)) => Ok(Value::String(text)),
-        (ValueType::Datetime, Literal::Str(text)) => match parse_rfc3339(&text) {
-            Ok(nanos) => Ok(Value::Time(nanos)),
-            Err(source) => Err(QueryError::InvalidDatetime {
-                field,
-                value: format!("'{text}'"),
-                source,
-            }),
-        },
+        (ValueType::Keyword | ValueType::KeywordList, Literal::Str(text)) => {
+            Ok(Value::String(text))
+        }
+        (ValueType::Text, Literal::Str(text)) if fulltext::has_terms(&text) => {
+            Ok(Value::String(text))
+        }
+        (ValueType::Datetime, Literal::Str(text)) => coerce_datetime(field, &text),
         (ValueType::Datetime, Literal::Int(nanos)) => Ok(Value::Time(nanos)),
-        (ValueType::Int, Literal::Int(int)) => Ok(Value::Int(int)),
-        (ValueType::Int, Literal::Float(float)) => Ok(Value::Float(float)),
-        (_, other) => Err(QueryError::InvalidValue {
-            field,
-            value: other.to_string(),
-        }),
+        (ValueType::Int | ValueType::Double, Literal::Int(int)) => Ok(Value::Int(int)),
+        (ValueType::Int | ValueType::Double, Literal::Float(float)) => Ok(Value::Float(float)),
+        (ValueType::Bool, Literal::Bool(value)) => Ok(Value::Bool(value)),
+        (ValueType::Bool, Literal::Str(text)) => match bool_from_str(&text) {
+            Some(value) => Ok(Value::Bool(value)),
+            None => Err(invalid_value(field, &Literal::Str(text))),
+        },
+        (_, other) => Err(invalid_value(field, &other)),
+    }
+}
+
+/// The error for a literal of the wrong kind for `field`.
+fn invalid_value(field: &Field, literal: &Literal) -> QueryError {
+    QueryError::InvalidValue {
+        field: field.clone(),
+        value: literal.to_string(),
+    }
+}
+
+fn coerce_datetime(field: &Field, text: &str) -> Result<Value, QueryError> {
+    parse_rfc3339(text)
+        .map(Value::Time)
+        .map_err(|source| QueryError::InvalidDatetime {
+            field: field.clone(),
+            value: format!("'{text}'"),
+            source,
+        })
+}
+
+/// Reads a quoted boolean, `'true'` or `'false'` in any case.
+fn bool_from_str(text: &str) -> Option<bool> {
+    if text.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if text.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
     }
 }
 
@@ -84,10 +116,7 @@ fn coerce_status(literal: Literal) -> Result<Value, QueryError> {
             .ok()
             .and_then(ExecutionStatus::from_i32),
         Literal::Float(_) | Literal::Bool(_) => {
-            return Err(QueryError::InvalidValue {
-                field: Field::ExecutionStatus,
-                value: literal.to_string(),
-            });
+            return Err(invalid_value(&Field::ExecutionStatus, &literal));
         }
     };
     status
@@ -144,34 +173,34 @@ mod tests {
     #[test]
     fn keywords_take_only_strings() {
         assert_eq!(
-            coerce(Field::WorkflowId, Literal::Str("a".into())),
+            coerce(&Field::WorkflowId, Literal::Str("a".into())),
             Ok(Value::from("a"))
         );
         assert_eq!(
-            coerce(Field::TaskQueue, Literal::Int(1)),
+            coerce(&Field::TaskQueue, Literal::Int(1)),
             Err(QueryError::InvalidValue {
                 field: Field::TaskQueue,
                 value: "1".into()
             })
         );
-        assert!(coerce(Field::RunId, Literal::Bool(true)).is_err());
+        assert!(coerce(&Field::RunId, Literal::Bool(true)).is_err());
     }
 
     #[test]
     fn datetimes_take_rfc3339_strings_or_unix_nanos() {
         assert_eq!(
             coerce(
-                Field::StartTime,
+                &Field::StartTime,
                 Literal::Str("1970-01-01T00:00:01Z".into())
             ),
             Ok(Value::Time(1_000_000_000))
         );
         assert_eq!(
-            coerce(Field::CloseTime, Literal::Int(5)),
+            coerce(&Field::CloseTime, Literal::Int(5)),
             Ok(Value::Time(5))
         );
         assert_eq!(
-            coerce(Field::ExecutionTime, Literal::Str("yesterday".into())),
+            coerce(&Field::ExecutionTime, Literal::Str("yesterday".into())),
             Err(QueryError::InvalidDatetime {
                 field: Field::ExecutionTime,
                 value: "'yesterday'".into(),
@@ -181,37 +210,37 @@ mod tests {
                 },
             })
         );
-        assert!(coerce(Field::StartTime, Literal::Float(1.5)).is_err());
+        assert!(coerce(&Field::StartTime, Literal::Float(1.5)).is_err());
     }
 
     #[test]
     fn ints_take_integers_and_fractions() {
         assert_eq!(
-            coerce(Field::HistoryLength, Literal::Int(3)),
+            coerce(&Field::HistoryLength, Literal::Int(3)),
             Ok(Value::Int(3))
         );
         assert_eq!(
-            coerce(Field::HistoryLength, Literal::Float(2.5)),
+            coerce(&Field::HistoryLength, Literal::Float(2.5)),
             Ok(Value::Float(2.5))
         );
-        assert!(coerce(Field::HistoryLength, Literal::Str("3".into())).is_err());
+        assert!(coerce(&Field::HistoryLength, Literal::Str("3".into())).is_err());
     }
 
     #[test]
     fn statuses_take_names_or_proto_numbers() {
         let running = Ok(Value::Status(ExecutionStatus::Running));
         assert_eq!(
-            coerce(Field::ExecutionStatus, Literal::Str("Running".into())),
+            coerce(&Field::ExecutionStatus, Literal::Str("Running".into())),
             running
         );
         assert_eq!(
             coerce(
-                Field::ExecutionStatus,
+                &Field::ExecutionStatus,
                 Literal::Str("WORKFLOW_EXECUTION_STATUS_RUNNING".into())
             ),
             running
         );
-        assert_eq!(coerce(Field::ExecutionStatus, Literal::Int(1)), running);
+        assert_eq!(coerce(&Field::ExecutionStatus, Literal::Int(1)), running);
     }
 
     #[test]
@@ -222,24 +251,142 @@ mod tests {
             })
         };
         assert_eq!(
-            coerce(Field::ExecutionStatus, Literal::Str("running".into())),
+            coerce(&Field::ExecutionStatus, Literal::Str("running".into())),
             invalid("'running'")
         );
         assert_eq!(
-            coerce(Field::ExecutionStatus, Literal::Str("Unspecified".into())),
+            coerce(&Field::ExecutionStatus, Literal::Str("Unspecified".into())),
             invalid("'Unspecified'")
         );
         assert_eq!(
-            coerce(Field::ExecutionStatus, Literal::Int(0)),
+            coerce(&Field::ExecutionStatus, Literal::Int(0)),
             invalid("0")
         );
         assert_eq!(
-            coerce(Field::ExecutionStatus, Literal::Int(1 << 40)),
+            coerce(&Field::ExecutionStatus, Literal::Int(1 << 40)),
             invalid("1099511627776")
         );
         assert!(matches!(
-            coerce(Field::ExecutionStatus, Literal::Float(1.0)),
+            coerce(&Field::ExecutionStatus, Literal::Float(1.0)),
             Err(QueryError::InvalidValue { .. })
         ));
+    }
+
+    fn custom(value_type: ValueType) -> Field {
+        Field::Custom {
+            name: format!("Custom{value_type}Field"),
+            value_type,
+        }
+    }
+
+    fn rejected(value_type: ValueType, literal: Literal) -> QueryError {
+        coerce(&custom(value_type), literal).expect_err("literal should be rejected")
+    }
+
+    #[test]
+    fn custom_string_types_take_only_strings() {
+        for value_type in [ValueType::Keyword, ValueType::Text, ValueType::KeywordList] {
+            assert_eq!(
+                coerce(&custom(value_type), Literal::Str("a b".into())),
+                Ok(Value::from("a b")),
+                "{value_type}"
+            );
+            for literal in [Literal::Int(1), Literal::Float(1.5), Literal::Bool(true)] {
+                assert_eq!(
+                    rejected(value_type, literal.clone()),
+                    QueryError::InvalidValue {
+                        field: custom(value_type),
+                        value: literal.to_string(),
+                    },
+                    "{value_type} {literal}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn texts_need_a_term() {
+        for text in ["", " ", "   "] {
+            assert_eq!(
+                rejected(ValueType::Text, Literal::Str(text.into())),
+                QueryError::InvalidValue {
+                    field: custom(ValueType::Text),
+                    value: format!("'{text}'"),
+                }
+            );
+        }
+        // Empty keywords are fine.
+        assert_eq!(
+            coerce(&custom(ValueType::Keyword), Literal::Str(String::new())),
+            Ok(Value::from(""))
+        );
+    }
+
+    #[test]
+    fn custom_numbers_take_integers_and_fractions() {
+        for value_type in [ValueType::Int, ValueType::Double] {
+            let field = custom(value_type);
+            assert_eq!(coerce(&field, Literal::Int(-3)), Ok(Value::Int(-3)));
+            assert_eq!(coerce(&field, Literal::Float(2.5)), Ok(Value::Float(2.5)));
+            assert!(coerce(&field, Literal::Str("3".into())).is_err());
+            assert!(coerce(&field, Literal::Bool(false)).is_err());
+        }
+    }
+
+    #[test]
+    fn bools_take_keywords_and_quoted_booleans() {
+        let field = custom(ValueType::Bool);
+        assert_eq!(coerce(&field, Literal::Bool(true)), Ok(Value::Bool(true)));
+        assert_eq!(coerce(&field, Literal::Bool(false)), Ok(Value::Bool(false)));
+        for (text, value) in [("true", true), ("FALSE", false), ("True", true)] {
+            assert_eq!(
+                coerce(&field, Literal::Str(text.into())),
+                Ok(Value::Bool(value)),
+                "{text}"
+            );
+        }
+        for literal in [
+            Literal::Str("yes".into()),
+            Literal::Str("1".into()),
+            Literal::Str(" true".into()),
+            Literal::Int(1),
+            Literal::Float(0.0),
+        ] {
+            assert_eq!(
+                rejected(ValueType::Bool, literal.clone()),
+                QueryError::InvalidValue {
+                    field: field.clone(),
+                    value: literal.to_string(),
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn custom_datetimes_take_rfc3339_strings_or_unix_nanos() {
+        let field = custom(ValueType::Datetime);
+        assert_eq!(
+            coerce(&field, Literal::Str("1970-01-01T00:00:02Z".into())),
+            Ok(Value::Time(2_000_000_000))
+        );
+        assert_eq!(coerce(&field, Literal::Int(7)), Ok(Value::Time(7)));
+        assert!(matches!(
+            coerce(&field, Literal::Str("soon".into())),
+            Err(QueryError::InvalidDatetime { .. })
+        ));
+        assert!(coerce(&field, Literal::Bool(true)).is_err());
+    }
+
+    #[test]
+    fn wrong_kinds_name_the_attribute_and_its_type() {
+        assert_eq!(
+            rejected(ValueType::Bool, Literal::Int(1)).to_string(),
+            "invalid query: invalid value 1 for search attribute CustomBoolField of type Bool"
+        );
+        assert_eq!(
+            rejected(ValueType::KeywordList, Literal::Int(1)).to_string(),
+            "invalid query: invalid value 1 for search attribute CustomKeywordListField of type \
+             KeywordList"
+        );
     }
 }

@@ -14,12 +14,16 @@
 //! value     := string | [+|-] number | TRUE | FALSE
 //! ```
 //!
-//! Keywords are case-insensitive; field names are not. `AND` binds tighter than `OR`, and
-//! `NOT` tighter than both, as in SQL. Parentheses and `NOT` may nest at most
+//! Keywords are case-insensitive; field names are not. A field name is a system attribute if
+//! there is one by that name, else a custom attribute if the caller's lookup knows it. The
+//! operators and `ORDER BY` are checked against the field's type: ordering comparisons and
+//! `BETWEEN` need an ordered type, `IN` is not for `Text`, `STARTS_WITH` is for keywords other
+//! than `ExecutionStatus`, and `Text` and `KeywordList` cannot be sorted. `AND` binds tighter
+//! than `OR`, and `NOT` tighter than both, as in SQL. Parentheses and `NOT` may nest at most
 //! [`MAX_DEPTH`] levels, which bounds the recursion here and in evaluation.
 
 use crate::Query;
-use crate::ast::{Direction, Expr, OrderBy};
+use crate::ast::{CompareOp, Direction, Expr, OrderBy};
 use crate::error::QueryError;
 use crate::field::{Field, ValueType};
 use crate::lexer::{Token, TokenKind, tokenize};
@@ -60,23 +64,29 @@ const RESERVED: &[&str] = &[
     "XOR",
 ];
 
-pub(crate) fn parse_query(input: &str) -> Result<Query, QueryError> {
+/// Looks up the type of a custom search attribute by name.
+pub(crate) type CustomLookup<'a> = &'a dyn Fn(&str) -> Option<ValueType>;
+
+pub(crate) fn parse_query(input: &str, custom: CustomLookup<'_>) -> Result<Query, QueryError> {
     let tokens = tokenize(input)?;
     Parser {
         tokens,
         index: 0,
         depth: 0,
+        custom,
     }
     .query()
 }
 
-struct Parser {
+struct Parser<'a> {
     tokens: Vec<Token>,
     index: usize,
     depth: usize,
+    custom: CustomLookup<'a>,
 }
 
-fn is_reserved(word: &str) -> bool {
+/// Returns whether `word` is reserved, so that it cannot be an unquoted field name.
+pub(crate) fn is_reserved(word: &str) -> bool {
     RESERVED
         .iter()
         .any(|reserved| reserved.eq_ignore_ascii_case(word))
@@ -90,6 +100,42 @@ fn syntax_error(token: &Token, expected: &'static str) -> QueryError {
     }
 }
 
+fn unsupported_operator(operator: &'static str, field: &Field) -> QueryError {
+    QueryError::UnsupportedOperator {
+        operator,
+        field: field.clone(),
+    }
+}
+
+/// Returns `negated_form` when `negated`, else `plain`.
+fn operator_name(negated: bool, plain: &'static str, negated_form: &'static str) -> &'static str {
+    if negated { negated_form } else { plain }
+}
+
+/// Rejects `<`, `<=`, `>` and `>=` on a field whose type has no order.
+fn check_comparison(field: &Field, op: CompareOp) -> Result<(), QueryError> {
+    let equality = matches!(op, CompareOp::Eq | CompareOp::Ne);
+    if equality || field.value_type().is_ordered() {
+        Ok(())
+    } else {
+        Err(unsupported_operator(op.symbol(), field))
+    }
+}
+
+/// Rejects `ORDER BY` on a field whose type cannot be sorted.
+fn check_sortable(field: &Field) -> Result<(), QueryError> {
+    if field.value_type().is_sortable() {
+        Ok(())
+    } else {
+        Err(QueryError::Unsupported {
+            construct: format!(
+                "'ORDER BY' on search attribute {field} of type {}",
+                field.value_type()
+            ),
+        })
+    }
+}
+
 /// Returns the single operand as is, or several combined with `combine`.
 fn flatten(mut operands: Vec<Expr>, combine: fn(Vec<Expr>) -> Expr) -> Expr {
     if operands.len() == 1 {
@@ -99,7 +145,7 @@ fn flatten(mut operands: Vec<Expr>, combine: fn(Vec<Expr>) -> Expr) -> Expr {
     }
 }
 
-impl Parser {
+impl Parser<'_> {
     fn peek(&self) -> &TokenKind {
         &self.tokens[self.index].kind
     }
@@ -254,14 +300,26 @@ impl Parser {
             _ => return Err(self.error(expected)),
         };
         self.index += 1;
-        Field::from_name(&name).ok_or(QueryError::UnknownSearchAttribute { name })
+        self.resolve(name)
+    }
+
+    /// Looks `name` up among the system attributes, then among the custom ones.
+    fn resolve(&self, name: String) -> Result<Field, QueryError> {
+        if let Some(field) = Field::from_name(&name) {
+            return Ok(field);
+        }
+        match (self.custom)(&name) {
+            Some(value_type) => Ok(Field::Custom { name, value_type }),
+            None => Err(QueryError::UnknownSearchAttribute { name }),
+        }
     }
 
     /// Parses what follows a field name in a predicate.
     fn condition(&mut self, field: Field) -> Result<Expr, QueryError> {
         let token = self.advance();
         if let TokenKind::Op(op) = token.kind {
-            let value = self.value(field)?;
+            check_comparison(&field, op)?;
+            let value = self.value(&field)?;
             return Ok(Expr::Compare { field, op, value });
         }
         let mut negated = false;
@@ -304,10 +362,14 @@ impl Parser {
     }
 
     fn in_list(&mut self, field: Field, negated: bool) -> Result<Expr, QueryError> {
+        if field.value_type() == ValueType::Text {
+            let operator = operator_name(negated, "IN", "NOT IN");
+            return Err(unsupported_operator(operator, &field));
+        }
         self.expect(&TokenKind::LeftParen, "`(` after IN")?;
-        let mut values = vec![self.value(field)?];
+        let mut values = vec![self.value(&field)?];
         while self.eat(&TokenKind::Comma) {
-            values.push(self.value(field)?);
+            values.push(self.value(&field)?);
         }
         self.expect(&TokenKind::RightParen, "`,` or `)`")?;
         Ok(Expr::In {
@@ -318,9 +380,13 @@ impl Parser {
     }
 
     fn between(&mut self, field: Field, negated: bool) -> Result<Expr, QueryError> {
-        let low = self.value(field)?;
+        if !field.value_type().is_ordered() {
+            let operator = operator_name(negated, "BETWEEN", "NOT BETWEEN");
+            return Err(unsupported_operator(operator, &field));
+        }
+        let low = self.value(&field)?;
         self.expect_keyword("AND", "AND between the BETWEEN bounds")?;
-        let high = self.value(field)?;
+        let high = self.value(&field)?;
         Ok(Expr::Between {
             field,
             low,
@@ -331,12 +397,8 @@ impl Parser {
 
     fn starts_with(&mut self, field: Field, negated: bool) -> Result<Expr, QueryError> {
         if field.value_type() != ValueType::Keyword || field == Field::ExecutionStatus {
-            let operator = if negated {
-                "NOT STARTS_WITH"
-            } else {
-                "STARTS_WITH"
-            };
-            return Err(QueryError::UnsupportedOperator { operator, field });
+            let operator = operator_name(negated, "STARTS_WITH", "NOT STARTS_WITH");
+            return Err(unsupported_operator(operator, &field));
         }
         match self.literal()? {
             Literal::Str(prefix) => Ok(Expr::StartsWith {
@@ -351,7 +413,7 @@ impl Parser {
         }
     }
 
-    fn value(&mut self, field: Field) -> Result<Value, QueryError> {
+    fn value(&mut self, field: &Field) -> Result<Value, QueryError> {
         let literal = self.literal()?;
         literal::coerce(field, literal)
     }
@@ -407,6 +469,7 @@ impl Parser {
         let mut keys = Vec::new();
         loop {
             let field = self.field("a search attribute name")?;
+            check_sortable(&field)?;
             let direction = if self.eat_keyword("DESC") {
                 Direction::Desc
             } else {
@@ -421,6 +484,8 @@ impl Parser {
     }
 }
 
+#[cfg(test)]
+mod custom_tests;
 #[cfg(test)]
 mod rejection_tests;
 #[cfg(test)]

@@ -5,7 +5,11 @@ use std::cmp::Ordering;
 use proptest::prelude::*;
 
 use crate::strategies::expr;
-use crate::{Direction, ExecutionStatus, Expr, Field, OrderBy, Query, Record, Value, parse};
+use crate::{
+    Direction, ExecutionStatus, Expr, Field, OrderBy, Query, Record, Value, ValueType, parse,
+};
+
+mod custom;
 
 const SECOND: i64 = 1_000_000_000;
 const JAN_2024: i64 = 1_704_067_200 * SECOND;
@@ -31,6 +35,7 @@ impl Record for Execution {
             Field::StartTime | Field::ExecutionTime => Value::Time(self.start_time),
             Field::CloseTime => self.close_time.map_or(Value::Null, Value::Time),
             Field::HistoryLength => Value::Int(self.history_length),
+            Field::Custom { .. } => Value::Null,
         }
     }
 }
@@ -283,40 +288,51 @@ fn without_order_by_records_compare_equal() {
     );
 }
 
-/// A record with every field present, so evaluation never meets a missing value.
+/// A record with every field present, custom ones included, so evaluation never meets a
+/// missing value.
 #[derive(Debug, Clone)]
 struct Full {
     text: String,
     status: ExecutionStatus,
     time: i64,
     int: i64,
+    double: f64,
+    flag: bool,
+    list: Vec<String>,
 }
 
 impl Record for Full {
     fn field(&self, field: &Field) -> Value {
-        match field {
-            Field::WorkflowId | Field::WorkflowType | Field::RunId | Field::TaskQueue => {
-                Value::String(self.text.clone())
-            }
-            Field::ExecutionStatus => Value::Status(self.status),
-            Field::StartTime | Field::CloseTime | Field::ExecutionTime => Value::Time(self.time),
-            Field::HistoryLength => Value::Int(self.int),
+        match field.value_type() {
+            _ if *field == Field::ExecutionStatus => Value::Status(self.status),
+            ValueType::Keyword | ValueType::Text => Value::String(self.text.clone()),
+            ValueType::Datetime => Value::Time(self.time),
+            ValueType::Int => Value::Int(self.int),
+            ValueType::Double => Value::Float(self.double),
+            ValueType::Bool => Value::Bool(self.flag),
+            ValueType::KeywordList => Value::List(self.list.clone()),
         }
     }
 }
 
 fn full() -> impl Strategy<Value = Full> {
     (
-        "[a-c]{0,3}",
+        "[a-c ]{0,5}",
         prop::sample::select(ExecutionStatus::ALL.to_vec()),
         -3i64..3,
         -3i64..3,
+        -3.0f64..3.0,
+        any::<bool>(),
+        prop::collection::vec("[a-c]{0,2}", 0..3),
     )
-        .prop_map(|(text, status, time, int)| Full {
+        .prop_map(|(text, status, time, int, double, flag, list)| Full {
             text,
             status,
             time,
             int,
+            double,
+            flag,
+            list,
         })
 }
 

@@ -5,24 +5,29 @@ use std::cmp::Ordering;
 use crate::status::ExecutionStatus;
 
 /// A search attribute value. Records return `Null` for an attribute they do not have, such as
-/// the `CloseTime` of a running workflow; a parsed query never contains `Null`.
+/// the `CloseTime` of a running workflow; a parsed query never contains `Null` or `List`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Null,
+    /// A `Keyword` or `Text` value.
     String(String),
     Int(i64),
-    /// A fractional number; Temporal accepts these in comparisons with `Int` attributes.
+    /// A `Double` value, or a fractional number compared with an `Int` attribute.
     Float(f64),
+    Bool(bool),
     /// Nanoseconds since the unix epoch.
     Time(i64),
     Status(ExecutionStatus),
+    /// The keywords of a `KeywordList` attribute.
+    List(Vec<String>),
 }
 
 impl Value {
     /// Compares two values of the same kind: strings byte-wise, numbers numerically (an `Int`
-    /// against a `Float` exactly), times chronologically and statuses by proto number (an
-    /// `Int` counts as a proto number). Returns `None` when either side is `Null` or the kinds
-    /// do not compare, which a filter treats as SQL's "unknown".
+    /// against a `Float` exactly), booleans `false` first, times chronologically and statuses
+    /// by proto number (an `Int` counts as a proto number). Returns `None` when either side is
+    /// `Null` or a `List`, or the kinds do not compare, which a filter treats as SQL's
+    /// "unknown".
     pub fn compare(&self, other: &Value) -> Option<Ordering> {
         match (self, other) {
             (Value::String(left), Value::String(right)) => Some(left.cmp(right)),
@@ -32,6 +37,7 @@ impl Value {
             (Value::Float(left), Value::Int(right)) => {
                 compare_int_float(*right, *left).map(Ordering::reverse)
             }
+            (Value::Bool(left), Value::Bool(right)) => Some(left.cmp(right)),
             (Value::Time(left), Value::Time(right)) => Some(left.cmp(right)),
             (Value::Status(left), Value::Status(right)) => Some(left.as_i32().cmp(&right.as_i32())),
             (Value::Status(left), Value::Int(right)) => Some(i64::from(left.as_i32()).cmp(right)),
@@ -55,6 +61,12 @@ impl From<&str> for Value {
 impl From<String> for Value {
     fn from(value: String) -> Self {
         Value::String(value)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(value: bool) -> Self {
+        Value::Bool(value)
     }
 }
 
@@ -125,6 +137,21 @@ mod tests {
             Value::Status(ExecutionStatus::Running).compare(&Value::from("Running")),
             None
         );
+    }
+
+    #[test]
+    fn booleans_order_false_first() {
+        let (no, yes) = (Value::Bool(false), Value::Bool(true));
+        assert_eq!(no.compare(&yes), Some(Ordering::Less));
+        assert_eq!(yes.compare(&yes), Some(Ordering::Equal));
+        assert_eq!(yes.compare(&Value::Int(1)), None);
+    }
+
+    #[test]
+    fn lists_do_not_compare() {
+        let list = Value::List(vec!["a".into()]);
+        assert_eq!(list.compare(&list), None);
+        assert_eq!(list.compare(&Value::from("a")), None);
     }
 
     #[test]

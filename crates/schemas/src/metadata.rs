@@ -84,6 +84,11 @@ pub struct NamespaceRecord {
     pub state: i32,
     pub data: std::collections::HashMap<String, String>,
     pub created_at: i64,
+    /// Custom search attributes: name to Temporal's indexed value type name (`Keyword`,
+    /// `Text`, `Int`, `Double`, `Bool`, `Datetime`, `KeywordList`).
+    #[serde(default)]
+    #[avro(default = "{}")]
+    pub search_attributes: std::collections::HashMap<String, String>,
 }
 
 impl MetadataRecord {

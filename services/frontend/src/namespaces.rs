@@ -35,6 +35,8 @@ pub struct Namespace {
     pub data: HashMap<String, String>,
     /// `temporal.api.enums.v1.NamespaceState`: registered (1) or deprecated (2).
     pub state: i32,
+    /// Custom search attributes: name to indexed value type name.
+    pub search_attributes: HashMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +201,7 @@ impl Namespace {
             retention_seconds: DEFAULT_RETENTION_SECONDS,
             data: HashMap::new(),
             state: REGISTERED,
+            search_attributes: HashMap::new(),
         }
     }
 
@@ -212,6 +215,7 @@ impl Namespace {
             state: self.state,
             data: self.data.clone(),
             created_at,
+            search_attributes: self.search_attributes.clone(),
         }
     }
 
@@ -224,6 +228,7 @@ impl Namespace {
             retention_seconds: record.retention_seconds,
             data: record.data,
             state: record.state,
+            search_attributes: record.search_attributes,
         }
     }
 

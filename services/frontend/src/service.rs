@@ -21,7 +21,7 @@ use crate::{
     error::{self},
     history_api,
     namespaces::{Namespace, Namespaces, namespace_id},
-    queries, updates, validate, visibility_api, workflow_tasks, workflows,
+    queries, search_attributes, updates, validate, visibility_api, workflow_tasks, workflows,
 };
 
 /// A query waits this long for a worker to answer.
@@ -194,6 +194,7 @@ impl WorkflowService for Frontend {
                 .unwrap_or(crate::namespaces::DEFAULT_RETENTION_SECONDS),
             data: request.data,
             state: crate::namespaces::REGISTERED,
+            search_attributes: Default::default(),
         };
         let registered = self
             .namespaces
@@ -508,29 +509,109 @@ impl OperatorService for Frontend {
         &self,
         request: Request<opsvc::ListSearchAttributesRequest>,
     ) -> Result<Response<opsvc::ListSearchAttributesResponse>, Status> {
-        let namespace = request.get_ref().namespace.clone();
-        if !namespace.is_empty() {
-            self.namespace(&namespace)?;
-        }
-        // Indexed type numbers of temporal.api.enums.v1.IndexedValueType.
-        let system = [
-            ("WorkflowId", 2),
-            ("WorkflowType", 2),
-            ("RunId", 2),
-            ("ExecutionStatus", 2),
-            ("TaskQueue", 2),
-            ("StartTime", 6),
-            ("CloseTime", 6),
-            ("ExecutionTime", 6),
-            ("HistoryLength", 3),
-        ];
+        let name = request.into_inner().namespace;
+        let custom = if name.is_empty() {
+            Default::default()
+        } else {
+            search_attributes::custom(&self.namespace(&name)?)
+        };
         Ok(Response::new(opsvc::ListSearchAttributesResponse {
-            custom_attributes: Default::default(),
-            system_attributes: system
+            custom_attributes: custom
+                .into_iter()
+                .map(|(name, kind)| (name, search_attributes::type_number(kind)))
+                .collect(),
+            system_attributes: search_attributes::SYSTEM
                 .iter()
-                .map(|(name, kind)| ((*name).to_string(), *kind))
+                .map(|(name, kind)| ((*name).to_string(), search_attributes::type_number(*kind)))
                 .collect(),
             storage_schema: Default::default(),
         }))
+    }
+
+    async fn add_search_attributes(
+        &self,
+        request: Request<opsvc::AddSearchAttributesRequest>,
+    ) -> Result<Response<opsvc::AddSearchAttributesResponse>, Status> {
+        let r = request.into_inner();
+        let namespace = self.namespace(&r.namespace)?;
+        if r.search_attributes.is_empty() {
+            return Err(Status::invalid_argument(
+                "SearchAttributes are not set on request.",
+            ));
+        }
+        let mut added = Vec::new();
+        for (name, number) in &r.search_attributes {
+            validate::required(name, "SearchAttribute name")?;
+            if search_attributes::is_system(name) {
+                return Err(Status::invalid_argument(format!(
+                    "Search attribute {name} is reserved by system."
+                )));
+            }
+            let kind = search_attributes::type_of_number(*number).ok_or_else(|| {
+                Status::invalid_argument(format!("Unknown search attribute type: {number}."))
+            })?;
+            match namespace.search_attributes.get(name) {
+                // Adding what exists is a no-op, as in Temporal.
+                Some(existing) if *existing == kind.to_string() => {}
+                Some(existing) => {
+                    return Err(Status::already_exists(format!(
+                        "Search attribute {name} already exists with type {existing}."
+                    )));
+                }
+                None => added.push((name.clone(), kind.to_string())),
+            }
+        }
+        if namespace.search_attributes.len() + added.len() > search_attributes::MAX_CUSTOM {
+            return Err(Status::resource_exhausted(format!(
+                "Unable to create search attributes: the namespace {} can have at most {} custom search attributes.",
+                namespace.name,
+                search_attributes::MAX_CUSTOM
+            )));
+        }
+        if !added.is_empty() {
+            self.namespaces
+                .update(
+                    &namespace.name,
+                    |namespace| namespace.search_attributes.extend(added),
+                    self.history.now(),
+                )
+                .await
+                .map_err(|e| Status::unavailable(cairn_runtime::report(&e).to_string()))?;
+        }
+        Ok(Response::new(opsvc::AddSearchAttributesResponse {}))
+    }
+
+    async fn remove_search_attributes(
+        &self,
+        request: Request<opsvc::RemoveSearchAttributesRequest>,
+    ) -> Result<Response<opsvc::RemoveSearchAttributesResponse>, Status> {
+        let r = request.into_inner();
+        let namespace = self.namespace(&r.namespace)?;
+        if r.search_attributes.is_empty() {
+            return Err(Status::invalid_argument(
+                "SearchAttributes are not set on request.",
+            ));
+        }
+        for name in &r.search_attributes {
+            if search_attributes::is_system(name) {
+                return Err(Status::invalid_argument(format!(
+                    "Unable to remove non-custom search attributes: {name}."
+                )));
+            }
+        }
+        let names = r.search_attributes;
+        self.namespaces
+            .update(
+                &namespace.name,
+                |namespace| {
+                    for name in &names {
+                        namespace.search_attributes.remove(name);
+                    }
+                },
+                self.history.now(),
+            )
+            .await
+            .map_err(|e| Status::unavailable(cairn_runtime::report(&e).to_string()))?;
+        Ok(Response::new(opsvc::RemoveSearchAttributesResponse {}))
     }
 }

@@ -236,7 +236,11 @@ pub(crate) async fn execute_multi_operation(
             ));
         }
     };
-    let start_error = crate::workflows::validate_start(&start).err();
+    let start_error = crate::workflows::validate_start(&start)
+        .and_then(|()| {
+            crate::search_attributes::validate(&namespace, start.search_attributes.as_ref())
+        })
+        .err();
     let update_error = validate_with_start(&start, &update).err();
     if start_error.is_some() || update_error.is_some() {
         return Err(crate::error::multi_operation_failure(vec![

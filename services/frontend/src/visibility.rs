@@ -22,8 +22,21 @@ impl Record for RunRecord<'_> {
             Field::CloseTime => state.close_time.map_or(Value::Null, Value::Time),
             Field::ExecutionTime => Value::Time(state.execution_time),
             Field::HistoryLength => Value::Int(state.next_event_id - 1),
+            Field::Custom { name, value_type } => {
+                crate::search_attributes::value_of(&state.search_attributes, name, *value_type)
+            }
         }
     }
+}
+
+/// Parses a List or Count query against the namespace's search attributes.
+pub fn parse(
+    namespace: &crate::namespaces::Namespace,
+    query: &str,
+) -> Result<Query, tonic::Status> {
+    let custom = crate::search_attributes::custom(namespace);
+    cairn_query::parse_with(query, &|name| custom.get(name).copied())
+        .map_err(|e| tonic::Status::invalid_argument(e.to_string()))
 }
 
 /// The runs of a namespace that match, newest first unless the query orders them.

@@ -16,8 +16,7 @@ pub(crate) async fn list_workflow_executions(
 ) -> Reply<ws::ListWorkflowExecutionsResponse> {
     let r = request.into_inner();
     let namespace = frontend.namespace(&r.namespace)?;
-    let query =
-        cairn_query::parse(&r.query).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let query = visibility::parse(&namespace, &r.query)?;
     let runs = frontend.all_runs().await?;
     let selected = visibility::select(&query, &namespace.id, runs);
     let offset: usize = if r.next_page_token.is_empty() {
@@ -57,8 +56,7 @@ pub(crate) async fn count_workflow_executions(
 ) -> Reply<ws::CountWorkflowExecutionsResponse> {
     let r = request.into_inner();
     let namespace = frontend.namespace(&r.namespace)?;
-    let query =
-        cairn_query::parse(&r.query).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let query = visibility::parse(&namespace, &r.query)?;
     let runs = frontend.all_runs().await?;
     let selected = visibility::select(&query, &namespace.id, runs);
     let count = selected.len() as i64;

@@ -148,6 +148,29 @@ pub(crate) async fn respond_workflow_task_completed(
     let r = request.into_inner();
     let namespace = frontend.namespace(&r.namespace)?;
     let token = frontend.token(&namespace, &r.task_token)?;
+    if let Err(invalid) = check_search_attributes(&namespace, &r.commands) {
+        // As Temporal: the task fails with BadSearchAttributes and the worker is told why.
+        let message = format!("BadSearchAttributes: {}", invalid.message());
+        frontend
+            .history
+            .fail_workflow_task(
+                token,
+                cairn_engine::proto::enums::WorkflowTaskFailedCause::BadSearchAttributes,
+                Some(cairn_engine::proto::failure::Failure {
+                    message: message.clone(),
+                    failure_info: Some(
+                        cairn_engine::proto::failure::failure::FailureInfo::ServerFailureInfo(
+                            Default::default(),
+                        ),
+                    ),
+                    ..Default::default()
+                }),
+                r.identity.clone(),
+            )
+            .await
+            .map_err(status)?;
+        return Err(Status::invalid_argument(message));
+    }
     let query_results = r.query_results;
     let completion = Completion {
         messages: r.messages,
@@ -259,4 +282,28 @@ pub(crate) async fn reset_sticky_task_queue(
     let run = frontend.run(&namespace, r.execution.as_ref())?;
     frontend.history.reset_sticky(run).await.map_err(status)?;
     Ok(Response::new(ws::ResetStickyTaskQueueResponse::default()))
+}
+
+/// Checks the search attributes that commands set against the namespace's.
+fn check_search_attributes(
+    namespace: &crate::namespaces::Namespace,
+    commands: &[cairn_engine::proto::command::Command],
+) -> Result<(), Status> {
+    use cairn_engine::proto::command::command::Attributes as C;
+    for command in commands {
+        let attributes = match &command.attributes {
+            Some(C::UpsertWorkflowSearchAttributesCommandAttributes(a)) => {
+                a.search_attributes.as_ref()
+            }
+            Some(C::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => {
+                a.search_attributes.as_ref()
+            }
+            Some(C::StartChildWorkflowExecutionCommandAttributes(a)) => {
+                a.search_attributes.as_ref()
+            }
+            _ => None,
+        };
+        crate::search_attributes::validate(namespace, attributes)?;
+    }
+    Ok(())
 }

@@ -21,6 +21,7 @@ pub(crate) async fn start_workflow_execution(
     let mut request = request.into_inner();
     let namespace = frontend.namespace(&request.namespace)?;
     validate_start(&request)?;
+    crate::search_attributes::validate(&namespace, request.search_attributes.as_ref())?;
     if request.request_id.is_empty() {
         request.request_id = uuid::Uuid::new_v4().to_string();
     }
@@ -79,6 +80,7 @@ pub(crate) async fn signal_with_start_workflow_execution(
         ..Default::default()
     };
     validate_start(&start)?;
+    crate::search_attributes::validate(&namespace, start.search_attributes.as_ref())?;
     let signal = Signal {
         name: r.signal_name,
         input: r.signal_input,

@@ -6,9 +6,9 @@ use crate::ast::{CompareOp, Direction, Expr, OrderBy};
 use crate::error::QueryError;
 use crate::field::Field;
 use crate::status::ExecutionStatus;
-use crate::strategies::{expr, field};
+use crate::strategies::{custom_type, expr, sortable_field};
 use crate::value::Value;
-use crate::{Query, parse};
+use crate::{Query, parse, parse_with};
 
 const JAN_2024: i64 = 1_704_067_200_000_000_000;
 
@@ -363,25 +363,28 @@ proptest! {
                 "WorkflowId", "ExecutionStatus", "StartTime", "HistoryLength", "AND", "OR", "NOT",
                 "IN", "BETWEEN", "STARTS_WITH", "IS", "NULL", "ORDER", "GROUP", "BY", "DESC", "(",
                 ")", ",", "=", "!=", "<", ">=", "'Running'", "'2024-01-01T00:00:00Z'", "42", "-",
-                "'a", "`", "LIKE", "LIMIT",
+                "'a", "`", "LIKE", "LIMIT", "CustomTextField", "CustomKeywordListField",
+                "CustomBoolField", "CustomDoubleField", "`order`", "TRUE", "'true'", "1.5",
             ]),
             0..16,
         )
     ) {
-        let _outcome = parse(&words.join(" ")).is_ok();
+        let input = words.join(" ");
+        let _outcome = parse(&input).is_ok();
+        let _outcome = parse_with(&input, &custom_type).is_ok();
     }
 
     #[test]
     fn displayed_queries_parse_back_to_the_same_query(
         filter in prop::option::of(expr()),
         order_by in prop::collection::vec(
-            (field(), prop::sample::select(vec![Direction::Asc, Direction::Desc]))
+            (sortable_field(), prop::sample::select(vec![Direction::Asc, Direction::Desc]))
                 .prop_map(|(field, direction)| OrderBy { field, direction }),
             0..3,
         ),
     ) {
         let query = Query { filter, order_by, group_by: Vec::new() };
         let text = query.to_string();
-        prop_assert_eq!(parse(&text), Ok(query), "{}", text);
+        prop_assert_eq!(parse_with(&text, &custom_type), Ok(query), "{}", text);
     }
 }

@@ -1,0 +1,212 @@
+//! Search attributes: the system ones every namespace has, a namespace's custom ones (added
+//! and removed through the OperatorService), checking the values workflows set, and reading
+//! them back as typed values for visibility queries.
+
+use std::collections::BTreeMap;
+
+use cairn_query::{Value, ValueType};
+use temporalio_protos::protos::temporal::api::common::v1::{Payload, SearchAttributes};
+use tonic::Status;
+
+use crate::namespaces::Namespace;
+
+/// The system search attributes Cairn indexes, with their types.
+pub const SYSTEM: [(&str, ValueType); 9] = [
+    ("WorkflowId", ValueType::Keyword),
+    ("WorkflowType", ValueType::Keyword),
+    ("RunId", ValueType::Keyword),
+    ("ExecutionStatus", ValueType::Keyword),
+    ("TaskQueue", ValueType::Keyword),
+    ("StartTime", ValueType::Datetime),
+    ("CloseTime", ValueType::Datetime),
+    ("ExecutionTime", ValueType::Datetime),
+    ("HistoryLength", ValueType::Int),
+];
+
+/// Names Temporal reserves for itself besides [`SYSTEM`]: none of them may be a custom
+/// attribute.
+const RESERVED: [&str; 24] = [
+    "BatcherNamespace",
+    "BatcherUser",
+    "BinaryChecksums",
+    "BuildIds",
+    "ExecutionDuration",
+    "HistorySizeBytes",
+    "ParentRunId",
+    "ParentWorkflowId",
+    "RootRunId",
+    "RootWorkflowId",
+    "StateTransitionCount",
+    "TemporalChangeVersion",
+    "TemporalNamespaceDivision",
+    "TemporalPauseInfo",
+    "TemporalReportedProblems",
+    "TemporalSchedulePaused",
+    "TemporalScheduledById",
+    "TemporalScheduledStartTime",
+    "TemporalWorkerDeployment",
+    "TemporalWorkerDeploymentVersion",
+    "TemporalWorkflowVersioningBehavior",
+    "TemporalUsedWorkerDeploymentVersions",
+    "TemporalExternalPayloadCount",
+    "TemporalExternalPayloadSizeBytes",
+];
+
+/// At most this many custom search attributes per namespace (Temporal's SQL visibility
+/// offers this many columns of each type; one limit for all types here).
+pub const MAX_CUSTOM: usize = 100;
+
+/// `temporal.api.enums.v1.IndexedValueType` number of a type.
+pub fn type_number(value_type: ValueType) -> i32 {
+    match value_type {
+        ValueType::Text => 1,
+        ValueType::Keyword => 2,
+        ValueType::Int => 3,
+        ValueType::Double => 4,
+        ValueType::Bool => 5,
+        ValueType::Datetime => 6,
+        ValueType::KeywordList => 7,
+    }
+}
+
+/// The type an `IndexedValueType` number names.
+pub fn type_of_number(number: i32) -> Option<ValueType> {
+    [
+        ValueType::Text,
+        ValueType::Keyword,
+        ValueType::Int,
+        ValueType::Double,
+        ValueType::Bool,
+        ValueType::Datetime,
+        ValueType::KeywordList,
+    ]
+    .into_iter()
+    .find(|t| type_number(*t) == number)
+}
+
+/// Whether `name` belongs to the system (and so cannot be a custom attribute).
+pub fn is_system(name: &str) -> bool {
+    SYSTEM.iter().any(|(system, _)| *system == name) || RESERVED.contains(&name)
+}
+
+/// The custom attributes of a namespace with their types.
+pub fn custom(namespace: &Namespace) -> BTreeMap<String, ValueType> {
+    namespace
+        .search_attributes
+        .iter()
+        .filter_map(|(name, kind)| Some((name.clone(), ValueType::from_name(kind)?)))
+        .collect()
+}
+
+/// Checks the search attributes a workflow sets: each must be a custom attribute of the
+/// namespace and hold a value of its type, as Temporal checks them.
+pub fn validate(
+    namespace: &Namespace,
+    attributes: Option<&SearchAttributes>,
+) -> Result<(), Status> {
+    let Some(attributes) = attributes else {
+        return Ok(());
+    };
+    let custom = custom(namespace);
+    for (name, payload) in &attributes.indexed_fields {
+        let Some(value_type) = custom.get(name) else {
+            return Err(Status::invalid_argument(format!(
+                "Namespace {} has no mapping defined for search attribute {name}",
+                namespace.name
+            )));
+        };
+        if decode(payload, *value_type).is_err() {
+            return Err(Status::invalid_argument(format!(
+                "invalid value for search attribute {name} of type {value_type}: {}",
+                String::from_utf8_lossy(&payload.data)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A search attribute's value as a query sees it: the payload's JSON read as `value_type`.
+/// An empty payload (how workflows unset an attribute) is `Null`.
+pub fn decode(payload: &Payload, value_type: ValueType) -> Result<Value, ()> {
+    if payload.data.is_empty() {
+        return Ok(Value::Null);
+    }
+    let json: serde_json::Value = serde_json::from_slice(&payload.data).map_err(|_| ())?;
+    let text = |json: &serde_json::Value| json.as_str().map(str::to_string);
+    Ok(match (value_type, &json) {
+        (_, serde_json::Value::Null) => Value::Null,
+        (ValueType::Keyword | ValueType::Text, json) => Value::String(text(json).ok_or(())?),
+        (ValueType::Int, json) => Value::Int(json.as_i64().ok_or(())?),
+        (ValueType::Double, json) => Value::Float(json.as_f64().ok_or(())?),
+        (ValueType::Bool, json) => Value::Bool(json.as_bool().ok_or(())?),
+        (ValueType::Datetime, json) => {
+            let text = text(json).ok_or(())?;
+            Value::Time(cairn_query::parse_rfc3339(&text).map_err(|_| ())?)
+        }
+        // A single keyword counts as a list of one, as Temporal reads it.
+        (ValueType::KeywordList, serde_json::Value::Array(items)) => Value::List(
+            items
+                .iter()
+                .map(|item| text(item).ok_or(()))
+                .collect::<Result<_, _>>()?,
+        ),
+        (ValueType::KeywordList, json) => Value::List(vec![text(json).ok_or(())?]),
+    })
+}
+
+/// A run's value of a custom attribute, `Null` when it has none.
+pub fn value_of(encoded: &[u8], name: &str, value_type: ValueType) -> Value {
+    use prost::Message;
+    let Ok(attributes) = SearchAttributes::decode(encoded) else {
+        return Value::Null;
+    };
+    attributes
+        .indexed_fields
+        .get(name)
+        .and_then(|payload| decode(payload, value_type).ok())
+        .unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(text: &str) -> Payload {
+        Payload {
+            metadata: [("encoding".to_string(), b"json/plain".to_vec())].into(),
+            data: text.as_bytes().to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn values_decode_by_their_type() {
+        assert_eq!(decode(&json("7"), ValueType::Int), Ok(Value::Int(7)));
+        assert_eq!(decode(&json("\"x\""), ValueType::Int), Err(()));
+        assert_eq!(
+            decode(&json("1.5"), ValueType::Double),
+            Ok(Value::Float(1.5))
+        );
+        assert_eq!(
+            decode(&json("true"), ValueType::Bool),
+            Ok(Value::Bool(true))
+        );
+        assert_eq!(
+            decode(&json("[\"a\",\"b\"]"), ValueType::KeywordList),
+            Ok(Value::List(vec!["a".into(), "b".into()]))
+        );
+        assert_eq!(
+            decode(&json("\"2024-01-02T03:04:05Z\""), ValueType::Datetime),
+            Ok(Value::Time(1_704_164_645_000_000_000))
+        );
+        assert_eq!(decode(&json(""), ValueType::Keyword), Ok(Value::Null));
+    }
+
+    #[test]
+    fn type_numbers_are_temporals() {
+        for number in 1..=7 {
+            assert_eq!(type_of_number(number).map(type_number), Some(number));
+        }
+        assert_eq!(type_of_number(0), None);
+    }
+}
