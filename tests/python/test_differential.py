@@ -64,6 +64,7 @@ from workflows import (
     FailingWorkflow,
     FailUntilAttemptWorkflow,
     GreetingWorkflow,
+    LocalActivityWorkflow,
     ParentWorkflow,
     RunInfoWorkflow,
     SignalQueryWorkflow,
@@ -490,6 +491,18 @@ async def query_closed(client: Client, queue: str) -> Outcome:
     return outcome
 
 
+async def local_activities(client: Client, queue: str) -> Outcome:
+    # A 2 s workflow-task timeout: the 2.5 s local activity needs a task heartbeat.
+    handle = await client.start_workflow(
+        LocalActivityWorkflow.run,
+        "local",
+        id=unique("diff-local"),
+        task_queue=queue,
+        task_timeout=timedelta(seconds=2),
+    )
+    return await finish(handle, Outcome())
+
+
 async def cron(client: Client, queue: str) -> Outcome:
     handle = await client.start_workflow(
         RunInfoWorkflow.run, id=unique("diff-cron"), task_queue=queue, cron_schedule="@every 2s"
@@ -520,6 +533,7 @@ SCENARIOS: dict[str, Callable[[Client, str], Awaitable[Outcome]]] = {
     "signal_during_start_delay": signal_during_start_delay,
     "cron": cron,
     "updates": updates,
+    "local_activities": local_activities,
     "query_closed": query_closed,
     "delete": delete,
     "update_with_start": update_with_start,
@@ -1250,6 +1264,25 @@ REFERENCE: dict[str, Outcome] = {
             "query failed workflow, NONE": "answered",
             "query failed workflow, NOT_COMPLETED_CLEANLY": "rejected: FAILED",
             "query failed workflow, NOT_OPEN": "rejected: FAILED",
+        },
+    ),
+    "local_activities": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "MarkerRecorded workflow_task_completed_event_id=4",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=6",
+            "WorkflowTaskCompleted scheduled_event_id=6 started_event_id=7",
+            "MarkerRecorded workflow_task_completed_event_id=8",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=8",
+        ],
+        result="ok \"Hello, local! slept\"",
+        status="COMPLETED",
+        extras={
+            "event_ids_consecutive": True,
         },
     ),
     "activity": Outcome(

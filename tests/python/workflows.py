@@ -485,7 +485,24 @@ class UpsertWorkflow:
         return value
 
 
+@workflow.defn
+class LocalActivityWorkflow:
+    """Runs `greet` as a local activity, then a local activity that outlasts the workflow
+    task timeout, which the worker keeps alive with workflow-task heartbeats."""
+
+    @workflow.run
+    async def run(self, name: str) -> str:
+        greeting = await workflow.execute_local_activity(
+            greet, name, start_to_close_timeout=timedelta(seconds=10)
+        )
+        slept = await workflow.execute_local_activity(
+            sleep_for, 2.5, start_to_close_timeout=timedelta(seconds=10)
+        )
+        return f"{greeting} {slept}"
+
+
 ALL_WORKFLOWS = [
+    LocalActivityWorkflow,
     UpsertWorkflow,
     UpdateWorkflow,
     ParentWorkflow,
