@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from temporalio.api.common.v1 import WorkflowExecution, WorkflowType
+from temporalio.api.common.v1 import Payload, Payloads, WorkflowExecution, WorkflowType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     CountWorkflowExecutionsRequest,
@@ -24,6 +24,7 @@ from temporalio.api.workflowservice.v1 import (
     DescribeNamespaceRequest,
     DescribeWorkflowExecutionRequest,
     ExecuteMultiOperationRequest,
+    GetSystemInfoRequest,
     RegisterNamespaceRequest,
     SignalWorkflowExecutionRequest,
     StartWorkflowExecutionRequest,
@@ -1752,3 +1753,42 @@ async def test_cairn_search_attributes_match_reference(
     reference = await search_attributes(ref_client)
     cairn = await search_attributes(cairn_client)
     assert cairn == reference
+
+
+async def eager_start(client: Client) -> dict[str, object]:
+    """A start that asks for its first workflow task in the response."""
+    info = await client.workflow_service.get_system_info(GetSystemInfoRequest())
+    queue = unique("diff-eager")
+    request = StartWorkflowExecutionRequest(
+        namespace="default",
+        workflow_id=unique("diff-eager"),
+        workflow_type=WorkflowType(name="GreetingWorkflow"),
+        task_queue=TaskQueue(name=queue),
+        request_id=str(uuid.uuid4()),
+        identity="eager-tester",
+        request_eager_execution=True,
+        input=Payloads(
+            payloads=[Payload(metadata={"encoding": b"json/plain"}, data=b'"eager"')]
+        ),
+    )
+    request.workflow_task_timeout.FromTimedelta(timedelta(seconds=1))
+    response = await client.workflow_service.start_workflow_execution(request)
+    task = response.eager_workflow_task
+    seen: dict[str, object] = {
+        "capability": info.capabilities.eager_workflow_start,
+        "task token": bool(task.task_token),
+        "started event": task.started_event_id,
+        "attempt": task.attempt,
+        "history": [describe_event(event) for event in task.history.events],
+    }
+    async with worker(client, queue):
+        handle = client.get_workflow_handle(request.workflow_id)
+        # The task was handed to this caller, not to the worker that now polls.
+        seen["after the task timeout"] = (await finish(handle, Outcome())).events[3:6]
+    return seen
+
+
+async def test_cairn_eager_start_matches_reference(
+    ref_client: Client, cairn_client: Client
+) -> None:
+    assert await eager_start(cairn_client) == await eager_start(ref_client)

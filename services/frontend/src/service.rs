@@ -137,6 +137,7 @@ impl WorkflowService for Frontend {
                 upsert_memo: true,
                 sdk_metadata: true,
                 count_group_by_execution_status: true,
+                eager_workflow_start: true,
                 ..Default::default()
             }),
         }))

@@ -58,41 +58,13 @@ pub(crate) async fn poll_workflow_task_queue(
                     Err(e) if is_stale(&e) => continue,
                     Err(e) => return Err(status(e)),
                 };
-                let state = &started.state;
-                let token = TaskToken {
-                    namespace_id: namespace.id.clone(),
-                    workflow_id: state.run.workflow_id.clone(),
-                    run_id: state.run.run_id.clone(),
-                    scheduled_event_id: started.task.scheduled_event_id,
-                    started_event_id: started.task.started_event_id,
-                    attempt: started.task.attempt,
-                    ..Default::default()
-                };
-                let wft = state.workflow_task.as_ref();
+                let backlog = frontend
+                    .matching
+                    .backlog(&namespace.id, &queue, TaskKind::Workflow)
+                    as i64;
                 return Ok(Response::new(ws::PollWorkflowTaskQueueResponse {
-                    task_token: token.encode_to_vec(),
-                    started_event_id: started.task.started_event_id,
-                    attempt: started.task.attempt,
-                    backlog_count_hint: frontend.matching.backlog(
-                        &namespace.id,
-                        &queue,
-                        TaskKind::Workflow,
-                    ) as i64,
-                    history: Some(HistoryPage {
-                        events: started.history,
-                    }),
-                    queries: started
-                        .queries
-                        .into_iter()
-                        .map(|q| (q.query_id, q.query))
-                        .collect(),
-                    scheduled_time: wft.map(|t| time::timestamp(t.scheduled_time)),
-                    started_time: wft.map(|t| time::timestamp(t.started_time)),
-                    messages: cairn_engine::update::request_messages(
-                        state,
-                        started.task.started_event_id,
-                    ),
-                    ..run_fields(state)
+                    backlog_count_hint: backlog,
+                    ..workflow_task_response(&namespace.id, started)
                 }));
             }
             Item::Query(query) => {
@@ -124,6 +96,42 @@ pub(crate) async fn poll_workflow_task_queue(
                 }));
             }
         }
+    }
+}
+
+/// What a worker gets for a workflow task recorded as started: from a poll, or in the
+/// response to an eager start.
+pub(crate) fn workflow_task_response(
+    namespace_id: &str,
+    started: cairn_history::StartedWorkflowTask,
+) -> ws::PollWorkflowTaskQueueResponse {
+    let state = &started.state;
+    let token = TaskToken {
+        namespace_id: namespace_id.to_string(),
+        workflow_id: state.run.workflow_id.clone(),
+        run_id: state.run.run_id.clone(),
+        scheduled_event_id: started.task.scheduled_event_id,
+        started_event_id: started.task.started_event_id,
+        attempt: started.task.attempt,
+        ..Default::default()
+    };
+    let wft = state.workflow_task.as_ref();
+    ws::PollWorkflowTaskQueueResponse {
+        task_token: token.encode_to_vec(),
+        started_event_id: started.task.started_event_id,
+        attempt: started.task.attempt,
+        history: Some(HistoryPage {
+            events: started.history,
+        }),
+        queries: started
+            .queries
+            .into_iter()
+            .map(|q| (q.query_id, q.query))
+            .collect(),
+        scheduled_time: wft.map(|t| time::timestamp(t.scheduled_time)),
+        started_time: wft.map(|t| time::timestamp(t.started_time)),
+        messages: cairn_engine::update::request_messages(state, started.task.started_event_id),
+        ..run_fields(state)
     }
 }
 

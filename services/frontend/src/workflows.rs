@@ -26,9 +26,11 @@ pub(crate) async fn start_workflow_execution(
         request.request_id = uuid::Uuid::new_v4().to_string();
     }
     let workflow_id = request.workflow_id.clone();
-    let started = frontend
+    let eager = request.request_eager_execution;
+    let (started, eager_task) = frontend
         .history
-        .start_workflow(
+        .start_eagerly_if(
+            eager,
             namespace.id.clone(),
             namespace.name.clone(),
             request,
@@ -42,6 +44,8 @@ pub(crate) async fn start_workflow_execution(
     Ok(Response::new(ws::StartWorkflowExecutionResponse {
         run_id: started.run_id,
         started: started.started,
+        eager_workflow_task: eager_task
+            .map(|task| crate::workflow_tasks::workflow_task_response(&namespace.id, task)),
         ..Default::default()
     }))
 }

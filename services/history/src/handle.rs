@@ -399,6 +399,84 @@ impl History {
         .await
     }
 
+    /// A start, eager when `eager` (see [`History::start_eagerly`]).
+    pub async fn start_eagerly_if(
+        &self,
+        eager: bool,
+        namespace_id: String,
+        namespace: String,
+        request: StartWorkflowExecutionRequest,
+        run_id: String,
+    ) -> Result<(Started, Option<StartedWorkflowTask>), HistoryError> {
+        if eager {
+            self.start_eagerly(namespace_id, namespace, request, run_id)
+                .await
+        } else {
+            let started = self
+                .start_workflow(namespace_id, namespace, request, run_id)
+                .await?;
+            Ok((started, None))
+        }
+    }
+
+    /// Starts the workflow and, when this request creates the run and its first workflow task
+    /// is due now, records that task as started for the caller's own worker (eager workflow
+    /// start): it never goes through matching.
+    pub async fn start_eagerly(
+        &self,
+        namespace_id: String,
+        namespace: String,
+        request: StartWorkflowExecutionRequest,
+        run_id: String,
+    ) -> Result<(Started, Option<StartedWorkflowTask>), HistoryError> {
+        let identity = request.identity.clone();
+        let request_id = request.request_id.clone();
+        let workflow_id = request.workflow_id.clone();
+        let (started, task) = self
+            .start_and_then(
+                namespace_id.clone(),
+                namespace,
+                request,
+                run_id,
+                None,
+                move |work, run| {
+                    let Some(state) = work.state(run)? else {
+                        return Ok(None);
+                    };
+                    let Some(scheduled) =
+                        state.workflow_task.as_ref().map(|t| t.scheduled_event_id)
+                    else {
+                        return Ok(None);
+                    };
+                    let task = work.update(run, |tx| {
+                        tx.start_workflow_task(scheduled, &request_id, &identity)
+                    })?;
+                    work.withdraw_tasks(run);
+                    Ok(Some(task))
+                },
+            )
+            .await?;
+        let Some(task) = task else {
+            return Ok((started, None));
+        };
+        let run = RunKey {
+            namespace_id,
+            workflow_id,
+            run_id: started.run_id.clone(),
+        };
+        let state = self.describe(run.clone()).await?;
+        let history = self.events(&run, 1, task.started_event_id + 1).await?;
+        Ok((
+            started,
+            Some(StartedWorkflowTask {
+                state,
+                task,
+                history,
+                queries: Vec::new(),
+            }),
+        ))
+    }
+
     /// Starts the workflow (by its ID policies) and admits an update to the run that answers,
     /// in one durable record (update-with-start).
     pub async fn update_with_start(
@@ -427,6 +505,32 @@ impl History {
         run_id: String,
         also: Option<AlsoDo>,
     ) -> Result<Started, HistoryError> {
+        self.start_and_then(
+            namespace_id,
+            namespace,
+            request,
+            run_id,
+            also,
+            |_, _| Ok(()),
+        )
+        .await
+        .map(|(started, ())| started)
+    }
+
+    /// Starts the workflow by its ID policies, applies `also` to the run that answers, and
+    /// runs `then` on a run this request created, all in one record.
+    async fn start_and_then<T: Send + 'static>(
+        &self,
+        namespace_id: String,
+        namespace: String,
+        request: StartWorkflowExecutionRequest,
+        run_id: String,
+        also: Option<AlsoDo>,
+        then: impl FnOnce(&mut Work<'_>, &RunKey) -> Result<T, HistoryError> + Send + 'static,
+    ) -> Result<(Started, T), HistoryError>
+    where
+        T: Default,
+    {
         let workflow = WorkflowKey {
             namespace_id: namespace_id.clone(),
             workflow_id: request.workflow_id.clone(),
@@ -456,7 +560,7 @@ impl History {
                         };
                         also.apply(work, &run)?;
                     }
-                    return Ok(Started { run_id, started });
+                    return Ok((Started { run_id, started }, T::default()));
                 }
                 StartDecision::TerminateThenNew => {
                     let current = current.expect("terminate needs a current run");
@@ -485,10 +589,14 @@ impl History {
                 // update rides on that first workflow task.
                 also.apply(work, &run)?;
             }
-            Ok(Started {
-                run_id,
-                started: true,
-            })
+            let value = then(work, &run)?;
+            Ok((
+                Started {
+                    run_id,
+                    started: true,
+                },
+                value,
+            ))
         })
         .await
     }

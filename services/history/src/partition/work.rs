@@ -123,6 +123,15 @@ impl<'a> Work<'a> {
         Ok(value)
     }
 
+    /// Drops the tasks staged for `run`: they were handed to a worker directly.
+    pub fn withdraw_tasks(&mut self, run: &RunKey) {
+        for (state, changes) in &mut self.staged {
+            if &state.run == run {
+                changes.tasks.clear();
+            }
+        }
+    }
+
     /// Stages a transition (a new run, or a change computed outside [`Work::update`]).
     pub fn stage(&mut self, state: MutableState, changes: Changes) {
         if let Some((staged, staged_changes)) =
