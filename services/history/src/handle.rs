@@ -519,7 +519,7 @@ impl History {
 
     /// Starts the workflow by its ID policies, applies `also` to the run that answers, and
     /// runs `then` on a run this request created, all in one record.
-    async fn start_and_then<T: Send + 'static>(
+    async fn start_and_then<T: Default + Send + 'static>(
         &self,
         namespace_id: String,
         namespace: String,
@@ -527,10 +527,7 @@ impl History {
         run_id: String,
         also: Option<AlsoDo>,
         then: impl FnOnce(&mut Work<'_>, &RunKey) -> Result<T, HistoryError> + Send + 'static,
-    ) -> Result<(Started, T), HistoryError>
-    where
-        T: Default,
-    {
+    ) -> Result<(Started, T), HistoryError> {
         let workflow = WorkflowKey {
             namespace_id: namespace_id.clone(),
             workflow_id: request.workflow_id.clone(),
