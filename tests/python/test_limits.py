@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from temporalio.client import Client
+import asyncio
+import os
+from pathlib import Path
 
-from support import unique
+from temporalio.api.enums.v1 import ResourceExhaustedCause
+from temporalio.api.errordetails.v1 import ResourceExhaustedFailure
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+from temporalio.service import RetryConfig, RPCError
+
+from conftest import STARTUP_TIMEOUT_S, SHUTDOWN_TIMEOUT_S, ServerProcess, cairn_binary
+from support import eventually, unique
 from workflows import LargePayloadWorkflow
 
 
@@ -16,3 +25,38 @@ async def test_activity_result_of_one_and_a_half_megabytes_reaches_the_workflow(
         LargePayloadWorkflow.run, size, id=unique("large"), task_queue=task_queue
     )
     assert result == size
+
+
+async def test_calls_over_the_rate_limit_get_resource_exhausted(tmp_path: Path) -> None:
+    """A dev server allowed 5 calls a second answers a burst of 40 with ResourceExhausted
+    (cause RPS_LIMIT) for those over the limit, and serves again a moment later."""
+    server = ServerProcess(
+        "cairn-rps",
+        [str(cairn_binary()), "server", "start-dev", "--port", "0", "--rps", "5"],
+        tmp_path,
+        dict(os.environ, NO_COLOR="1"),
+    )
+    try:
+        address = server.wait_ready(STARTUP_TIMEOUT_S)
+        # One connection, made before the burst (connecting describes the namespace).
+        client = await Client.connect(address, retry_config=RetryConfig(max_retries=0))
+        service = client.workflow_service
+        request = DescribeNamespaceRequest(namespace="default")
+
+        async def describe() -> str:
+            try:
+                await service.describe_namespace(request, retry=False)
+            except RPCError as error:
+                failure = ResourceExhaustedFailure()
+                assert error.grpc_status.details[0].Unpack(failure)
+                assert failure.cause == ResourceExhaustedCause.RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT
+                return error.status.name
+            return "OK"
+
+        answers = await asyncio.gather(*(describe() for _ in range(40)))
+        assert set(answers) == {"OK", "RESOURCE_EXHAUSTED"}, answers
+        assert answers.count("OK") <= 10, answers
+        assert await eventually(describe, lambda answer: answer == "OK", what="serving again")
+    finally:
+        server.interrupt(SHUTDOWN_TIMEOUT_S)
+        server.close()

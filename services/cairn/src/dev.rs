@@ -140,6 +140,7 @@ async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
         frontend.clone(),
         frontend,
         &metrics,
+        args.rps,
         shutdown.token(),
     )
     .await;

@@ -71,6 +71,9 @@ pub struct DevArgs {
     /// Port of `/metrics` (Prometheus); 0 (the default) picks a free one.
     #[arg(long, default_value_t = 0)]
     pub metrics_port: u16,
+    /// Public API calls served per second; the rest get `ResourceExhausted`.
+    #[arg(long, default_value_t = cairn_cluster::rate_limit::DEFAULT_RPS)]
+    pub rps: u32,
 }
 
 /// Flags of `cairn server start`; each overrides the config file and the environment.
@@ -115,6 +118,9 @@ pub struct StartArgs {
     /// Log level: debug, info, warn or error (`RUST_LOG` wins when set).
     #[arg(long)]
     pub log_level: Option<String>,
+    /// Public API calls served per second; the rest get `ResourceExhausted`.
+    #[arg(long)]
+    pub rps: Option<u32>,
 }
 
 #[derive(Debug, Clone, Args)]

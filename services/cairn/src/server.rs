@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub namespaces: Vec<String>,
     pub log_level: String,
     pub kafka: KafkaConfig,
+    /// Public API calls served per second (frontend role).
+    pub rps: u32,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +62,7 @@ impl Default for ServerConfig {
             namespaces: Vec::new(),
             log_level: "warn".into(),
             kafka: KafkaConfig::default(),
+            rps: cairn_cluster::rate_limit::DEFAULT_RPS,
         }
     }
 }
@@ -91,6 +94,8 @@ struct FlagOverrides {
     log_level: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     kafka: Option<KafkaOverrides>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rps: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -125,6 +130,7 @@ pub fn load(args: &StartArgs) -> anyhow::Result<ServerConfig> {
             .kafka
             .clone()
             .map(|bootstrap| KafkaOverrides { bootstrap }),
+        rps: args.rps,
     };
     figment
         .merge(Env::prefixed("CAIRN__").split("__"))
@@ -153,6 +159,7 @@ pub fn run(config: ServerConfig) -> anyhow::Result<()> {
             partitions: config.partitions,
             session_timeout: config.session_timeout,
             namespaces: config.namespaces,
+            rps: config.rps,
         })
         .await?;
         if let Some(address) = node.frontend_address {

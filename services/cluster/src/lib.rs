@@ -17,6 +17,7 @@ pub mod membership;
 pub mod metrics;
 pub mod node;
 pub mod peers;
+pub mod rate_limit;
 pub mod router;
 pub mod wire;
 

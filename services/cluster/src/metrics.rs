@@ -282,12 +282,14 @@ where
 
 /// Serves the public API on `listener` until `shutdown` fires: `workflow` answers the
 /// WorkflowService (the frontend itself, or the router in front of it), `frontend` the
-/// OperatorService, gRPC health reports serving, and `metrics` times every call.
+/// OperatorService, gRPC health reports serving, `metrics` times every call, and at most
+/// `rps` calls a second are served (the rest are answered `ResourceExhausted`).
 pub async fn serve_public<S>(
     listener: TcpListener,
     workflow: S,
     frontend: cairn_frontend::Frontend,
     metrics: &Metrics,
+    rps: u32,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error>
 where
@@ -305,6 +307,7 @@ where
         .send_compressed(CompressionEncoding::Gzip);
     tonic::transport::Server::builder()
         .layer(metrics.rpc_layer())
+        .layer(crate::rate_limit::RateLimitLayer::new(rps))
         .add_service(health)
         .add_service(cairn_frontend::workflow_service(workflow))
         .add_service(cairn_frontend::operator_service(frontend))

@@ -110,6 +110,8 @@ pub struct NodeConfig {
     pub session_timeout: Duration,
     /// Namespaces to create at start (`default` always exists).
     pub namespaces: Vec<String>,
+    /// Public API calls served per second (Temporal's `frontend.rps`).
+    pub rps: u32,
 }
 
 /// A running node.
@@ -344,8 +346,9 @@ impl Node {
                 matching_partitions,
             };
             let stop = stop.clone();
+            let rps = config.rps;
             servers.push(tokio::spawn(async move {
-                serve_public(listener, router, frontend, &metrics, stop).await
+                serve_public(listener, router, frontend, &metrics, rps, stop).await
             }));
         }
         info!(
