@@ -9,7 +9,9 @@ from datetime import timedelta
 
 import pytest
 import pytest_asyncio
+from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import (
@@ -21,6 +23,7 @@ from temporalio.exceptions import (
     TimeoutType,
     WorkflowAlreadyStartedError,
 )
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
 
 from support import eventually, event_types, unique, wait_for_event, worker
@@ -473,3 +476,23 @@ async def test_count_grouped_by_execution_status(client: Client, task_queue: str
         what="counts grouped by status",
     )
     assert result.count == 3
+
+
+async def test_deleting_a_closed_workflow_removes_it_at_once(cairn_client: Client) -> None:
+    """Cairn deletes in the same record that answers the call (Temporal's dev server deletes a
+    closed workflow in the background, so this checks Cairn only)."""
+    queue = unique("delete-closed")
+    async with worker(cairn_client, queue):
+        handle = await cairn_client.start_workflow(
+            GreetingWorkflow.run, "deleted", id=unique("delete-closed"), task_queue=queue
+        )
+        assert await handle.result() == "Hello, deleted!"
+    await cairn_client.workflow_service.delete_workflow_execution(
+        DeleteWorkflowExecutionRequest(
+            namespace="default", workflow_execution=WorkflowExecution(workflow_id=handle.id)
+        )
+    )
+    with pytest.raises(RPCError) as missing:
+        await handle.describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND
+    assert not [w async for w in cairn_client.list_workflows(f"WorkflowId = '{handle.id}'")]

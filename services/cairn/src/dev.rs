@@ -114,6 +114,11 @@ async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
     )
     .await
     .context("loading namespaces")?;
+    let _retention = history.enforce_retention(
+        namespaces.retention(),
+        cairn_cluster::RETENTION_SWEEP,
+        shutdown.token(),
+    );
     println!("cairn frontend listening on {addr}");
     info!(%addr, kafka = %bootstrap, partitions, "dev server ready");
     let frontend = cairn_frontend::Frontend::new(

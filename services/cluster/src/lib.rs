@@ -23,6 +23,8 @@ pub mod wire;
 
 pub use node::{Node, NodeConfig, Roles};
 
+/// How often a history owner deletes the closed runs its namespaces no longer keep.
+pub const RETENTION_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
 /// The history topic: one Kafka partition per history partition.
 pub const HISTORY_TOPIC: &str = "cairn.history";
 /// The metadata topic (one partition): cluster, namespaces, nodes, ownership.

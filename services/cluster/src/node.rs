@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::{
-    HISTORY_TOPIC, MATCHING_TOPIC, METADATA_TOPIC, SNAPSHOT_EVERY, SNAPSHOT_TOPIC,
+    HISTORY_TOPIC, MATCHING_TOPIC, METADATA_TOPIC, RETENTION_SWEEP, SNAPSHOT_EVERY, SNAPSHOT_TOPIC,
     clients::Clients,
     directory::{Directory, Role},
     internal::{
@@ -314,6 +314,11 @@ impl Node {
                 directory.clone(),
                 stop.clone(),
             )));
+            background.push(history.enforce_retention(
+                namespaces.retention(),
+                RETENTION_SWEEP,
+                stop.clone(),
+            ));
             Some(member)
         } else {
             None

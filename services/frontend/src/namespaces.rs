@@ -22,6 +22,8 @@ use temporalio_protos::protos::temporal::api::{
 pub const REGISTERED: i32 = 1;
 pub const DEPRECATED: i32 = 2;
 
+/// Temporal's shortest retention of closed workflows: one day.
+pub const MIN_RETENTION_SECONDS: i64 = 24 * 3600;
 /// Temporal's default retention of closed workflows: one day.
 pub const DEFAULT_RETENTION_SECONDS: i64 = 24 * 3600;
 
@@ -111,6 +113,28 @@ impl Namespaces {
             .write()
             .expect("namespace lock is not poisoned")
             .insert(namespace.name.clone(), namespace);
+    }
+
+    /// A namespace by its ID.
+    pub fn by_id(&self, id: &str) -> Option<Namespace> {
+        self.by_name
+            .read()
+            .expect("namespace lock is not poisoned")
+            .values()
+            .find(|namespace| namespace.id == id)
+            .cloned()
+    }
+
+    /// The retention of each namespace by ID, in nanoseconds, as history enforces it.
+    pub fn retention(&self) -> cairn_history::RetentionOf {
+        let namespaces = self.clone();
+        std::sync::Arc::new(move |id: &str| {
+            namespaces.by_id(id).map(|namespace| {
+                namespace
+                    .retention_seconds
+                    .saturating_mul(time::NANOS_PER_SEC)
+            })
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<Namespace> {

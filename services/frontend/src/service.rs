@@ -6,7 +6,7 @@ use cairn_api::{
     operatorservice::operator_service_server::OperatorService,
     workflowservice::workflow_service_server::WorkflowService,
 };
-use cairn_engine::{RunKey, proto::common::WorkflowExecution, time, token::TaskToken};
+use cairn_engine::{RunKey, proto::common::WorkflowExecution, token::TaskToken};
 use cairn_history::{History, HistoryError, SharedTaskSink};
 use cairn_matching::Matching;
 use prost::Message;
@@ -181,18 +181,13 @@ impl WorkflowService for Frontend {
     ) -> Reply<ws::RegisterNamespaceResponse> {
         let request = request.into_inner();
         validate::required(&request.namespace, "Namespace")?;
-        let retention = request
-            .workflow_execution_retention_period
-            .as_ref()
-            .map(|d| time::from_duration(Some(d)) / time::NANOS_PER_SEC);
+        let retention = validate::retention(request.workflow_execution_retention_period.as_ref())?;
         let namespace = Namespace {
             id: namespace_id(&request.namespace),
             name: request.namespace.clone(),
             description: request.description,
             owner_email: request.owner_email,
-            retention_seconds: retention
-                .filter(|r| *r > 0)
-                .unwrap_or(crate::namespaces::DEFAULT_RETENTION_SECONDS),
+            retention_seconds: retention.unwrap_or(crate::namespaces::DEFAULT_RETENTION_SECONDS),
             data: request.data,
             state: crate::namespaces::REGISTERED,
             search_attributes: Default::default(),
@@ -220,19 +215,11 @@ impl WorkflowService for Frontend {
     ) -> Reply<ws::UpdateNamespaceResponse> {
         let r = request.into_inner();
         validate::required(&r.namespace, "Namespace")?;
-        let retention = match r
-            .config
-            .as_ref()
-            .and_then(|c| c.workflow_execution_retention_ttl.as_ref())
-        {
-            Some(ttl) if ttl.seconds < 0 || ttl.nanos < 0 => {
-                return Err(Status::invalid_argument(
-                    "A valid retention period is not set on request.",
-                ));
-            }
-            Some(ttl) => Some(time::from_duration(Some(ttl)) / time::NANOS_PER_SEC),
-            None => None,
-        };
+        let retention = validate::retention(
+            r.config
+                .as_ref()
+                .and_then(|c| c.workflow_execution_retention_ttl.as_ref()),
+        )?;
         let info = r.update_info.unwrap_or_default();
         let updated = self
             .namespaces
@@ -246,7 +233,7 @@ impl WorkflowService for Frontend {
                         namespace.owner_email = info.owner_email;
                     }
                     namespace.data.extend(info.data);
-                    if let Some(retention) = retention.filter(|r| *r > 0) {
+                    if let Some(retention) = retention {
                         namespace.retention_seconds = retention;
                     }
                     if info.state != 0 {

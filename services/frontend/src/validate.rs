@@ -79,3 +79,20 @@ pub fn retry_policy(
     }
     Ok(())
 }
+
+/// A namespace's retention in seconds, as Temporal accepts it: at least a day; `None` when
+/// not given (zero counts as not given).
+pub fn retention(ttl: Option<&prost_wkt_types::Duration>) -> Result<Option<i64>, Status> {
+    let Some(ttl) = ttl else {
+        return Ok(None);
+    };
+    if ttl.seconds == 0 && ttl.nanos == 0 {
+        return Ok(None);
+    }
+    if ttl.seconds < crate::namespaces::MIN_RETENTION_SECONDS || ttl.nanos < 0 {
+        return Err(Status::invalid_argument(
+            "A valid retention period is not set on request.",
+        ));
+    }
+    Ok(Some(ttl.seconds))
+}

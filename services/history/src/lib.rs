@@ -11,6 +11,7 @@ mod partition;
 mod peers;
 mod poll;
 mod queries;
+mod retention;
 mod timers;
 mod transfers;
 mod updates;
@@ -25,6 +26,7 @@ pub use partition::SnapshotConfig;
 pub use peers::Peers;
 pub use poll::{StartedActivityTask, StartedWorkflowTask};
 pub use queries::{AnswerWaiter, Queries, QueryAnswer, QueryTask};
+pub use retention::RetentionOf;
 pub use updates::UpdateEndings;
 
 /// Where a history owner hands tasks that became ready (matching). Delivery is at least

@@ -112,7 +112,11 @@ impl<'a> Work<'a> {
         let value = operation(&mut tx)?;
         let mut changes = tx.finish();
         let next_run = changes.next_run.take();
-        if state != before || !changes.events.is_empty() || !changes.tasks.is_empty() {
+        if state != before
+            || !changes.events.is_empty()
+            || !changes.tasks.is_empty()
+            || changes.deleted
+        {
             self.stage(state, changes);
         }
         // The run closed and the workflow goes on: its next run is part of the same record.

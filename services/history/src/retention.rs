@@ -1,0 +1,90 @@
+//! Retention: a closed run is kept for its namespace's retention period after it closed, then
+//! deleted like DeleteWorkflowExecution deletes it (state, events and visibility in one
+//! record). Each owner sweeps its partitions now and then; a run is deleted only if it is
+//! still closed and expired when the deletion runs in its partition's loop.
+
+use std::{sync::Arc, time::Duration};
+
+use cairn_engine::{PartitionId, RunKey};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::{History, HistoryError};
+
+/// A namespace's retention in nanoseconds, by namespace ID; `None` keeps its runs.
+pub type RetentionOf = Arc<dyn Fn(&str) -> Option<i64> + Send + Sync>;
+
+impl History {
+    /// Deletes, every `every` until `stop`, the closed runs of this node's partitions whose
+    /// retention has passed.
+    pub fn enforce_retention(
+        &self,
+        retention: RetentionOf,
+        every: Duration,
+        stop: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let history = self.clone();
+        tokio::spawn(async move {
+            loop {
+                for (partition, _) in history.owned() {
+                    match history.delete_expired(partition, &retention).await {
+                        Ok(0) => {}
+                        Ok(deleted) => debug!(partition, deleted, "retention deleted closed runs"),
+                        Err(error) => {
+                            warn!(partition, error = %cairn_runtime::report(&error), "retention sweep failed");
+                        }
+                    }
+                }
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(every) => {}
+                }
+            }
+        })
+    }
+
+    /// Deletes the closed runs of `partition` (owned here) whose retention has passed; returns
+    /// how many.
+    pub async fn delete_expired(
+        &self,
+        partition: PartitionId,
+        retention: &RetentionOf,
+    ) -> Result<usize, HistoryError> {
+        let now = self.now();
+        let candidates: Vec<RunKey> = self
+            .runs(partition)
+            .await?
+            .into_iter()
+            .filter(|state| expired(state, retention, now))
+            .map(|state| state.run)
+            .collect();
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        let retention = Arc::clone(retention);
+        self.submit(partition, move |work| {
+            let mut deleted = 0;
+            for run in candidates {
+                // Still closed and expired now that the loop runs it.
+                let now = work.now();
+                if work
+                    .state(&run)?
+                    .is_some_and(|state| expired(&state, &retention, now))
+                {
+                    work.update(&run, |tx| tx.delete())?;
+                    deleted += 1;
+                }
+            }
+            Ok(deleted)
+        })
+        .await
+    }
+}
+
+/// Whether a run is closed and was closed longer ago than its namespace keeps runs.
+fn expired(state: &cairn_engine::MutableState, retention: &RetentionOf, now: i64) -> bool {
+    match (state.close_time, retention(&state.run.namespace_id)) {
+        (Some(closed), Some(kept)) => !state.is_open() && closed.saturating_add(kept) <= now,
+        _ => false,
+    }
+}
