@@ -86,7 +86,7 @@ async fn closed_runs_go_once_their_retention_has_passed() {
         config,
         db,
         Arc::new(NoTasks),
-        clock.clone() as Arc<dyn Clock>,
+        Arc::clone(&clock) as Arc<dyn Clock>,
     )
     .await
     .unwrap();
