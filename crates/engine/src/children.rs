@@ -344,10 +344,7 @@ pub fn child_run_start(
         time::from_duration(command.workflow_run_timeout.as_ref()),
         time::from_duration(command.workflow_task_timeout.as_ref()),
     );
-    let cron_backoff = (!command.cron_schedule.is_empty())
-        .then(|| crate::cron::Schedule::parse(&command.cron_schedule).ok())
-        .flatten()
-        .and_then(|schedule| schedule.backoff(now, now));
+    let cron_backoff = crate::start::first_cron_backoff(&command.cron_schedule, now);
     let run = RunKey {
         namespace_id: parent.namespace_id.clone(),
         workflow_id: command.workflow_id.clone(),

@@ -135,11 +135,7 @@ impl RunStart {
             time::from_duration(request.workflow_run_timeout.as_ref()),
             time::from_duration(request.workflow_task_timeout.as_ref()),
         );
-        let cron_backoff = (!request.cron_schedule.is_empty())
-            .then(|| cron::Schedule::parse(&request.cron_schedule).ok())
-            .flatten()
-            .and_then(|schedule| schedule.backoff(now, now));
-        let backoff = match cron_backoff {
+        let backoff = match first_cron_backoff(&request.cron_schedule, now) {
             Some(backoff) => backoff,
             None => time::from_duration(request.workflow_start_delay.as_ref()),
         };
@@ -186,6 +182,15 @@ impl RunStart {
             parent: None,
         }
     }
+}
+
+/// How long the first run of a cron workflow started at `now` waits for its schedule; `None`
+/// without a (valid) schedule.
+pub(crate) fn first_cron_backoff(cron_schedule: &str, now: Nanos) -> Option<Nanos> {
+    if cron_schedule.is_empty() {
+        return None;
+    }
+    cron::Schedule::parse(cron_schedule).ok()?.backoff(now, now)
 }
 
 /// A run's effective timeouts: the run timeout is at most the execution timeout (and is

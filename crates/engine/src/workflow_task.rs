@@ -232,14 +232,7 @@ impl Tx<'_> {
         });
         self.state.last_completed_started_event_id = started_event_id;
         self.state.workflow_task = None;
-        // A completion without sticky attributes ends sticky execution, as in Temporal.
-        match &completion.sticky {
-            Some(sticky) if !sticky.task_queue.is_empty() => {
-                self.state.sticky_task_queue = sticky.task_queue.clone();
-                self.state.sticky_schedule_to_start_timeout = sticky.schedule_to_start_timeout;
-            }
-            _ => self.clear_sticky_queue(),
-        }
+        self.take_sticky(completion.sticky.as_ref());
         let mut needs_task = completion.force_create_new_workflow_task;
         let mut answered = vec![false; completion.messages.len()];
         let mut rejected = Vec::new();
@@ -322,18 +315,24 @@ impl Tx<'_> {
         }
         self.changes.rejected_updates.extend(rejected);
         self.state.workflow_task = None;
-        match &completion.sticky {
-            Some(sticky) if !sticky.task_queue.is_empty() => {
-                self.state.sticky_task_queue = sticky.task_queue.clone();
-                self.state.sticky_schedule_to_start_timeout = sticky.schedule_to_start_timeout;
-            }
-            _ => self.clear_sticky_queue(),
-        }
+        self.take_sticky(completion.sticky.as_ref());
         if self.has_admitted_updates() {
             self.schedule_speculative_workflow_task();
         }
         CompletionOutcome::Discarded {
             reset_history_event_id: self.state.next_event_id - 1,
+        }
+    }
+
+    /// Sticky execution as the completing worker asks for it: a completion without sticky
+    /// attributes ends it, as in Temporal.
+    fn take_sticky(&mut self, sticky: Option<&Sticky>) {
+        match sticky {
+            Some(sticky) if !sticky.task_queue.is_empty() => {
+                self.state.sticky_task_queue = sticky.task_queue.clone();
+                self.state.sticky_schedule_to_start_timeout = sticky.schedule_to_start_timeout;
+            }
+            _ => self.clear_sticky_queue(),
         }
     }
 
