@@ -1,6 +1,6 @@
-//! Workflows, activities, timers, signals, queries, failure and cancellation through the
-//! official Temporal Rust SDK (`temporalio-sdk`, `temporalio-client`), against a real
-//! `cairn server start-dev` process.
+//! Workflows, activities, timers, signals, queries, updates, child workflows, continue-as-new,
+//! failure and cancellation through the official Temporal Rust SDK (`temporalio-sdk`,
+//! `temporalio-client`), against a real `cairn server start-dev` process.
 //!
 //! Each test starts its own server on a free port and its own worker on a fresh task queue, so
 //! the tests can run in parallel. The server binary comes from `CAIRN_BIN`, else
@@ -24,9 +24,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowCancelOptions,
-    WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowFetchHistoryOptions,
-    WorkflowGetResultOptions, WorkflowHandle, WorkflowQueryOptions, WorkflowSignalOptions,
-    WorkflowStartOptions, errors::WorkflowGetResultError,
+    WorkflowDescribeOptions, WorkflowExecuteUpdateOptions, WorkflowExecutionStatus,
+    WorkflowFetchHistoryOptions, WorkflowGetResultOptions, WorkflowHandle, WorkflowQueryOptions,
+    WorkflowSignalOptions, WorkflowStartOptions, errors::WorkflowGetResultError,
 };
 use temporalio_common::error::IncomingError;
 use temporalio_common::protos::temporal::api::enums::v1::EventType;
@@ -36,8 +36,9 @@ use temporalio_common::{HasWorkflowDefinition, RetryPolicy};
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{
-    ActivityOptions, ApplicationFailure, Runtime, SyncWorkflowContext, TimerResult, Worker,
-    WorkerOptions, WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
+    ActivityOptions, ApplicationFailure, ChildWorkflowOptions, ContinueAsNewOptions, Runtime,
+    SyncWorkflowContext, TimerResult, Worker, WorkerOptions, WorkflowContext, WorkflowContextView,
+    WorkflowResult, WorkflowTermination,
 };
 use uuid::Uuid;
 
@@ -176,6 +177,78 @@ impl FailingWorkflow {
             .non_retryable(true)
             .build()
             .into())
+    }
+}
+
+/// Starts `GreetingWorkflow` as a child (with an ID derived from its own) and returns the child's
+/// result.
+#[workflow]
+#[derive(Default)]
+struct ParentWorkflow;
+
+#[workflow_methods]
+impl ParentWorkflow {
+    #[run]
+    async fn run(ctx: &mut WorkflowContext<Self>, name: String) -> WorkflowResult<String> {
+        let options = ChildWorkflowOptions::workflow_id(child_id(ctx.workflow_id()));
+        let child = ctx
+            .start_child_workflow(GreetingWorkflow::run, name, options)
+            .await?;
+        Ok(child.result().await?)
+    }
+}
+
+/// The workflow ID `ParentWorkflow` gives its child.
+fn child_id(parent_id: &str) -> String {
+    format!("{parent_id}-greeting")
+}
+
+/// Continues as new with the counter one lower until it reaches 0, then returns "liftoff".
+#[workflow]
+#[derive(Default)]
+struct CountdownWorkflow;
+
+#[workflow_methods]
+impl CountdownWorkflow {
+    #[run]
+    #[allow(
+        clippy::unused_async,
+        reason = "the SDK requires the run method to be async"
+    )]
+    async fn run(ctx: &mut WorkflowContext<Self>, remaining: u32) -> WorkflowResult<String> {
+        if remaining > 0 {
+            ctx.continue_as_new(remaining - 1, ContinueAsNewOptions::default())?;
+        }
+        Ok("liftoff".to_owned())
+    }
+}
+
+/// Collects items through an update, which returns how many there are now, until a signal
+/// closes the list; returns the items.
+#[workflow]
+#[derive(Default)]
+struct ChecklistWorkflow {
+    items: Vec<String>,
+    closed: bool,
+}
+
+#[workflow_methods]
+impl ChecklistWorkflow {
+    #[run]
+    async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<Vec<String>> {
+        ctx.wait_condition(|s| s.closed).await?;
+        Ok(ctx.state(|s| s.items.clone()))
+    }
+
+    #[update]
+    fn add(&mut self, _ctx: &mut SyncWorkflowContext<Self>, item: String) -> usize {
+        self.items.push(item);
+        self.items.len()
+    }
+
+    #[signal]
+    fn close(&mut self, _ctx: &mut SyncWorkflowContext<Self>) {
+        self.closed = true;
     }
 }
 
@@ -359,6 +432,9 @@ impl TestEnv {
             .and_then(|o| o.register_workflow::<TimerWorkflow>())
             .and_then(|o| o.register_workflow::<MailboxWorkflow>())
             .and_then(|o| o.register_workflow::<FailingWorkflow>())
+            .and_then(|o| o.register_workflow::<ParentWorkflow>())
+            .and_then(|o| o.register_workflow::<CountdownWorkflow>())
+            .and_then(|o| o.register_workflow::<ChecklistWorkflow>())
             .expect("register workflows")
             .build();
         let mut worker =
@@ -707,6 +783,129 @@ async fn activity_workflow_history_matches_temporal() {
             EventType::WorkflowExecutionCompleted,
         ];
         assert_eq!(event_types(&handle).await, expected);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parent_workflow_returns_the_result_of_its_child() {
+    let env = TestEnv::start().await;
+    env.with_worker(async {
+        let handle = env
+            .start_workflow(ParentWorkflow::run, "child".to_owned())
+            .await;
+        let result = handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await
+            .expect("the workflow completes");
+        assert_eq!(result, "Hello, child!");
+
+        let types = event_types(&handle).await;
+        let position = |t| {
+            types
+                .iter()
+                .position(|&e| e == t)
+                .unwrap_or_else(|| panic!("no {t:?} in the history: {types:?}"))
+        };
+        let initiated = position(EventType::StartChildWorkflowExecutionInitiated);
+        let started = position(EventType::ChildWorkflowExecutionStarted);
+        let completed = position(EventType::ChildWorkflowExecutionCompleted);
+        assert!(initiated < started && started < completed, "{types:?}");
+
+        let child = env
+            .client
+            .get_workflow_handle::<GreetingWorkflow>(child_id(&handle.info().workflow_id));
+        assert_eq!(status(&child).await, WorkflowExecutionStatus::Completed);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn continue_as_new_runs_until_the_last_run_returns() {
+    let env = TestEnv::start().await;
+    env.with_worker(async {
+        let handle = env.start_workflow(CountdownWorkflow::run, 3).await;
+        // The handle targets the first run; its result follows the chain to the last.
+        let result = handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await
+            .expect("the last run completes");
+        assert_eq!(result, "liftoff");
+
+        assert_eq!(
+            status(&handle).await,
+            WorkflowExecutionStatus::ContinuedAsNew
+        );
+        let types = event_types(&handle).await;
+        assert_eq!(
+            types.last(),
+            Some(&EventType::WorkflowExecutionContinuedAsNew),
+            "{types:?}"
+        );
+
+        // Without a run ID, the workflow ID names the newest run: a different, completed one.
+        let latest = env
+            .client
+            .get_workflow_handle::<CountdownWorkflow>(handle.info().workflow_id.clone());
+        let description = latest
+            .describe(WorkflowDescribeOptions::default())
+            .await
+            .expect("describe the latest run");
+        assert_eq!(description.status(), WorkflowExecutionStatus::Completed);
+        assert_ne!(Some(description.run_id()), handle.run_id());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_returns_its_result_and_changes_the_workflow_state() {
+    let env = TestEnv::start().await;
+    env.with_worker(async {
+        let handle = env.start_workflow(ChecklistWorkflow::run, ()).await;
+        for (item, expected_len) in [("milk", 1), ("eggs", 2)] {
+            let len = handle
+                .execute_update(
+                    ChecklistWorkflow::add,
+                    item.to_owned(),
+                    WorkflowExecuteUpdateOptions::default(),
+                )
+                .await
+                .expect("the update completes");
+            assert_eq!(len, expected_len);
+        }
+        handle
+            .signal(
+                ChecklistWorkflow::close,
+                (),
+                WorkflowSignalOptions::default(),
+            )
+            .await
+            .expect("signal the workflow");
+        let result = handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await
+            .expect("the workflow completes");
+        assert_eq!(result, ["milk", "eggs"]);
+
+        let types = event_types(&handle).await;
+        let count = |t| types.iter().filter(|&&e| e == t).count();
+        assert_eq!(
+            count(EventType::WorkflowExecutionUpdateAccepted),
+            2,
+            "{types:?}"
+        );
+        assert_eq!(
+            count(EventType::WorkflowExecutionUpdateCompleted),
+            2,
+            "{types:?}"
+        );
+        let first_accepted = types
+            .iter()
+            .position(|&t| t == EventType::WorkflowExecutionUpdateAccepted);
+        let first_completed = types
+            .iter()
+            .position(|&t| t == EventType::WorkflowExecutionUpdateCompleted);
+        assert!(first_accepted < first_completed, "{types:?}");
     })
     .await;
 }
