@@ -24,8 +24,11 @@ from temporalio.api.workflowservice.v1 import (
     DescribeNamespaceRequest,
     DescribeWorkflowExecutionRequest,
     ExecuteMultiOperationRequest,
+    GetClusterInfoRequest,
     GetSystemInfoRequest,
+    GetWorkflowExecutionHistoryReverseRequest,
     RegisterNamespaceRequest,
+    ScanWorkflowExecutionsRequest,
     SignalWorkflowExecutionRequest,
     StartWorkflowExecutionRequest,
     UpdateNamespaceRequest,
@@ -1792,3 +1795,49 @@ async def test_cairn_eager_start_matches_reference(
     ref_client: Client, cairn_client: Client
 ) -> None:
     assert await eager_start(cairn_client) == await eager_start(ref_client)
+
+
+async def other_reads(client: Client) -> dict[str, object]:
+    """GetClusterInfo, ScanWorkflowExecutions and GetWorkflowExecutionHistoryReverse."""
+    service = client.workflow_service
+    info = await service.get_cluster_info(GetClusterInfoRequest())
+    seen: dict[str, object] = {
+        "cluster name": info.cluster_name,
+        "server version": info.server_version,
+        "supported clients": sorted(info.supported_clients),
+    }
+    queue = unique("diff-reads")
+    async with worker(client, queue):
+        handle = await client.start_workflow(
+            GreetingWorkflow.run, "reads", id=unique("diff-reads"), task_queue=queue
+        )
+        await handle.result()
+    scan = ScanWorkflowExecutionsRequest(namespace="default", query=f"WorkflowId = '{handle.id}'")
+    scanned = await eventually(
+        lambda: service.scan_workflow_executions(scan),
+        lambda response: len(response.executions) == 1,
+        what="the workflow to be visible",
+    )
+    seen["scanned"] = [execution.status for execution in scanned.executions]
+    backwards: list[str] = []
+    token = b""
+    while True:
+        page = await service.get_workflow_execution_history_reverse(
+            GetWorkflowExecutionHistoryReverseRequest(
+                namespace="default",
+                execution=WorkflowExecution(workflow_id=handle.id),
+                maximum_page_size=4,
+                next_page_token=token,
+            )
+        )
+        backwards += [describe_event(event) for event in page.history.events]
+        token = page.next_page_token
+        if not token:
+            break
+    forwards = [describe_event(event) for event in (await handle.fetch_history()).events]
+    seen["reverse history is the history backwards"] = backwards == forwards[::-1]
+    return seen
+
+
+async def test_cairn_other_reads_match_reference(ref_client: Client, cairn_client: Client) -> None:
+    assert await other_reads(cairn_client) == await other_reads(ref_client)

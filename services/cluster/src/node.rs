@@ -244,7 +244,8 @@ impl Node {
         .serving_queues(Arc::new(move |namespace_id: &str, queue: &str| {
             let partition = partition_of(namespace_id, queue, matching_partitions);
             i32::try_from(partition).is_ok_and(|p| owned.borrow().contains(&p))
-        }));
+        }))
+        .in_cluster(cluster.cluster_id.clone());
 
         let internal = tonic::transport::Server::builder()
             .add_service(cairn_frontend::workflow_service(frontend.clone()))

@@ -665,6 +665,34 @@ impl WorkflowService for Router {
         local!(self, request, list_workflow_executions)
     }
 
+    async fn scan_workflow_executions(
+        &self,
+        request: Request<ws::ScanWorkflowExecutionsRequest>,
+    ) -> Reply<ws::ScanWorkflowExecutionsResponse> {
+        local!(self, request, scan_workflow_executions)
+    }
+
+    async fn get_cluster_info(
+        &self,
+        request: Request<ws::GetClusterInfoRequest>,
+    ) -> Reply<ws::GetClusterInfoResponse> {
+        local!(self, request, get_cluster_info)
+    }
+
+    async fn get_workflow_execution_history_reverse(
+        &self,
+        request: Request<ws::GetWorkflowExecutionHistoryReverseRequest>,
+    ) -> Reply<ws::GetWorkflowExecutionHistoryReverseResponse> {
+        let r = request.get_ref();
+        let target = self.execution(&r.namespace, r.execution.as_ref());
+        route!(
+            self,
+            request,
+            get_workflow_execution_history_reverse,
+            target
+        )
+    }
+
     async fn count_workflow_executions(
         &self,
         request: Request<ws::CountWorkflowExecutionsRequest>,

@@ -118,3 +118,47 @@ pub fn idle_history_poll(
     let from = <[u8; 8]>::try_from(r.next_page_token.as_slice()).map_or(1, i64::from_be_bytes);
     idle_answer(close_only, from)
 }
+
+/// GetWorkflowExecutionHistoryReverse: a run's events newest first, in pages.
+pub(crate) async fn get_workflow_execution_history_reverse(
+    frontend: &Frontend,
+    request: Request<ws::GetWorkflowExecutionHistoryReverseRequest>,
+) -> Reply<ws::GetWorkflowExecutionHistoryReverseResponse> {
+    let r = request.into_inner();
+    let namespace = frontend.namespace(&r.namespace)?;
+    let run = frontend.run(&namespace, r.execution.as_ref())?;
+    let state = frontend.history.describe(run).await.map_err(status)?;
+    // The page token is the event ID after the next page's newest event.
+    let end: i64 = if r.next_page_token.is_empty() {
+        state.next_event_id
+    } else {
+        let bytes: [u8; 8] = r
+            .next_page_token
+            .as_slice()
+            .try_into()
+            .map_err(|_| Status::invalid_argument("Invalid NextPageToken."))?;
+        i64::from_be_bytes(bytes)
+    };
+    let page_size = if r.maximum_page_size > 0 {
+        i64::from(r.maximum_page_size)
+    } else {
+        DEFAULT_PAGE_SIZE as i64
+    };
+    let start = (end - page_size).max(1);
+    let mut events = frontend
+        .history
+        .events(&state.run, start, end)
+        .await
+        .map_err(status)?;
+    events.reverse();
+    Ok(Response::new(
+        ws::GetWorkflowExecutionHistoryReverseResponse {
+            history: Some(HistoryPage { events }),
+            next_page_token: if start > 1 {
+                start.to_be_bytes().to_vec()
+            } else {
+                Vec::new()
+            },
+        },
+    ))
+}

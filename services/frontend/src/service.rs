@@ -24,6 +24,8 @@ use crate::{
     queries, search_attributes, updates, validate, visibility_api, workflow_tasks, workflows,
 };
 
+/// The Temporal server version whose API and behaviour Cairn follows.
+pub(crate) const SERVER_VERSION: &str = "1.32.0";
 /// A query waits this long for a worker to answer.
 pub(crate) const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) const DEFAULT_PAGE_SIZE: usize = 1000;
@@ -37,6 +39,8 @@ pub struct Frontend {
     pub(crate) namespaces: Namespaces,
     /// Which task queues this node's matching serves; `None` when it serves them all.
     pub(crate) queues: Option<QueueOwnership>,
+    /// The cluster's ID, as GetClusterInfo reports it.
+    pub(crate) cluster_id: String,
 }
 
 /// Tells whether this node's matching owns a task queue (namespace ID, queue name).
@@ -57,7 +61,14 @@ impl Frontend {
             tasks,
             namespaces,
             queues: None,
+            cluster_id: uuid::Uuid::new_v4().to_string(),
         }
+    }
+
+    /// Reports `cluster_id` as the cluster this frontend belongs to.
+    pub fn in_cluster(mut self, cluster_id: String) -> Self {
+        self.cluster_id = cluster_id;
+        self
     }
 
     /// Serves polls only for the task queues `queues` accepts; others are refused as not
@@ -128,7 +139,7 @@ impl WorkflowService for Frontend {
         _: Request<ws::GetSystemInfoRequest>,
     ) -> Reply<ws::GetSystemInfoResponse> {
         Ok(Response::new(ws::GetSystemInfoResponse {
-            server_version: "1.32.0".into(),
+            server_version: SERVER_VERSION.into(),
             capabilities: Some(Capabilities {
                 signal_and_query_header: true,
                 internal_error_differentiation: true,
@@ -432,6 +443,67 @@ impl WorkflowService for Frontend {
         request: Request<ws::CountWorkflowExecutionsRequest>,
     ) -> Reply<ws::CountWorkflowExecutionsResponse> {
         visibility_api::count_workflow_executions(self, request).await
+    }
+
+    async fn get_cluster_info(
+        &self,
+        _: Request<ws::GetClusterInfoRequest>,
+    ) -> Reply<ws::GetClusterInfoResponse> {
+        // The client versions Temporal 1.32 accepts, as it reports them.
+        let supported_clients = [
+            ("temporal-cli", "<2.0.0"),
+            ("temporal-go", "<2.0.0"),
+            ("temporal-java", "<2.0.0"),
+            ("temporal-php", "<2.0.0"),
+            ("temporal-server", "<2.0.0"),
+            ("temporal-typescript", "<2.0.0"),
+            ("temporal-ui", "<3.0.0"),
+            ("Nexus-go-sdk", "<2.0.0"),
+        ]
+        .into_iter()
+        .map(|(client, versions)| (client.to_string(), versions.to_string()))
+        .collect();
+        Ok(Response::new(ws::GetClusterInfoResponse {
+            supported_clients,
+            server_version: SERVER_VERSION.into(),
+            cluster_id: self.cluster_id.clone(),
+            cluster_name: "active".into(),
+            history_shard_count: i32::try_from(self.history.partitions()).unwrap_or(i32::MAX),
+            persistence_store: "kafka".into(),
+            visibility_store: "kafka".into(),
+            initial_failover_version: 1,
+            failover_version_increment: 10,
+            ..Default::default()
+        }))
+    }
+
+    async fn scan_workflow_executions(
+        &self,
+        request: Request<ws::ScanWorkflowExecutionsRequest>,
+    ) -> Reply<ws::ScanWorkflowExecutionsResponse> {
+        let r = request.into_inner();
+        let listed = visibility_api::list_workflow_executions(
+            self,
+            Request::new(ws::ListWorkflowExecutionsRequest {
+                namespace: r.namespace,
+                page_size: r.page_size,
+                next_page_token: r.next_page_token,
+                query: r.query,
+            }),
+        )
+        .await?
+        .into_inner();
+        Ok(Response::new(ws::ScanWorkflowExecutionsResponse {
+            executions: listed.executions,
+            next_page_token: listed.next_page_token,
+        }))
+    }
+
+    async fn get_workflow_execution_history_reverse(
+        &self,
+        request: Request<ws::GetWorkflowExecutionHistoryReverseRequest>,
+    ) -> Reply<ws::GetWorkflowExecutionHistoryReverseResponse> {
+        history_api::get_workflow_execution_history_reverse(self, request).await
     }
 
     async fn delete_workflow_execution(
