@@ -301,3 +301,15 @@ async def test_cli_starts_a_delayed_workflow_and_a_cron_workflow(
     bad = await cli.fails("workflow", "start", "--type", "RunInfoWorkflow", "--task-queue",
                           task_queue, "--workflow-id", unique("cli-cron"), "--cron", "whenever")
     assert "invalid CronSchedule" in bad.stderr, bad.stderr
+
+
+async def test_cli_task_queue_describe_lists_the_workers_pollers(
+    cli: Cli, client: Client, task_queue: str
+) -> None:
+    async def pollers() -> list[tuple[str, str]]:
+        described = await cli.ok("task-queue", "describe", "--task-queue", task_queue,
+                                  "-o", "json")
+        return sorted((p["taskQueueType"], p["identity"]) for p in described.json()["pollers"])
+
+    expected = [("activity", client.identity), ("workflow", client.identity)]
+    assert await eventually(pollers, lambda seen: seen == expected, what="both pollers")

@@ -22,6 +22,7 @@ from temporalio.api.workflowservice.v1 import (
     DeleteWorkflowExecutionRequest,
     DeprecateNamespaceRequest,
     DescribeNamespaceRequest,
+    DescribeTaskQueueRequest,
     DescribeWorkflowExecutionRequest,
     ExecuteMultiOperationRequest,
     GetClusterInfoRequest,
@@ -1841,3 +1842,36 @@ async def other_reads(client: Client) -> dict[str, object]:
 
 async def test_cairn_other_reads_match_reference(ref_client: Client, cairn_client: Client) -> None:
     assert await other_reads(cairn_client) == await other_reads(ref_client)
+
+
+async def task_queue_pollers(client: Client) -> dict[str, object]:
+    """DescribeTaskQueue: the workers polling a queue, for each kind of task."""
+    queue = unique("diff-pollers")
+    seen: dict[str, object] = {}
+    async with worker(client, queue):
+        for kind, name in ((1, "workflow"), (2, "activity")):
+            request = DescribeTaskQueueRequest(
+                namespace="default", task_queue=TaskQueue(name=queue), task_queue_type=kind
+            )
+            described = await eventually(
+                lambda request=request: client.workflow_service.describe_task_queue(request),
+                lambda response: len(response.pollers) > 0,
+                what=f"{name} pollers",
+            )
+            seen[f"{name} pollers"] = [
+                (poller.identity == client.identity, poller.rate_per_second)
+                for poller in described.pollers
+            ]
+    unknown = DescribeTaskQueueRequest(
+        namespace="default", task_queue=TaskQueue(name=unique("nobody")), task_queue_type=1
+    )
+    seen["a queue nobody polls"] = len(
+        (await client.workflow_service.describe_task_queue(unknown)).pollers
+    )
+    return seen
+
+
+async def test_cairn_task_queue_pollers_match_reference(
+    ref_client: Client, cairn_client: Client
+) -> None:
+    assert await task_queue_pollers(cairn_client) == await task_queue_pollers(ref_client)

@@ -672,6 +672,16 @@ impl WorkflowService for Router {
         local!(self, request, scan_workflow_executions)
     }
 
+    async fn describe_task_queue(
+        &self,
+        request: Request<ws::DescribeTaskQueueRequest>,
+    ) -> Reply<ws::DescribeTaskQueueResponse> {
+        let r = request.get_ref();
+        let queue = r.task_queue.as_ref().map_or("", |q| q.name.as_str());
+        let target = self.queue(&r.namespace, queue);
+        route!(self, request, describe_task_queue, target)
+    }
+
     async fn get_cluster_info(
         &self,
         request: Request<ws::GetClusterInfoRequest>,

@@ -31,6 +31,26 @@ pub(crate) async fn poll_activity_task_queue(
         .unwrap_or_default();
     validate::required(&queue, "TaskQueue")?;
     frontend.check_queue(&namespace.id, &queue)?;
+    #[allow(deprecated)] // the SDKs still report their build ID here
+    let build_id = r
+        .worker_version_capabilities
+        .as_ref()
+        .map(|c| c.build_id.clone())
+        .filter(|id| !id.is_empty())
+        .or_else(|| r.deployment_options.as_ref().map(|d| d.build_id.clone()))
+        .unwrap_or_default();
+    let rate = r
+        .task_queue_metadata
+        .as_ref()
+        .and_then(|m| m.max_tasks_per_second);
+    frontend.note_poller(
+        &namespace.id,
+        &queue,
+        TaskKind::Activity,
+        &r.identity,
+        rate,
+        build_id,
+    );
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());

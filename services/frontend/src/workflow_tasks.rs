@@ -33,6 +33,22 @@ pub(crate) async fn poll_workflow_task_queue(
         .unwrap_or_default();
     validate::required(&queue, "TaskQueue")?;
     frontend.check_queue(&namespace.id, &queue)?;
+    #[allow(deprecated)] // the SDKs still report their build ID here
+    let build_id = r
+        .worker_version_capabilities
+        .as_ref()
+        .map(|c| c.build_id.clone())
+        .filter(|id| !id.is_empty())
+        .or_else(|| r.deployment_options.as_ref().map(|d| d.build_id.clone()))
+        .unwrap_or_default();
+    frontend.note_poller(
+        &namespace.id,
+        &queue,
+        TaskKind::Workflow,
+        &r.identity,
+        None,
+        build_id,
+    );
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());

@@ -6,6 +6,7 @@
 //! A poll that times out or whose client goes away gives any task it was handed back to the
 //! queue, so a task is never lost between a match and a poller that vanished.
 
+mod pollers;
 mod queue;
 
 use std::{
@@ -18,6 +19,7 @@ use cairn_engine::{TaskKind, TaskRef};
 use cairn_history::{QueryTask, TaskSink};
 use tokio::sync::oneshot;
 
+pub use pollers::{POLLER_TTL, Poller};
 pub use queue::Item;
 use queue::{Queue, QueueKey};
 
@@ -29,6 +31,7 @@ pub struct Matching {
 #[derive(Default)]
 struct Inner {
     queues: Mutex<HashMap<QueueKey, Queue>>,
+    pollers: pollers::Pollers,
 }
 
 impl TaskSink for Matching {
@@ -50,6 +53,30 @@ impl TaskSink for Matching {
 impl Matching {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Notes a worker's poll of a task queue.
+    pub fn record_poller(
+        &self,
+        namespace_id: &str,
+        task_queue: &str,
+        kind: TaskKind,
+        poller: Poller,
+    ) {
+        self.inner
+            .pollers
+            .record(namespace_id, task_queue, kind, poller);
+    }
+
+    /// The workers that polled a task queue in the last five minutes, by identity.
+    pub fn pollers(
+        &self,
+        namespace_id: &str,
+        task_queue: &str,
+        kind: TaskKind,
+        now: i64,
+    ) -> Vec<Poller> {
+        self.inner.pollers.list(namespace_id, task_queue, kind, now)
     }
 
     fn offer(&self, key: QueueKey, item: Item) {
