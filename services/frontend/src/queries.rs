@@ -24,6 +24,9 @@ pub(crate) async fn query_workflow(
         .query
         .ok_or_else(|| Status::invalid_argument("Query is not set on request."))?;
     validate::required(&query.query_type, "QueryType")?;
+    // Subscribed before reading the state, so no change after that read goes unseen (a
+    // pending task may start and complete before the query attaches to it).
+    let changes = frontend.history.subscribe();
     let state = frontend.history.describe(run).await.map_err(status)?;
     let rejected = match reject_condition {
         QueryRejectCondition::NotOpen => !state.is_open(),
@@ -48,7 +51,7 @@ pub(crate) async fn query_workflow(
     };
     let deadline = tokio::time::Instant::now() + QUERY_TIMEOUT;
     let answer = frontend
-        .route_query(&namespace, state, task, deadline)
+        .route_query(&namespace, state, changes, task, deadline)
         .await?;
     match answer {
         Some(QueryAnswer::Answered(result)) => Ok(Response::new(ws::QueryWorkflowResponse {
@@ -100,17 +103,20 @@ pub(crate) fn query_answer(
 impl Frontend {
     /// Delivers a query as Temporal does: with the run's pending workflow task when there is
     /// one (so the answer reflects every event that task carries), after the started task
-    /// completes when one is running, and as a query task of its own otherwise.
+    /// completes when one is running, and as a query task of its own otherwise. `changes` was
+    /// subscribed before `state` was read.
     pub(crate) async fn route_query(
         &self,
         namespace: &Namespace,
         mut state: cairn_engine::MutableState,
+        mut changes: tokio::sync::broadcast::Receiver<
+            std::sync::Arc<Vec<cairn_engine::WorkflowKey>>,
+        >,
         task: QueryTask,
         deadline: tokio::time::Instant,
     ) -> Result<Option<QueryAnswer>, Status> {
         let queries = self.history.queries();
         let mut waiter = queries.expect_answer(&task.query_id);
-        let mut changes = self.history.subscribe();
         let workflow = state.run.workflow();
         loop {
             match &state.workflow_task {
