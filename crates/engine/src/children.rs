@@ -16,15 +16,15 @@ use crate::{
         command::StartChildWorkflowExecutionCommandAttributes,
         common::{WorkflowExecution, WorkflowType},
         enums::{
-            ContinueAsNewInitiator as Initiator, ParentClosePolicy,
-            StartChildWorkflowExecutionFailedCause, WorkflowTaskFailedCause as Cause,
+            ParentClosePolicy, StartChildWorkflowExecutionFailedCause,
+            WorkflowTaskFailedCause as Cause,
         },
         history,
+        workflowservice::StartWorkflowExecutionRequest,
     },
-    retry::RetryPolicy,
-    start::{RunStart, timeouts},
+    start::RunStart,
     state::{ChildInfo, MutableState, ParentInfo},
-    time::{self, Nanos},
+    time::Nanos,
 };
 
 /// The workflow ID an encoded start-child command names.
@@ -329,7 +329,8 @@ impl Tx<'_> {
     }
 }
 
-/// The first run of a child, from its parent's command.
+/// The first run of a child, from its parent's command: the run a client's start with the
+/// same settings would create, with its parent named.
 pub fn child_run_start(
     parent: &RunKey,
     namespace: &str,
@@ -338,62 +339,35 @@ pub fn child_run_start(
     request_id: String,
     now: Nanos,
 ) -> RunStart {
-    let execution_timeout = time::from_duration(command.workflow_execution_timeout.as_ref());
-    let (run_timeout, task_timeout) = timeouts(
-        execution_timeout,
-        time::from_duration(command.workflow_run_timeout.as_ref()),
-        time::from_duration(command.workflow_task_timeout.as_ref()),
-    );
-    let cron_backoff = crate::start::first_cron_backoff(&command.cron_schedule, now);
+    let request = StartWorkflowExecutionRequest {
+        namespace: namespace.to_string(),
+        workflow_id: command.workflow_id.clone(),
+        workflow_type: command.workflow_type.clone(),
+        task_queue: command.task_queue.clone(),
+        input: command.input.clone(),
+        workflow_execution_timeout: command.workflow_execution_timeout,
+        workflow_run_timeout: command.workflow_run_timeout,
+        workflow_task_timeout: command.workflow_task_timeout,
+        request_id,
+        retry_policy: command.retry_policy.clone(),
+        cron_schedule: command.cron_schedule.clone(),
+        memo: command.memo.clone(),
+        search_attributes: command.search_attributes.clone(),
+        header: command.header.clone(),
+        priority: command.priority.clone(),
+        ..Default::default()
+    };
     let run = RunKey {
         namespace_id: parent.namespace_id.clone(),
         workflow_id: command.workflow_id.clone(),
         run_id: child_run_id(parent, initiated_event_id),
     };
     RunStart {
-        first_run_id: run.run_id.clone(),
-        run,
-        namespace: namespace.to_string(),
-        workflow_type: command
-            .workflow_type
-            .as_ref()
-            .map(|t| t.name.clone())
-            .unwrap_or_default(),
-        task_queue: command
-            .task_queue
-            .as_ref()
-            .map(|q| q.name.clone())
-            .unwrap_or_default(),
-        input: command.input.clone(),
-        header: command.header.clone(),
-        memo: command.memo.clone(),
-        search_attributes: command.search_attributes.clone(),
-        priority: command.priority.clone(),
-        execution_timeout,
-        execution_expiration: (execution_timeout > 0).then(|| now + execution_timeout),
-        run_timeout,
-        task_timeout,
-        request_id,
-        identity: String::new(),
-        attempt: 1,
-        retry_policy: command
-            .retry_policy
-            .as_ref()
-            .map(|policy| RetryPolicy::for_activity(Some(policy))),
-        cron_schedule: command.cron_schedule.clone(),
-        backoff: cron_backoff.unwrap_or(0),
-        initiator: if command.cron_schedule.is_empty() {
-            Initiator::Unspecified
-        } else {
-            Initiator::CronSchedule
-        },
-        continued_run_id: String::new(),
-        continued_failure: None,
-        last_completion_result: None,
         parent: Some(ParentInfo {
             namespace: namespace.to_string(),
             run: parent.clone(),
             initiated_event_id,
         }),
+        ..RunStart::from_request(run, namespace, &request, now)
     }
 }

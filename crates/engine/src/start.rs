@@ -186,7 +186,7 @@ impl RunStart {
 
 /// How long the first run of a cron workflow started at `now` waits for its schedule; `None`
 /// without a (valid) schedule.
-pub(crate) fn first_cron_backoff(cron_schedule: &str, now: Nanos) -> Option<Nanos> {
+fn first_cron_backoff(cron_schedule: &str, now: Nanos) -> Option<Nanos> {
     if cron_schedule.is_empty() {
         return None;
     }

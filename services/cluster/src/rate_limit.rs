@@ -11,11 +11,8 @@ use std::{
 use futures::future::BoxFuture;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use prost::Message;
-use temporalio_protos::protos::{
-    google::rpc,
-    temporal::api::{
-        enums::v1::ResourceExhaustedCause, errordetails::v1::ResourceExhaustedFailure,
-    },
+use temporalio_protos::protos::temporal::api::{
+    enums::v1::ResourceExhaustedCause, errordetails::v1::ResourceExhaustedFailure,
 };
 
 /// Temporal's default rate of a frontend, in requests a second.
@@ -78,23 +75,14 @@ where
 
 /// Temporal's answer to a call over the rate limit.
 fn exhausted() -> tonic::Status {
-    let message = "service rate limit exceeded";
     let detail = ResourceExhaustedFailure {
         cause: ResourceExhaustedCause::RpsLimit as i32,
         ..Default::default()
     };
-    let body = rpc::Status {
-        code: tonic::Code::ResourceExhausted as i32,
-        message: message.into(),
-        details: vec![prost_wkt_types::Any {
-            type_url: "type.googleapis.com/temporal.api.errordetails.v1.ResourceExhaustedFailure"
-                .into(),
-            value: detail.encode_to_vec(),
-        }],
-    };
-    tonic::Status::with_details(
+    cairn_frontend::with_detail(
         tonic::Code::ResourceExhausted,
-        message,
-        body.encode_to_vec().into(),
+        "service rate limit exceeded".into(),
+        "ResourceExhaustedFailure",
+        detail.encode_to_vec(),
     )
 }

@@ -25,7 +25,7 @@ use cairn_api::{
 };
 use tonic::codec::CompressionEncoding;
 
-pub use error::is_not_owner;
+pub use error::{is_not_owner, with_detail};
 pub use history_api::idle_history_poll;
 pub use long_poll::parse_grpc_timeout;
 pub use namespaces::{Namespace, NamespaceError, Namespaces};
