@@ -314,7 +314,7 @@ impl Tx<'_> {
             child.started && child.parent_close_policy != ParentClosePolicy::Abandon as i32
         });
         self.state.external_requests.clear();
-        self.state.notify_parent = self.state.parent.is_some();
+        self.state.notify_parent = self.state.parent.is_some() || self.state.scheduled_by.is_some();
     }
 
     pub(crate) fn set_child_started_event(&mut self, initiated_event_id: i64, event_id: i64) {

@@ -248,6 +248,8 @@ impl Tx<'_> {
             continued_failure: None,
             last_completion_result: None,
             parent: state.parent.clone(),
+            scheduled_by: state.scheduled_by.clone(),
+            schedule: None,
         }
     }
 

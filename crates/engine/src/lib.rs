@@ -20,6 +20,7 @@ pub mod ids;
 pub mod limits;
 pub mod proto;
 pub mod retry;
+pub mod schedule;
 pub mod signal;
 pub mod start;
 pub mod state;

@@ -118,6 +118,10 @@ pub struct RunStart {
     pub last_completion_result: Option<Payloads>,
     /// The parent, when the run is a child workflow's.
     pub parent: Option<ParentInfo>,
+    /// The schedule that started the workflow, if one did.
+    pub scheduled_by: Option<RunKey>,
+    /// The schedule the run holds, for a schedule's run: it never has a workflow task.
+    pub schedule: Option<crate::schedule::ScheduleState>,
 }
 
 impl RunStart {
@@ -177,9 +181,11 @@ impl RunStart {
                 Initiator::CronSchedule
             },
             continued_run_id: String::new(),
-            continued_failure: None,
-            last_completion_result: None,
+            continued_failure: request.continued_failure.clone(),
+            last_completion_result: request.last_completion_result.clone(),
             parent: None,
+            scheduled_by: None,
+            schedule: None,
         }
     }
 }
@@ -281,6 +287,8 @@ pub fn begin(start: RunStart, now: Nanos) -> (MutableState, Changes) {
         notify_parent: false,
         updates: Vec::new(),
         update_count: 0,
+        schedule: start.schedule.clone(),
+        scheduled_by: start.scheduled_by.clone(),
     };
     let parent = start.parent.as_ref();
     let mut tx = Tx::new(&mut state, now);
@@ -321,7 +329,7 @@ pub fn begin(start: RunStart, now: Nanos) -> (MutableState, Changes) {
         parent_initiated_event_id: parent.map_or(0, |p| p.initiated_event_id),
         ..Default::default()
     });
-    if start.backoff <= 0 {
+    if start.backoff <= 0 && start.schedule.is_none() {
         tx.schedule_workflow_task(1);
     }
     let changes = tx.finish();

@@ -144,7 +144,8 @@ pub struct MutableState {
     #[serde(default)]
     #[avro(default = "null")]
     pub parent: Option<ParentInfo>,
-    /// Set when the run closed and its parent has not yet been told.
+    /// Set when the run closed and its parent (or the schedule that started it) has not yet
+    /// been told.
     #[serde(default)]
     #[avro(default = "false")]
     pub notify_parent: bool,
@@ -156,6 +157,15 @@ pub struct MutableState {
     #[serde(default)]
     #[avro(default = "0")]
     pub update_count: i64,
+    /// Set on the run that holds a schedule (see [`crate::schedule`]).
+    #[serde(default)]
+    #[avro(default = "null")]
+    pub schedule: Option<crate::schedule::ScheduleState>,
+    /// The run of the schedule that started this workflow; it hears when the workflow's last
+    /// run closes.
+    #[serde(default)]
+    #[avro(default = "null")]
+    pub scheduled_by: Option<RunKey>,
 }
 
 fn first_attempt() -> i32 {

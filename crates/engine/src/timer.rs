@@ -36,6 +36,8 @@ pub enum Deadline {
     WorkflowTimeout,
     /// The end of a start delay or of a retry or cron backoff.
     FirstWorkflowTask,
+    /// The next time of a schedule's spec came due.
+    ScheduleWake,
 }
 
 const ACTIVITY_TIMEOUTS: [TimeoutType; 4] = [
@@ -111,6 +113,9 @@ pub fn deadlines(state: &MutableState) -> Vec<(Nanos, Deadline)> {
     }
     if let Some(due) = state.first_workflow_task_due {
         out.push((due, Deadline::FirstWorkflowTask));
+    }
+    if let Some(due) = state.schedule.as_ref().and_then(|s| s.wake_time()) {
+        out.push((due, Deadline::ScheduleWake));
     }
     let expiry = [state.run_expiration, state.execution_expiration]
         .into_iter()
@@ -195,6 +200,7 @@ impl Tx<'_> {
                     self.schedule_workflow_task_if_none();
                 }
             }
+            Deadline::ScheduleWake => self.run_schedule(),
         }
     }
 }

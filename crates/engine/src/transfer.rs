@@ -47,6 +47,30 @@ pub enum Transfer {
         child: RunKey,
         terminate: bool,
     },
+    /// Start the workflow a schedule's action `sequence` asks for.
+    StartScheduled {
+        schedule: RunKey,
+        namespace: String,
+        sequence: i64,
+        /// The encoded `StartWorkflowExecutionRequest`.
+        request: Vec<u8>,
+    },
+    /// Cancel or terminate a workflow a schedule started, as its overlap policy says.
+    StopScheduled {
+        schedule: RunKey,
+        sequence: i64,
+        /// The workflow and its first run.
+        workflow: RunKey,
+        terminate: bool,
+    },
+    /// Tell the schedule that started `workflow` that its last run closed with `close_event`.
+    ScheduledClosed {
+        workflow: RunKey,
+        first_run_id: String,
+        schedule: RunKey,
+        /// The encoded close event; filled in by the sender from the workflow's history.
+        close_event: Vec<u8>,
+    },
 }
 
 /// What the other workflow made of a transfer.
@@ -70,6 +94,9 @@ impl Transfer {
             Self::External { from, .. } => from,
             Self::ChildClosed { child, .. } => child,
             Self::ParentClosed { parent, .. } => parent,
+            Self::StartScheduled { schedule, .. } => schedule,
+            Self::StopScheduled { schedule, .. } => schedule,
+            Self::ScheduledClosed { workflow, .. } => workflow,
         }
     }
 
@@ -91,6 +118,19 @@ impl Transfer {
             } => crate::external::target(from, *cancel, command),
             Self::ChildClosed { parent, .. } => parent.clone(),
             Self::ParentClosed { child, .. } => child.clone(),
+            Self::StartScheduled {
+                schedule, request, ..
+            } => RunKey {
+                namespace_id: schedule.namespace_id.clone(),
+                workflow_id: crate::schedule::started_workflow_id(request),
+                run_id: String::new(),
+            },
+            // The workflow's current run: a stop acts on the last run of its chain.
+            Self::StopScheduled { workflow, .. } => RunKey {
+                run_id: String::new(),
+                ..workflow.clone()
+            },
+            Self::ScheduledClosed { schedule, .. } => schedule.clone(),
         }
     }
 
@@ -107,6 +147,9 @@ impl Transfer {
             Self::ParentClosed {
                 initiated_event_id, ..
             } => (3, *initiated_event_id),
+            Self::StartScheduled { sequence, .. } => (4, *sequence),
+            Self::StopScheduled { sequence, .. } => (5, *sequence),
+            Self::ScheduledClosed { .. } => (6, 0),
         };
         (self.origin().clone(), id, kind)
     }
@@ -164,6 +207,38 @@ pub fn pending(state: &MutableState) -> Vec<Transfer> {
             workflow_type: state.workflow_type.clone(),
             close_event: Vec::new(),
         });
+    } else if state.notify_parent
+        && let Some(schedule) = &state.scheduled_by
+    {
+        out.push(Transfer::ScheduledClosed {
+            workflow: state.run.clone(),
+            first_run_id: state.first_run_id.clone(),
+            schedule: schedule.clone(),
+            close_event: Vec::new(),
+        });
+    }
+    if let Some(schedule) = state.schedule.as_ref().filter(|_| state.is_open()) {
+        for action in &schedule.actions {
+            if action.is_starting() {
+                out.push(Transfer::StartScheduled {
+                    schedule: state.run.clone(),
+                    namespace: namespace.clone(),
+                    sequence: action.sequence,
+                    request: action.start_request.clone(),
+                });
+            } else if action.stop > 0 {
+                out.push(Transfer::StopScheduled {
+                    schedule: state.run.clone(),
+                    sequence: action.sequence,
+                    workflow: RunKey {
+                        namespace_id: state.run.namespace_id.clone(),
+                        workflow_id: action.workflow_id.clone(),
+                        run_id: action.run_id.clone(),
+                    },
+                    terminate: action.stop == crate::schedule::STOP_TERMINATE,
+                });
+            }
+        }
     }
     out
 }

@@ -78,6 +78,7 @@ impl HistoryRecord {
 pub(crate) const RELEASED: &[&str] = &[
     include_str!("../../../schemas/released/history-record.v1.avsc"),
     include_str!("../../../schemas/released/history-record.v2.avsc"),
+    include_str!("../../../schemas/released/history-record.v3.avsc"),
 ];
 
 fn codec() -> &'static Codec<HistoryRecord> {

@@ -82,6 +82,14 @@ impl Router {
         )))
     }
 
+    /// The partition of the run that holds a schedule.
+    fn schedule(&self, namespace: &str, schedule_id: &str) -> Option<Target> {
+        if schedule_id.is_empty() {
+            return None;
+        }
+        self.workflow(namespace, &cairn_engine::schedule::workflow_id(schedule_id))
+    }
+
     fn execution(&self, namespace: &str, execution: Option<&WorkflowExecution>) -> Option<Target> {
         self.workflow(namespace, &execution?.workflow_id)
     }
@@ -701,6 +709,78 @@ impl WorkflowService for Router {
             get_workflow_execution_history_reverse,
             target
         )
+    }
+
+    async fn create_schedule(
+        &self,
+        request: Request<ws::CreateScheduleRequest>,
+    ) -> Reply<ws::CreateScheduleResponse> {
+        let r = request.get_ref();
+        let target = self.schedule(&r.namespace, &r.schedule_id);
+        // A repeat carries the same request ID and finds the schedule made.
+        route!(self, request, create_schedule, target, Repeat::Harmless)
+    }
+
+    async fn describe_schedule(
+        &self,
+        request: Request<ws::DescribeScheduleRequest>,
+    ) -> Reply<ws::DescribeScheduleResponse> {
+        let r = request.get_ref();
+        let target = self.schedule(&r.namespace, &r.schedule_id);
+        route!(self, request, describe_schedule, target)
+    }
+
+    async fn update_schedule(
+        &self,
+        request: Request<ws::UpdateScheduleRequest>,
+    ) -> Reply<ws::UpdateScheduleResponse> {
+        let r = request.get_ref();
+        let target = self.schedule(&r.namespace, &r.schedule_id);
+        // Without a conflict token a repeat would replace the schedule a second time after
+        // another update.
+        route!(self, request, update_schedule, target, Repeat::Unsafe)
+    }
+
+    async fn patch_schedule(
+        &self,
+        request: Request<ws::PatchScheduleRequest>,
+    ) -> Reply<ws::PatchScheduleResponse> {
+        let r = request.get_ref();
+        let target = self.schedule(&r.namespace, &r.schedule_id);
+        // A repeated trigger would start twice.
+        route!(self, request, patch_schedule, target, Repeat::Unsafe)
+    }
+
+    async fn delete_schedule(
+        &self,
+        request: Request<ws::DeleteScheduleRequest>,
+    ) -> Reply<ws::DeleteScheduleResponse> {
+        let r = request.get_ref();
+        let target = self.schedule(&r.namespace, &r.schedule_id);
+        route!(self, request, delete_schedule, target, Repeat::Unsafe)
+    }
+
+    async fn list_schedule_matching_times(
+        &self,
+        request: Request<ws::ListScheduleMatchingTimesRequest>,
+    ) -> Reply<ws::ListScheduleMatchingTimesResponse> {
+        let r = request.get_ref();
+        let target = self.schedule(&r.namespace, &r.schedule_id);
+        route!(self, request, list_schedule_matching_times, target)
+    }
+
+    async fn list_schedules(
+        &self,
+        request: Request<ws::ListSchedulesRequest>,
+    ) -> Reply<ws::ListSchedulesResponse> {
+        local!(self, request, list_schedules)
+    }
+
+    async fn count_schedules(
+        &self,
+        request: Request<ws::CountSchedulesRequest>,
+    ) -> Reply<ws::CountSchedulesResponse> {
+        local!(self, request, count_schedules)
     }
 
     async fn count_workflow_executions(

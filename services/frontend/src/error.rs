@@ -97,6 +97,15 @@ fn already_started_status(workflow_id: &str, start_request_id: String, run_id: S
     let message = format!(
         "Workflow execution is already running. WorkflowId: {workflow_id}, RunId: {run_id}."
     );
+    already_started_with_message(message, start_request_id, run_id)
+}
+
+/// `AlreadyExists` with the SDKs' "already started" detail and a message of the caller's.
+pub fn already_started_with_message(
+    message: String,
+    start_request_id: String,
+    run_id: String,
+) -> Status {
     let detail = details::WorkflowExecutionAlreadyStartedFailure {
         start_request_id,
         run_id,

@@ -10,6 +10,7 @@ mod history_api;
 mod long_poll;
 mod namespaces;
 mod queries;
+mod schedules;
 mod search_attributes;
 mod service;
 mod updates;

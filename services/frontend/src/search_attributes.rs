@@ -125,6 +125,22 @@ pub fn validate(
     Ok(())
 }
 
+/// Marks each attribute's payload with the `type` metadata of its registered type, as
+/// Temporal stores them. The attributes were [`validate`]d.
+pub fn typed(namespace: &Namespace, attributes: &mut Option<SearchAttributes>) {
+    let custom = custom(namespace);
+    for (name, payload) in attributes
+        .iter_mut()
+        .flat_map(|a| a.indexed_fields.iter_mut())
+    {
+        if let Some(value_type) = custom.get(name) {
+            payload
+                .metadata
+                .insert("type".into(), value_type.to_string().into_bytes());
+        }
+    }
+}
+
 /// A search attribute's value as a query sees it: the payload's JSON read as `value_type`.
 /// An empty payload (how workflows unset an attribute) is `Null`.
 pub fn decode(payload: &Payload, value_type: ValueType) -> Result<Value, ()> {

@@ -21,7 +21,8 @@ use crate::{
     error::{self},
     history_api,
     namespaces::{Namespace, Namespaces, namespace_id},
-    queries, search_attributes, updates, validate, visibility_api, workflow_tasks, workflows,
+    queries, schedules, search_attributes, updates, validate, visibility_api, workflow_tasks,
+    workflows,
 };
 
 /// The Temporal server version whose API and behaviour Cairn follows.
@@ -165,6 +166,7 @@ impl WorkflowService for Frontend {
             server_version: SERVER_VERSION.into(),
             capabilities: Some(Capabilities {
                 signal_and_query_header: true,
+                supports_schedules: true,
                 internal_error_differentiation: true,
                 activity_failure_include_heartbeat: true,
                 encoded_failure_attributes: true,
@@ -625,6 +627,62 @@ impl WorkflowService for Frontend {
         request: Request<ws::GetWorkflowExecutionHistoryReverseRequest>,
     ) -> Reply<ws::GetWorkflowExecutionHistoryReverseResponse> {
         history_api::get_workflow_execution_history_reverse(self, request).await
+    }
+
+    async fn create_schedule(
+        &self,
+        request: Request<ws::CreateScheduleRequest>,
+    ) -> Reply<ws::CreateScheduleResponse> {
+        schedules::create_schedule(self, request).await
+    }
+
+    async fn describe_schedule(
+        &self,
+        request: Request<ws::DescribeScheduleRequest>,
+    ) -> Reply<ws::DescribeScheduleResponse> {
+        schedules::describe_schedule(self, request).await
+    }
+
+    async fn update_schedule(
+        &self,
+        request: Request<ws::UpdateScheduleRequest>,
+    ) -> Reply<ws::UpdateScheduleResponse> {
+        schedules::update_schedule(self, request).await
+    }
+
+    async fn patch_schedule(
+        &self,
+        request: Request<ws::PatchScheduleRequest>,
+    ) -> Reply<ws::PatchScheduleResponse> {
+        schedules::patch_schedule(self, request).await
+    }
+
+    async fn delete_schedule(
+        &self,
+        request: Request<ws::DeleteScheduleRequest>,
+    ) -> Reply<ws::DeleteScheduleResponse> {
+        schedules::delete_schedule(self, request).await
+    }
+
+    async fn list_schedule_matching_times(
+        &self,
+        request: Request<ws::ListScheduleMatchingTimesRequest>,
+    ) -> Reply<ws::ListScheduleMatchingTimesResponse> {
+        schedules::list_schedule_matching_times(self, request).await
+    }
+
+    async fn list_schedules(
+        &self,
+        request: Request<ws::ListSchedulesRequest>,
+    ) -> Reply<ws::ListSchedulesResponse> {
+        schedules::list_schedules(self, request).await
+    }
+
+    async fn count_schedules(
+        &self,
+        request: Request<ws::CountSchedulesRequest>,
+    ) -> Reply<ws::CountSchedulesResponse> {
+        schedules::count_schedules(self, request).await
     }
 
     async fn delete_workflow_execution(

@@ -12,6 +12,7 @@ mod peers;
 mod poll;
 mod queries;
 mod retention;
+mod schedules;
 mod timers;
 mod transfers;
 mod updates;
@@ -27,6 +28,7 @@ pub use peers::Peers;
 pub use poll::{StartedActivityTask, StartedWorkflowTask};
 pub use queries::{AnswerWaiter, Queries, QueryAnswer, QueryTask};
 pub use retention::RetentionOf;
+pub use schedules::NewSchedule;
 pub use updates::UpdateEndings;
 
 /// Where a history owner hands tasks that became ready (matching). Delivery is at least

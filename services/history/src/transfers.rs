@@ -20,9 +20,10 @@ use cairn_engine::{
             SignalExternalWorkflowExecutionCommandAttributes as SignalCommand,
         },
         enums::WorkflowIdConflictPolicy,
+        workflowservice::StartWorkflowExecutionRequest,
     },
     signal::Signal,
-    start::{StartDecision, decide_start},
+    start::{RunStart, StartDecision, decide_start},
     transfer::{Transfer, TransferOutcome},
 };
 use prost::Message;
@@ -99,6 +100,11 @@ impl History {
         let mut transfer = transfer.clone();
         if let Transfer::ChildClosed {
             child, close_event, ..
+        }
+        | Transfer::ScheduledClosed {
+            workflow: child,
+            close_event,
+            ..
         } = &mut transfer
         {
             let state = self.describe(child.clone()).await?;
@@ -260,6 +266,89 @@ impl History {
                     }
                     TransferOutcome::Delivered
                 }
+                Transfer::StartScheduled {
+                    schedule,
+                    namespace,
+                    request,
+                    ..
+                } => {
+                    let request = StartWorkflowExecutionRequest::decode(request.as_slice())
+                        .unwrap_or_default();
+                    let current = work.current_state(&now_run.workflow())?;
+                    match decide_start(
+                        current.as_ref(),
+                        &request.request_id,
+                        request.workflow_id_reuse_policy(),
+                        WorkflowIdConflictPolicy::Fail,
+                    ) {
+                        Ok(StartDecision::Existing { run_id, .. }) => {
+                            TransferOutcome::ChildStarted { run_id }
+                        }
+                        Ok(_) => {
+                            let run = RunKey {
+                                run_id: scheduled_run_id(&request.request_id),
+                                ..now_run.clone()
+                            };
+                            let start = RunStart {
+                                scheduled_by: Some(schedule.clone()),
+                                ..RunStart::from_request(run, namespace, &request, work.now())
+                            };
+                            let run_id = start.run.run_id.clone();
+                            let (state, changes) = cairn_engine::start::begin(start, work.now());
+                            work.stage(state, changes);
+                            TransferOutcome::ChildStarted { run_id }
+                        }
+                        Err(_already_started) => TransferOutcome::ChildAlreadyExists,
+                    }
+                }
+                Transfer::StopScheduled {
+                    workflow,
+                    terminate,
+                    ..
+                } => {
+                    let Ok(current) = work.resolve(&now_run) else {
+                        return Ok(TransferOutcome::TargetNotFound);
+                    };
+                    let open = work.state(&current)?.is_some_and(|state| {
+                        state.is_open() && state.first_run_id == workflow.run_id
+                    });
+                    if open {
+                        if *terminate {
+                            work.update(&current, |tx| {
+                                tx.terminate(
+                                    "terminated by schedule overlap policy",
+                                    None,
+                                    "temporal-scheduler",
+                                )
+                            })?;
+                        } else {
+                            work.update(&current, |tx| {
+                                tx.request_cancel(
+                                    "temporal-scheduler",
+                                    "cancelled by schedule overlap policy",
+                                )
+                            })?;
+                        }
+                    }
+                    TransferOutcome::Delivered
+                }
+                Transfer::ScheduledClosed {
+                    workflow,
+                    first_run_id,
+                    close_event,
+                    ..
+                } => {
+                    let event = HistoryEvent::decode(close_event.as_slice()).unwrap_or_default();
+                    if let Ok(schedule) = work.resolve(&now_run)
+                        && work.state(&schedule)?.is_some()
+                    {
+                        work.update(&schedule, |tx| {
+                            tx.record_scheduled_close(&workflow.workflow_id, first_run_id, &event);
+                            Ok(())
+                        })?;
+                    }
+                    TransferOutcome::Delivered
+                }
             };
             Ok(outcome)
         })
@@ -305,7 +394,19 @@ impl History {
                         *initiated_event_id,
                         *outcome == TransferOutcome::Delivered,
                     ),
-                    (Transfer::ChildClosed { .. }, _) => tx.parent_notified(),
+                    (Transfer::ChildClosed { .. } | Transfer::ScheduledClosed { .. }, _) => {
+                        tx.parent_notified()
+                    }
+                    (
+                        Transfer::StartScheduled { sequence, .. },
+                        TransferOutcome::ChildStarted { run_id },
+                    ) => tx.record_scheduled_start(*sequence, Some(run_id)),
+                    (Transfer::StartScheduled { sequence, .. }, _) => {
+                        tx.record_scheduled_start(*sequence, None)
+                    }
+                    (Transfer::StopScheduled { sequence, .. }, _) => {
+                        tx.record_scheduled_stop(*sequence)
+                    }
                     (
                         Transfer::ParentClosed {
                             initiated_event_id, ..
@@ -318,4 +419,10 @@ impl History {
         })
         .await
     }
+}
+
+/// The run ID of a workflow a schedule starts, fixed by its start's request ID so that a
+/// start carried twice makes one run.
+fn scheduled_run_id(request_id: &str) -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, request_id.as_bytes()).to_string()
 }
