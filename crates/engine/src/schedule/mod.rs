@@ -394,7 +394,11 @@ impl Tx<'_> {
             .policies
             .as_ref()
             .map_or(ScheduleOverlapPolicy::Skip as i32, |p| p.overlap_policy);
-        let mut running = state.actions.iter().any(|a| a.tracked && a.is_running());
+        // Only a start that overlaps a workflow already running counts as skipped; one that
+        // only meets a start picked in this same pass goes unrecorded, as in Temporal.
+        let was_running = state.actions.iter().any(|a| a.tracked && a.is_running());
+        let mut running = was_running;
+        let skipped = u64::from(was_running) as i64;
         let mut keep = Vec::new();
         let mut starts = Vec::new();
         let mut stop = 0;
@@ -420,7 +424,7 @@ impl Tx<'_> {
                     if keep.is_empty() {
                         keep.push(start);
                     } else {
-                        state.overlap_skipped += 1;
+                        state.overlap_skipped += skipped;
                     }
                 }
                 ScheduleOverlapPolicy::BufferAll => keep.push(start),
@@ -432,7 +436,7 @@ impl Tx<'_> {
                     stop = STOP_TERMINATE;
                     keep = vec![start];
                 }
-                _ => state.overlap_skipped += 1,
+                _ => state.overlap_skipped += skipped,
             }
         }
         state.buffer = keep;
