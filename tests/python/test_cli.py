@@ -313,3 +313,44 @@ async def test_cli_task_queue_describe_lists_the_workers_pollers(
 
     expected = [("activity", client.identity), ("workflow", client.identity)]
     assert await eventually(pollers, lambda seen: seen == expected, what="both pollers")
+
+
+async def test_cli_schedules_create_trigger_pause_list_and_delete(
+    cli: Cli, client: Client, task_queue: str
+) -> None:
+    schedule_id = unique("cli-schedule")
+    await cli.ok("schedule", "create", "--schedule-id", schedule_id, "--cron", "30 12 * * Fri",
+                 "--workflow-id", f"{schedule_id}-wf", "--task-queue", task_queue,
+                 "--type", "GreetingWorkflow", "--input", '"schedule"')
+    described = (await cli.ok("schedule", "describe", "--schedule-id", schedule_id,
+                              "-o", "json")).json()
+    calendar = described["schedule"]["spec"]["structuredCalendar"][0]
+    assert calendar["hour"] == [{"start": 12, "end": 12, "step": 1}]
+    assert calendar["dayOfWeek"] == [{"start": 5, "end": 5, "step": 1}]
+
+    await cli.ok("schedule", "trigger", "--schedule-id", schedule_id)
+
+    async def recent() -> list[dict]:
+        shown = (await cli.ok("schedule", "describe", "--schedule-id", schedule_id,
+                              "-o", "json")).json()
+        return shown["info"].get("recentActions", [])
+
+    actions = await eventually(recent, lambda seen: len(seen) == 1, what="the triggered start")
+    started = actions[0]["startWorkflowResult"]["workflowId"]
+    assert started.startswith(f"{schedule_id}-wf-")
+    assert await client.get_workflow_handle(started).result() == "Hello, schedule!"
+
+    await cli.ok("schedule", "toggle", "--schedule-id", schedule_id, "--pause",
+                 "--reason", "quiet week")
+    state = (await cli.ok("schedule", "describe", "--schedule-id", schedule_id,
+                          "-o", "json")).json()["schedule"]["state"]
+    assert state == {"notes": "quiet week", "paused": True}
+
+    async def listed() -> list[str]:
+        shown = await cli.ok("schedule", "list", "-o", "json")
+        return [entry["scheduleId"] for entry in json.loads(shown.stdout or "[]")]
+
+    await eventually(listed, lambda ids: schedule_id in ids, what="the schedule listed")
+    await cli.ok("schedule", "delete", "--schedule-id", schedule_id)
+    gone = await cli.fails("schedule", "describe", "--schedule-id", schedule_id)
+    assert "schedule not found" in gone.stderr, gone.stderr

@@ -909,3 +909,135 @@ async fn update_returns_its_result_and_changes_the_workflow_state() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_triggered_from_the_rust_client_starts_its_workflow() {
+    use temporalio_common::protos::temporal::api::{
+        common::v1::{Payload, Payloads, WorkflowType},
+        schedule::v1::{
+            Schedule, ScheduleAction, SchedulePatch, ScheduleSpec, TriggerImmediatelyRequest,
+            schedule_action,
+        },
+        taskqueue::v1::TaskQueue,
+        workflow::v1::NewWorkflowExecutionInfo,
+        workflowservice::v1::{
+            CreateScheduleRequest, DeleteScheduleRequest, DescribeScheduleRequest,
+            PatchScheduleRequest,
+        },
+    };
+
+    let env = TestEnv::start().await;
+    let schedule_id = format!("rust-schedule-{}", Uuid::new_v4());
+    let mut service = env.client.connection().workflow_service();
+    let input = Payload {
+        metadata: [("encoding".to_owned(), b"json/plain".to_vec())].into(),
+        data: b"\"schedule\"".to_vec(),
+        ..Default::default()
+    };
+    let schedule = Schedule {
+        spec: Some(ScheduleSpec {
+            cron_string: vec!["0 12 * * 5".into()],
+            ..Default::default()
+        }),
+        action: Some(ScheduleAction {
+            action: Some(schedule_action::Action::StartWorkflow(
+                NewWorkflowExecutionInfo {
+                    workflow_id: format!("{schedule_id}-wf"),
+                    workflow_type: Some(WorkflowType {
+                        name: "GreetingWorkflow".into(),
+                    }),
+                    task_queue: Some(TaskQueue {
+                        name: env.task_queue.clone(),
+                        ..Default::default()
+                    }),
+                    input: Some(Payloads {
+                        payloads: vec![input],
+                    }),
+                    ..Default::default()
+                },
+            )),
+        }),
+        ..Default::default()
+    };
+    let created = service
+        .create_schedule(tonic::Request::new(CreateScheduleRequest {
+            namespace: "default".into(),
+            schedule_id: schedule_id.clone(),
+            schedule: Some(schedule),
+            request_id: Uuid::new_v4().to_string(),
+            ..Default::default()
+        }))
+        .await
+        .expect("create the schedule")
+        .into_inner();
+    assert_eq!(created.conflict_token, 1_i64.to_be_bytes());
+    let describe = DescribeScheduleRequest {
+        namespace: "default".into(),
+        schedule_id: schedule_id.clone(),
+    };
+    let described = service
+        .describe_schedule(tonic::Request::new(describe.clone()))
+        .await
+        .expect("describe the schedule")
+        .into_inner();
+    let info = described.info.expect("schedule info");
+    assert_eq!(info.future_action_times.len(), 10);
+
+    env.with_worker(async {
+        service
+            .patch_schedule(tonic::Request::new(PatchScheduleRequest {
+                namespace: "default".into(),
+                schedule_id: schedule_id.clone(),
+                patch: Some(SchedulePatch {
+                    trigger_immediately: Some(TriggerImmediatelyRequest::default()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }))
+            .await
+            .expect("trigger the schedule");
+        let started = loop {
+            let info = service
+                .describe_schedule(tonic::Request::new(describe.clone()))
+                .await
+                .expect("describe the schedule")
+                .into_inner()
+                .info
+                .expect("schedule info");
+            if let Some(action) = info.recent_actions.first() {
+                break action
+                    .start_workflow_result
+                    .clone()
+                    .expect("a started workflow");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await; // poll interval
+        };
+        assert!(
+            started
+                .workflow_id
+                .starts_with(&format!("{schedule_id}-wf-"))
+        );
+        let result = env
+            .client
+            .get_workflow_handle::<GreetingWorkflow>(started.workflow_id)
+            .get_result(WorkflowGetResultOptions::default())
+            .await
+            .expect("the scheduled workflow completes");
+        assert_eq!(result, "Hello, schedule!");
+    })
+    .await;
+
+    service
+        .delete_schedule(tonic::Request::new(DeleteScheduleRequest {
+            namespace: "default".into(),
+            schedule_id: schedule_id.clone(),
+            ..Default::default()
+        }))
+        .await
+        .expect("delete the schedule");
+    let gone = service
+        .describe_schedule(tonic::Request::new(describe))
+        .await
+        .expect_err("a deleted schedule is not found");
+    assert_eq!(gone.code(), tonic::Code::NotFound);
+}

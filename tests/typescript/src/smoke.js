@@ -43,6 +43,29 @@ async function main() {
     const described = await handle.describe();
     assert.equal(described.status.name, 'COMPLETED');
     console.log('describe: ok');
+
+    // A schedule: triggered now, its workflow named after the time, then paused and deleted.
+    const scheduleId = id('schedule');
+    const schedule = await client.schedule.create({
+      scheduleId,
+      spec: { calendars: [{ hour: 12, dayOfWeek: 'FRIDAY' }] },
+      action: { type: 'startWorkflow', workflowType: 'greeting', args: ['schedule'], taskQueue, workflowId: `${scheduleId}-wf` },
+    });
+    let scheduled = await schedule.describe();
+    assert.equal(scheduled.info.nextActionTimes.length, 10);
+    assert.ok(scheduled.info.nextActionTimes.every((t) => t.getUTCHours() === 12 && t.getUTCDay() === 5));
+    await schedule.trigger();
+    for (let tries = 0; scheduled.info.recentActions.length === 0 && tries < 300; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 50)); // poll interval
+      scheduled = await schedule.describe();
+    }
+    const started = scheduled.info.recentActions[0].action.workflow.workflowId;
+    assert.match(started, new RegExp(`^${scheduleId}-wf-\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`));
+    assert.equal(await client.workflow.getHandle(started).result(), 'Hello, schedule!');
+    await schedule.pause('done');
+    assert.equal((await schedule.describe()).state.paused, true);
+    await schedule.delete();
+    console.log('schedule: ok');
   });
 }
 

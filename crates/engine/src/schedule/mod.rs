@@ -350,8 +350,8 @@ impl Tx<'_> {
         };
         let schedule = state.schedule();
         let spec = state.spec();
-        let policies = schedule.policies.clone().unwrap_or_default();
-        let sched_state = schedule.state.clone().unwrap_or_default();
+        let policies = schedule.policies.unwrap_or_default();
+        let sched_state = schedule.state.unwrap_or_default();
         let window = time::from_duration(policies.catchup_window.as_ref());
         let out_of_actions = sched_state.limited_actions && sched_state.remaining_actions <= 0;
         while let Some(tick) = spec.next(&state.jitter_seed, state.processed_until) {
