@@ -19,6 +19,7 @@ use crate::{
         workflowservice::StartWorkflowExecutionRequest,
     },
     retry::RetryPolicy,
+    signal::Signal,
     state::{MutableState, ParentInfo},
     time::{self, Nanos},
 };
@@ -229,9 +230,32 @@ pub fn start(
     begin(RunStart::from_request(run, namespace, request, now), now)
 }
 
+/// Signal-with-start creating a run: the signal is written right after the started event and
+/// before the first workflow task, as Temporal writes it.
+pub fn start_with_signal(
+    run: RunKey,
+    namespace: &str,
+    request: &StartWorkflowExecutionRequest,
+    signal: Signal,
+    now: Nanos,
+) -> Result<(MutableState, Changes), EngineError> {
+    let start = RunStart::from_request(run, namespace, request, now);
+    begin_with(start, now, |tx| tx.signal(signal))
+}
+
 /// Creates a new run and writes its first events: `WorkflowExecutionStarted` and, unless it
 /// waits out a backoff first, the first workflow task.
 pub fn begin(start: RunStart, now: Nanos) -> (MutableState, Changes) {
+    begin_with(start, now, |_| Ok(())).expect("nothing between the start and its task fails")
+}
+
+/// Like [`begin`], with `first` applied between the started event and the first workflow
+/// task.
+fn begin_with(
+    start: RunStart,
+    now: Nanos,
+    first: impl FnOnce(&mut Tx<'_>) -> Result<(), EngineError>,
+) -> Result<(MutableState, Changes), EngineError> {
     let execution_time = now + start.backoff;
     // Retries and cron runs start again from the same input, so those keep it.
     let keeps_input = start.retry_policy.is_some() || !start.cron_schedule.is_empty();
@@ -329,11 +353,14 @@ pub fn begin(start: RunStart, now: Nanos) -> (MutableState, Changes) {
         parent_initiated_event_id: parent.map_or(0, |p| p.initiated_event_id),
         ..Default::default()
     });
-    if start.backoff <= 0 && start.schedule.is_none() {
-        tx.schedule_workflow_task(1);
+    first(&mut tx)?;
+    // A schedule's run never has a workflow task; a run with a backoff has its first one
+    // when the backoff ends.
+    if start.schedule.is_none() {
+        tx.schedule_workflow_task_if_none();
     }
     let changes = tx.finish();
-    (state, changes)
+    Ok((state, changes))
 }
 
 /// An optional message as the state keeps it: encoded, or empty when absent.

@@ -577,14 +577,29 @@ impl History {
                 workflow_id: workflow.workflow_id.clone(),
                 run_id: run_id.clone(),
             };
-            let (state, changes) =
-                cairn_engine::start::start(run.clone(), &namespace, &request, work.now());
-            work.stage(state, changes);
-            if let Some(also) = also {
+            let now = work.now();
+            match also {
                 // Temporal writes a signal right after the started event, before the first
-                // workflow task is scheduled; the engine schedules it once, up front. An
-                // update rides on that first workflow task.
-                also.apply(work, &run)?;
+                // workflow task is scheduled.
+                Some(AlsoDo::Signal(signal)) => {
+                    let (state, changes) = cairn_engine::start::start_with_signal(
+                        run.clone(),
+                        &namespace,
+                        &request,
+                        signal,
+                        now,
+                    )?;
+                    work.stage(state, changes);
+                }
+                also => {
+                    let (state, changes) =
+                        cairn_engine::start::start(run.clone(), &namespace, &request, now);
+                    work.stage(state, changes);
+                    // An update rides on the first workflow task.
+                    if let Some(also) = also {
+                        also.apply(work, &run)?;
+                    }
+                }
             }
             let value = then(work, &run)?;
             Ok((

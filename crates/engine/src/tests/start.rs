@@ -8,7 +8,7 @@ use crate::{
     proto::enums::{
         EventType, WorkflowIdConflictPolicy as Conflict, WorkflowIdReusePolicy as Reuse,
     },
-    start::{StartDecision, decide_start},
+    start::{StartDecision, decide_start, start_with_signal},
     time::{self, secs},
 };
 
@@ -58,6 +58,28 @@ fn new_run_writes_started_then_first_workflow_task_scheduled() {
         Some(time::duration(secs(10)))
     );
     assert_eq!(scheduled.attempt, 1);
+}
+
+#[test]
+fn signal_with_start_writes_the_signal_before_the_first_workflow_task() {
+    let signal = crate::signal::Signal {
+        name: "go".into(),
+        request_id: "signal-1".into(),
+        ..Default::default()
+    };
+    let (state, changes) =
+        start_with_signal(run_key(), "default", &start_request(), signal, T0).unwrap();
+    assert_eq!(
+        types(&changes.events),
+        [
+            EventType::WorkflowExecutionStarted,
+            EventType::WorkflowExecutionSignaled,
+            EventType::WorkflowTaskScheduled
+        ]
+    );
+    assert_eq!(state.workflow_task.as_ref().unwrap().scheduled_event_id, 3);
+    assert_eq!(changes.tasks, [workflow_task_ref(3, 1)]);
+    assert_eq!(state.signal_count, 1);
 }
 
 #[test]
