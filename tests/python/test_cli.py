@@ -280,6 +280,51 @@ async def test_cli_update_execute_and_delete(cli: Cli, client: Client, task_queu
         await handle.describe()
 
 
+async def test_cli_reset_to_the_first_and_last_workflow_task(
+    cli: Cli, client: Client, task_queue: str
+) -> None:
+    """`workflow reset --type FirstWorkflowTask` replays from the start with the later
+    signals written again (or not, with `--reapply-exclude Signal`); LastWorkflowTask resets
+    to the newest task; the workflow then finishes on the new run."""
+    workflow_id = unique("cli-reset")
+    handle = await client.start_workflow(
+        SignalQueryWorkflow.run, id=workflow_id, task_queue=task_queue
+    )
+    await wait_for_event(handle, "WorkflowTaskCompleted")
+    await handle.signal(SignalQueryWorkflow.append, "A")
+    await wait_for_event(handle, "WorkflowTaskCompleted", 2)
+    first_run = (await handle.describe()).run_id
+
+    await cli.ok("workflow", "reset", "--workflow-id", workflow_id, "--type",
+                 "FirstWorkflowTask", "--reason", "from cli")
+    second_run = (await client.get_workflow_handle(workflow_id).describe()).run_id
+    assert second_run != first_run
+    first = await client.get_workflow_handle(workflow_id, run_id=first_run).describe()
+    assert first.status.name == "TERMINATED"
+
+    async def items() -> list[str]:
+        return await client.get_workflow_handle(workflow_id).query(SignalQueryWorkflow.items)
+
+    assert await eventually(items, lambda i: i == ["A"], what="the signal written again")
+
+    # The first run again, this time without its signal.
+    await cli.ok("workflow", "reset", "--workflow-id", workflow_id, "--run-id", first_run,
+                 "--type", "FirstWorkflowTask", "--reapply-exclude", "Signal", "--reason",
+                 "again")
+    await eventually(items, lambda i: i == [], what="a reset without signals")
+
+    await cli.ok("workflow", "reset", "--workflow-id", workflow_id, "--type",
+                 "LastWorkflowTask", "--reason", "last")
+    third = await client.get_workflow_handle(workflow_id).describe()
+    assert third.run_id not in (first_run, second_run)
+    await client.get_workflow_handle(workflow_id).signal(SignalQueryWorkflow.finish, "done")
+    assert await client.get_workflow_handle(workflow_id).result() == ["done"]
+
+    bad = await cli.fails("workflow", "reset", "--workflow-id", workflow_id, "--event-id",
+                          "2", "--reason", "not a task")
+    assert "must be at the boundary" in bad.stderr, bad.stderr
+
+
 async def test_cli_starts_a_delayed_workflow_and_a_cron_workflow(
     cli: Cli, client: Client, task_queue: str
 ) -> None:

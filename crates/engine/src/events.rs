@@ -407,6 +407,9 @@ pub fn event_type(attributes: &Attributes) -> EventType {
         A::ExternalWorkflowExecutionCancelRequestedEventAttributes(_) => {
             EventType::ExternalWorkflowExecutionCancelRequested
         }
+        A::WorkflowExecutionUpdateAdmittedEventAttributes(_) => {
+            EventType::WorkflowExecutionUpdateAdmitted
+        }
         A::WorkflowExecutionUpdateAcceptedEventAttributes(_) => {
             EventType::WorkflowExecutionUpdateAccepted
         }

@@ -19,6 +19,7 @@ pub mod external;
 pub mod ids;
 pub mod limits;
 pub mod proto;
+pub mod reset;
 pub mod retry;
 pub mod schedule;
 pub mod signal;

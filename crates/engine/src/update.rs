@@ -17,6 +17,7 @@ use crate::{
     EngineError,
     events::Tx,
     proto::{
+        enums::UpdateAdmittedEventOrigin,
         failure::Failure,
         history,
         protocol::{Message, message::SequencingId},
@@ -68,6 +69,18 @@ pub struct UpdateInfo {
     pub request: Vec<u8>,
     pub accepted_event_id: i64,
     pub completed_event_id: i64,
+    /// The update's `WorkflowExecutionUpdateAdmitted` event, when a reset wrote it again:
+    /// the worker reads its request from history, so no protocol message carries it.
+    #[serde(default)]
+    #[avro(default = "0")]
+    pub admitted_event_id: i64,
+}
+
+impl UpdateInfo {
+    /// Whether the update's request still has to reach the worker as a protocol message.
+    pub fn awaits_request_message(&self) -> bool {
+        self.stage == UpdateStage::Admitted && self.admitted_event_id == 0
+    }
 }
 
 /// What admitting an update did.
@@ -121,11 +134,36 @@ impl Tx<'_> {
             request: request.encode_to_vec(),
             accepted_event_id: 0,
             completed_event_id: 0,
+            admitted_event_id: 0,
         });
         if self.state.workflow_task.is_none() && self.state.first_workflow_task_due.is_none() {
             self.schedule_speculative_workflow_task();
         }
         Ok(Admission::Admitted)
+    }
+
+    /// Writes again an update a reset run had received after its reset point, as Temporal
+    /// does: a `WorkflowExecutionUpdateAdmitted` event of origin REAPPLY, from which the
+    /// worker takes the request. An update the run knows already is left alone.
+    pub(crate) fn reapply_update(&mut self, request: Request) {
+        let update_id = update_id(&request);
+        if update_id.is_empty() || self.state.update(&update_id).is_some() {
+            return;
+        }
+        let encoded = request.encode_to_vec();
+        let id = self.append(history::WorkflowExecutionUpdateAdmittedEventAttributes {
+            request: Some(request),
+            origin: UpdateAdmittedEventOrigin::Reapply as i32,
+        });
+        self.state.update_count += 1;
+        self.state.updates.push(UpdateInfo {
+            update_id,
+            stage: UpdateStage::Admitted,
+            request: encoded,
+            accepted_event_id: 0,
+            completed_event_id: 0,
+            admitted_event_id: id,
+        });
     }
 
     /// Handles one message of a workflow task completion. Returns whether it wrote an event.
@@ -263,7 +301,7 @@ pub fn request_messages(state: &MutableState, started_event_id: i64) -> Vec<Mess
     state
         .updates
         .iter()
-        .filter(|u| u.stage == UpdateStage::Admitted)
+        .filter(|u| u.awaits_request_message())
         .map(|u| Message {
             id: format!("{}/request", u.update_id),
             protocol_instance_id: u.update_id.clone(),

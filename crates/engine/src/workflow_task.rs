@@ -336,11 +336,12 @@ impl Tx<'_> {
         }
     }
 
+    /// Whether updates wait for a workflow task to carry their requests to the worker.
     fn has_admitted_updates(&self) -> bool {
         self.state
             .updates
             .iter()
-            .any(|u| u.stage == crate::update::UpdateStage::Admitted)
+            .any(crate::update::UpdateInfo::awaits_request_message)
     }
 
     /// The worker reports that it could not process the workflow task.

@@ -526,6 +526,22 @@ impl WorkflowService for Router {
         )
     }
 
+    async fn reset_workflow_execution(
+        &self,
+        request: Request<ws::ResetWorkflowExecutionRequest>,
+    ) -> Reply<ws::ResetWorkflowExecutionResponse> {
+        let r = request.get_ref();
+        let target = self.execution(&r.namespace, r.workflow_execution.as_ref());
+        // A repeat with the same request ID finds the run the first made; without one it
+        // would reset twice.
+        let repeat = if r.request_id.is_empty() {
+            Repeat::Unsafe
+        } else {
+            Repeat::Harmless
+        };
+        route!(self, request, reset_workflow_execution, target, repeat)
+    }
+
     async fn update_workflow_execution(
         &self,
         request: Request<ws::UpdateWorkflowExecutionRequest>,

@@ -442,6 +442,13 @@ impl WorkflowService for Frontend {
         workflows::describe_workflow_execution(self, request).await
     }
 
+    async fn reset_workflow_execution(
+        &self,
+        request: Request<ws::ResetWorkflowExecutionRequest>,
+    ) -> Reply<ws::ResetWorkflowExecutionResponse> {
+        workflows::reset_workflow_execution(self, request).await
+    }
+
     async fn query_workflow(
         &self,
         request: Request<ws::QueryWorkflowRequest>,

@@ -175,6 +175,51 @@ pub(crate) async fn terminate_workflow_execution(
     ))
 }
 
+pub(crate) async fn reset_workflow_execution(
+    frontend: &Frontend,
+    request: Request<ws::ResetWorkflowExecutionRequest>,
+) -> Reply<ws::ResetWorkflowExecutionResponse> {
+    let r = request.into_inner();
+    let namespace = frontend.namespace(&r.namespace)?;
+    let run = frontend.run(&namespace, r.workflow_execution.as_ref())?;
+    if r.workflow_task_finish_event_id <= 0 {
+        return Err(Status::invalid_argument(
+            "Invalid WorkflowTaskFinishEventId.",
+        ));
+    }
+    if r.request_id.len() > validate::MAX_ID_LENGTH {
+        return Err(Status::invalid_argument("RequestId exceeds length limit."));
+    }
+    if !r.post_reset_operations.is_empty() {
+        return Err(Status::unimplemented(
+            "post-reset operations are not supported yet",
+        ));
+    }
+    // The deprecated reapply type is still what the CLI sends.
+    #[allow(deprecated)]
+    let reapply_type = r.reset_reapply_type;
+    let request = cairn_engine::reset::ResetRequest {
+        workflow_task_finish_event_id: r.workflow_task_finish_event_id,
+        reason: r.reason,
+        identity: r.identity,
+        request_id: if r.request_id.is_empty() {
+            uuid::Uuid::new_v4().to_string()
+        } else {
+            r.request_id
+        },
+        reapply: cairn_engine::reset::Reapply::from_request(
+            reapply_type,
+            &r.reset_reapply_exclude_types,
+        ),
+    };
+    let run_id = frontend
+        .history
+        .reset_workflow(run, request)
+        .await
+        .map_err(status)?;
+    Ok(Response::new(ws::ResetWorkflowExecutionResponse { run_id }))
+}
+
 pub(crate) async fn describe_workflow_execution(
     frontend: &Frontend,
     request: Request<ws::DescribeWorkflowExecutionRequest>,

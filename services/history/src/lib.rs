@@ -11,6 +11,7 @@ mod partition;
 mod peers;
 mod poll;
 mod queries;
+mod reset;
 mod retention;
 mod schedules;
 mod timers;

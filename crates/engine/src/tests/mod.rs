@@ -11,6 +11,7 @@ mod close;
 mod continuation;
 mod determinism;
 mod limits;
+mod reset;
 mod schedule;
 mod signal;
 mod start;

@@ -17,7 +17,7 @@ use crate::{
 
 use EventType as E;
 
-fn request(update_id: &str) -> Request {
+pub(super) fn request(update_id: &str) -> Request {
     Request {
         meta: Some(Meta {
             update_id: update_id.into(),
@@ -31,7 +31,7 @@ fn request(update_id: &str) -> Request {
     }
 }
 
-fn answer(update_id: &str, type_name: &str, body: Vec<u8>) -> Message {
+pub(super) fn answer(update_id: &str, type_name: &str, body: Vec<u8>) -> Message {
     Message {
         id: format!("{update_id}/{type_name}"),
         protocol_instance_id: update_id.into(),
@@ -43,7 +43,7 @@ fn answer(update_id: &str, type_name: &str, body: Vec<u8>) -> Message {
     }
 }
 
-fn place(message: &Message) -> crate::proto::command::Command {
+pub(super) fn place(message: &Message) -> crate::proto::command::Command {
     command(C::ProtocolMessageCommandAttributes(
         ProtocolMessageCommandAttributes {
             message_id: message.id.clone(),
@@ -51,7 +51,7 @@ fn place(message: &Message) -> crate::proto::command::Command {
     ))
 }
 
-fn complete(
+pub(super) fn complete(
     run: &mut Run,
     commands: Vec<crate::proto::command::Command>,
     messages: Vec<Message>,
