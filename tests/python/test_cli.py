@@ -315,8 +315,15 @@ async def test_cli_reset_to_the_first_and_last_workflow_task(
 
     await cli.ok("workflow", "reset", "--workflow-id", workflow_id, "--type",
                  "LastWorkflowTask", "--reason", "last")
-    third = await client.get_workflow_handle(workflow_id).describe()
-    assert third.run_id not in (first_run, second_run)
+    third_run = (await client.get_workflow_handle(workflow_id).describe()).run_id
+    assert third_run not in (first_run, second_run)
+
+    # The new run's first completed task is its reset point (the CLI resets to one by
+    # build ID only in batches).
+    third = client.get_workflow_handle(workflow_id, run_id=third_run)
+    await wait_for_event(third, "WorkflowTaskCompleted")
+    points = (await third.describe()).raw_description.workflow_execution_info.auto_reset_points
+    assert [p.run_id for p in points.points] == [third_run], points
     await client.get_workflow_handle(workflow_id).signal(SignalQueryWorkflow.finish, "done")
     assert await client.get_workflow_handle(workflow_id).result() == ["done"]
 

@@ -16,7 +16,7 @@ from temporalio.service import RPCError
 
 from support import unique, wait_for_event, worker
 from test_differential import describe_event
-from workflows import GreetingWorkflow, SignalQueryWorkflow, UpdateWorkflow
+from workflows import CountdownWorkflow, GreetingWorkflow, SignalQueryWorkflow, UpdateWorkflow
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -63,6 +63,21 @@ async def _error(call) -> str:
         return f"{error.status.name}: {error.message}"
 
 
+async def _reset_points(client: Client, workflow_id: str, run_id: str, runs: dict[str, str]):
+    """The run's reset points, with run IDs named by `runs` and build IDs as present or not."""
+    described = await client.get_workflow_handle(workflow_id, run_id=run_id).describe()
+    points = described.raw_description.workflow_execution_info.auto_reset_points.points
+    return [
+        (
+            runs.get(p.run_id, "another run"),
+            p.first_workflow_task_completed_id,
+            bool(p.build_id),
+            p.resettable,
+        )
+        for p in points
+    ]
+
+
 def _first_completed_task(events) -> int:
     return next(
         e.event_id for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
@@ -86,6 +101,20 @@ async def reset_behaviour(client: Client) -> dict[str, object]:
         seen["current run is the new one"] = (await latest.describe()).run_id == new
         seen["completed run after reset"] = await _events(client, handle.id, base)
         seen["new run"] = await _events(client, handle.id, new)
+        runs = {base: "base", new: "new"}
+        seen["reset points of the base run"] = await _reset_points(client, handle.id, base, runs)
+        seen["reset points of the new run"] = await _reset_points(client, handle.id, new, runs)
+
+        # Reset points carry over continue-as-new: the last run names the first.
+        chain = await client.start_workflow(
+            CountdownWorkflow.run, 1, id=unique("reset-chain"), task_queue=queue
+        )
+        await chain.result()
+        last = (await client.get_workflow_handle(chain.id).describe()).run_id
+        runs = {chain.first_execution_run_id: "first", last: "last"}
+        seen["reset points after continue-as-new"] = await _reset_points(
+            client, chain.id, last, runs
+        )
 
         # A running workflow: the old run is terminated, later signals are written again.
         for exclude in (False, True):

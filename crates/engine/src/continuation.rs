@@ -250,6 +250,7 @@ impl Tx<'_> {
             parent: state.parent.clone(),
             scheduled_by: state.scheduled_by.clone(),
             schedule: None,
+            reset_points: state.reset_points.clone(),
         }
     }
 

@@ -28,7 +28,10 @@ use crate::{
     },
     retry::RetryPolicy,
     start::{RunStart, begin},
-    state::{ActivityInfo, ChildInfo, ExternalRequest, ParentInfo, TimerInfo, WorkflowTaskInfo},
+    state::{
+        ActivityInfo, ChildInfo, ExternalRequest, ParentInfo, ResetPoint, TimerInfo,
+        WorkflowTaskInfo,
+    },
     time::{self, Nanos},
     update::{UpdateInfo, UpdateStage},
 };
@@ -72,6 +75,39 @@ impl Reapply {
                 && reapply_type != ResetReapplyType::Signal as i32
                 && !excluded(ResetReapplyExcludeType::Update),
         }
+    }
+}
+
+/// At most this many reset points are kept (Temporal's default); the oldest go first.
+pub const MAX_RESET_POINTS: usize = 20;
+
+/// The build a `WorkflowTaskCompleted` names: its worker version's build ID, else its
+/// binary checksum. Both are deprecated in the API for versioned workers, and still what
+/// Temporal writes (and reads reset points from) for the others.
+#[allow(deprecated)]
+pub fn build_id_of(completed: &history::WorkflowTaskCompletedEventAttributes) -> &str {
+    match completed.worker_version.as_ref() {
+        Some(version) if !version.build_id.is_empty() => &version.build_id,
+        _ => &completed.binary_checksum,
+    }
+}
+
+impl MutableState {
+    /// Notes the workflow task completed as `event_id` as a reset point when it is the first
+    /// one `build_id` completed.
+    pub(crate) fn note_reset_point(&mut self, build_id: &str, event_id: i64, at: Nanos) {
+        if build_id.is_empty() || self.reset_points.iter().any(|p| p.build_id == build_id) {
+            return;
+        }
+        if self.reset_points.len() >= MAX_RESET_POINTS {
+            self.reset_points.remove(0);
+        }
+        self.reset_points.push(ResetPoint {
+            build_id: build_id.to_string(),
+            run_id: self.run.run_id.clone(),
+            first_workflow_task_completed_id: event_id,
+            create_time: at,
+        });
     }
 }
 
@@ -242,6 +278,13 @@ fn replay(
         ..parent
     });
     start.scheduled_by = base.scheduled_by.clone();
+    // Points in the runs before the reset one stay; the copy's own are noted again below.
+    start.reset_points = base
+        .reset_points
+        .iter()
+        .filter(|p| p.run_id != base.run.run_id)
+        .cloned()
+        .collect();
     start.backoff = 0;
     let (mut state, _) = begin(start, start_time);
     // What `begin` scheduled and wrote is replaced by the copied events.
@@ -306,6 +349,7 @@ fn apply(state: &mut MutableState, event: &HistoryEvent) {
         Attributes::WorkflowTaskCompletedEventAttributes(a) => {
             state.last_completed_started_event_id = a.started_event_id;
             state.workflow_task = None;
+            state.note_reset_point(build_id_of(a), id, at);
         }
         Attributes::WorkflowTaskFailedEventAttributes(_)
         | Attributes::WorkflowTaskTimedOutEventAttributes(_) => state.workflow_task = None,

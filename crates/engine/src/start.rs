@@ -20,7 +20,7 @@ use crate::{
     },
     retry::RetryPolicy,
     signal::Signal,
-    state::{MutableState, ParentInfo},
+    state::{MutableState, ParentInfo, ResetPoint},
     time::{self, Nanos},
 };
 
@@ -123,6 +123,8 @@ pub struct RunStart {
     pub scheduled_by: Option<RunKey>,
     /// The schedule the run holds, for a schedule's run: it never has a workflow task.
     pub schedule: Option<crate::schedule::ScheduleState>,
+    /// The reset points of the runs this one continues.
+    pub reset_points: Vec<ResetPoint>,
 }
 
 impl RunStart {
@@ -187,6 +189,7 @@ impl RunStart {
             parent: None,
             scheduled_by: None,
             schedule: None,
+            reset_points: Vec::new(),
         }
     }
 }
@@ -313,6 +316,7 @@ fn begin_with(
         update_count: 0,
         schedule: start.schedule.clone(),
         scheduled_by: start.scheduled_by.clone(),
+        reset_points: start.reset_points.clone(),
     };
     let parent = start.parent.as_ref();
     let mut tx = Tx::new(&mut state, now);

@@ -166,6 +166,20 @@ pub struct MutableState {
     #[serde(default)]
     #[avro(default = "null")]
     pub scheduled_by: Option<RunKey>,
+    /// Where the workflow can be reset to: the first workflow task each build completed,
+    /// in this run or the runs it continues (Temporal's `auto_reset_points`).
+    #[serde(default)]
+    #[avro(default = "[]")]
+    pub reset_points: Vec<ResetPoint>,
+}
+
+/// The first workflow task a worker build completed in a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+pub struct ResetPoint {
+    pub build_id: String,
+    pub run_id: String,
+    pub first_workflow_task_completed_id: i64,
+    pub create_time: Nanos,
 }
 
 fn first_attempt() -> i32 {

@@ -224,12 +224,16 @@ impl Tx<'_> {
             return Ok(self.discard_speculative_task(completion));
         }
         self.write_transient_events();
-        let completed_event_id = self.append(history::WorkflowTaskCompletedEventAttributes {
+        let completed = history::WorkflowTaskCompletedEventAttributes {
             scheduled_event_id,
             started_event_id,
             identity: completion.identity.clone(),
             ..completion.completed_attributes.clone().unwrap_or_default()
-        });
+        };
+        let build_id = crate::reset::build_id_of(&completed).to_string();
+        let completed_event_id = self.append(completed);
+        self.state
+            .note_reset_point(&build_id, completed_event_id, self.now);
         self.state.last_completed_started_event_id = started_event_id;
         self.state.workflow_task = None;
         self.take_sticky(completion.sticky.as_ref());

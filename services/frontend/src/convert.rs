@@ -10,8 +10,8 @@ use cairn_engine::{
 use temporalio_protos::protos::temporal::api::{
     common::v1::ActivityType,
     workflow::v1::{
-        PendingActivityInfo, PendingWorkflowTaskInfo, WorkflowExecutionConfig,
-        WorkflowExecutionInfo,
+        PendingActivityInfo, PendingWorkflowTaskInfo, ResetPointInfo, ResetPoints,
+        WorkflowExecutionConfig, WorkflowExecutionInfo,
     },
     workflowservice::v1::DescribeWorkflowExecutionResponse,
 };
@@ -40,6 +40,24 @@ pub fn execution_info(state: &MutableState) -> WorkflowExecutionInfo {
         history_size_bytes: state.history_size_bytes,
         first_run_id: state.first_run_id.clone(),
         ..Default::default()
+    }
+}
+
+/// Where the workflow can be reset to, as DescribeWorkflowExecution lists it.
+fn reset_points(state: &MutableState) -> ResetPoints {
+    ResetPoints {
+        points: state
+            .reset_points
+            .iter()
+            .map(|p| ResetPointInfo {
+                build_id: p.build_id.clone(),
+                run_id: p.run_id.clone(),
+                first_workflow_task_completed_id: p.first_workflow_task_completed_id,
+                create_time: Some(time::timestamp(p.create_time)),
+                resettable: true,
+                ..Default::default()
+            })
+            .collect(),
     }
 }
 
@@ -74,7 +92,10 @@ pub fn describe(state: &MutableState) -> DescribeWorkflowExecutionResponse {
             default_workflow_task_timeout: Some(time::duration(state.workflow_task_timeout)),
             ..Default::default()
         }),
-        workflow_execution_info: Some(execution_info(state)),
+        workflow_execution_info: Some(WorkflowExecutionInfo {
+            auto_reset_points: Some(reset_points(state)),
+            ..execution_info(state)
+        }),
         pending_activities: now_pending.collect(),
         pending_workflow_task: state
             .workflow_task

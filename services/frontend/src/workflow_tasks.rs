@@ -195,18 +195,13 @@ pub(crate) async fn respond_workflow_task_completed(
             .map_err(status)?;
         return Err(Status::invalid_argument(message));
     }
+    let completed_attributes = Some(completed_attributes(&r));
     let query_results = r.query_results;
     let completion = Completion {
         messages: r.messages,
         identity: r.identity.clone(),
         commands: r.commands,
-        completed_attributes: Some(
-            cairn_engine::proto::history::WorkflowTaskCompletedEventAttributes {
-                sdk_metadata: r.sdk_metadata,
-                metering_metadata: r.metering_metadata,
-                ..Default::default()
-            },
-        ),
+        completed_attributes,
         force_create_new_workflow_task: r.force_create_new_workflow_task,
         sticky: r.sticky_attributes.as_ref().map(|attributes| Sticky {
             task_queue: attributes
@@ -330,4 +325,20 @@ fn check_search_attributes(
         crate::search_attributes::validate(namespace, attributes)?;
     }
     Ok(())
+}
+
+/// What Temporal copies from a completion into its `WorkflowTaskCompleted` event. The worker
+/// version stamp and binary checksum are deprecated for versioned workers; Temporal still
+/// records them for the others, and takes reset points from them.
+#[allow(deprecated)]
+fn completed_attributes(
+    r: &ws::RespondWorkflowTaskCompletedRequest,
+) -> cairn_engine::proto::history::WorkflowTaskCompletedEventAttributes {
+    cairn_engine::proto::history::WorkflowTaskCompletedEventAttributes {
+        sdk_metadata: r.sdk_metadata.clone(),
+        metering_metadata: r.metering_metadata,
+        worker_version: r.worker_version_stamp.clone(),
+        binary_checksum: r.binary_checksum.clone(),
+        ..Default::default()
+    }
 }

@@ -70,6 +70,12 @@ fn next_start(changes: &Changes) -> &RunStart {
 #[test]
 fn continue_as_new_closes_the_run_and_names_the_next_one() {
     let mut run = Run::start();
+    run.state.reset_points.push(crate::state::ResetPoint {
+        build_id: "build-1".into(),
+        run_id: "run-0".into(),
+        first_workflow_task_completed_id: 4,
+        create_time: T0,
+    });
     run.advance(secs(5));
     let changes = run.workflow_task(vec![continue_as_new("round 2")]);
 
@@ -98,6 +104,10 @@ fn continue_as_new_closes_the_run_and_names_the_next_one() {
     assert_eq!(start.attempt, 1);
     assert_eq!(start.backoff, 0, "the run lasted over a second");
     let next = next(&changes, run.now);
+    assert_eq!(
+        next.state.reset_points, run.state.reset_points,
+        "the runs before stay places to reset to"
+    );
     let started = attrs!(next.history[0], WorkflowExecutionStartedEventAttributes);
     assert_eq!(started.continued_execution_run_id, "run-1");
     assert_eq!(started.first_execution_run_id, "run-1");

@@ -248,3 +248,78 @@ fn reapply_types_and_exclusions_read_as_temporal_reads_them() {
         (true, false)
     );
 }
+
+/// Starts the pending workflow task and completes it from a worker of build `build_id`.
+#[allow(deprecated)]
+fn complete_as_build(run: &mut Run, build_id: &str) {
+    use crate::{
+        proto::{common::WorkerVersionStamp, history::WorkflowTaskCompletedEventAttributes},
+        workflow_task::Completion,
+    };
+    run.start_workflow_task();
+    let task = run.workflow_task_info().clone();
+    let completion = Completion {
+        identity: WORKER.into(),
+        completed_attributes: Some(WorkflowTaskCompletedEventAttributes {
+            worker_version: Some(WorkerVersionStamp {
+                build_id: build_id.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    run.ok(|tx| {
+        tx.complete_workflow_task(task.scheduled_event_id, task.started_event_id, &completion)
+    });
+}
+
+fn points(state: &crate::MutableState) -> Vec<(String, String, i64)> {
+    state
+        .reset_points
+        .iter()
+        .map(|p| {
+            (
+                p.build_id.clone(),
+                p.run_id.clone(),
+                p.first_workflow_task_completed_id,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_first_task_each_build_completes_is_a_reset_point() {
+    let mut run = Run::start();
+    complete_as_build(&mut run, "build-1");
+    run.signal("nudge", "signal-1");
+    complete_as_build(&mut run, "build-1");
+    run.signal("nudge", "signal-2");
+    complete_as_build(&mut run, "build-2");
+    let id = run.state.run.run_id.clone();
+    assert_eq!(
+        points(&run.state),
+        [
+            ("build-1".into(), id.clone(), 4),
+            ("build-2".into(), id, 12)
+        ]
+    );
+    // A reset to the second build's task keeps the first point, noted in the new run.
+    let (state, _) = reset(&run.state, &run.history, &request(12), run.now).unwrap();
+    assert_eq!(
+        points(&state),
+        [("build-1".into(), state.run.run_id.clone(), 4)]
+    );
+}
+
+#[test]
+fn reset_points_of_earlier_runs_stay_through_a_reset() {
+    let mut run = Run::start();
+    complete_as_build(&mut run, "build-1");
+    run.state.reset_points[0].run_id = "an-earlier-run".into();
+    let (state, _) = reset(&run.state, &run.history, &request(4), run.now).unwrap();
+    assert_eq!(
+        points(&state),
+        [("build-1".into(), "an-earlier-run".into(), 4)]
+    );
+}
