@@ -1,4 +1,5 @@
-"""Temporal's size limits: payloads up to its 2 MB blob limit are accepted and kept whole."""
+"""Temporal's limits: payloads up to its 2 MB blob limit are kept whole; calls over the
+frontend's rate or a namespace's rate get ResourceExhausted."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from temporalio.api.enums.v1 import ResourceExhaustedCause
+from temporalio.api.enums.v1 import ResourceExhaustedCause, ResourceExhaustedScope
 from temporalio.api.errordetails.v1 import ResourceExhaustedFailure
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
@@ -57,6 +58,50 @@ async def test_calls_over_the_rate_limit_get_resource_exhausted(tmp_path: Path) 
         assert set(answers) == {"OK", "RESOURCE_EXHAUSTED"}, answers
         assert answers.count("OK") <= 10, answers
         assert await eventually(describe, lambda answer: answer == "OK", what="serving again")
+    finally:
+        server.interrupt(SHUTDOWN_TIMEOUT_S)
+        server.close()
+
+
+async def test_calls_over_a_namespace_rate_limit_get_resource_exhausted(tmp_path: Path) -> None:
+    """A dev server allowed 5 calls a second per namespace refuses a burst of 40 to one
+    namespace beyond that (cause RPS_LIMIT, scope NAMESPACE) while another namespace is
+    still served."""
+    server = ServerProcess(
+        "cairn-namespace-rps",
+        [
+            str(cairn_binary()), "server", "start-dev", "--port", "0",
+            "--namespace-rps", "5", "--namespace", "other",
+        ],
+        tmp_path,
+        dict(os.environ, NO_COLOR="1"),
+    )
+    try:
+        address = server.wait_ready(STARTUP_TIMEOUT_S)
+        client = await Client.connect(address, retry_config=RetryConfig(max_retries=0))
+        service = client.workflow_service
+
+        async def describe(namespace: str) -> str:
+            try:
+                await service.describe_namespace(
+                    DescribeNamespaceRequest(namespace=namespace), retry=False
+                )
+            except RPCError as error:
+                failure = ResourceExhaustedFailure()
+                assert error.grpc_status.details[0].Unpack(failure)
+                assert failure.cause == ResourceExhaustedCause.RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT
+                assert failure.scope == ResourceExhaustedScope.RESOURCE_EXHAUSTED_SCOPE_NAMESPACE
+                assert error.message == "namespace rate limit exceeded"
+                return error.status.name
+            return "OK"
+
+        answers = await asyncio.gather(*(describe("default") for _ in range(40)))
+        assert set(answers) == {"OK", "RESOURCE_EXHAUSTED"}, answers
+        assert answers.count("OK") <= 10, answers
+        assert await describe("other") == "OK"
+        assert await eventually(
+            lambda: describe("default"), lambda answer: answer == "OK", what="serving again"
+        )
     finally:
         server.interrupt(SHUTDOWN_TIMEOUT_S)
         server.close()

@@ -126,7 +126,8 @@ async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
         matching.clone(),
         Arc::new(matching.clone()),
         namespaces,
-    );
+    )
+    .limit_namespace_calls(args.namespace_rps);
     let metrics = Metrics::new(Sources {
         history: Some(history.clone()),
         matching: Some(matching),

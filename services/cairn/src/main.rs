@@ -74,6 +74,9 @@ pub struct DevArgs {
     /// Public API calls served per second; the rest get `ResourceExhausted`.
     #[arg(long, default_value_t = cairn_cluster::rate_limit::DEFAULT_RPS)]
     pub rps: u32,
+    /// Calls served per second for each namespace; the rest get `ResourceExhausted`.
+    #[arg(long, default_value_t = cairn_frontend::DEFAULT_NAMESPACE_RPS)]
+    pub namespace_rps: u32,
 }
 
 /// Flags of `cairn server start`; each overrides the config file and the environment.
@@ -121,6 +124,9 @@ pub struct StartArgs {
     /// Public API calls served per second; the rest get `ResourceExhausted`.
     #[arg(long)]
     pub rps: Option<u32>,
+    /// Calls served per second for each namespace; the rest get `ResourceExhausted`.
+    #[arg(long)]
+    pub namespace_rps: Option<u32>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -45,6 +45,8 @@ pub struct ServerConfig {
     pub kafka: KafkaConfig,
     /// Public API calls served per second (frontend role).
     pub rps: u32,
+    /// Calls served per second for each namespace, by the node that serves them.
+    pub namespace_rps: u32,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +65,7 @@ impl Default for ServerConfig {
             log_level: "warn".into(),
             kafka: KafkaConfig::default(),
             rps: cairn_cluster::rate_limit::DEFAULT_RPS,
+            namespace_rps: cairn_frontend::DEFAULT_NAMESPACE_RPS,
         }
     }
 }
@@ -96,6 +99,8 @@ struct FlagOverrides {
     kafka: Option<KafkaOverrides>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rps: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace_rps: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -131,6 +136,7 @@ pub fn load(args: &StartArgs) -> anyhow::Result<ServerConfig> {
             .clone()
             .map(|bootstrap| KafkaOverrides { bootstrap }),
         rps: args.rps,
+        namespace_rps: args.namespace_rps,
     };
     figment
         .merge(Env::prefixed("CAIRN__").split("__"))
@@ -160,6 +166,7 @@ pub fn run(config: ServerConfig) -> anyhow::Result<()> {
             session_timeout: config.session_timeout,
             namespaces: config.namespaces,
             rps: config.rps,
+            namespace_rps: config.namespace_rps,
         })
         .await?;
         if let Some(address) = node.frontend_address {

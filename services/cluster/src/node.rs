@@ -112,6 +112,9 @@ pub struct NodeConfig {
     pub namespaces: Vec<String>,
     /// Public API calls served per second (Temporal's `frontend.rps`).
     pub rps: u32,
+    /// Calls served per second for each namespace by this node (Temporal's
+    /// `frontend.namespaceRPS`).
+    pub namespace_rps: u32,
 }
 
 /// A running node.
@@ -245,7 +248,8 @@ impl Node {
             let partition = partition_of(namespace_id, queue, matching_partitions);
             i32::try_from(partition).is_ok_and(|p| owned.borrow().contains(&p))
         }))
-        .in_cluster(cluster.cluster_id.clone());
+        .in_cluster(cluster.cluster_id.clone())
+        .limit_namespace_calls(config.namespace_rps);
 
         let internal = tonic::transport::Server::builder()
             .add_service(cairn_frontend::workflow_service(frontend.clone()))

@@ -3,7 +3,13 @@
 use cairn_engine::EngineError;
 use cairn_history::HistoryError;
 use prost::Message;
-use temporalio_protos::protos::{google::rpc, temporal::api::errordetails::v1 as details};
+use temporalio_protos::protos::{
+    google::rpc,
+    temporal::api::{
+        enums::v1::{ResourceExhaustedCause, ResourceExhaustedScope},
+        errordetails::v1 as details,
+    },
+};
 use tonic::{Code, Status};
 
 /// Marks a status that means "this node does not own that partition": the request had no
@@ -67,6 +73,21 @@ pub fn with_detail(code: Code, message: String, detail: &str, value: Vec<u8>) ->
         details: vec![any],
     };
     Status::with_details(code, message, body.encode_to_vec().into())
+}
+
+/// A call over its namespace's rate limit, as Temporal answers it (the SDKs back off and
+/// retry it).
+pub fn namespace_rate_limited() -> Status {
+    let detail = details::ResourceExhaustedFailure {
+        cause: ResourceExhaustedCause::RpsLimit as i32,
+        scope: ResourceExhaustedScope::Namespace as i32,
+    };
+    with_detail(
+        Code::ResourceExhausted,
+        "namespace rate limit exceeded".into(),
+        "ResourceExhaustedFailure",
+        detail.encode_to_vec(),
+    )
 }
 
 pub fn namespace_not_found(name: &str) -> Status {

@@ -30,7 +30,7 @@ pub use error::{is_not_owner, with_detail};
 pub use history_api::idle_history_poll;
 pub use long_poll::parse_grpc_timeout;
 pub use namespaces::{Namespace, NamespaceError, Namespaces};
-pub use service::{Frontend, QueueOwnership};
+pub use service::{DEFAULT_NAMESPACE_RPS, Frontend, QueueOwnership};
 
 /// Temporal's largest accepted gRPC message (4 MiB requests, larger responses).
 const MAX_MESSAGE: usize = 128 * 1024 * 1024;

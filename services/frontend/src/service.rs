@@ -1,6 +1,6 @@
 //! The WorkflowService and OperatorService implementations.
 
-use std::time::Duration;
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
 use cairn_api::{
     operatorservice::operator_service_server::OperatorService,
@@ -42,7 +42,14 @@ pub struct Frontend {
     pub(crate) queues: Option<QueueOwnership>,
     /// The cluster's ID, as GetClusterInfo reports it.
     pub(crate) cluster_id: String,
+    /// Calls served per namespace and second (Temporal's `frontend.namespaceRPS`).
+    pub(crate) namespace_limit: Option<Arc<NamespaceLimiter>>,
 }
+
+type NamespaceLimiter = governor::DefaultKeyedRateLimiter<String>;
+
+/// Temporal's default rate per namespace and frontend, in calls a second.
+pub const DEFAULT_NAMESPACE_RPS: u32 = 2400;
 
 /// Tells whether this node's matching owns a task queue (namespace ID, queue name).
 pub type QueueOwnership = std::sync::Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
@@ -63,7 +70,18 @@ impl Frontend {
             namespaces,
             queues: None,
             cluster_id: uuid::Uuid::new_v4().to_string(),
+            namespace_limit: None,
         }
+    }
+
+    /// Serves at most `rps` calls a second for each namespace, with bursts of as many;
+    /// calls over it get `ResourceExhausted`, as Temporal answers them.
+    pub fn limit_namespace_calls(mut self, rps: u32) -> Self {
+        let rate = NonZeroU32::new(rps).unwrap_or(NonZeroU32::MIN);
+        self.namespace_limit = Some(Arc::new(governor::RateLimiter::keyed(
+            governor::Quota::per_second(rate),
+        )));
+        self
     }
 
     /// Notes a worker's poll for DescribeTaskQueue.
@@ -115,9 +133,16 @@ impl Frontend {
         if name.is_empty() {
             return Err(Status::invalid_argument("Namespace not set on request."));
         }
-        self.namespaces
+        let namespace = self
+            .namespaces
             .get(name)
-            .ok_or_else(|| error::namespace_not_found(name))
+            .ok_or_else(|| error::namespace_not_found(name))?;
+        if let Some(limit) = &self.namespace_limit
+            && limit.check_key(&namespace.name).is_err()
+        {
+            return Err(error::namespace_rate_limited());
+        }
+        Ok(namespace)
     }
 
     pub(crate) fn run(
