@@ -1,6 +1,6 @@
 """The official Temporal TypeScript SDK (npm `@temporalio/client` and `@temporalio/worker`)
 against Cairn: `tests/typescript/src/smoke.js` runs a worker and a client through activities,
-timers, signals, queries, updates, a child workflow, continue-as-new and a schedule."""
+timers, signals, queries, updates, a child workflow, continue-as-new, a reset and a schedule."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ CHECKS = [
     "child workflow: ok",
     "continue-as-new: ok",
     "describe: ok",
+    "reset: ok",
     "schedule: ok",
 ]
 

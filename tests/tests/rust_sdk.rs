@@ -1041,3 +1041,70 @@ async fn a_schedule_triggered_from_the_rust_client_starts_its_workflow() {
         .expect_err("a deleted schedule is not found");
     assert_eq!(gone.code(), tonic::Code::NotFound);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_workflow_runs_again_from_its_first_task_with_its_signals() {
+    use temporalio_common::protos::temporal::api::{
+        common::v1::WorkflowExecution, workflowservice::v1::ResetWorkflowExecutionRequest,
+    };
+
+    let env = TestEnv::start().await;
+    env.with_worker(async {
+        let handle = env.start_workflow(MailboxWorkflow::run, ()).await;
+        for message in ["first", "done"] {
+            handle
+                .signal(
+                    MailboxWorkflow::deliver,
+                    message.to_owned(),
+                    WorkflowSignalOptions::default(),
+                )
+                .await
+                .expect("signal the workflow");
+        }
+        handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await
+            .expect("the workflow completes");
+        let first_task = history(&handle)
+            .await
+            .iter()
+            .find(|e| e.event_type() == EventType::WorkflowTaskCompleted)
+            .expect("a completed workflow task")
+            .event_id;
+
+        let workflow_id = handle.info().workflow_id.clone();
+        let mut service = env.client.connection().workflow_service();
+        let reset = service
+            .reset_workflow_execution(tonic::Request::new(ResetWorkflowExecutionRequest {
+                namespace: "default".into(),
+                workflow_execution: Some(WorkflowExecution {
+                    workflow_id: workflow_id.clone(),
+                    run_id: String::new(),
+                }),
+                reason: "from the rust client".into(),
+                workflow_task_finish_event_id: first_task,
+                request_id: Uuid::new_v4().to_string(),
+                ..Default::default()
+            }))
+            .await
+            .expect("reset the workflow")
+            .into_inner();
+
+        let again = env
+            .client
+            .get_workflow_handle::<MailboxWorkflow>(workflow_id);
+        let result = again
+            .get_result(WorkflowGetResultOptions::default())
+            .await
+            .expect("the new run completes");
+        assert_eq!(result, ["first", "done"], "the signals were written again");
+        let described = again
+            .describe(WorkflowDescribeOptions::default())
+            .await
+            .expect("describe the workflow");
+        assert_eq!(described.run_id(), reset.run_id, "the new run is current");
+        let types = event_types(&again).await;
+        assert!(types.contains(&EventType::WorkflowTaskFailed), "{types:?}");
+    })
+    .await;
+}

@@ -44,6 +44,22 @@ async function main() {
     assert.equal(described.status.name, 'COMPLETED');
     console.log('describe: ok');
 
+    // A reset to the first workflow task: the update and the signal after it are written
+    // again, so the new run ends as the first did.
+    const { runId } = await client.workflowService.resetWorkflowExecution({
+      namespace: 'default',
+      workflowExecution: { workflowId: handle.workflowId, runId: described.runId },
+      reason: 'smoke',
+      workflowTaskFinishEventId: 4,
+      requestId: crypto.randomUUID(),
+    });
+    assert.notEqual(runId, described.runId);
+    const reset = client.workflow.getHandle(handle.workflowId, runId);
+    assert.deepEqual(await reset.result(), ['a']);
+    const types = (await reset.fetchHistory()).events.map((e) => e.eventType);
+    assert.ok(types.includes(9 /* WORKFLOW_TASK_FAILED */) && types.includes(47 /* UPDATE_ADMITTED */), types);
+    console.log('reset: ok');
+
     // A schedule: triggered now, its workflow named after the time, then paused and deleted.
     const scheduleId = id('schedule');
     const schedule = await client.schedule.create({
