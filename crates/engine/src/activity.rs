@@ -11,7 +11,7 @@ use crate::{
     proto::{
         Attributes,
         command::ScheduleActivityTaskCommandAttributes,
-        common::{ActivityType, Header, Payload, Payloads},
+        common::{Header, Payload, Payloads},
         enums::{RetryState, TimeoutType, WorkflowTaskFailedCause as Cause},
         failure::{Failure, TimeoutFailureInfo, failure::FailureInfo},
         history,
@@ -149,6 +149,42 @@ pub fn decode_opt<M: Message + Default>(bytes: &[u8]) -> Option<M> {
     }
 }
 
+impl ActivityInfo {
+    /// A newly scheduled activity, as its `ActivityTaskScheduled` event describes it.
+    pub(crate) fn scheduled(
+        scheduled_event_id: i64,
+        a: &history::ActivityTaskScheduledEventAttributes,
+        retry_policy: RetryPolicy,
+        at: Nanos,
+    ) -> Self {
+        Self {
+            scheduled_event_id,
+            activity_id: a.activity_id.clone(),
+            activity_type: a.activity_type.clone().unwrap_or_default().name,
+            task_queue: a.task_queue.clone().unwrap_or_default().name,
+            input: opt_bytes(&a.input),
+            header: opt_bytes::<Header>(&a.header),
+            schedule_to_close_timeout: time::from_duration(a.schedule_to_close_timeout.as_ref()),
+            schedule_to_start_timeout: time::from_duration(a.schedule_to_start_timeout.as_ref()),
+            start_to_close_timeout: time::from_duration(a.start_to_close_timeout.as_ref()),
+            heartbeat_timeout: time::from_duration(a.heartbeat_timeout.as_ref()),
+            retry_policy,
+            scheduled_time: at,
+            attempt_scheduled_time: at,
+            attempt: 1,
+            started_time: None,
+            started_identity: String::new(),
+            started_request_id: String::new(),
+            last_heartbeat_time: None,
+            heartbeat_details: Vec::new(),
+            last_failure: Vec::new(),
+            cancel_requested: false,
+            cancel_requested_event_id: 0,
+            workflow_task_completed_event_id: a.workflow_task_completed_event_id,
+        }
+    }
+}
+
 impl Tx<'_> {
     pub fn schedule_activity(
         &mut self,
@@ -162,12 +198,9 @@ impl Tx<'_> {
             Some(q) if !q.name.is_empty() => q.name.clone(),
             _ => self.state.task_queue.clone(),
         };
-        let activity_type = a.activity_type.clone().unwrap_or_default().name;
-        let scheduled_event_id = self.append(history::ActivityTaskScheduledEventAttributes {
+        let scheduled = history::ActivityTaskScheduledEventAttributes {
             activity_id: a.activity_id.clone(),
-            activity_type: Some(ActivityType {
-                name: activity_type.clone(),
-            }),
+            activity_type: Some(a.activity_type.clone().unwrap_or_default()),
             task_queue: Some(task_queue(&queue)),
             header: a.header.clone(),
             input: a.input.clone(),
@@ -179,32 +212,14 @@ impl Tx<'_> {
             retry_policy: Some(retry_policy.to_proto()),
             priority: a.priority.clone(),
             ..Default::default()
-        });
-        self.state.activities.push(ActivityInfo {
+        };
+        let scheduled_event_id = self.append(scheduled.clone());
+        self.state.activities.push(ActivityInfo::scheduled(
             scheduled_event_id,
-            activity_id: a.activity_id.clone(),
-            activity_type,
-            task_queue: queue,
-            input: opt_bytes(&a.input),
-            header: opt_bytes::<Header>(&a.header),
-            schedule_to_close_timeout: schedule_to_close,
-            schedule_to_start_timeout: schedule_to_start,
-            start_to_close_timeout: start_to_close,
-            heartbeat_timeout: heartbeat,
+            &scheduled,
             retry_policy,
-            scheduled_time: self.now,
-            attempt_scheduled_time: self.now,
-            attempt: 1,
-            started_time: None,
-            started_identity: String::new(),
-            started_request_id: String::new(),
-            last_heartbeat_time: None,
-            heartbeat_details: Vec::new(),
-            last_failure: Vec::new(),
-            cancel_requested: false,
-            cancel_requested_event_id: 0,
-            workflow_task_completed_event_id: completed_id,
-        });
+            self.now,
+        ));
         self.dispatch_activity(scheduled_event_id);
     }
 

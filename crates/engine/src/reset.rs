@@ -307,13 +307,6 @@ fn event_time(event: &HistoryEvent) -> Nanos {
     event.event_time.as_ref().map_or(0, time::from_timestamp)
 }
 
-fn opt_bytes<M: Message>(message: &Option<M>) -> Vec<u8> {
-    message
-        .as_ref()
-        .map(Message::encode_to_vec)
-        .unwrap_or_default()
-}
-
 /// What one copied event does to the rebuilt state.
 fn apply(state: &mut MutableState, event: &HistoryEvent) {
     let id = event.event_id;
@@ -354,36 +347,11 @@ fn apply(state: &mut MutableState, event: &HistoryEvent) {
         Attributes::WorkflowTaskFailedEventAttributes(_)
         | Attributes::WorkflowTaskTimedOutEventAttributes(_) => state.workflow_task = None,
         Attributes::ActivityTaskScheduledEventAttributes(a) => {
-            state.activities.push(ActivityInfo {
-                scheduled_event_id: id,
-                activity_id: a.activity_id.clone(),
-                activity_type: a.activity_type.clone().unwrap_or_default().name,
-                task_queue: a.task_queue.clone().unwrap_or_default().name,
-                input: opt_bytes(&a.input),
-                header: opt_bytes(&a.header),
-                schedule_to_close_timeout: time::from_duration(
-                    a.schedule_to_close_timeout.as_ref(),
-                ),
-                schedule_to_start_timeout: time::from_duration(
-                    a.schedule_to_start_timeout.as_ref(),
-                ),
-                start_to_close_timeout: time::from_duration(a.start_to_close_timeout.as_ref()),
-                heartbeat_timeout: time::from_duration(a.heartbeat_timeout.as_ref()),
-                retry_policy: RetryPolicy::for_activity(a.retry_policy.as_ref()),
-                scheduled_time: at,
-                attempt_scheduled_time: at,
-                attempt: 1,
-                // A running attempt belonged to the old run: it is dispatched again.
-                started_time: None,
-                started_identity: String::new(),
-                started_request_id: String::new(),
-                last_heartbeat_time: None,
-                heartbeat_details: Vec::new(),
-                last_failure: Vec::new(),
-                cancel_requested: false,
-                cancel_requested_event_id: 0,
-                workflow_task_completed_event_id: a.workflow_task_completed_event_id,
-            });
+            // A running attempt belonged to the old run: the activity is dispatched again.
+            let retry_policy = RetryPolicy::for_activity(a.retry_policy.as_ref());
+            state
+                .activities
+                .push(ActivityInfo::scheduled(id, a, retry_policy, at));
         }
         Attributes::ActivityTaskStartedEventAttributes(a) => {
             if let Some(activity) = state.activity_mut(a.scheduled_event_id) {
