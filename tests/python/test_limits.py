@@ -1,4 +1,5 @@
-"""Temporal's limits: payloads up to its 2 MB blob limit are kept whole; calls over the
+"""Temporal's limits: payloads up to its 2 MB blob limit are kept whole, larger ones fail as
+on the reference (the SDKs check the limits a namespace advertises); calls over the
 frontend's rate or a namespace's rate get ResourceExhausted."""
 
 from __future__ import annotations
@@ -7,15 +8,16 @@ import asyncio
 import os
 from pathlib import Path
 
+import pytest
 from temporalio.api.enums.v1 import ResourceExhaustedCause, ResourceExhaustedScope
 from temporalio.api.errordetails.v1 import ResourceExhaustedFailure
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RetryConfig, RPCError
 
 from conftest import STARTUP_TIMEOUT_S, SHUTDOWN_TIMEOUT_S, ServerProcess, cairn_binary
-from support import eventually, unique
-from workflows import LargePayloadWorkflow
+from support import event_types, eventually, unique, wait_for_event, worker
+from workflows import OVERSIZE, LargePayloadWorkflow, OversizeWorkflow, WaitForeverWorkflow
 
 
 async def test_activity_result_of_one_and_a_half_megabytes_reaches_the_workflow(
@@ -105,3 +107,49 @@ async def test_calls_over_a_namespace_rate_limit_get_resource_exhausted(tmp_path
     finally:
         server.interrupt(SHUTDOWN_TIMEOUT_S)
         server.close()
+
+
+async def oversize_behaviour(client: Client) -> dict[str, object]:
+    """What a payload over the 2 MB limit does as a workflow result, an activity input, an
+    activity result and a signal's input."""
+    seen: dict[str, object] = {}
+    queue = unique("oversize")
+    async with worker(client, queue):
+        for kind in ("result", "activity input"):
+            handle = await client.start_workflow(
+                OversizeWorkflow.run, kind, id=unique("oversize"), task_queue=queue
+            )
+            # The worker refuses to send it: the task fails, and is retried until stopped.
+            await wait_for_event(handle, "WorkflowTaskFailed")
+            history = await handle.fetch_history()
+            failed = next(e for e in history.events if e.HasField(
+                "workflow_task_failed_event_attributes"
+            )).workflow_task_failed_event_attributes
+            seen[f"{kind}: task failure"] = (failed.cause, failed.failure.message)
+            await handle.terminate()
+        handle = await client.start_workflow(
+            OversizeWorkflow.run, "activity result", id=unique("oversize"), task_queue=queue
+        )
+        with pytest.raises(WorkflowFailureError) as raised:
+            await handle.result()
+        seen["activity result: failure"] = type(raised.value.cause).__name__
+        seen["activity result: events"] = await event_types(handle)
+
+        waiting = await client.start_workflow(
+            WaitForeverWorkflow.run, id=unique("oversize"), task_queue=queue
+        )
+        try:
+            await waiting.signal("anything", "x" * OVERSIZE)
+            seen["signal"] = "OK"
+        except RPCError as error:
+            seen["signal"] = f"{error.status.name}: {error.message}"
+        await waiting.terminate()
+    return seen
+
+
+async def test_oversize_payloads_fail_as_on_the_reference(
+    ref_client: Client, cairn_client: Client
+) -> None:
+    theirs = await oversize_behaviour(ref_client)
+    ours = await oversize_behaviour(cairn_client)
+    assert ours == theirs

@@ -324,6 +324,32 @@ class LargePayloadWorkflow:
         return len(blob)
 
 
+OVERSIZE = 2_500_000  # over Temporal's 2 MB payload limit
+
+
+@workflow.defn
+class OversizeWorkflow:
+    """Sends a payload over the limit: as its result, as an activity's input, or (from the
+    activity, tried once) as an activity's result."""
+
+    @workflow.run
+    async def run(self, kind: str) -> int | str:
+        if kind == "result":
+            return "x" * OVERSIZE
+        if kind == "activity input":
+            await workflow.execute_activity(
+                greet, "x" * OVERSIZE, start_to_close_timeout=timedelta(seconds=10)
+            )
+            return 0
+        blob = await workflow.execute_activity(
+            make_blob,
+            OVERSIZE,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=NO_RETRY,
+        )
+        return len(blob)
+
+
 @workflow.defn
 class CountdownWorkflow:
     """Continues as new until `remaining` reaches 0; returns the runs' trail of counts."""
@@ -512,6 +538,7 @@ ALL_WORKFLOWS = [
     FailUntilAttemptWorkflow,
     RunInfoWorkflow,
     LargePayloadWorkflow,
+    OversizeWorkflow,
     GreetingWorkflow,
     ActivityRetryWorkflow,
     NonRetryableActivityWorkflow,

@@ -13,7 +13,7 @@ use cairn_engine::time;
 use cairn_log::{KafkaConfig, LogError, LogProducer, LogReader};
 use cairn_schemas::{MetadataRecord, NamespaceRecord};
 use temporalio_protos::protos::temporal::api::{
-    namespace::v1::{NamespaceConfig, NamespaceInfo},
+    namespace::v1::{NamespaceConfig, NamespaceInfo, namespace_info},
     replication::v1::{ClusterReplicationConfig, NamespaceReplicationConfig},
     workflowservice::v1::DescribeNamespaceResponse,
 };
@@ -265,8 +265,21 @@ impl Namespace {
                 owner_email: self.owner_email.clone(),
                 data: self.data.clone(),
                 id: self.id.clone(),
-                supports_schedules: false,
-                ..Default::default()
+                capabilities: Some(namespace_info::Capabilities {
+                    eager_workflow_start: true,
+                    sync_update: true,
+                    async_update: true,
+                    ..Default::default()
+                }),
+                // The SDKs check payloads against these before they send them, as they do
+                // against Temporal's.
+                limits: Some(namespace_info::Limits {
+                    blob_size_limit_error: crate::validate::MAX_PAYLOAD_BYTES as i64,
+                    memo_size_limit_error: crate::validate::MAX_MEMO_BYTES as i64,
+                    workflow_task_completion_size_limit_error:
+                        crate::validate::MAX_WORKFLOW_TASK_COMPLETION_BYTES as i64,
+                }),
+                supports_schedules: true,
             }),
             config: Some(NamespaceConfig {
                 workflow_execution_retention_ttl: Some(time::duration(

@@ -6,6 +6,10 @@ use tonic::Status;
 pub const MAX_ID_LENGTH: usize = 1000;
 /// Payloads larger than this are refused (Temporal's blob size error limit).
 pub const MAX_PAYLOAD_BYTES: usize = 2 * 1024 * 1024;
+/// A run's memo may be this large (Temporal's memo size error limit).
+pub const MAX_MEMO_BYTES: usize = 2 * 1024 * 1024;
+/// A workflow task completion may be this large (Temporal's limit, which the SDKs check).
+pub const MAX_WORKFLOW_TASK_COMPLETION_BYTES: usize = 40 * 1024 * 1024;
 
 pub fn required(value: &str, what: &str) -> Result<(), Status> {
     if value.is_empty() {

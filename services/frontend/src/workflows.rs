@@ -84,6 +84,7 @@ pub(crate) async fn signal_with_start_workflow_execution(
         ..Default::default()
     };
     validate_start(&start)?;
+    validate::payload_size(r.signal_input.as_ref().map_or(0, Message::encoded_len))?;
     crate::search_attributes::validate(&namespace, start.search_attributes.as_ref())?;
     let signal = Signal {
         name: r.signal_name,
