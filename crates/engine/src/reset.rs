@@ -201,7 +201,7 @@ pub fn reset(
             Some(Attributes::WorkflowExecutionSignaledEventAttributes(a))
                 if request.reapply.signals =>
             {
-                tx.state.signal_count += 1;
+                note_signal(tx.state, a);
                 tx.append(a.clone());
             }
             Some(Attributes::WorkflowExecutionUpdateAdmittedEventAttributes(a))
@@ -387,7 +387,7 @@ fn apply(state: &mut MutableState, event: &HistoryEvent) {
         Attributes::TimerCanceledEventAttributes(a) => {
             state.remove_timer(&a.timer_id);
         }
-        Attributes::WorkflowExecutionSignaledEventAttributes(_) => state.signal_count += 1,
+        Attributes::WorkflowExecutionSignaledEventAttributes(a) => note_signal(state, a),
         Attributes::WorkflowExecutionCancelRequestedEventAttributes(_) => {
             state.cancel_requested = true;
         }
@@ -541,6 +541,18 @@ fn apply(state: &mut MutableState, event: &HistoryEvent) {
             forget_external(state, a.initiated_event_id)
         }
         _ => {}
+    }
+}
+
+/// Counts a signal the new run holds, and keeps its request ID so that the same signal sent
+/// again is recorded once.
+fn note_signal(
+    state: &mut MutableState,
+    signal: &history::WorkflowExecutionSignaledEventAttributes,
+) {
+    state.signal_count += 1;
+    if !signal.request_id.is_empty() {
+        state.signal_request_ids.push(signal.request_id.clone());
     }
 }
 

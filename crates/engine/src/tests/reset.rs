@@ -63,6 +63,11 @@ fn a_reset_copies_history_to_the_task_fails_it_and_schedules_a_new_one() {
     // Nothing the old run did after the reset point is pending in the new one.
     assert!(state.activities.is_empty() && state.timers.is_empty());
     assert_eq!(state.signal_count, 2);
+    assert_eq!(
+        state.signal_request_ids,
+        ["signal-1", "signal-2"],
+        "a signal sent again is recorded once"
+    );
     assert_eq!(state.first_run_id, run.state.first_run_id);
     assert_eq!(state.next_event_id, 8);
     assert_eq!(
