@@ -33,7 +33,7 @@ use crate::{
         WorkflowTaskInfo,
     },
     time::{self, Nanos},
-    update::{UpdateInfo, UpdateStage},
+    update::{UpdateInfo, UpdateStage, update_id},
 };
 
 /// What a reset asks for.
@@ -558,11 +558,7 @@ fn note_signal(
 
 /// The rebuilt state's record of the update `request` names, made on its first event.
 fn known_update<'a>(state: &'a mut MutableState, request: &Request) -> &'a mut UpdateInfo {
-    let update_id = request
-        .meta
-        .as_ref()
-        .map(|m| m.update_id.clone())
-        .unwrap_or_default();
+    let update_id = update_id(request);
     let index = match state.updates.iter().position(|u| u.update_id == update_id) {
         Some(index) => index,
         None => {

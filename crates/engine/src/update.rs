@@ -324,7 +324,7 @@ pub fn outcome_of(event: &crate::proto::HistoryEvent) -> Option<Outcome> {
     }
 }
 
-fn update_id(request: &Request) -> String {
+pub(crate) fn update_id(request: &Request) -> String {
     request
         .meta
         .as_ref()
