@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -30,19 +32,28 @@ async def test_activity_result_of_one_and_a_half_megabytes_reaches_the_workflow(
     assert result == size
 
 
-async def test_calls_over_the_rate_limit_get_resource_exhausted(tmp_path: Path) -> None:
-    """A dev server allowed 5 calls a second answers a burst of 40 with ResourceExhausted
-    (cause RPS_LIMIT) for those over the limit, and serves again a moment later."""
+@asynccontextmanager
+async def dev_server(tmp_path: Path, name: str, *flags: str) -> AsyncIterator[Client]:
+    """A dev server of its own started with `flags`, and a client that never retries."""
     server = ServerProcess(
-        "cairn-rps",
-        [str(cairn_binary()), "server", "start-dev", "--port", "0", "--rps", "5"],
+        name,
+        [str(cairn_binary()), "server", "start-dev", "--port", "0", *flags],
         tmp_path,
         dict(os.environ, NO_COLOR="1"),
     )
     try:
         address = server.wait_ready(STARTUP_TIMEOUT_S)
-        # One connection, made before the burst (connecting describes the namespace).
-        client = await Client.connect(address, retry_config=RetryConfig(max_retries=0))
+        yield await Client.connect(address, retry_config=RetryConfig(max_retries=0))
+    finally:
+        server.interrupt(SHUTDOWN_TIMEOUT_S)
+        server.close()
+
+
+async def test_calls_over_the_rate_limit_get_resource_exhausted(tmp_path: Path) -> None:
+    """A dev server allowed 5 calls a second answers a burst of 40 with ResourceExhausted
+    (cause RPS_LIMIT) for those over the limit, and serves again a moment later."""
+    # One connection, made before the burst (connecting describes the namespace).
+    async with dev_server(tmp_path, "cairn-rps", "--rps", "5") as client:
         service = client.workflow_service
         request = DescribeNamespaceRequest(namespace="default")
 
@@ -60,27 +71,15 @@ async def test_calls_over_the_rate_limit_get_resource_exhausted(tmp_path: Path) 
         assert set(answers) == {"OK", "RESOURCE_EXHAUSTED"}, answers
         assert answers.count("OK") <= 10, answers
         assert await eventually(describe, lambda answer: answer == "OK", what="serving again")
-    finally:
-        server.interrupt(SHUTDOWN_TIMEOUT_S)
-        server.close()
 
 
 async def test_calls_over_a_namespace_rate_limit_get_resource_exhausted(tmp_path: Path) -> None:
     """A dev server allowed 5 calls a second per namespace refuses a burst of 40 to one
     namespace beyond that (cause RPS_LIMIT, scope NAMESPACE) while another namespace is
     still served."""
-    server = ServerProcess(
-        "cairn-namespace-rps",
-        [
-            str(cairn_binary()), "server", "start-dev", "--port", "0",
-            "--namespace-rps", "5", "--namespace", "other",
-        ],
-        tmp_path,
-        dict(os.environ, NO_COLOR="1"),
-    )
-    try:
-        address = server.wait_ready(STARTUP_TIMEOUT_S)
-        client = await Client.connect(address, retry_config=RetryConfig(max_retries=0))
+    async with dev_server(
+        tmp_path, "cairn-namespace-rps", "--namespace-rps", "5", "--namespace", "other"
+    ) as client:
         service = client.workflow_service
 
         async def describe(namespace: str) -> str:
@@ -104,9 +103,6 @@ async def test_calls_over_a_namespace_rate_limit_get_resource_exhausted(tmp_path
         assert await eventually(
             lambda: describe("default"), lambda answer: answer == "OK", what="serving again"
         )
-    finally:
-        server.interrupt(SHUTDOWN_TIMEOUT_S)
-        server.close()
 
 
 async def oversize_behaviour(client: Client) -> dict[str, object]:
