@@ -354,6 +354,9 @@ async def child(client: Client, queue: str, kind: str) -> Outcome:
             what=f"the child to be {expected}",
         )
         outcome.extras["child status"] = description.status.name
+        if kind == "abandon":
+            # The abandoned child goes on: its first workflow task may still be running.
+            await wait_for_event(child, "WorkflowTaskCompleted")
         history = await child.fetch_history()
         outcome.extras["child's last event"] = describe_event(history.events[-1])
         if kind == "abandon":
