@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use tokio::time::Instant;
 
 use crate::LogError;
@@ -15,6 +15,11 @@ use crate::config::{KafkaConfig, millis};
 const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(5);
 
 /// Appends records to Kafka and reports their offsets once every in-sync replica has them.
+///
+/// An offset can be unknown: when a send is retried after its first attempt reached the
+/// broker (a lost answer, a timeout), the broker recognises the retry as a duplicate and
+/// acknowledges it without saying where the record is. Such appends report `None`; the
+/// record is in the log, before [`LogProducer::end_offset`].
 ///
 /// Cloning is cheap and clones share one librdkafka producer, so concurrent appends from many
 /// tasks are batched together (group commit). Records appended to one partition land in the
@@ -28,6 +33,8 @@ struct Inner {
     producer: FutureProducer,
     /// How long an append may wait for room in librdkafka's local queue.
     enqueue_timeout: Duration,
+    /// How long a watermark query may take.
+    admin_timeout: Duration,
 }
 
 impl std::fmt::Debug for LogProducer {
@@ -74,12 +81,13 @@ impl LogProducer {
             inner: Arc::new(Inner {
                 producer,
                 enqueue_timeout: config.delivery_timeout,
+                admin_timeout: config.admin_timeout,
             }),
         })
     }
 
-    /// Appends one record to `topic`/`partition` and returns its offset, once Kafka has
-    /// acknowledged it with `acks=all`.
+    /// Appends one record to `topic`/`partition` and returns its offset (when Kafka told it),
+    /// once Kafka has acknowledged it with `acks=all`.
     ///
     /// On error the record may or may not have been written.
     pub async fn append(
@@ -88,14 +96,15 @@ impl LogProducer {
         partition: i32,
         key: &[u8],
         payload: &[u8],
-    ) -> Result<i64, LogError> {
+    ) -> Result<Option<i64>, LogError> {
         check_partition(topic, partition)?;
         let delivery = self.enqueue(topic, partition, key, payload).await?;
         delivered_offset(delivery, topic, partition).await
     }
 
-    /// Appends records given as `(topic, partition, key, payload)` and returns their offsets in
-    /// input order, once Kafka has acknowledged all of them with `acks=all`.
+    /// Appends records given as `(topic, partition, key, payload)` and returns their offsets
+    /// (when Kafka told them) in input order, once Kafka has acknowledged all of them with
+    /// `acks=all`.
     ///
     /// All records are handed to librdkafka before the first acknowledgement is awaited, so
     /// records for one partition travel in as few requests as possible and partitions are
@@ -106,7 +115,7 @@ impl LogProducer {
     pub async fn append_all(
         &self,
         records: Vec<(String, i32, Vec<u8>, Vec<u8>)>,
-    ) -> Result<Vec<i64>, LogError> {
+    ) -> Result<Vec<Option<i64>>, LogError> {
         for (topic, partition, _, _) in &records {
             check_partition(topic, *partition)?;
         }
@@ -119,6 +128,26 @@ impl LogProducer {
             offsets.push(delivered_offset(delivery, topic, *partition).await?);
         }
         Ok(offsets)
+    }
+
+    /// Returns the high watermark of `topic`/`partition`: every record acknowledged so far
+    /// lies before it.
+    pub async fn end_offset(&self, topic: &str, partition: i32) -> Result<i64, LogError> {
+        let inner = Arc::clone(&self.inner);
+        let topic = topic.to_owned();
+        crate::admin::blocking(move || {
+            let (_low, high) = inner
+                .producer
+                .client()
+                .fetch_watermarks(&topic, partition, inner.admin_timeout)
+                .map_err(|source| LogError::Watermarks {
+                    topic: topic.clone(),
+                    partition,
+                    source,
+                })?;
+            Ok(high)
+        })
+        .await
     }
 
     /// Hands one record to librdkafka, waiting while its local queue is full.
@@ -170,18 +199,15 @@ async fn delivered_offset(
     delivery: DeliveryFuture,
     topic: &str,
     partition: i32,
-) -> Result<i64, LogError> {
+) -> Result<Option<i64>, LogError> {
     match delivery.await {
         Ok(Ok(delivery)) => {
             debug_assert_eq!(
                 delivery.partition, partition,
                 "explicit partitions are kept"
             );
-            debug_assert!(
-                delivery.offset >= 0,
-                "acks=all deliveries carry their offset"
-            );
-            Ok(delivery.offset)
+            // A retry the broker took for a duplicate is acknowledged without its offset.
+            Ok((delivery.offset >= 0).then_some(delivery.offset))
         }
         Ok(Err((source, _record))) => Err(LogError::Append {
             topic: topic.to_owned(),

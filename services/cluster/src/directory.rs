@@ -223,6 +223,12 @@ impl Directory {
             .producer
             .append(&self.inner.topic, 0, key.as_bytes(), &record.encode()?)
             .await?;
+        // Without its offset (a retried send Kafka took for a duplicate), the record is
+        // somewhere before the topic's end.
+        let offset = match offset {
+            Some(offset) => offset,
+            None => self.inner.producer.end_offset(&self.inner.topic, 0).await? - 1,
+        };
         let mut applied = self.inner.applied.subscribe();
         applied.wait_for(|next| *next > offset).await?;
         Ok(())

@@ -14,7 +14,7 @@ mod snapshot;
 mod work;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{
         Arc,
         atomic::{AtomicI64, Ordering},
@@ -177,7 +177,16 @@ impl Partition {
                     &record.encode()?,
                 )
                 .await?;
-            partition.replay_until(offset + 1).await?;
+            let end = match offset {
+                Some(offset) => offset + 1,
+                None => {
+                    partition
+                        .producer
+                        .end_offset(&partition.topic, partition.id as i32)
+                        .await?
+                }
+            };
+            partition.replay_until(end).await?;
             if partition.epoch == epoch {
                 break;
             }
@@ -441,8 +450,8 @@ impl Partition {
                     deleted.push(state.run.clone());
                 }
                 tasks.extend(changes.tasks.iter().cloned());
-                if !changes.rejected_updates.is_empty() {
-                    update_endings.push((state.run.clone(), changes.rejected_updates.clone()));
+                if !changes.ended_updates.is_empty() {
+                    update_endings.push((state.run.clone(), changes.ended_updates.clone()));
                 }
                 transitions.push(transition(&state, &changes));
                 touched.push(state.run.clone());
@@ -526,11 +535,53 @@ impl Partition {
         transitions_by_record: Vec<Vec<Transition>>,
     ) -> Result<(), HistoryError> {
         let offsets = self.producer.append_all(records).await?;
-        let ours: HashMap<i64, usize> = offsets.iter().enumerate().map(|(i, o)| (*o, i)).collect();
-        let last = *offsets.iter().max().expect("a batch has records");
-        let mut by_index: Vec<Option<Vec<Transition>>> =
-            transitions_by_record.into_iter().map(Some).collect();
-        let mut apply = Vec::new();
+        let mut ours = HashMap::new();
+        // Records Kafka acknowledged without their offsets (a retried send it took for a
+        // duplicate), in the order they were appended, which is their order in the log.
+        let mut unplaced = VecDeque::new();
+        for (index, offset) in offsets.iter().enumerate() {
+            match offset {
+                Some(offset) => {
+                    ours.insert(*offset, index);
+                }
+                None => unplaced.push_back(index),
+            }
+        }
+        let last = if unplaced.is_empty() {
+            *ours.keys().max().expect("a batch has records")
+        } else {
+            self.producer
+                .end_offset(&self.topic, self.id as i32)
+                .await?
+                - 1
+        };
+        let mut read_back = ReadBack {
+            ours,
+            unplaced,
+            transitions: transitions_by_record.into_iter().map(Some).collect(),
+            apply: Vec::new(),
+        };
+        let outcome = self.read_back(last, &mut read_back).await;
+        // Whatever of ours was read counts, for this node as for any reader of the log,
+        // even when the batch as a whole failed: apply it before answering.
+        self.apply(read_back.apply).await?;
+        outcome?;
+        if !read_back.unplaced.is_empty() {
+            // Acknowledged, yet not in the log: a broker that inferred the record's delivery
+            // (librdkafka's mock does, from a later request's success) may have lost it.
+            // Nothing unread can be acknowledged; its callers retry.
+            warn!(
+                partition = self.id,
+                records = read_back.unplaced.len(),
+                "kafka acknowledged records that are not in the log"
+            );
+            return Err(HistoryError::Unavailable { partition: self.id });
+        }
+        Ok(())
+    }
+
+    /// Reads the log up to `last`, collecting the transitions of this batch's records.
+    async fn read_back(&mut self, last: i64, batch: &mut ReadBack) -> Result<(), HistoryError> {
         while self.next_offset <= last {
             let record = self.stream.next().await?;
             if record.offset < self.next_offset {
@@ -538,20 +589,33 @@ impl Partition {
             }
             self.check_contiguous(record.offset)?;
             self.next_offset = record.offset + 1;
-            if let Some(index) = ours.get(&record.offset) {
-                apply.extend(by_index[*index].take().expect("each offset is read once"));
+            if let Some(index) = batch.ours.get(&record.offset) {
+                let transitions = batch.transitions[*index].take();
+                batch
+                    .apply
+                    .extend(transitions.expect("each offset is read once"));
                 continue;
             }
+            let Ok(other) = HistoryRecord::decode(&record.payload) else {
+                continue;
+            };
             // Someone else wrote to our partition: only a newer claim matters.
-            if let Ok(foreign) = HistoryRecord::decode(&record.payload)
-                && foreign.claim.is_some()
-                && foreign.epoch > self.epoch
-            {
-                self.epoch = foreign.epoch;
+            if other.claim.is_some() && other.epoch > self.epoch {
+                self.epoch = other.epoch;
                 return Err(HistoryError::Fenced { partition: self.id });
             }
+            // Only this owner writes transitions under its epoch: one of ours, unplaced.
+            if other.claim.is_none()
+                && other.epoch == self.epoch
+                && let Some(index) = batch.unplaced.pop_front()
+            {
+                let transitions = batch.transitions[index].take();
+                batch
+                    .apply
+                    .extend(transitions.expect("each record is read once"));
+            }
         }
-        self.apply(apply).await
+        Ok(())
     }
 
     /// After a batch with an unknown outcome: drop in-memory state and rebuild it from the
@@ -565,6 +629,18 @@ impl Partition {
         self.replay_until(end).await?;
         self.load_open_runs()
     }
+}
+
+/// A batch being read back from the log.
+struct ReadBack {
+    /// Record index by offset, for records Kafka placed.
+    ours: HashMap<i64, usize>,
+    /// Indexes of records Kafka acknowledged without an offset, in log order.
+    unplaced: VecDeque<usize>,
+    /// Each record's transitions, taken once the record is read.
+    transitions: Vec<Option<Vec<Transition>>>,
+    /// The transitions read so far, in log order.
+    apply: Vec<Transition>,
 }
 
 async fn sleep_until_nanos(due: Option<i64>, now: i64) {

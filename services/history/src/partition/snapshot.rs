@@ -196,6 +196,15 @@ pub async fn write(
                 &record.encode()?,
             )
             .await?;
+        // Chunks are linked by offset: one acknowledged without its offset (a retried send
+        // Kafka took for a duplicate) leaves a snapshot nobody can follow; the next is tried
+        // after as many transitions again.
+        let Some(offset) = offset else {
+            return Err(HistoryError::Snapshot {
+                partition,
+                message: "kafka acknowledged a chunk without its offset".into(),
+            });
+        };
         if first_offset < 0 {
             first_offset = offset;
         }
