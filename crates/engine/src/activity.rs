@@ -441,9 +441,8 @@ impl Tx<'_> {
         closing: impl FnOnce(i64) -> Attributes,
     ) {
         self.state.remove_activity(activity.scheduled_event_id);
-        let started = activity
-            .started_time
-            .map(|_| history::ActivityTaskStartedEventAttributes {
+        let started = activity.started_time.map(|started_time| {
+            let attributes = history::ActivityTaskStartedEventAttributes {
                 scheduled_event_id: activity.scheduled_event_id,
                 identity: if activity.started_identity.is_empty() {
                     identity.to_string()
@@ -454,22 +453,25 @@ impl Tx<'_> {
                 attempt: activity.attempt,
                 last_failure: decode_opt(&activity.last_failure),
                 ..Default::default()
-            });
+            };
+            (attributes, started_time)
+        });
         // The started event takes the next ID unless it is buffered behind a running task.
+        // Written only now, it keeps the time the attempt started, as in Temporal.
         let mut batch = Vec::new();
         let started_event_id = match started {
-            Some(started) => {
+            Some((started, started_time)) => {
                 let id = if self.state.has_started_workflow_task() {
                     crate::BUFFERED_EVENT_ID
                 } else {
                     self.state.next_event_id
                 };
-                batch.push(started.into());
+                batch.push((started.into(), started_time));
                 id
             }
             None => 0,
         };
-        batch.push(closing(started_event_id));
+        batch.push((closing(started_event_id), self.now));
         self.append_all_for_workflow(batch);
     }
 
@@ -544,6 +546,16 @@ impl Tx<'_> {
         if due > self.now {
             return;
         }
+        // An attempt whose time ran out with the whole activity's (an eager start, or no
+        // start-to-close timeout of its own) timed out by schedule-to-close, as in Temporal.
+        let timeout = match timeout {
+            TimeoutType::StartToClose | TimeoutType::Heartbeat
+                if schedule_to_close_deadline(&activity).is_some_and(|d| d <= self.now) =>
+            {
+                TimeoutType::ScheduleToClose
+            }
+            other => other,
+        };
         let name = timeout_name(timeout);
         let failure = timeout_failure(format!("activity {name} timeout"), timeout);
         // As in Temporal's `RetryActivity`: a cancel request stops retries first; schedule-to-

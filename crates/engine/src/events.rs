@@ -41,16 +41,18 @@ impl<'a> Tx<'a> {
     /// is buffered and written after that task's completion; otherwise it is written now and a
     /// workflow task is scheduled if none is pending.
     pub fn append_for_workflow(&mut self, attributes: impl Into<Attributes>) {
-        self.append_all_for_workflow(vec![attributes.into()]);
+        let now = self.now;
+        self.append_all_for_workflow(vec![(attributes.into(), now)]);
     }
 
     /// Like [`Tx::append_for_workflow`] for events that belong together (an activity's
-    /// started and closed events): all are buffered or all written before any new task.
-    pub fn append_all_for_workflow(&mut self, batch: Vec<Attributes>) {
+    /// started and closed events), each with the time it happened: all are buffered or all
+    /// written before any new task.
+    pub fn append_all_for_workflow(&mut self, batch: Vec<(Attributes, Nanos)>) {
         if self.state.has_started_workflow_task() {
-            for attributes in batch {
+            for (attributes, event_time) in batch {
                 let event = HistoryEvent {
-                    event_time: Some(time::timestamp(self.now)),
+                    event_time: Some(time::timestamp(event_time)),
                     event_type: event_type(&attributes) as i32,
                     attributes: Some(attributes),
                     ..Default::default()
@@ -60,8 +62,8 @@ impl<'a> Tx<'a> {
                     .expect("a Vec grows to hold any event");
             }
         } else {
-            for attributes in batch {
-                self.write(attributes);
+            for (attributes, event_time) in batch {
+                self.write_at(attributes, event_time);
             }
             self.schedule_workflow_task_if_none();
         }

@@ -4,8 +4,8 @@ use prost::Message;
 
 use super::builders::{
     Run, T0, TASK_QUEUE, WORKER, activity_attributes, activity_task_ref, app_failure, attrs,
-    command, complete_workflow, ids, payloads, request_cancel_activity, schedule_activity,
-    schedule_activity_with_attempts, start_timer, types, workflow_task_ref,
+    command, complete_workflow, event_time, ids, payloads, request_cancel_activity,
+    schedule_activity, schedule_activity_with_attempts, start_timer, types, workflow_task_ref,
 };
 use crate::{
     BUFFERED_EVENT_ID, Changes, EngineError,
@@ -576,6 +576,49 @@ fn start_to_close_timeout_without_time_for_another_attempt_reads_as_schedule_to_
         Some(&app_failure("first", "Boom", false)),
         "the previous attempt's failure"
     );
+}
+
+#[test]
+fn an_attempt_started_at_once_whose_time_runs_out_with_the_activity_times_out_by_schedule_to_close()
+{
+    // Started in the same instant it was scheduled (an eager start), with no
+    // start-to-close timeout of its own: both deadlines fall together.
+    let mut run = with_activity(ScheduleActivityTaskCommandAttributes {
+        schedule_to_close_timeout: Some(Duration {
+            seconds: 0,
+            nanos: 300_000_000,
+        }),
+        start_to_close_timeout: None,
+        retry_policy: Some(RetryPolicy {
+            maximum_attempts: 1,
+            ..Default::default()
+        }),
+        ..activity_attributes("sleep")
+    });
+    run.start_activity(ACTIVITY);
+
+    let changes = run.fire_until(T0 + secs(1));
+
+    let timed_out = attrs!(changes.events[1], ActivityTaskTimedOutEventAttributes);
+    assert_eq!(timed_out.retry_state, RetryState::Timeout as i32);
+    let failure = timed_out.failure.as_ref().unwrap();
+    let Some(FailureInfo::TimeoutFailureInfo(info)) = &failure.failure_info else {
+        panic!("{failure:?}")
+    };
+    assert_eq!(info.timeout_type, TimeoutType::ScheduleToClose as i32);
+}
+
+#[test]
+fn the_started_event_keeps_the_time_the_attempt_started() {
+    let mut run = Run::after_first_task(vec![schedule_activity("charge")]);
+    run.advance(secs(1));
+    run.start_activity(ACTIVITY);
+    run.advance(secs(2));
+
+    let changes = run.complete_activity(ACTIVITY, "charged");
+
+    assert_eq!(event_time(&changes.events[0]), T0 + secs(1));
+    assert_eq!(event_time(&changes.events[1]), T0 + secs(3));
 }
 
 #[test]
