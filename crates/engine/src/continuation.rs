@@ -168,6 +168,7 @@ impl Tx<'_> {
     fn hand_on(&mut self, next: Option<Box<RunStart>>) {
         if next.is_some() {
             self.state.notify_parent = false;
+            self.aborted_updates_continue();
         }
         self.changes.next_run = next;
     }

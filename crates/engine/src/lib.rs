@@ -51,9 +51,10 @@ pub struct Changes {
     /// goes on (continue-as-new, a retry, the next cron run). It must be created with
     /// [`start::begin`] in the same durable record.
     pub next_run: Option<Box<start::RunStart>>,
-    /// Updates the worker rejected (or that the run's close ended): nothing of them is
-    /// written, so their callers learn of them from here once the record is durable.
-    pub rejected_updates: Vec<update::UpdateRejected>,
+    /// Updates that ended without a completion event: rejected by the worker or the server,
+    /// or cut short by the run's close. Their callers learn of them from here once the
+    /// record is durable.
+    pub ended_updates: Vec<update::UpdateEnded>,
     /// The run is deleted: its state and history go once the record is durable.
     pub deleted: bool,
 }

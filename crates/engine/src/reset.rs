@@ -570,6 +570,7 @@ fn known_update<'a>(state: &'a mut MutableState, request: &Request) -> &'a mut U
                 accepted_event_id: 0,
                 completed_event_id: 0,
                 admitted_event_id: 0,
+                sent: false,
             });
             state.updates.len() - 1
         }

@@ -74,6 +74,11 @@ pub struct UpdateInfo {
     #[serde(default)]
     #[avro(default = "0")]
     pub admitted_event_id: i64,
+    /// The update's request went to the worker with the workflow task started last, so
+    /// that task's completion must answer it.
+    #[serde(default)]
+    #[avro(default = "false")]
+    pub sent: bool,
 }
 
 impl UpdateInfo {
@@ -92,12 +97,54 @@ pub enum Admission {
     Existing(UpdateStage),
 }
 
-/// An update that ended without being written: rejected by the worker (with its failure),
-/// or cut short by the run's close (no failure). Handed to whoever waits for it.
+/// An update that ended without a completion event. Handed to whoever waits for it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct UpdateRejected {
+pub struct UpdateEnded {
     pub update_id: String,
-    pub failure: Option<Failure>,
+    pub ending: UpdateEnding,
+}
+
+/// How an update ended without a completion event, as Temporal ends them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateEnding {
+    /// The update's outcome is this failure: the worker rejected it, the worker left it
+    /// unanswered, or the run closed after accepting it.
+    Failed(Box<Failure>),
+    /// The run closed before accepting the update. When the workflow goes on in a new run
+    /// (`continuing`), the caller is told to retry, which lands the update on that run.
+    Aborted { continuing: bool },
+}
+
+/// The outcome of an update the worker received but did not answer (Temporal's words).
+fn unprocessed_update_failure() -> Failure {
+    server_failure(
+        "Workflow Update is rejected because it wasn't processed by worker. Probably, Workflow Update is not supported by the worker.",
+        "UnprocessedUpdate",
+    )
+}
+
+/// The outcome of an accepted update whose run closed before it completed (Temporal's words).
+fn accepted_update_completed_workflow_failure() -> Failure {
+    server_failure(
+        "Workflow Update failed because the Workflow completed before the Update completed.",
+        "AcceptedUpdateCompletedWorkflow",
+    )
+}
+
+fn server_failure(message: &str, failure_type: &str) -> Failure {
+    use crate::proto::failure::{ApplicationFailureInfo, failure::FailureInfo};
+    Failure {
+        message: message.into(),
+        source: "Server".into(),
+        failure_info: Some(FailureInfo::ApplicationFailureInfo(
+            ApplicationFailureInfo {
+                r#type: failure_type.into(),
+                non_retryable: true,
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    }
 }
 
 impl Tx<'_> {
@@ -135,6 +182,7 @@ impl Tx<'_> {
             accepted_event_id: 0,
             completed_event_id: 0,
             admitted_event_id: 0,
+            sent: false,
         });
         if self.state.workflow_task.is_none() && self.state.first_workflow_task_due.is_none() {
             self.schedule_speculative_workflow_task();
@@ -163,6 +211,7 @@ impl Tx<'_> {
             accepted_event_id: 0,
             completed_event_id: 0,
             admitted_event_id: id,
+            sent: false,
         });
     }
 
@@ -170,7 +219,7 @@ impl Tx<'_> {
     pub(crate) fn apply_update_message(
         &mut self,
         message: &Message,
-        rejected: &mut Vec<UpdateRejected>,
+        ended: &mut Vec<UpdateEnded>,
     ) -> bool {
         let Some(body) = &message.body else {
             return false;
@@ -224,9 +273,11 @@ impl Tx<'_> {
                     && self.state.updates[index].stage == UpdateStage::Admitted
                 {
                     self.state.updates.remove(index);
-                    rejected.push(UpdateRejected {
+                    ended.push(UpdateEnded {
                         update_id: message.protocol_instance_id.clone(),
-                        failure: rejection.failure,
+                        ending: UpdateEnding::Failed(Box::new(
+                            rejection.failure.unwrap_or_default(),
+                        )),
                     });
                 }
                 false
@@ -235,18 +286,54 @@ impl Tx<'_> {
         }
     }
 
-    /// The run closed: updates not yet completed end without an outcome.
+    /// Marks the updates whose requests go out with the workflow task starting now.
+    pub(crate) fn send_updates(&mut self) {
+        for update in &mut self.state.updates {
+            update.sent = update.awaits_request_message();
+        }
+    }
+
+    /// Rejects the updates the worker received with its workflow task and left unanswered,
+    /// as Temporal does, so that no caller waits for an answer that will not come.
+    pub(crate) fn reject_unprocessed_updates(&mut self) {
+        let (unprocessed, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.state.updates)
+            .into_iter()
+            .partition(|u| u.sent && u.awaits_request_message());
+        self.state.updates = kept;
+        self.changes
+            .ended_updates
+            .extend(unprocessed.into_iter().map(|u| UpdateEnded {
+                update_id: u.update_id,
+                ending: UpdateEnding::Failed(Box::new(unprocessed_update_failure())),
+            }));
+    }
+
+    /// The run closed: an accepted update fails, one not yet accepted is aborted.
     pub(crate) fn abort_updates(&mut self) {
         let (open, completed): (Vec<_>, Vec<_>) = std::mem::take(&mut self.state.updates)
             .into_iter()
             .partition(|u| u.stage != UpdateStage::Completed);
         self.state.updates = completed;
         self.changes
-            .rejected_updates
-            .extend(open.into_iter().map(|u| UpdateRejected {
+            .ended_updates
+            .extend(open.into_iter().map(|u| UpdateEnded {
                 update_id: u.update_id,
-                failure: None,
+                ending: match u.stage {
+                    UpdateStage::Admitted => UpdateEnding::Aborted { continuing: false },
+                    _ => {
+                        UpdateEnding::Failed(Box::new(accepted_update_completed_workflow_failure()))
+                    }
+                },
             }));
+    }
+
+    /// The closed run goes on in a new one: updates it aborted are to be retried there.
+    pub(crate) fn aborted_updates_continue(&mut self) {
+        for ended in &mut self.changes.ended_updates {
+            if let UpdateEnding::Aborted { continuing } = &mut ended.ending {
+                *continuing = true;
+            }
+        }
     }
 
     fn update_index(&self, update_id: &str) -> Option<usize> {

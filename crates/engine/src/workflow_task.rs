@@ -100,6 +100,7 @@ impl Tx<'_> {
             self.append(workflow_task_scheduled(&task));
         }
         task.started_time = self.now;
+        self.send_updates();
         task.request_id = request_id.to_string();
         task.identity = identity.to_string();
         task.started_event_id = if task.transient {
@@ -239,7 +240,7 @@ impl Tx<'_> {
         self.take_sticky(completion.sticky.as_ref());
         let mut needs_task = completion.force_create_new_workflow_task;
         let mut answered = vec![false; completion.messages.len()];
-        let mut rejected = Vec::new();
+        let mut ended = Vec::new();
         for command in &completion.commands {
             if !self.state.is_open() {
                 break;
@@ -256,7 +257,7 @@ impl Tx<'_> {
                     && !answered[index]
                 {
                     answered[index] = true;
-                    self.apply_update_message(&completion.messages[index], &mut rejected);
+                    self.apply_update_message(&completion.messages[index], &mut ended);
                 }
                 continue;
             }
@@ -265,10 +266,14 @@ impl Tx<'_> {
         // Messages no command placed follow all commands.
         for (index, message) in completion.messages.iter().enumerate() {
             if !answered[index] && self.state.is_open() {
-                self.apply_update_message(message, &mut rejected);
+                self.apply_update_message(message, &mut ended);
             }
         }
-        self.changes.rejected_updates.extend(rejected);
+        self.changes.ended_updates.extend(ended);
+        // A heartbeat need not answer updates; a run that closed aborted them already.
+        if self.state.is_open() && !completion.force_create_new_workflow_task {
+            self.reject_unprocessed_updates();
+        }
         // Updates admitted while the task ran need a task of their own.
         needs_task |= self.has_admitted_updates();
         if self.state.is_open()
@@ -313,11 +318,12 @@ impl Tx<'_> {
     }
 
     fn discard_speculative_task(&mut self, completion: &Completion) -> CompletionOutcome {
-        let mut rejected = Vec::new();
+        let mut ended = Vec::new();
         for message in &completion.messages {
-            self.apply_update_message(message, &mut rejected);
+            self.apply_update_message(message, &mut ended);
         }
-        self.changes.rejected_updates.extend(rejected);
+        self.changes.ended_updates.extend(ended);
+        self.reject_unprocessed_updates();
         self.state.workflow_task = None;
         self.take_sticky(completion.sticky.as_ref());
         if self.has_admitted_updates() {

@@ -79,6 +79,7 @@ pub(crate) const RELEASED: &[&str] = &[
     include_str!("../../../schemas/released/history-record.v1.avsc"),
     include_str!("../../../schemas/released/history-record.v2.avsc"),
     include_str!("../../../schemas/released/history-record.v3.avsc"),
+    include_str!("../../../schemas/released/history-record.v4.avsc"),
 ];
 
 fn codec() -> &'static Codec<HistoryRecord> {

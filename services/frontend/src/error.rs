@@ -90,6 +90,21 @@ pub fn namespace_rate_limited() -> Status {
     )
 }
 
+/// A request a closing run cannot take, as Temporal answers it: the SDKs back off and
+/// retry it, and it lands on the run that continues the workflow.
+pub fn workflow_closing() -> Status {
+    let detail = details::ResourceExhaustedFailure {
+        cause: ResourceExhaustedCause::BusyWorkflow as i32,
+        scope: ResourceExhaustedScope::Namespace as i32,
+    };
+    with_detail(
+        Code::ResourceExhausted,
+        "workflow operation can not be applied because workflow is closing".into(),
+        "ResourceExhaustedFailure",
+        detail.encode_to_vec(),
+    )
+}
+
 pub fn namespace_not_found(name: &str) -> Status {
     let detail = details::NamespaceNotFoundFailure {
         namespace: name.to_string(),

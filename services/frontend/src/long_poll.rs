@@ -11,15 +11,19 @@ pub(crate) const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 
 /// How long a long poll may wait given the client's deadline (`grpc-timeout`).
 pub(crate) fn poll_wait<T>(request: &Request<T>) -> Duration {
-    let client = request
-        .metadata()
-        .get("grpc-timeout")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_grpc_timeout);
-    match client {
+    match client_timeout(request) {
         Some(deadline) => deadline.saturating_sub(DEADLINE_MARGIN).min(LONG_POLL),
         None => LONG_POLL,
     }
+}
+
+/// The time the client gave the call (`grpc-timeout`), if it gave one.
+pub(crate) fn client_timeout<T>(request: &Request<T>) -> Option<Duration> {
+    request
+        .metadata()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout)
 }
 
 pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {

@@ -8,18 +8,23 @@ use cairn_engine::{
         enums::UpdateWorkflowExecutionLifecycleStage as Stage,
         update::{Outcome, UpdateRef, outcome::Value},
     },
-    update::{UpdateStage, outcome_of},
+    update::{UpdateEnding, UpdateStage, outcome_of},
 };
 use temporalio_protos::protos::temporal::api::workflowservice::v1::{self as ws};
 use tonic::{Request, Response, Status};
 
-use crate::{error::status, long_poll::*, service::*, validate};
+use crate::{
+    error::{self, status, with_detail},
+    long_poll::*,
+    service::*,
+    validate,
+};
 
 pub(crate) async fn update_workflow_execution(
     frontend: &Frontend,
     request: Request<ws::UpdateWorkflowExecutionRequest>,
 ) -> Reply<ws::UpdateWorkflowExecutionResponse> {
-    let wait = poll_wait(&request);
+    let wait = StageWait::of(&request);
     let r = request.into_inner();
     let namespace = frontend.namespace(&r.namespace)?;
     let run = frontend.run(&namespace, r.workflow_execution.as_ref())?;
@@ -37,7 +42,7 @@ pub(crate) async fn update_workflow_execution(
     }
     validate::required(&meta.update_id, "UpdateId")?;
     let update_id = meta.update_id.clone();
-    let wanted = wanted_stage(r.wait_policy.as_ref())?;
+    let wanted = update_stage(r.wait_policy.as_ref())?;
     if !r.first_execution_run_id.is_empty() {
         let current = frontend
             .history
@@ -53,9 +58,8 @@ pub(crate) async fn update_workflow_execution(
     // Subscribed before admitting, so no change after admission goes unseen.
     let mut changes = frontend.history.subscribe();
     let (run, _admission) = frontend.history.update(run, update).await.map_err(status)?;
-    let deadline = tokio::time::Instant::now() + wait;
     let (stage, outcome) =
-        wait_for_stage(frontend, &run, &update_id, wanted, deadline, &mut changes).await?;
+        wait_for_stage(frontend, &run, &update_id, wanted, wait, &mut changes).await?;
     Ok(Response::new(ws::UpdateWorkflowExecutionResponse {
         update_ref: Some(update_ref(&run, &update_id)),
         outcome,
@@ -68,7 +72,7 @@ pub(crate) async fn poll_workflow_execution_update(
     frontend: &Frontend,
     request: Request<ws::PollWorkflowExecutionUpdateRequest>,
 ) -> Reply<ws::PollWorkflowExecutionUpdateResponse> {
-    let wait = poll_wait(&request);
+    let wait = StageWait::of(&request);
     let r = request.into_inner();
     let namespace = frontend.namespace(&r.namespace)?;
     let reference = r
@@ -76,7 +80,7 @@ pub(crate) async fn poll_workflow_execution_update(
         .ok_or_else(|| Status::invalid_argument("UpdateRef is not set on request."))?;
     let run = frontend.run(&namespace, reference.workflow_execution.as_ref())?;
     validate::required(&reference.update_id, "UpdateId")?;
-    let wanted = wanted_stage(r.wait_policy.as_ref())?;
+    let wanted = polled_stage(r.wait_policy.as_ref());
     let mut changes = frontend.history.subscribe();
     let state = frontend
         .history
@@ -93,13 +97,12 @@ pub(crate) async fn poll_workflow_execution_update(
     {
         return Err(update_not_found(&reference.update_id));
     }
-    let deadline = tokio::time::Instant::now() + wait;
     let (stage, outcome) = wait_for_stage(
         frontend,
         &run,
         &reference.update_id,
         wanted,
-        deadline,
+        wait,
         &mut changes,
     )
     .await?;
@@ -110,16 +113,58 @@ pub(crate) async fn poll_workflow_execution_update(
     }))
 }
 
-/// The stage a caller waits for. Temporal cannot wait for mere admission.
-fn wanted_stage(
+/// The stage an update's caller waits for: completion unless it asks for acceptance.
+/// Temporal cannot wait for mere admission.
+fn update_stage(
     policy: Option<&cairn_engine::proto::update::WaitPolicy>,
 ) -> Result<UpdateStage, Status> {
     match policy.map_or(Stage::Unspecified, |p| p.lifecycle_stage()) {
-        Stage::Completed => Ok(UpdateStage::Completed),
-        Stage::Accepted | Stage::Unspecified => Ok(UpdateStage::Accepted),
-        Stage::Admitted => Err(Status::invalid_argument(
-            "WaitPolicy.LifecycleStage UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED is not implemented",
+        Stage::Completed | Stage::Unspecified => Ok(UpdateStage::Completed),
+        Stage::Accepted => Ok(UpdateStage::Accepted),
+        Stage::Admitted => Err(Status::permission_denied(
+            "UpdateWorkflowExecution issued asynchronously and waiting on update admitted is not supported.",
         )),
+    }
+}
+
+/// The stage a poll waits for: without one (or for admission) it answers at once.
+fn polled_stage(policy: Option<&cairn_engine::proto::update::WaitPolicy>) -> UpdateStage {
+    match policy.map_or(Stage::Unspecified, |p| p.lifecycle_stage()) {
+        Stage::Completed => UpdateStage::Completed,
+        Stage::Accepted => UpdateStage::Accepted,
+        Stage::Admitted | Stage::Unspecified => UpdateStage::Admitted,
+    }
+}
+
+/// Temporal's history service answers a wait for an update's stage after this long
+/// (`history.longPollExpirationInterval`), with the stage the update reached.
+const UPDATE_POLL: std::time::Duration = std::time::Duration::from_secs(20);
+/// A caller whose own deadline ends the wait is answered this much before it.
+const UPDATE_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// How long a wait for an update's stage may last.
+#[derive(Debug, Clone, Copy)]
+struct StageWait {
+    until: tokio::time::Instant,
+    /// The caller's deadline comes before the server's interval: reaching it is an error
+    /// (DeadlineExceeded), as from Temporal, not an answer that invites the caller to poll
+    /// again at once.
+    client_bound: bool,
+}
+
+impl StageWait {
+    fn of<T>(request: &Request<T>) -> Self {
+        let now = tokio::time::Instant::now();
+        match client_timeout(request) {
+            Some(timeout) if timeout < UPDATE_POLL => Self {
+                until: now + timeout.saturating_sub(UPDATE_DEADLINE_MARGIN),
+                client_bound: true,
+            },
+            _ => Self {
+                until: now + UPDATE_POLL,
+                client_bound: false,
+            },
+        }
     }
 }
 
@@ -130,22 +175,26 @@ async fn wait_for_stage(
     run: &RunKey,
     update_id: &str,
     wanted: UpdateStage,
-    deadline: tokio::time::Instant,
+    wait: StageWait,
     changes: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<Vec<cairn_engine::WorkflowKey>>>,
 ) -> Result<(Stage, Option<Outcome>), Status> {
     let workflow = run.workflow();
     loop {
         if let Some(ended) = frontend.history.update_endings().ended(run, update_id) {
             return match ended {
-                Some(failure) => Ok((
+                UpdateEnding::Failed(failure) => Ok((
                     Stage::Completed,
                     Some(Outcome {
-                        value: Some(Value::Failure(failure)),
+                        value: Some(Value::Failure(*failure)),
                     }),
                 )),
-                None => Err(status(cairn_history::HistoryError::Engine(
-                    cairn_engine::EngineError::workflow_completed(),
-                ))),
+                UpdateEnding::Aborted { continuing: true } => Err(error::workflow_closing()),
+                UpdateEnding::Aborted { continuing: false } => Err(with_detail(
+                    tonic::Code::NotFound,
+                    "workflow update was aborted by closing workflow".into(),
+                    "NotFoundFailure",
+                    Vec::new(),
+                )),
             };
         }
         let state = frontend
@@ -177,7 +226,10 @@ async fn wait_for_stage(
             }
             None => Stage::Admitted,
         };
-        if !wait_for_change(changes, &workflow, deadline).await {
+        if !wait_for_change(changes, &workflow, wait.until).await {
+            if wait.client_bound {
+                return Err(Status::deadline_exceeded("context deadline exceeded"));
+            }
             return Ok((stage, None));
         }
     }
@@ -216,7 +268,7 @@ pub(crate) async fn execute_multi_operation(
     use ws::execute_multi_operation_request::operation::Operation as Op;
     use ws::execute_multi_operation_response::{Response as OpResponse, response::Response as R};
 
-    let wait = poll_wait(&request);
+    let wait = StageWait::of(&request);
     let r = request.into_inner();
     let namespace = frontend.namespace(&r.namespace)?;
     let (mut start, update) = match r
@@ -251,7 +303,7 @@ pub(crate) async fn execute_multi_operation(
     if start.request_id.is_empty() {
         start.request_id = uuid::Uuid::new_v4().to_string();
     }
-    let wanted = wanted_stage(update.wait_policy.as_ref())?;
+    let wanted = update_stage(update.wait_policy.as_ref())?;
     let mut request = update.request.unwrap_or_default();
     let meta = request.meta.get_or_insert_with(Default::default);
     if meta.update_id.is_empty() {
@@ -284,9 +336,8 @@ pub(crate) async fn execute_multi_operation(
         workflow_id,
         run_id: started.run_id.clone(),
     };
-    let deadline = tokio::time::Instant::now() + wait;
     let (stage, outcome) =
-        wait_for_stage(frontend, &run, &update_id, wanted, deadline, &mut changes).await?;
+        wait_for_stage(frontend, &run, &update_id, wanted, wait, &mut changes).await?;
     Ok(Response::new(ws::ExecuteMultiOperationResponse {
         responses: vec![
             OpResponse {
@@ -338,5 +389,5 @@ fn validate_with_start(
         .and_then(|r| r.input.as_ref())
         .map_or("", |input| input.name.as_str());
     validate::required(name, "Update name")?;
-    wanted_stage(update.wait_policy.as_ref()).map(|_| ())
+    update_stage(update.wait_policy.as_ref()).map(|_| ())
 }

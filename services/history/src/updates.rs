@@ -1,12 +1,15 @@
-//! Updates that ended without leaving an event (rejected by the worker, or cut short by the
-//! run's close), kept a while so callers waiting for them learn how they ended.
+//! Updates that ended without a completion event (rejected, or cut short by the run's
+//! close), kept a while so callers waiting for them learn how they ended.
 
 use std::{
     collections::{HashMap, VecDeque},
     sync::Mutex,
 };
 
-use cairn_engine::{RunKey, proto::failure::Failure, update::UpdateRejected};
+use cairn_engine::{
+    RunKey,
+    update::{UpdateEnded, UpdateEnding},
+};
 
 /// How many ended updates are remembered; the oldest are forgotten first.
 const REMEMBERED: usize = 10_000;
@@ -20,13 +23,13 @@ pub struct UpdateEndings {
 
 #[derive(Default)]
 struct Endings {
-    by_update: HashMap<Key, Option<Failure>>,
+    by_update: HashMap<Key, UpdateEnding>,
     order: VecDeque<Key>,
 }
 
 impl UpdateEndings {
     /// Remembers how updates of `run` ended, once the record saying so is durable.
-    pub(crate) fn record(&self, run: &RunKey, ended: Vec<UpdateRejected>) {
+    pub(crate) fn record(&self, run: &RunKey, ended: Vec<UpdateEnded>) {
         let mut endings = self
             .inner
             .lock()
@@ -35,7 +38,7 @@ impl UpdateEndings {
             let key = (run.clone(), update.update_id);
             if endings
                 .by_update
-                .insert(key.clone(), update.failure)
+                .insert(key.clone(), update.ending)
                 .is_none()
             {
                 endings.order.push_back(key);
@@ -48,9 +51,8 @@ impl UpdateEndings {
         }
     }
 
-    /// How an update ended without an event: `Some(Some(failure))` rejected,
-    /// `Some(None)` cut short by the run's close, `None` not known to have ended so.
-    pub fn ended(&self, run: &RunKey, update_id: &str) -> Option<Option<Failure>> {
+    /// How an update ended without a completion event, if it is known to have ended so.
+    pub fn ended(&self, run: &RunKey, update_id: &str) -> Option<UpdateEnding> {
         self.inner
             .lock()
             .expect("update endings lock is not poisoned")

@@ -11,7 +11,7 @@ use crate::{
         protocol::Message,
         update::{Acceptance, Input, Meta, Outcome, Rejection, Request, Response, outcome::Value},
     },
-    update::{Admission, MAX_IN_FLIGHT_UPDATES, UpdateStage, request_messages},
+    update::{Admission, MAX_IN_FLIGHT_UPDATES, UpdateEnding, UpdateStage, request_messages},
     workflow_task::{Completion, CompletionOutcome},
 };
 
@@ -120,7 +120,7 @@ fn a_speculative_task_that_only_rejects_leaves_no_trace() {
         }
     );
     assert!(changes.events.is_empty());
-    assert_eq!(changes.rejected_updates.len(), 1);
+    assert_eq!(changes.ended_updates.len(), 1);
     assert_eq!(run.state.next_event_id, next_event_id);
     assert!(run.state.workflow_task.is_none());
     assert!(
@@ -198,4 +198,83 @@ fn updates_are_limited_and_refused_on_a_closed_run() {
     let mut closed = Run::after_first_task(vec![super::builders::complete_workflow("done")]);
     let refused = closed.refused(|tx| tx.admit_update(&request("late")));
     assert_eq!(refused, EngineError::workflow_completed());
+}
+
+#[test]
+fn an_update_the_worker_received_and_left_unanswered_is_rejected() {
+    let mut run = after_first_task();
+    run.ok(|tx| tx.admit_update(&request("u1")));
+    run.start_workflow_task();
+    // Admitted while the task ran: it did not go out with it.
+    run.ok(|tx| tx.admit_update(&request("u2")));
+    let (_, changes) = complete(&mut run, vec![super::builders::start_timer("t", 5)], vec![]);
+    assert_eq!(changes.ended_updates.len(), 1);
+    assert_eq!(changes.ended_updates[0].update_id, "u1");
+    let UpdateEnding::Failed(failure) = &changes.ended_updates[0].ending else {
+        panic!("{:?}", changes.ended_updates[0]);
+    };
+    assert!(failure.message.starts_with("Workflow Update is rejected"));
+    assert!(run.state.update("u1").is_none());
+    assert!(
+        run.state.update("u2").unwrap().awaits_request_message(),
+        "an update that did not go out waits for the next task"
+    );
+}
+
+#[test]
+fn a_closing_run_fails_accepted_updates_and_aborts_the_others() {
+    let mut run = after_first_task();
+    run.ok(|tx| tx.admit_update(&request("u1")));
+    run.start_workflow_task();
+    run.ok(|tx| tx.admit_update(&request("u2")));
+    let acceptance = answer(
+        "u1",
+        "Acceptance",
+        Acceptance {
+            accepted_request_message_id: "u1/request".into(),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+    );
+    let (_, changes) = complete(
+        &mut run,
+        vec![
+            place(&acceptance),
+            super::builders::complete_workflow("done"),
+        ],
+        vec![acceptance],
+    );
+    let endings: Vec<_> = changes
+        .ended_updates
+        .iter()
+        .map(|e| (e.update_id.as_str(), &e.ending))
+        .collect();
+    assert!(matches!(
+        endings[..],
+        [
+            ("u1", UpdateEnding::Failed(_)),
+            ("u2", UpdateEnding::Aborted { continuing: false })
+        ]
+    ));
+}
+
+#[test]
+fn updates_a_continuing_run_aborts_are_retried_on_the_next_run() {
+    let mut run = after_first_task();
+    run.signal("s", "r1");
+    run.start_workflow_task();
+    run.ok(|tx| tx.admit_update(&request("u1")));
+    let (_, changes) = complete(
+        &mut run,
+        vec![command(C::ContinueAsNewWorkflowExecutionCommandAttributes(
+            Default::default(),
+        ))],
+        vec![],
+    );
+    assert!(changes.next_run.is_some());
+    assert_eq!(changes.ended_updates.len(), 1);
+    assert_eq!(
+        changes.ended_updates[0].ending,
+        UpdateEnding::Aborted { continuing: true }
+    );
 }
