@@ -8,6 +8,7 @@ and, for bad requests, the gRPC status code. A mismatch prints both sides next t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,7 @@ from temporalio.api.workflowservice.v1 import (
     GetClusterInfoRequest,
     GetSystemInfoRequest,
     GetWorkflowExecutionHistoryReverseRequest,
+    PollWorkflowExecutionUpdateRequest,
     RegisterNamespaceRequest,
     ScanWorkflowExecutionsRequest,
     SignalWorkflowExecutionRequest,
@@ -35,7 +37,8 @@ from temporalio.api.workflowservice.v1 import (
     UpdateNamespaceRequest,
     UpdateWorkflowExecutionRequest,
 )
-from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.enums.v1 import IndexedValueType, UpdateWorkflowExecutionLifecycleStage
+from temporalio.api.update.v1 import UpdateRef
 from temporalio.api.namespace.v1 import UpdateNamespaceInfo
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -63,8 +66,10 @@ from temporalio.service import RPCError
 from support import event_type_name, eventually, unique, wait_for_event, worker
 from workflows import (
     ActivityRetryWorkflow,
+    ActivityTimeoutWorkflow,
     CancellableWorkflow,
     CancelSenderWorkflow,
+    ContinueOnceWorkflow,
     CountdownWorkflow,
     FailingWorkflow,
     FailUntilAttemptWorkflow,
@@ -202,6 +207,23 @@ async def signal(client: Client, queue: str) -> Outcome:
     await wait_for_event(handle, "WorkflowTaskCompleted")
     await handle.signal(SignalQueryWorkflow.finish, "done")
     return await finish(handle, Outcome())
+
+
+async def activity_schedule_to_close(client: Client, queue: str) -> Outcome:
+    handle = await client.start_workflow(
+        ActivityTimeoutWorkflow.run,
+        "schedule_to_close",
+        id=unique("diff-schedule-to-close"),
+        task_queue=queue,
+    )
+    outcome = await finish(handle, Outcome())
+    history = await handle.fetch_history()
+    timed_out = next(
+        e for e in history.events if e.HasField("activity_task_timed_out_event_attributes")
+    )
+    failure = timed_out.activity_task_timed_out_event_attributes.failure
+    outcome.extras["timeout failure"] = failure.message
+    return outcome
 
 
 async def activity_retry(client: Client, queue: str) -> Outcome:
@@ -420,6 +442,65 @@ async def updates(client: Client, queue: str) -> Outcome:
     return outcome
 
 
+async def update_across_continue_as_new(client: Client, queue: str) -> Outcome:
+    """An update that arrives while the workflow task that continues the workflow as new is
+    open: the closing run turns it away, and the client's retry lands on the next run."""
+    handle = await client.start_workflow(
+        ContinueOnceWorkflow.run, False, id=unique("diff-update-can"), task_queue=queue
+    )
+    await wait_for_event(handle, "WorkflowTaskCompleted")
+    await handle.signal(ContinueOnceWorkflow.proceed)
+    await wait_for_event(handle, "WorkflowTaskStarted", count=2)
+    answered_by = await handle.execute_update(ContinueOnceWorkflow.whose_run)
+    first = first_run(client, handle)
+    outcome = await finish(first, Outcome())
+    # Where the retried update lands in the next run's history depends on when the retry
+    # comes, so only the run that answered it is compared.
+    outcome.extras["update answered by"] = (
+        "the first run" if answered_by == handle.first_execution_run_id else "a later run"
+    )
+    return outcome
+
+
+async def update_stages(client: Client, queue: str) -> Outcome:
+    """An update of a workflow no worker serves: polled without a wait policy, waited for
+    past its caller's deadline, and cut short by the workflow's termination."""
+    handle = await client.start_workflow(
+        UpdateWorkflow.run, id=unique("diff-update-stages"), task_queue=unique("diff-no-worker")
+    )
+    outcome = Outcome()
+    waiting = asyncio.create_task(handle.execute_update(UpdateWorkflow.add, "a", id="waiting"))
+    poll = PollWorkflowExecutionUpdateRequest(
+        namespace=client.namespace,
+        update_ref=UpdateRef(
+            workflow_execution=WorkflowExecution(workflow_id=handle.id), update_id="waiting"
+        ),
+    )
+
+    async def stage() -> str:
+        try:
+            response = await client.workflow_service.poll_workflow_execution_update(poll)
+        except RPCError as error:
+            return error.status.name
+        return UpdateWorkflowExecutionLifecycleStage.Name(response.stage)
+
+    outcome.extras["poll without a wait policy"] = await eventually(
+        stage, lambda value: value != "NOT_FOUND", what="the update to be admitted"
+    )
+    try:
+        await handle.get_update_handle("waiting").result(rpc_timeout=timedelta(seconds=1))
+    except Exception as error:  # noqa: BLE001 - the error is what we compare
+        outcome.extras["result within 1 s"] = type(error).__name__
+    await handle.terminate()
+    try:
+        await waiting
+    except RPCError as error:
+        outcome.extras["waiting update after termination"] = (
+            f"{error.status.name}: {error.message}"
+        )
+    return await finish(handle, outcome)
+
+
 async def update_with_start(client: Client, queue: str) -> Outcome:
     workflow_id = unique("diff-update-with-start")
     outcome = Outcome()
@@ -541,6 +622,9 @@ SCENARIOS: dict[str, Callable[[Client, str], Awaitable[Outcome]]] = {
     "signal_during_start_delay": signal_during_start_delay,
     "cron": cron,
     "updates": updates,
+    "update_across_continue_as_new": update_across_continue_as_new,
+    "update_stages": update_stages,
+    "activity_schedule_to_close": activity_schedule_to_close,
     "local_activities": local_activities,
     "query_closed": query_closed,
     "delete": delete,
@@ -1189,6 +1273,67 @@ REFERENCE: dict[str, Outcome] = {
                 "b",
             ],
             "update of a closed workflow": "NOT_FOUND: workflow execution already completed",
+        },
+    ),
+    "update_across_continue_as_new": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "WorkflowExecutionSignaled signal_name=proceed",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=6",
+            "WorkflowTaskCompleted scheduled_event_id=6 started_event_id=7",
+            "MarkerRecorded workflow_task_completed_event_id=8",
+            "WorkflowExecutionContinuedAsNew workflow_task_completed_event_id=8 new_run",
+        ],
+        result='ok "answered"',
+        status="CONTINUED_AS_NEW",
+        extras={"event_ids_consecutive": True, "update answered by": "a later run"},
+    ),
+    "update_stages": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowExecutionTerminated reason=terminated by user via frontend",
+        ],
+        result=(
+            "error WorkflowFailureError: Workflow execution failed <- "
+            "TerminatedError: terminated by user via frontend"
+        ),
+        status="TERMINATED",
+        extras={
+            "event_ids_consecutive": True,
+            "poll without a wait policy": "UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED",
+            "result within 1 s": "WorkflowUpdateRPCTimeoutOrCancelledError",
+            "waiting update after termination": (
+                "NOT_FOUND: workflow update was aborted by closing workflow"
+            ),
+        },
+    ),
+    "activity_schedule_to_close": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "ActivityTaskScheduled workflow_task_completed_event_id=4",
+            "ActivityTaskStarted scheduled_event_id=5 attempt=1",
+            "ActivityTaskTimedOut scheduled_event_id=5 started_event_id=6 retry_state=3",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=8",
+            "WorkflowTaskCompleted scheduled_event_id=8 started_event_id=9",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=10",
+        ],
+        result='ok "TimeoutError:SCHEDULE_TO_CLOSE"',
+        status="COMPLETED",
+        extras={
+            "event_ids_consecutive": True,
+            "timeout failure": (
+                "Not enough time to schedule next retry before activity ScheduleToClose "
+                "timeout, giving up retrying"
+            ),
         },
     ),
     "update_with_start": Outcome(

@@ -146,7 +146,8 @@ class NonRetryableActivityWorkflow:
 
 @workflow.defn
 class ActivityTimeoutWorkflow:
-    """Runs an activity that exceeds its start-to-close or heartbeat timeout, without retries.
+    """Runs an activity that exceeds its start-to-close, schedule-to-close or heartbeat
+    timeout, without retries.
 
     Returns the timeout type the workflow observed, e.g. "START_TO_CLOSE".
     """
@@ -159,6 +160,15 @@ class ActivityTimeoutWorkflow:
                     sleep_for,
                     30.0,
                     start_to_close_timeout=timedelta(seconds=1),
+                    retry_policy=NO_RETRY,
+                )
+            elif kind == "schedule_to_close":
+                # Started eagerly, with no start-to-close timeout of its own: both of its
+                # deadlines fall together.
+                await workflow.execute_activity(
+                    sleep_for,
+                    30.0,
+                    schedule_to_close_timeout=timedelta(milliseconds=300),
                     retry_policy=NO_RETRY,
                 )
             else:
@@ -494,6 +504,37 @@ class UpdateWorkflow:
 
 
 @workflow.defn
+class ContinueOnceWorkflow:
+    """Waits for `proceed`, runs a 2 s local activity (its workflow task stays open
+    meanwhile), then continues as new; the next run answers the `whose_run` update with its
+    run ID and returns once it answered one."""
+
+    def __init__(self) -> None:
+        self.proceeding = False
+        self.answered = False
+
+    @workflow.signal
+    def proceed(self) -> None:
+        self.proceeding = True
+
+    @workflow.update
+    async def whose_run(self) -> str:
+        self.answered = True
+        return workflow.info().run_id
+
+    @workflow.run
+    async def run(self, continued: bool) -> str:
+        if not continued:
+            await workflow.wait_condition(lambda: self.proceeding)
+            await workflow.execute_local_activity(
+                sleep_for, 2.0, start_to_close_timeout=timedelta(seconds=10)
+            )
+            workflow.continue_as_new(True)
+        await workflow.wait_condition(lambda: self.answered)
+        return "answered"
+
+
+@workflow.defn
 class UpsertWorkflow:
     """Sets the Keyword search attribute named `name` to `value`, then waits for `finish`."""
 
@@ -528,6 +569,7 @@ class LocalActivityWorkflow:
 
 
 ALL_WORKFLOWS = [
+    ContinueOnceWorkflow,
     LocalActivityWorkflow,
     UpsertWorkflow,
     UpdateWorkflow,
