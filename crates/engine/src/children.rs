@@ -34,13 +34,13 @@ pub fn child_workflow_id(command: &[u8]) -> String {
         .unwrap_or_default()
 }
 
-/// The run ID of the child a parent's initiated event starts.
-pub fn child_run_id(parent: &RunKey, initiated_event_id: i64) -> String {
+/// The run ID of the child a parent's initiated event starts at `now`.
+pub fn child_run_id(parent: &RunKey, initiated_event_id: i64, now: Nanos) -> String {
     let name = format!(
         "{}/{}/{}/child/{initiated_event_id}",
         parent.namespace_id, parent.workflow_id, parent.run_id
     );
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
+    crate::ids::derived_run_id(&name, now)
 }
 
 /// Checks a start-child command as Temporal does.
@@ -360,7 +360,7 @@ pub fn child_run_start(
     let run = RunKey {
         namespace_id: parent.namespace_id.clone(),
         workflow_id: command.workflow_id.clone(),
-        run_id: child_run_id(parent, initiated_event_id),
+        run_id: child_run_id(parent, initiated_event_id, now),
     };
     RunStart {
         parent: Some(ParentInfo {

@@ -31,13 +31,13 @@ use crate::Changes;
 /// Temporal: a workflow that continues as new (or fails) at once waits out the rest.
 pub const MIN_RUN_INTERVAL: Nanos = time::NANOS_PER_SEC;
 
-/// The ID of the run that continues `run`.
-pub fn next_run_id(run: &RunKey) -> String {
+/// The ID of the run that continues `run`, closing at `now`.
+pub fn next_run_id(run: &RunKey, now: Nanos) -> String {
     let name = format!(
         "{}/{}/{}/next",
         run.namespace_id, run.workflow_id, run.run_id
     );
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
+    crate::ids::derived_run_id(&name, now)
 }
 
 impl Tx<'_> {
@@ -222,7 +222,7 @@ impl Tx<'_> {
         let state = &self.state;
         RunStart {
             run: RunKey {
-                run_id: next_run_id(&state.run),
+                run_id: next_run_id(&state.run, self.now),
                 ..state.run.clone()
             },
             namespace: state.namespace.clone(),

@@ -4,7 +4,7 @@
 use prost::Message;
 
 use crate::{
-    Changes, TaskRef,
+    Changes, RunKey, TaskRef,
     proto::{Attributes, HistoryEvent, enums::EventType, history, taskqueue},
     state::{MutableState, WorkflowTaskInfo},
     time::{self, Nanos},
@@ -192,7 +192,7 @@ impl<'a> Tx<'a> {
             } else {
                 self.state.task_queue.clone()
             },
-            timeout: self.state.workflow_task_timeout,
+            timeout: attempt_timeout(self.state.workflow_task_timeout, attempt, &self.state.run),
             scheduled_time: self.now,
             started_time: 0,
             request_id: String::new(),
@@ -213,6 +213,31 @@ impl<'a> Tx<'a> {
             .push(TaskRef::workflow(&self.state.run, &task));
         self.state.workflow_task = Some(task);
     }
+}
+
+/// Attempts of a workflow task up to this one get the run's task timeout unchanged.
+const ATTEMPTS_AT_DEFAULT_TIMEOUT: i32 = 3;
+/// What the fourth attempt adds to the timeout; each later attempt doubles it.
+const RETRY_TIMEOUT_INITIAL: Nanos = 5 * crate::time::NANOS_PER_SEC;
+/// The most a retry adds (Temporal's `history.workflowTaskRetryMaxInterval`).
+const RETRY_TIMEOUT_MAX: Nanos = 600 * crate::time::NANOS_PER_SEC;
+
+/// The start-to-close timeout of a workflow task's `attempt`. As in Temporal, a task that
+/// keeps failing is given more time from its fourth attempt on (5 s more, doubling up to
+/// 10 min, less up to a fifth as jitter), so a worker too slow for the run's timeout gets
+/// through eventually. The jitter comes from the run and the attempt, not from chance.
+pub fn attempt_timeout(default: Nanos, attempt: i32, run: &RunKey) -> Nanos {
+    if attempt <= ATTEMPTS_AT_DEFAULT_TIMEOUT {
+        return default;
+    }
+    let doublings = u32::try_from(attempt - ATTEMPTS_AT_DEFAULT_TIMEOUT - 1).unwrap_or(0);
+    let interval = RETRY_TIMEOUT_INITIAL
+        .saturating_mul(1_i64.checked_shl(doublings.min(32)).unwrap_or(i64::MAX))
+        .min(RETRY_TIMEOUT_MAX);
+    let seed = format!("{}/{}/{attempt}", run.workflow_id, run.run_id);
+    let spread = u64::try_from(interval / 5).unwrap_or(1).max(1);
+    let jitter = (xxhash_rust::xxh3::xxh3_64(seed.as_bytes()) % spread) as Nanos;
+    default + interval / 5 * 4 + jitter
 }
 
 /// The buffered events of a run, in arrival order (they carry no IDs yet).

@@ -59,6 +59,19 @@ impl WorkflowKey {
     }
 }
 
+/// A run ID the engine derives rather than draws: a version 7 UUID (time-ordered, like the
+/// run IDs Temporal and Cairn's frontend draw) whose time is `now` and whose other bits come
+/// from `name`, so the same derivation at the same instant gives the same ID.
+pub fn derived_run_id(name: &str, now: crate::time::Nanos) -> String {
+    let hash = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes());
+    let mut rest = [0u8; 10];
+    rest.copy_from_slice(&hash.as_bytes()[6..]);
+    let millis = u64::try_from(now / 1_000_000).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &rest)
+        .into_uuid()
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

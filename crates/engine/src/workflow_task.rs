@@ -95,6 +95,7 @@ impl Tx<'_> {
             task.transient = false;
             task.speculative = false;
             task.attempt = 1;
+            task.timeout = self.state.workflow_task_timeout;
             task.scheduled_event_id = self.state.next_event_id;
             task.scheduled_time = self.now;
             self.append(workflow_task_scheduled(&task));

@@ -175,7 +175,7 @@ pub(crate) async fn create_schedule(
             namespace.id.clone(),
             namespace.name.clone(),
             new,
-            uuid::Uuid::new_v4().to_string(),
+            crate::workflows::new_run_id(),
         )
         .await
         .map_err(|e| match e {

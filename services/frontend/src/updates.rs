@@ -318,7 +318,7 @@ pub(crate) async fn execute_multi_operation(
             namespace.id.clone(),
             namespace.name.clone(),
             start,
-            uuid::Uuid::new_v4().to_string(),
+            crate::workflows::new_run_id(),
             request,
         )
         .await

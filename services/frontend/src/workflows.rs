@@ -34,7 +34,7 @@ pub(crate) async fn start_workflow_execution(
             namespace.id.clone(),
             namespace.name.clone(),
             request,
-            uuid::Uuid::new_v4().to_string(),
+            new_run_id(),
         )
         .await
         .map_err(|e| match e {
@@ -100,7 +100,7 @@ pub(crate) async fn signal_with_start_workflow_execution(
             namespace.id.clone(),
             namespace.name.clone(),
             start,
-            uuid::Uuid::new_v4().to_string(),
+            new_run_id(),
             Some(signal),
         )
         .await
@@ -273,4 +273,10 @@ pub(crate) fn validate_start(r: &ws::StartWorkflowExecutionRequest) -> Result<()
         ));
     }
     Ok(())
+}
+
+/// The ID of a run a client starts: a version 7 UUID, ordered by creation time, as
+/// Temporal's.
+pub(crate) fn new_run_id() -> String {
+    uuid::Uuid::now_v7().to_string()
 }

@@ -86,7 +86,7 @@ fn starting_a_child_writes_initiated_and_owes_the_start_until_it_is_recorded() {
     );
     assert_eq!(owed[0].target().workflow_id, "ship-1");
 
-    let child_run = child_run_id(&run.state.run, 5);
+    let child_run = child_run_id(&run.state.run, 5, run.now);
     let (_, changes) = run.op(|tx| tx.record_child_started(5, &child_run));
     assert_eq!(
         types(&changes.events),
@@ -119,7 +119,7 @@ fn a_child_that_starts_and_closes_while_a_task_runs_gets_its_ids_when_the_buffer
     run.workflow_task(vec![start_child("ship-1", ParentClosePolicy::Abandon)]);
     run.signal("poke", "signal-1");
     run.start_workflow_task();
-    let child_run = child_run_id(&run.state.run, 5);
+    let child_run = child_run_id(&run.state.run, 5, run.now);
     run.op(|tx| tx.record_child_started(5, &child_run));
     run.op(|tx| tx.record_child_closed(5, &completed("fast")));
     assert_eq!(run.state.children.len(), 0);

@@ -87,7 +87,7 @@ fn continue_as_new_closes_the_run_and_names_the_next_one() {
         changes.events[1],
         WorkflowExecutionContinuedAsNewEventAttributes
     );
-    let next_id = next_run_id(&run.state.run);
+    let next_id = next_run_id(&run.state.run, run.now);
     assert_eq!(continued.new_execution_run_id, next_id);
     assert_eq!(continued.workflow_task_completed_event_id, 4);
     assert_eq!(continued.input, Some(payloads("round 2")));
@@ -152,7 +152,10 @@ fn a_failed_run_is_retried_by_its_policy_until_the_attempts_run_out() {
     let changes = run.workflow_task(vec![fail_workflow("boom", "Boom", false)]);
     let failed = attrs!(changes.events[1], WorkflowExecutionFailedEventAttributes);
     assert_eq!(failed.retry_state, RetryState::InProgress as i32);
-    assert_eq!(failed.new_execution_run_id, next_run_id(&run.state.run));
+    assert_eq!(
+        failed.new_execution_run_id,
+        next_run_id(&run.state.run, run.now)
+    );
     assert_eq!(run.state.status, ExecutionStatus::Failed);
     let start = next_start(&changes);
     assert_eq!(
@@ -257,7 +260,10 @@ fn a_cron_workflow_waits_for_its_schedule_and_goes_on_after_each_run() {
     run.advance(secs(5));
     let changes = run.workflow_task(vec![complete_workflow("first")]);
     let completed = attrs!(changes.events[1], WorkflowExecutionCompletedEventAttributes);
-    assert_eq!(completed.new_execution_run_id, next_run_id(&run.state.run));
+    assert_eq!(
+        completed.new_execution_run_id,
+        next_run_id(&run.state.run, run.now)
+    );
     assert_eq!(run.state.status, ExecutionStatus::Completed);
     let start = next_start(&changes);
     assert_eq!(start.initiator, Initiator::CronSchedule);
@@ -285,4 +291,19 @@ fn a_start_delay_holds_the_first_workflow_task_back() {
     let fired = run.fire_until(T0 + secs(30));
     assert_eq!(types(&fired.events), [E::WorkflowTaskScheduled]);
     assert_eq!(fired.tasks.len(), 1);
+}
+
+#[test]
+fn a_continuing_run_gets_a_time_ordered_id_fixed_by_its_predecessor_and_instant() {
+    let run = Run::start();
+    let id = next_run_id(&run.state.run, run.now);
+    let parsed = uuid::Uuid::parse_str(&id).unwrap();
+    assert_eq!(parsed.get_version_num(), 7);
+    let (seconds, _) = parsed.get_timestamp().unwrap().to_unix();
+    assert_eq!(seconds as i64, run.now / crate::time::NANOS_PER_SEC);
+    assert_eq!(id, next_run_id(&run.state.run, run.now));
+    assert_ne!(
+        id,
+        next_run_id(&run.state.run, run.now + crate::time::NANOS_PER_SEC)
+    );
 }

@@ -631,3 +631,32 @@ fn a_workflow_task_timeout_that_no_longer_applies_does_nothing() {
 
     assert_eq!(changes, Changes::default());
 }
+
+#[test]
+fn a_task_that_keeps_failing_gets_more_time_from_its_fourth_attempt() {
+    let mut run = Run::start();
+    let default = run.state.workflow_task_timeout;
+    let mut timeouts = Vec::new();
+    for _ in 0..7 {
+        timeouts.push(run.workflow_task_info().timeout);
+        run.start_workflow_task();
+        run.fail_workflow_task();
+    }
+    assert_eq!(run.workflow_task_info().attempt, 8);
+    timeouts.push(run.workflow_task_info().timeout);
+    assert_eq!(timeouts[..3], [default; 3]);
+    // 5 s, then doubling, less up to a fifth as jitter.
+    for (attempt, added) in [(4, 5), (5, 10), (6, 20), (7, 40), (8, 80)] {
+        let extra = timeouts[attempt - 1] - default;
+        assert!(
+            extra > secs(added) * 4 / 5 - 1 && extra <= secs(added),
+            "attempt {attempt}: {extra}"
+        );
+    }
+    assert_eq!(
+        crate::events::attempt_timeout(default, 40, &run.state.run) - default,
+        crate::events::attempt_timeout(default, 40, &run.state.run) - default,
+        "the same attempt of the same run always gets the same time"
+    );
+    assert!(crate::events::attempt_timeout(default, 40, &run.state.run) - default <= secs(600));
+}
