@@ -589,7 +589,17 @@ async def local_activities(client: Client, queue: str) -> Outcome:
         task_queue=queue,
         task_timeout=timedelta(seconds=2),
     )
-    return await finish(handle, Outcome())
+    outcome = await finish(handle, Outcome())
+    # The worker's heartbeat asks for the next task in the answer (return_new_workflow_task).
+    history = await handle.fetch_history()
+    outcome.extras["tasks started for the completing worker"] = sum(
+        1
+        for event in history.events
+        if event.HasField("workflow_task_started_event_attributes")
+        and event.workflow_task_started_event_attributes.request_id
+        == "request-from-RespondWorkflowTaskCompleted"
+    )
+    return outcome
 
 
 async def cron(client: Client, queue: str) -> Outcome:
@@ -1436,6 +1446,7 @@ REFERENCE: dict[str, Outcome] = {
         status="COMPLETED",
         extras={
             "event_ids_consecutive": True,
+            "tasks started for the completing worker": 1,
         },
     ),
     "activity": Outcome(

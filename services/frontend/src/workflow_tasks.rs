@@ -216,7 +216,7 @@ pub(crate) async fn respond_workflow_task_completed(
     };
     let completed = frontend
         .history
-        .complete_workflow_task(token, completion)
+        .complete_workflow_task(token, completion, r.return_new_workflow_task)
         .await;
     // Answers reflect the state after this task, so they go out once it is durable.
     for (query_id, result) in query_results {
@@ -227,10 +227,11 @@ pub(crate) async fn respond_workflow_task_completed(
         };
         frontend.history.queries().answer(&query_id, answer);
     }
-    let (outcome, state) = completed.map_err(status)?;
+    let (outcome, state, next_task) = completed.map_err(status)?;
     match outcome {
         CompletionOutcome::Accepted { eager_activities } => {
             Ok(Response::new(ws::RespondWorkflowTaskCompletedResponse {
+                workflow_task: next_task.map(|task| workflow_task_response(&namespace.id, task)),
                 activity_tasks: eager_activities
                     .iter()
                     .map(|activity| activity_task(&namespace, &state, activity))

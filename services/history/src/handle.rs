@@ -30,10 +30,14 @@ use crate::{
     Clock, HistoryError, Peers, SharedTaskSink,
     partition::{Op, Outcome, Partition, PartitionParts, SnapshotConfig, Work, not_found},
     poll::{StartedActivityTask, StartedWorkflowTask},
-    queries::Queries,
+    queries::{Queries, QueryTask},
     transfers::Transfers,
     updates::UpdateEndings,
 };
+
+/// The request ID of a workflow task started for the worker completing the one before it
+/// (Temporal's words, as the SDKs see them in the started event).
+const RETURNED_TASK_REQUEST_ID: &str = "request-from-RespondWorkflowTaskCompleted";
 
 #[derive(Debug, Clone)]
 pub struct HistoryConfig {
@@ -697,8 +701,19 @@ impl History {
                 Ok((state, started))
             })
             .await?;
-        // A worker polling its sticky queue has the run cached: it gets only what is new
-        // since the task it last completed, as Temporal sends it.
+        let queries = self.inner.queries.take_attached(&state.run);
+        self.started_view(state, started, queries).await
+    }
+
+    /// What the worker of a workflow task just started gets: the run, the task and its
+    /// history. A worker on its sticky queue has the run cached: it gets only what is new
+    /// since the task it last completed, as Temporal sends it.
+    async fn started_view(
+        &self,
+        state: MutableState,
+        started: cairn_engine::workflow_task::StartedWorkflowTask,
+        queries: Vec<QueryTask>,
+    ) -> Result<StartedWorkflowTask, HistoryError> {
         let sticky = state.workflow_task.as_ref().is_some_and(|t| t.is_sticky());
         let from = if sticky {
             state.last_completed_started_event_id + 1
@@ -709,7 +724,6 @@ impl History {
             .events(&state.run, from, started.started_event_id + 1)
             .await?;
         history.extend(started.transient_events.iter().cloned());
-        let queries = self.inner.queries.take_attached(&state.run);
         Ok(StartedWorkflowTask {
             state,
             task: started,
@@ -734,24 +748,56 @@ impl History {
         .await
     }
 
+    /// Completes a workflow task. With `return_new_task`, a workflow task the completion
+    /// scheduled is started at once for the same worker and returned, as Temporal answers
+    /// `return_new_workflow_task`: it never goes through matching.
     pub async fn complete_workflow_task(
         &self,
         token: TaskToken,
         completion: Completion,
-    ) -> Result<(CompletionOutcome, MutableState), HistoryError> {
+        return_new_task: bool,
+    ) -> Result<(CompletionOutcome, MutableState, Option<StartedWorkflowTask>), HistoryError> {
         let run = token.run();
-        self.submit(run.partition(self.inner.config.partitions), move |work| {
-            let outcome = work.update(&run, |tx| {
-                tx.complete_workflow_task(
-                    token.scheduled_event_id,
-                    token.started_event_id,
-                    &completion,
-                )
-            })?;
-            let state = work.state(&run)?.ok_or_else(|| not_found(&run))?;
-            Ok((outcome, state))
-        })
-        .await
+        let identity = completion.identity.clone();
+        let (outcome, state, started) = self
+            .submit(run.partition(self.inner.config.partitions), move |work| {
+                let outcome = work.update(&run, |tx| {
+                    tx.complete_workflow_task(
+                        token.scheduled_event_id,
+                        token.started_event_id,
+                        &completion,
+                    )
+                })?;
+                let mut started = None;
+                let next = work
+                    .state(&run)?
+                    .and_then(|state| state.workflow_task)
+                    .filter(|task| !task.is_started());
+                if return_new_task
+                    && matches!(outcome, CompletionOutcome::Accepted { .. })
+                    && let Some(next) = next
+                {
+                    started = Some(work.update(&run, |tx| {
+                        tx.start_workflow_task(
+                            next.scheduled_event_id,
+                            RETURNED_TASK_REQUEST_ID,
+                            &identity,
+                        )
+                    })?);
+                    work.withdraw_workflow_task(&run);
+                }
+                let state = work.state(&run)?.ok_or_else(|| not_found(&run))?;
+                Ok((outcome, state, started))
+            })
+            .await?;
+        let started = match started {
+            Some(started) => {
+                let queries = self.inner.queries.take_attached(&state.run);
+                Some(self.started_view(state.clone(), started, queries).await?)
+            }
+            None => None,
+        };
+        Ok((outcome, state, started))
     }
 
     pub async fn fail_workflow_task(

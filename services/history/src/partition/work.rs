@@ -136,6 +136,18 @@ impl<'a> Work<'a> {
         }
     }
 
+    /// Takes back the workflow task dispatch staged for `run`: the task was handed to its
+    /// worker directly.
+    pub fn withdraw_workflow_task(&mut self, run: &RunKey) {
+        for (state, changes) in &mut self.staged {
+            if &state.run == run {
+                changes
+                    .tasks
+                    .retain(|task| task.kind != cairn_engine::TaskKind::Workflow);
+            }
+        }
+    }
+
     /// Stages a transition (a new run, or a change computed outside [`Work::update`]).
     pub fn stage(&mut self, state: MutableState, changes: Changes) {
         if let Some((staged, staged_changes)) =
