@@ -15,11 +15,18 @@ from temporalio.api.enums.v1 import ResourceExhaustedCause, ResourceExhaustedSco
 from temporalio.api.errordetails.v1 import ResourceExhaustedFailure
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client, WorkflowFailureError
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RetryConfig, RPCError
 
 from conftest import STARTUP_TIMEOUT_S, SHUTDOWN_TIMEOUT_S, ServerProcess, cairn_binary
 from support import event_types, eventually, unique, wait_for_event, worker
-from workflows import OVERSIZE, LargePayloadWorkflow, OversizeWorkflow, WaitForeverWorkflow
+from workflows import (
+    OVERSIZE,
+    LargePayloadWorkflow,
+    OversizeWorkflow,
+    SuggestionWorkflow,
+    WaitForeverWorkflow,
+)
 
 
 async def test_activity_result_of_one_and_a_half_megabytes_reaches_the_workflow(
@@ -149,3 +156,38 @@ async def test_oversize_payloads_fail_as_on_the_reference(
     theirs = await oversize_behaviour(ref_client)
     ours = await oversize_behaviour(cairn_client)
     assert ours == theirs
+
+
+async def test_start_dev_takes_temporals_dynamic_config_and_search_attributes(
+    tmp_path: Path,
+) -> None:
+    """`start-dev` takes `--dynamic-config-value` and `--search-attribute` as Temporal's dev
+    server does: a lower continue-as-new suggestion holds, keys Cairn has no use for are
+    accepted, and the attribute can be set and queried at once."""
+    async with dev_server(
+        tmp_path,
+        "cairn-dynamic-config",
+        "--dynamic-config-value",
+        "limit.historyCount.suggestContinueAsNew=10",
+        "--dynamic-config-value",
+        "system.enableEagerWorkflowStart=true",
+        "--search-attribute",
+        "Tier=Keyword",
+        "--headless",
+    ) as client:
+        queue = unique("dynamic-config")
+        tier = SearchAttributeKey.for_keyword("Tier")
+        async with worker(client, queue):
+            short = await client.execute_workflow(
+                SuggestionWorkflow.run, 0, id=unique("suggest"), task_queue=queue
+            )
+            long = await client.execute_workflow(
+                SuggestionWorkflow.run,
+                3,
+                id=unique("suggest"),
+                task_queue=queue,
+                search_attributes=TypedSearchAttributes([SearchAttributePair(tier, "gold")]),
+            )
+        assert (short, long) == (False, True)
+        listed = [w async for w in client.list_workflows('Tier = "gold"')]
+        assert [w.workflow_type for w in listed] == ["SuggestionWorkflow"]

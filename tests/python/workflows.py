@@ -504,6 +504,18 @@ class UpdateWorkflow:
 
 
 @workflow.defn
+class SuggestionWorkflow:
+    """Sleeps `timers` times for 10 ms each (every timer adds events), then returns whether
+    its last workflow task suggested continuing as new."""
+
+    @workflow.run
+    async def run(self, timers: int) -> bool:
+        for _ in range(timers):
+            await asyncio.sleep(0.01)
+        return workflow.info().is_continue_as_new_suggested()
+
+
+@workflow.defn
 class ContinueOnceWorkflow:
     """Waits for `proceed`, runs a 2 s local activity (its workflow task stays open
     meanwhile), then continues as new; the next run answers the `whose_run` update with its
@@ -569,6 +581,7 @@ class LocalActivityWorkflow:
 
 
 ALL_WORKFLOWS = [
+    SuggestionWorkflow,
     ContinueOnceWorkflow,
     LocalActivityWorkflow,
     UpsertWorkflow,

@@ -77,8 +77,12 @@ pub fn check_sequence(commands: &[Command]) -> Result<(), String> {
 }
 
 /// Checks every command against the state as it will be when each one applies.
-pub fn validate(state: &MutableState, commands: &[Command]) -> Result<(), Rejection> {
-    crate::limits::check_pending(state, commands)?;
+pub fn validate(
+    limits: &crate::limits::Limits,
+    state: &MutableState,
+    commands: &[Command],
+) -> Result<(), Rejection> {
+    crate::limits::check_pending(limits, state, commands)?;
     let buffered = decode_buffered(&state.buffered_events);
     let mut unhandled = buffered.len();
     // Timers that fired while this task ran: canceling one deletes its `TimerFired` event.

@@ -17,6 +17,8 @@ pub struct Tx<'a> {
     pub state: &'a mut MutableState,
     pub now: Nanos,
     pub changes: Changes,
+    /// The per-workflow limits the operation is held to.
+    pub limits: crate::limits::Limits,
 }
 
 impl<'a> Tx<'a> {
@@ -25,7 +27,14 @@ impl<'a> Tx<'a> {
             state,
             now,
             changes: Changes::default(),
+            limits: crate::limits::Limits::default(),
         }
+    }
+
+    /// Holds the operation to `limits` instead of Temporal's defaults.
+    pub fn with_limits(mut self, limits: crate::limits::Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     pub fn finish(self) -> Changes {

@@ -10,35 +10,74 @@ use crate::{
     state::MutableState,
 };
 
-/// From this many events, or this many bytes, workflow tasks suggest continuing as new.
-pub const SUGGEST_CONTINUE_AS_NEW_EVENTS: i64 = 4 * 1024;
-pub const SUGGEST_CONTINUE_AS_NEW_BYTES: i64 = 4 * 1024 * 1024;
-/// Past this many events, or this many bytes, the run is terminated.
-pub const MAX_HISTORY_EVENTS: i64 = 50 * 1024;
-pub const MAX_HISTORY_BYTES: i64 = 50 * 1024 * 1024;
-/// At most this many activities, children, signals and cancel requests to other workflows
-/// may be pending in one run.
-pub const MAX_PENDING: usize = 2000;
-
-/// Whether a workflow task started now suggests continuing as new.
-pub fn suggests_continue_as_new(state: &MutableState) -> bool {
-    events(state) >= SUGGEST_CONTINUE_AS_NEW_EVENTS
-        || state.history_size_bytes >= SUGGEST_CONTINUE_AS_NEW_BYTES
+/// Per-workflow limits: Temporal's defaults, unless the server is configured otherwise
+/// (each field names the dynamic config key Temporal reads it from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// From this many events workflow tasks suggest continuing as new
+    /// (`limit.historyCount.suggestContinueAsNew`).
+    pub suggest_continue_as_new_events: i64,
+    /// From this many bytes of history workflow tasks suggest continuing as new
+    /// (`limit.historySize.suggestContinueAsNew`).
+    pub suggest_continue_as_new_bytes: i64,
+    /// Past this many events the run is terminated (`limit.historyCount.error`).
+    pub max_history_events: i64,
+    /// Past this many bytes of history the run is terminated (`limit.historySize.error`).
+    pub max_history_bytes: i64,
+    /// Activities one run may have pending (`limit.numPendingActivities.error`).
+    pub max_pending_activities: usize,
+    /// Children one run may have pending (`limit.numPendingChildExecutions.error`).
+    pub max_pending_children: usize,
+    /// Signals to other workflows one run may have pending (`limit.numPendingSignals.error`).
+    pub max_pending_signals: usize,
+    /// Cancel requests to other workflows one run may have pending
+    /// (`limit.numPendingCancelRequests.error`).
+    pub max_pending_cancel_requests: usize,
 }
 
-/// The reason a run that outgrew its history is terminated with, if it did.
-pub fn history_exceeded(state: &MutableState) -> Option<&'static str> {
-    if events(state) > MAX_HISTORY_EVENTS {
-        Some("Workflow history count exceeds limit.")
-    } else if state.history_size_bytes > MAX_HISTORY_BYTES {
-        Some("Workflow history size exceeds limit.")
-    } else {
-        None
+/// Temporal's default of the pending limits.
+pub const MAX_PENDING: usize = 2000;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            suggest_continue_as_new_events: 4 * 1024,
+            suggest_continue_as_new_bytes: 4 * 1024 * 1024,
+            max_history_events: 50 * 1024,
+            max_history_bytes: 50 * 1024 * 1024,
+            max_pending_activities: MAX_PENDING,
+            max_pending_children: MAX_PENDING,
+            max_pending_signals: MAX_PENDING,
+            max_pending_cancel_requests: MAX_PENDING,
+        }
+    }
+}
+
+impl Limits {
+    /// Whether a workflow task started now suggests continuing as new.
+    pub fn suggests_continue_as_new(&self, state: &MutableState) -> bool {
+        events(state) >= self.suggest_continue_as_new_events
+            || state.history_size_bytes >= self.suggest_continue_as_new_bytes
+    }
+
+    /// The reason a run that outgrew its history is terminated with, if it did.
+    pub fn history_exceeded(&self, state: &MutableState) -> Option<&'static str> {
+        if events(state) > self.max_history_events {
+            Some("Workflow history count exceeds limit.")
+        } else if state.history_size_bytes > self.max_history_bytes {
+            Some("Workflow history size exceeds limit.")
+        } else {
+            None
+        }
     }
 }
 
 /// Refuses commands that would leave more pending than the limits allow.
-pub(crate) fn check_pending(state: &MutableState, commands: &[Command]) -> Result<(), Rejection> {
+pub(crate) fn check_pending(
+    limits: &Limits,
+    state: &MutableState,
+    commands: &[Command],
+) -> Result<(), Rejection> {
     let count = |pick: fn(&C) -> bool| {
         commands
             .iter()
@@ -58,33 +97,37 @@ pub(crate) fn check_pending(state: &MutableState, commands: &[Command]) -> Resul
                 C::RequestCancelExternalWorkflowExecutionCommandAttributes(_)
             )
         });
-    for (pending, cause, what) in [
+    for (pending, limit, cause, what) in [
         (
             activities,
+            limits.max_pending_activities,
             Cause::PendingActivitiesLimitExceeded,
             "pending activities",
         ),
         (
             children,
+            limits.max_pending_children,
             Cause::PendingChildWorkflowsLimitExceeded,
             "pending child workflows",
         ),
         (
             signals,
+            limits.max_pending_signals,
             Cause::PendingSignalsLimitExceeded,
             "pending signals to external workflows",
         ),
         (
             cancels,
+            limits.max_pending_cancel_requests,
             Cause::PendingRequestCancelLimitExceeded,
             "pending requests to cancel external workflows",
         ),
     ] {
-        if pending > MAX_PENDING {
+        if pending > limit {
             return Err(Rejection::new(
                 cause,
                 format!(
-                    "the number of {what}, {pending}, has reached the per-workflow limit of {MAX_PENDING}"
+                    "the number of {what}, {pending}, has reached the per-workflow limit of {limit}"
                 ),
             ));
         }

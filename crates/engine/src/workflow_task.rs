@@ -107,7 +107,7 @@ impl Tx<'_> {
         task.started_event_id = if task.transient {
             task.scheduled_event_id + 1
         } else {
-            self.append(started_attributes(&task, self.state))
+            self.append(started_attributes(&task, self.state, &self.limits))
         };
         self.state.workflow_task = Some(task);
         Ok(self.started_view())
@@ -133,7 +133,7 @@ impl Tx<'_> {
                 event_time: Some(time::timestamp(task.started_time)),
                 event_type: crate::proto::enums::EventType::WorkflowTaskStarted as i32,
                 task_id: task.started_event_id,
-                attributes: Some(started_attributes(task, self.state).into()),
+                attributes: Some(started_attributes(task, self.state, &self.limits).into()),
                 ..Default::default()
             };
             vec![scheduled, started]
@@ -182,7 +182,7 @@ impl Tx<'_> {
         }
         debug_assert_eq!(task.scheduled_event_id, self.state.next_event_id);
         // As the worker saw it: computed before the scheduled event is written.
-        let started = started_attributes(&task, self.state);
+        let started = started_attributes(&task, self.state, &self.limits);
         self.write_at(workflow_task_scheduled(&task).into(), task.scheduled_time);
         self.write_at(started.into(), task.started_time);
     }
@@ -205,7 +205,7 @@ impl Tx<'_> {
                 message: rejection.message,
             });
         }
-        if let Err(rejection) = commands::validate(self.state, &completion.commands) {
+        if let Err(rejection) = commands::validate(&self.limits, self.state, &completion.commands) {
             let attempt = self.state.workflow_task.as_ref().map_or(1, |t| t.attempt);
             if attempt > 1 && rejection.cause != WorkflowTaskFailedCause::UnhandledCommand {
                 // Like Temporal, a retry that fails again is dropped rather than recorded: it
@@ -278,7 +278,7 @@ impl Tx<'_> {
         // Updates admitted while the task ran need a task of their own.
         needs_task |= self.has_admitted_updates();
         if self.state.is_open()
-            && let Some(reason) = crate::limits::history_exceeded(self.state)
+            && let Some(reason) = self.limits.history_exceeded(self.state)
         {
             // Temporal's hard limit: a run whose history grew too large ends here.
             self.terminate(reason, None, "history-service")?;
@@ -445,13 +445,14 @@ impl Tx<'_> {
 fn started_attributes(
     task: &crate::state::WorkflowTaskInfo,
     state: &crate::state::MutableState,
+    limits: &crate::limits::Limits,
 ) -> history::WorkflowTaskStartedEventAttributes {
     history::WorkflowTaskStartedEventAttributes {
         scheduled_event_id: task.scheduled_event_id,
         identity: task.identity.clone(),
         request_id: task.request_id.clone(),
         history_size_bytes: state.history_size_bytes,
-        suggest_continue_as_new: crate::limits::suggests_continue_as_new(state),
+        suggest_continue_as_new: limits.suggests_continue_as_new(state),
         ..Default::default()
     }
 }

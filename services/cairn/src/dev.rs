@@ -1,7 +1,7 @@
 //! `cairn server start-dev`: frontend, history and matching in one process, over the embedded
 //! broker (librdkafka's mock cluster, in memory) or an existing Kafka cluster.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use cairn_cluster::{
@@ -16,12 +16,22 @@ use cairn_runtime::Shutdown;
 use cairn_state::StateDb;
 use rdkafka::{mocking::MockCluster, producer::DefaultProducerContext};
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{info, warn};
 
-use crate::DevArgs;
+use crate::{
+    DevArgs,
+    dynamic_config::{self, DynamicConfig},
+};
 
 pub fn run(args: DevArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.partitions > 0, "--partitions must be at least 1");
+    let mut values = std::collections::BTreeMap::new();
+    for flag in &args.dynamic_config {
+        let (key, value) = dynamic_config::parse_flag(flag)?;
+        values.insert(key, value);
+    }
+    let dynamic = dynamic_config::resolve(&values)?;
+    let search_attributes = search_attributes(&args.search_attributes)?;
     // The embedded broker lives on this thread for the whole run.
     let embedded: Option<MockCluster<'static, DefaultProducerContext>> = match &args.kafka {
         Some(_) => None,
@@ -45,13 +55,49 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let result = runtime.block_on(serve(args, bootstrap));
+    let result = runtime.block_on(serve(args, bootstrap, dynamic, search_attributes));
     runtime.shutdown_timeout(Duration::from_secs(5));
     drop(embedded);
     result
 }
 
-async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
+/// Parses `NAME=TYPE` search attributes into their names and `IndexedValueType` numbers.
+fn search_attributes(flags: &[String]) -> anyhow::Result<HashMap<String, i32>> {
+    let mut attributes = HashMap::new();
+    for flag in flags {
+        let (name, kind) = flag
+            .split_once('=')
+            .with_context(|| format!("search attribute `{flag}` is not NAME=TYPE"))?;
+        let number = cairn_engine::proto::enums::IndexedValueType::from_str_name(&format!(
+            "INDEXED_VALUE_TYPE_{}",
+            kind.trim()
+                .to_ascii_uppercase()
+                .replace("KEYWORDLIST", "KEYWORD_LIST")
+        ))
+        .filter(|kind| *kind != cairn_engine::proto::enums::IndexedValueType::Unspecified)
+        .with_context(|| {
+            format!(
+                "search attribute {name} has type {kind}; types are Text, Keyword, Int, \
+                 Double, Bool, Datetime and KeywordList"
+            )
+        })?;
+        attributes.insert(name.trim().to_string(), number as i32);
+    }
+    Ok(attributes)
+}
+
+async fn serve(
+    args: DevArgs,
+    bootstrap: String,
+    dynamic: DynamicConfig,
+    search_attributes: HashMap<String, i32>,
+) -> anyhow::Result<()> {
+    if !dynamic.ignored.is_empty() {
+        warn!(
+            keys = ?dynamic.ignored,
+            "dynamic config keys that change nothing on Cairn"
+        );
+    }
     let mut kafka = KafkaConfig::new(bootstrap.clone());
     if args.kafka.is_none() {
         // The embedded broker answers a fetch only when its wait expires, even if records
@@ -92,6 +138,7 @@ async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
             topic: SNAPSHOT_TOPIC.to_string(),
             every: SNAPSHOT_EVERY,
         }),
+        limits: dynamic.limits,
     };
     let history = History::start(
         config,
@@ -127,7 +174,21 @@ async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
         Arc::new(matching.clone()),
         namespaces,
     )
-    .limit_namespace_calls(args.namespace_rps);
+    .limit_namespace_calls(
+        args.namespace_rps
+            .or(dynamic.namespace_rps)
+            .unwrap_or(cairn_frontend::DEFAULT_NAMESPACE_RPS),
+    );
+    if !search_attributes.is_empty() {
+        let mut created = vec!["default".to_string()];
+        created.extend(args.namespaces.iter().cloned());
+        for namespace in created {
+            frontend
+                .register_search_attributes(&namespace, search_attributes.clone())
+                .await
+                .with_context(|| format!("registering search attributes on {namespace}"))?;
+        }
+    }
     let metrics = Metrics::new(Sources {
         history: Some(history.clone()),
         matching: Some(matching),
@@ -146,7 +207,9 @@ async fn serve(args: DevArgs, bootstrap: String) -> anyhow::Result<()> {
         frontend.clone(),
         frontend,
         &metrics,
-        args.rps,
+        args.rps
+            .or(dynamic.rps)
+            .unwrap_or(cairn_cluster::rate_limit::DEFAULT_RPS),
         shutdown.token(),
     )
     .await;

@@ -3,6 +3,7 @@
 
 mod broker;
 mod dev;
+mod dynamic_config;
 mod server;
 
 use std::{net::IpAddr, path::PathBuf, process::ExitCode};
@@ -34,9 +35,9 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum ServerCommand {
     /// Every role in one process, with an embedded Kafka-protocol broker unless --kafka is given.
-    StartDev(DevArgs),
+    StartDev(Box<DevArgs>),
     /// A cluster node: the chosen roles, against a Kafka cluster shared with the other nodes.
-    Start(StartArgs),
+    Start(Box<StartArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,12 +72,29 @@ pub struct DevArgs {
     /// Port of `/metrics` (Prometheus); 0 (the default) picks a free one.
     #[arg(long, default_value_t = 0)]
     pub metrics_port: u16,
-    /// Public API calls served per second; the rest get `ResourceExhausted`.
-    #[arg(long, default_value_t = cairn_cluster::rate_limit::DEFAULT_RPS)]
-    pub rps: u32,
-    /// Calls served per second for each namespace; the rest get `ResourceExhausted`.
-    #[arg(long, default_value_t = cairn_frontend::DEFAULT_NAMESPACE_RPS)]
-    pub namespace_rps: u32,
+    /// Public API calls served per second (default 2400); the rest get `ResourceExhausted`.
+    #[arg(long)]
+    pub rps: Option<u32>,
+    /// Calls served per second for each namespace (default 2400); the rest get
+    /// `ResourceExhausted`.
+    #[arg(long)]
+    pub namespace_rps: Option<u32>,
+    /// Temporal's dynamic configuration, a JSON value per key (repeatable). The per-workflow
+    /// limits (`limit.historyCount.suggestContinueAsNew`, `limit.historyCount.error`,
+    /// `limit.numPendingActivities.error`…) and rate limits (`frontend.rps`,
+    /// `frontend.namespaceRPS`) apply; other keys are accepted and change nothing.
+    #[arg(long = "dynamic-config-value", value_name = "KEY=VALUE")]
+    pub dynamic_config: Vec<String>,
+    /// A custom search attribute to register on every namespace created at start, with its
+    /// type: Text, Keyword, Int, Double, Bool, Datetime or KeywordList (repeatable).
+    #[arg(long = "search-attribute", value_name = "NAME=TYPE")]
+    pub search_attributes: Vec<String>,
+    /// Accepted for scripts written for `temporal server start-dev`: Cairn has no Web UI.
+    #[arg(long)]
+    pub headless: bool,
+    /// Accepted for scripts written for `temporal server start-dev`: Cairn has no Web UI.
+    #[arg(long)]
+    pub ui_port: Option<u16>,
 }
 
 /// Flags of `cairn server start`; each overrides the config file and the environment.
@@ -127,6 +145,10 @@ pub struct StartArgs {
     /// Calls served per second for each namespace; the rest get `ResourceExhausted`.
     #[arg(long)]
     pub namespace_rps: Option<u32>,
+    /// Temporal's dynamic configuration, a JSON value per key (repeatable); as for
+    /// `server start-dev`. Give every node the same values.
+    #[arg(long = "dynamic-config-value", value_name = "KEY=VALUE")]
+    pub dynamic_config: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -155,7 +177,7 @@ fn main() -> ExitCode {
             command: ServerCommand::StartDev(args),
         } => {
             cairn_runtime::telemetry::init(&args.log_level);
-            dev::run(args)
+            dev::run(*args)
         }
         Command::Server {
             command: ServerCommand::Start(args),

@@ -4,7 +4,7 @@
 //! (`__` separates levels, as in `CAIRN__KAFKA__BOOTSTRAP`), the TOML file of `--config`,
 //! and the defaults.
 
-use std::{net::IpAddr, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, net::IpAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use cairn_cluster::{Node, NodeConfig, Roles};
@@ -47,6 +47,10 @@ pub struct ServerConfig {
     pub rps: u32,
     /// Calls served per second for each namespace, by the node that serves them.
     pub namespace_rps: u32,
+    /// Temporal's dynamic configuration (`"limit.historyCount.suggestContinueAsNew" = 50`):
+    /// the per-workflow limits and rate limits apply, other keys change nothing. Give every
+    /// node the same values.
+    pub dynamic_config: BTreeMap<String, serde_json::Value>,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +70,7 @@ impl Default for ServerConfig {
             kafka: KafkaConfig::default(),
             rps: cairn_cluster::rate_limit::DEFAULT_RPS,
             namespace_rps: cairn_frontend::DEFAULT_NAMESPACE_RPS,
+            dynamic_config: BTreeMap::new(),
         }
     }
 }
@@ -101,6 +106,8 @@ struct FlagOverrides {
     rps: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     namespace_rps: Option<u32>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    dynamic_config: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -137,6 +144,11 @@ pub fn load(args: &StartArgs) -> anyhow::Result<ServerConfig> {
             .map(|bootstrap| KafkaOverrides { bootstrap }),
         rps: args.rps,
         namespace_rps: args.namespace_rps,
+        dynamic_config: args
+            .dynamic_config
+            .iter()
+            .map(|flag| crate::dynamic_config::parse_flag(flag))
+            .collect::<anyhow::Result<_>>()?,
     };
     figment
         .merge(Env::prefixed("CAIRN__").split("__"))
@@ -147,11 +159,28 @@ pub fn load(args: &StartArgs) -> anyhow::Result<ServerConfig> {
 
 pub fn run(config: ServerConfig) -> anyhow::Result<()> {
     let roles = Roles::parse(&config.roles)?;
+    let dynamic = crate::dynamic_config::resolve(&config.dynamic_config)?;
+    // Explicit settings win over Temporal's keys for the same thing.
+    let defaults = ServerConfig::default();
+    let rps = match dynamic.rps {
+        Some(rps) if config.rps == defaults.rps => rps,
+        _ => config.rps,
+    };
+    let namespace_rps = match dynamic.namespace_rps {
+        Some(rps) if config.namespace_rps == defaults.namespace_rps => rps,
+        _ => config.namespace_rps,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let result = runtime.block_on(async move {
+        if !dynamic.ignored.is_empty() {
+            tracing::warn!(
+                keys = ?dynamic.ignored,
+                "dynamic config keys that change nothing on Cairn"
+            );
+        }
         let shutdown = Shutdown::on_signals();
         let node = Node::start(NodeConfig {
             roles,
@@ -165,8 +194,9 @@ pub fn run(config: ServerConfig) -> anyhow::Result<()> {
             partitions: config.partitions,
             session_timeout: config.session_timeout,
             namespaces: config.namespaces,
-            rps: config.rps,
-            namespace_rps: config.namespace_rps,
+            rps,
+            namespace_rps,
+            limits: dynamic.limits,
         })
         .await?;
         if let Some(address) = node.frontend_address {

@@ -115,6 +115,8 @@ pub struct NodeConfig {
     /// Calls served per second for each namespace by this node (Temporal's
     /// `frontend.namespaceRPS`).
     pub namespace_rps: u32,
+    /// The per-workflow limits runs are held to.
+    pub limits: cairn_engine::limits::Limits,
 }
 
 /// A running node.
@@ -206,6 +208,7 @@ impl Node {
                     topic: SNAPSHOT_TOPIC.to_string(),
                     every: SNAPSHOT_EVERY,
                 }),
+                limits: config.limits,
             },
             db,
             Arc::new(tasks.clone()),

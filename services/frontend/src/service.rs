@@ -84,6 +84,24 @@ impl Frontend {
         self
     }
 
+    /// Registers custom search attributes (names and `IndexedValueType` numbers) on a
+    /// namespace, as OperatorService.AddSearchAttributes does.
+    pub async fn register_search_attributes(
+        &self,
+        namespace: &str,
+        search_attributes: std::collections::HashMap<String, i32>,
+    ) -> Result<(), Status> {
+        OperatorService::add_search_attributes(
+            self,
+            Request::new(opsvc::AddSearchAttributesRequest {
+                search_attributes,
+                namespace: namespace.to_string(),
+            }),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Notes a worker's poll for DescribeTaskQueue.
     pub(crate) fn note_poller(
         &self,

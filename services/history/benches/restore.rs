@@ -87,6 +87,7 @@ async fn run(workflows: usize, signals: usize, snapshot_every: u64) {
         node_id: node.to_string(),
         kafka: KafkaConfig::new(kafka.bootstrap()),
         snapshots: snapshots.clone(),
+        limits: Default::default(),
     };
     let dir = tempfile::tempdir().expect("a temporary directory");
     let clock = Arc::new(SystemClock);

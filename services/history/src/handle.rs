@@ -49,6 +49,8 @@ pub struct HistoryConfig {
     /// Snapshots of each partition's state, so a node without state need not replay the
     /// whole log; `None` takes and reads none.
     pub snapshots: Option<SnapshotConfig>,
+    /// The per-workflow limits runs are held to: Temporal's defaults unless configured.
+    pub limits: cairn_engine::limits::Limits,
 }
 
 /// A handle on this node's history partitions. Partitions are acquired (claimed with a new
@@ -185,6 +187,7 @@ impl History {
             snapshots: self.inner.config.snapshots.clone(),
             transfers: Arc::clone(&self.inner.transfers),
             update_endings: Arc::clone(&self.inner.update_endings),
+            limits: self.inner.config.limits,
         })
         .await?;
         let epoch = partition.epoch();

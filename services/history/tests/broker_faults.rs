@@ -36,6 +36,7 @@ async fn node(kafka: &TestKafka, topic: &str, dir: &std::path::Path, name: &str)
         node_id: name.to_string(),
         kafka: KafkaConfig::new(kafka.bootstrap()),
         snapshots: None,
+        limits: Default::default(),
     };
     History::start(
         config,

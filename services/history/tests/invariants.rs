@@ -35,6 +35,7 @@ async fn node(kafka: &TestKafka, topic: &str, dir: &std::path::Path, name: &str)
         node_id: name.to_string(),
         kafka: KafkaConfig::new(kafka.bootstrap()),
         snapshots: None,
+        limits: Default::default(),
     };
     let db = StateDb::open(&dir.join(name)).unwrap();
     History::start(
@@ -259,6 +260,7 @@ async fn a_node_without_state_starts_from_the_latest_snapshot_and_replays_the_re
         node_id: name.to_string(),
         kafka: KafkaConfig::new(kafka.bootstrap()),
         snapshots: Some(snapshots.clone()),
+        limits: Default::default(),
     };
     let first = History::start(
         with_snapshots("first"),
@@ -342,6 +344,7 @@ async fn a_log_missing_records_is_refused_rather_than_rebuilt_without_them() {
         node_id: "late".into(),
         kafka: KafkaConfig::new(kafka.bootstrap()),
         snapshots: None,
+        limits: Default::default(),
     };
     let refused = History::start(
         config,

@@ -80,6 +80,7 @@ async fn closed_runs_go_once_their_retention_has_passed() {
         node_id: "retention".into(),
         kafka: KafkaConfig::new(kafka.bootstrap()),
         snapshots: None,
+        limits: Default::default(),
     };
     let db = StateDb::open(dir.path()).unwrap();
     let history = History::start(

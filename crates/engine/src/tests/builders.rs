@@ -77,6 +77,8 @@ pub struct Run {
     pub history: Vec<HistoryEvent>,
     /// Every task handed to matching since the run started, in order.
     pub tasks: Vec<TaskRef>,
+    /// The limits operations are held to.
+    pub limits: crate::limits::Limits,
     polls: u32,
 }
 
@@ -93,6 +95,7 @@ impl Run {
             now: T0,
             history: changes.events,
             tasks: changes.tasks,
+            limits: crate::limits::Limits::default(),
             polls: 0,
         }
     }
@@ -105,6 +108,7 @@ impl Run {
             now,
             history: changes.events,
             tasks: changes.tasks,
+            limits: crate::limits::Limits::default(),
             polls: 0,
         }
     }
@@ -122,7 +126,7 @@ impl Run {
 
     /// Runs one operation at the current time and records what it wrote.
     pub fn op<R>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> R) -> (R, Changes) {
-        let mut tx = Tx::new(&mut self.state, self.now);
+        let mut tx = Tx::new(&mut self.state, self.now).with_limits(self.limits);
         let result = f(&mut tx);
         let changes = tx.finish();
         self.history.extend(changes.events.iter().cloned());

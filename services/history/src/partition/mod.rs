@@ -22,7 +22,7 @@ use std::{
     time::Duration,
 };
 
-use cairn_engine::{Changes, MutableState, PartitionId};
+use cairn_engine::{Changes, MutableState, PartitionId, limits::Limits};
 use cairn_log::{LogProducer, LogReader, PartitionStream};
 use cairn_schemas::{Claim, Event, HistoryRecord, Transition};
 use cairn_state::{Checkpoint, StateDb};
@@ -79,6 +79,7 @@ pub struct Partition {
     loaded_snapshot: bool,
     transfers: Arc<Transfers>,
     update_endings: Arc<UpdateEndings>,
+    limits: Limits,
 }
 
 pub struct PartitionParts {
@@ -100,6 +101,8 @@ pub struct PartitionParts {
     pub(crate) transfers: Arc<Transfers>,
     /// Where updates that ended without an event are told.
     pub(crate) update_endings: Arc<UpdateEndings>,
+    /// The per-workflow limits runs here are held to.
+    pub limits: Limits,
 }
 
 impl Partition {
@@ -151,6 +154,7 @@ impl Partition {
             loaded_snapshot,
             transfers: parts.transfers,
             update_endings: parts.update_endings,
+            limits: parts.limits,
         };
         partition.redispatch.mark_unchanged();
         loop {
@@ -437,7 +441,7 @@ impl Partition {
         let mut update_endings = Vec::new();
         let mut deleted = Vec::new();
         for op in batch {
-            let mut work = Work::new(self.id, &self.cache, &self.db, now);
+            let mut work = Work::new(self.id, &self.cache, &self.db, now, self.limits);
             let outcome = op(&mut work);
             let staged = work.into_staged();
             responders.push(outcome.respond);

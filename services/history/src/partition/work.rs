@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use cairn_engine::{
     Changes, EngineError, MutableState, PartitionId, RunKey, WorkflowKey, events::Tx,
+    limits::Limits,
 };
 use cairn_state::StateDb;
 
@@ -24,16 +25,24 @@ pub struct Work<'a> {
     cache: &'a Cache,
     db: &'a StateDb,
     now: i64,
+    limits: Limits,
     staged: Vec<(MutableState, Changes)>,
 }
 
 impl<'a> Work<'a> {
-    pub fn new(partition: PartitionId, cache: &'a Cache, db: &'a StateDb, now: i64) -> Self {
+    pub fn new(
+        partition: PartitionId,
+        cache: &'a Cache,
+        db: &'a StateDb,
+        now: i64,
+        limits: Limits,
+    ) -> Self {
         Self {
             partition,
             cache,
             db,
             now,
+            limits,
             staged: Vec::new(),
         }
     }
@@ -108,7 +117,7 @@ impl<'a> Work<'a> {
             return Err(not_found(&run).into());
         };
         let before = state.clone();
-        let mut tx = Tx::new(&mut state, self.now);
+        let mut tx = Tx::new(&mut state, self.now).with_limits(self.limits);
         let value = operation(&mut tx)?;
         let mut changes = tx.finish();
         let next_run = changes.next_run.take();
