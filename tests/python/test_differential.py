@@ -190,7 +190,15 @@ async def activity(client: Client, queue: str) -> Outcome:
     handle = await client.start_workflow(
         GreetingWorkflow.run, "differential", id=unique("diff-activity"), task_queue=queue
     )
-    return await finish(handle, Outcome())
+    outcome = await finish(handle, Outcome())
+    # The SDKs read the build ID of the worker that completed each task from history.
+    history = await handle.fetch_history()
+    outcome.extras["build ID on every completed task"] = all(
+        event.workflow_task_completed_event_attributes.worker_version.build_id
+        for event in history.events
+        if event.HasField("workflow_task_completed_event_attributes")
+    )
+    return outcome
 
 
 async def timer(client: Client, queue: str) -> Outcome:
@@ -1465,7 +1473,7 @@ REFERENCE: dict[str, Outcome] = {
         ],
         result='ok "Hello, differential!"',
         status="COMPLETED",
-        extras={"event_ids_consecutive": True},
+        extras={"event_ids_consecutive": True, "build ID on every completed task": True},
     ),
     "timer": Outcome(
         events=[

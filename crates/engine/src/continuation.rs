@@ -252,6 +252,7 @@ impl Tx<'_> {
             scheduled_by: state.scheduled_by.clone(),
             schedule: None,
             reset_points: state.reset_points.clone(),
+            user_metadata: None,
         }
     }
 

@@ -19,6 +19,9 @@ pub struct Tx<'a> {
     pub changes: Changes,
     /// The per-workflow limits the operation is held to.
     pub limits: crate::limits::Limits,
+    /// The summary and details the user gave the command (or start) being applied: the
+    /// next event written carries them, as in Temporal.
+    pub user_metadata: Option<crate::proto::sdk::UserMetadata>,
 }
 
 impl<'a> Tx<'a> {
@@ -28,6 +31,7 @@ impl<'a> Tx<'a> {
             now,
             changes: Changes::default(),
             limits: crate::limits::Limits::default(),
+            user_metadata: None,
         }
     }
 
@@ -93,6 +97,7 @@ impl<'a> Tx<'a> {
             event_type: event_type(&attributes) as i32,
             task_id: event_id,
             attributes: Some(attributes),
+            user_metadata: self.user_metadata.take(),
             ..Default::default()
         };
         self.state.history_size_bytes += event.encoded_len() as i64;

@@ -125,6 +125,8 @@ pub struct RunStart {
     pub schedule: Option<crate::schedule::ScheduleState>,
     /// The reset points of the runs this one continues.
     pub reset_points: Vec<ResetPoint>,
+    /// The summary and details the starter gave the workflow, kept on its started event.
+    pub user_metadata: Option<crate::proto::sdk::UserMetadata>,
 }
 
 impl RunStart {
@@ -190,6 +192,7 @@ impl RunStart {
             scheduled_by: None,
             schedule: None,
             reset_points: Vec::new(),
+            user_metadata: request.user_metadata.clone(),
         }
     }
 }
@@ -320,14 +323,18 @@ fn begin_with(
     };
     let parent = start.parent.as_ref();
     let mut tx = Tx::new(&mut state, now);
+    tx.user_metadata = start.user_metadata.clone();
     tx.append(history::WorkflowExecutionStartedEventAttributes {
         workflow_type: Some(WorkflowType {
             name: start.workflow_type,
         }),
         task_queue: Some(task_queue(&start.task_queue)),
         input: start.input,
-        workflow_execution_timeout: Some(time::duration(start.execution_timeout)),
-        workflow_run_timeout: Some(time::duration(start.run_timeout)),
+        // Unlimited timeouts are left out, as Temporal leaves them (the SDKs read an absent
+        // timeout as none, a zero one as zero).
+        workflow_execution_timeout: (start.execution_timeout > 0)
+            .then(|| time::duration(start.execution_timeout)),
+        workflow_run_timeout: (start.run_timeout > 0).then(|| time::duration(start.run_timeout)),
         workflow_task_timeout: Some(time::duration(start.task_timeout)),
         continued_execution_run_id: start.continued_run_id,
         initiator: start.initiator as i32,

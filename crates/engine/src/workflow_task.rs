@@ -262,7 +262,9 @@ impl Tx<'_> {
                 }
                 continue;
             }
+            self.user_metadata = command.user_metadata.clone();
             needs_task |= commands::apply(self, command, completed_event_id, &completion.identity);
+            self.user_metadata = None;
         }
         // Messages no command placed follow all commands.
         for (index, message) in completion.messages.iter().enumerate() {

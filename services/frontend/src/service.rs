@@ -217,6 +217,10 @@ impl WorkflowService for Frontend {
                 sdk_metadata: true,
                 count_group_by_execution_status: true,
                 eager_workflow_start: true,
+                // Workers then stamp their build ID on what they complete, as the SDKs'
+                // current build ID and reset points read it. Routing by build ID (version
+                // sets and rules) is not kept: those RPCs answer Unimplemented.
+                build_id_based_versioning: true,
                 ..Default::default()
             }),
         }))

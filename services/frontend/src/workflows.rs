@@ -229,7 +229,17 @@ pub(crate) async fn describe_workflow_execution(
     let namespace = frontend.namespace(&r.namespace)?;
     let run = frontend.run(&namespace, r.execution.as_ref())?;
     let state = frontend.history.describe(run).await.map_err(status)?;
-    Ok(Response::new(convert::describe(&state)))
+    let mut described = convert::describe(&state);
+    // The starter's summary and details live on the started event, where Temporal reads them.
+    let started = frontend
+        .history
+        .events(&state.run, 1, 2)
+        .await
+        .map_err(status)?;
+    if let (Some(config), Some(event)) = (described.execution_config.as_mut(), started.first()) {
+        config.user_metadata = event.user_metadata.clone();
+    }
+    Ok(Response::new(described))
 }
 
 pub(crate) fn validate_start(r: &ws::StartWorkflowExecutionRequest) -> Result<(), Status> {

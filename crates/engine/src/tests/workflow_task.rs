@@ -660,3 +660,30 @@ fn a_task_that_keeps_failing_gets_more_time_from_its_fourth_attempt() {
     );
     assert!(crate::events::attempt_timeout(default, 40, &run.state.run) - default <= secs(600));
 }
+
+#[test]
+fn a_commands_summary_and_details_stay_on_the_event_it_writes() {
+    use crate::proto::{common::Payload, sdk::UserMetadata};
+    let metadata = UserMetadata {
+        summary: Some(Payload {
+            data: b"\"wait a second\"".to_vec(),
+            ..Default::default()
+        }),
+        details: None,
+    };
+    let mut run = Run::start();
+    run.start_workflow_task();
+    let mut timer = start_timer("t1", 1);
+    timer.user_metadata = Some(metadata.clone());
+    let (_, changes) = run.complete_workflow_task(vec![timer, record_marker("m")]);
+    assert_eq!(
+        types(&changes.events),
+        [E::WorkflowTaskCompleted, E::TimerStarted, E::MarkerRecorded]
+    );
+    assert_eq!(changes.events[0].user_metadata, None);
+    assert_eq!(changes.events[1].user_metadata, Some(metadata));
+    assert_eq!(
+        changes.events[2].user_metadata, None,
+        "only the command's own event"
+    );
+}
