@@ -393,6 +393,18 @@ async def child(client: Client, queue: str, kind: str) -> Outcome:
             await child.terminate()
     else:
         outcome.extras["child events"] = await events_of(client, child.id)
+    if kind == "greet":
+        # A child names its parent, and the parent as its root; a top-level run is its own.
+        parent = await handle.describe()
+        described = await child.describe()
+        outcome.extras["child's parent and root"] = [
+            described.parent_id == handle.id and described.parent_run_id == parent.run_id,
+            described.root_id == handle.id and described.root_run_id == parent.run_id,
+        ]
+        outcome.extras["parent's root"] = (parent.root_id, parent.root_run_id) == (
+            handle.id,
+            parent.run_id,
+        )
     return outcome
 
 
@@ -1048,6 +1060,8 @@ REFERENCE: dict[str, Outcome] = {
                 "WorkflowTaskCompleted scheduled_event_id=8 started_event_id=9",
                 "WorkflowExecutionCompleted workflow_task_completed_event_id=10",
             ],
+            "child's parent and root": [True, True],
+            "parent's root": True,
             "event_ids_consecutive": True,
         },
     ),

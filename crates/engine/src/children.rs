@@ -333,6 +333,7 @@ impl Tx<'_> {
 /// same settings would create, with its parent named.
 pub fn child_run_start(
     parent: &RunKey,
+    root: Option<&RunKey>,
     namespace: &str,
     initiated_event_id: i64,
     command: &StartChildWorkflowExecutionCommandAttributes,
@@ -368,6 +369,7 @@ pub fn child_run_start(
             run: parent.clone(),
             initiated_event_id,
         }),
+        root: Some(root.unwrap_or(parent).clone()),
         ..RunStart::from_request(run, namespace, &request, now)
     }
 }

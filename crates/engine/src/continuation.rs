@@ -253,6 +253,7 @@ impl Tx<'_> {
             schedule: None,
             reset_points: state.reset_points.clone(),
             user_metadata: None,
+            root: state.root.clone(),
         }
     }
 

@@ -127,6 +127,8 @@ pub struct RunStart {
     pub reset_points: Vec<ResetPoint>,
     /// The summary and details the starter gave the workflow, kept on its started event.
     pub user_metadata: Option<crate::proto::sdk::UserMetadata>,
+    /// The top of the chain of parents, for a child workflow's run.
+    pub root: Option<RunKey>,
 }
 
 impl RunStart {
@@ -193,6 +195,7 @@ impl RunStart {
             schedule: None,
             reset_points: Vec::new(),
             user_metadata: request.user_metadata.clone(),
+            root: None,
         }
     }
 }
@@ -320,6 +323,7 @@ fn begin_with(
         schedule: start.schedule.clone(),
         scheduled_by: start.scheduled_by.clone(),
         reset_points: start.reset_points.clone(),
+        root: start.root.clone(),
     };
     let parent = start.parent.as_ref();
     let mut tx = Tx::new(&mut state, now);
@@ -362,6 +366,10 @@ fn begin_with(
             run_id: p.run.run_id.clone(),
         }),
         parent_initiated_event_id: parent.map_or(0, |p| p.initiated_event_id),
+        root_workflow_execution: start.root.as_ref().map(|root| WorkflowExecution {
+            workflow_id: root.workflow_id.clone(),
+            run_id: root.run_id.clone(),
+        }),
         ..Default::default()
     });
     first(&mut tx)?;

@@ -171,6 +171,11 @@ pub struct MutableState {
     #[serde(default)]
     #[avro(default = "[]")]
     pub reset_points: Vec<ResetPoint>,
+    /// The workflow at the top of this run's chain of parents, when it has a parent; a run
+    /// without one is its own root.
+    #[serde(default)]
+    #[avro(default = "null")]
+    pub root: Option<RunKey>,
 }
 
 /// The first workflow task a worker build completed in a run.

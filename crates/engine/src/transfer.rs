@@ -21,6 +21,9 @@ pub enum Transfer {
         initiated_event_id: i64,
         /// Encoded `StartChildWorkflowExecutionCommandAttributes`.
         command: Vec<u8>,
+        /// The top of the parent's chain of parents (the parent itself when it has none).
+        #[serde(default)]
+        root: Option<RunKey>,
     },
     /// Deliver a signal (`cancel` false) or a cancel request to another workflow.
     External {
@@ -172,6 +175,7 @@ pub fn pending(state: &MutableState) -> Vec<Transfer> {
                 namespace: namespace.clone(),
                 initiated_event_id: child.initiated_event_id,
                 command: child.command.clone(),
+                root: Some(state.root.clone().unwrap_or_else(|| state.run.clone())),
             });
         }
         for request in &state.external_requests {

@@ -39,6 +39,23 @@ pub fn execution_info(state: &MutableState) -> WorkflowExecutionInfo {
         task_queue: state.task_queue.clone(),
         history_size_bytes: state.history_size_bytes,
         first_run_id: state.first_run_id.clone(),
+        parent_namespace_id: state
+            .parent
+            .as_ref()
+            .map(|p| p.run.namespace_id.clone())
+            .unwrap_or_default(),
+        parent_execution: state.parent.as_ref().map(|p| WorkflowExecution {
+            workflow_id: p.run.workflow_id.clone(),
+            run_id: p.run.run_id.clone(),
+        }),
+        // A run without a parent is its own root, as Temporal reports it.
+        root_execution: Some(match &state.root {
+            Some(root) => WorkflowExecution {
+                workflow_id: root.workflow_id.clone(),
+                run_id: root.run_id.clone(),
+            },
+            None => execution(state),
+        }),
         ..Default::default()
     }
 }

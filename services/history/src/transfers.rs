@@ -139,6 +139,7 @@ impl History {
                     namespace,
                     initiated_event_id,
                     command,
+                    root,
                 } => {
                     let command =
                         StartChildWorkflowExecutionCommandAttributes::decode(command.as_slice())
@@ -168,6 +169,7 @@ impl History {
                             }
                             let start = child_run_start(
                                 parent,
+                                root.as_ref(),
                                 namespace,
                                 *initiated_event_id,
                                 &command,

@@ -199,7 +199,7 @@ fn a_child_run_names_its_parent_and_owes_it_the_close_unless_it_continues() {
         task_queue: Some(crate::events::task_queue("orders")),
         ..Default::default()
     };
-    let start = child_run_start(&parent, "default", 5, &command, "request".into(), 0);
+    let start = child_run_start(&parent, None, "default", 5, &command, "request".into(), 0);
     let mut child = Run::begun(start, 0);
     let started = attrs!(child.history[0], WorkflowExecutionStartedEventAttributes);
     assert_eq!(started.parent_initiated_event_id, 5);
@@ -207,6 +207,23 @@ fn a_child_run_names_its_parent_and_owes_it_the_close_unless_it_continues() {
         started.parent_workflow_execution.as_ref().unwrap().run_id,
         parent.run_id
     );
+    assert_eq!(
+        started.root_workflow_execution.as_ref().unwrap().run_id,
+        parent.run_id,
+        "a parent without one of its own is the root"
+    );
+    assert_eq!(child.state.root.as_ref(), Some(&parent));
+    // The child's own children share its root.
+    let grandchild = child_run_start(
+        &child.state.run,
+        child.state.root.as_ref(),
+        "default",
+        5,
+        &command,
+        "request-2".into(),
+        0,
+    );
+    assert_eq!(grandchild.root.as_ref(), Some(&parent));
     assert!(
         pending(&child.state).is_empty(),
         "an open child owes nothing"
