@@ -532,7 +532,16 @@ async def update_with_start(client: Client, queue: str) -> Outcome:
 
     first = operation(WorkflowIDConflictPolicy.FAIL)
     outcome.extras["starting update"] = await client.execute_update_with_start_workflow(
-        UpdateWorkflow.add, "x", start_workflow_operation=first
+        UpdateWorkflow.add, "x", id="update-x", start_workflow_operation=first
+    )
+    # The same update ID again attaches to the completed update, whatever the policy says.
+    outcome.extras["the same update again under FAIL"] = (
+        await client.execute_update_with_start_workflow(
+            UpdateWorkflow.add,
+            "x again",
+            id="update-x",
+            start_workflow_operation=operation(WorkflowIDConflictPolicy.FAIL),
+        )
     )
     outcome.extras["update of the running workflow"] = (
         await client.execute_update_with_start_workflow(
@@ -1395,6 +1404,9 @@ REFERENCE: dict[str, Outcome] = {
                 "WorkflowAlreadyStartedError: Workflow execution already started"
             ),
             "starting update": [
+                "x",
+            ],
+            "the same update again under FAIL": [
                 "x",
             ],
             "update of the running workflow": [

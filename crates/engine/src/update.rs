@@ -411,7 +411,8 @@ pub fn outcome_of(event: &crate::proto::HistoryEvent) -> Option<Outcome> {
     }
 }
 
-pub(crate) fn update_id(request: &Request) -> String {
+/// The update ID a request names.
+pub fn update_id(request: &Request) -> String {
     request
         .meta
         .as_ref()

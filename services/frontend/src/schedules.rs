@@ -64,7 +64,36 @@ impl Frontend {
         }
         Ok(state)
     }
+
+    /// The schedule's state once the starts it has asked for are made. Temporal answers a
+    /// describe from its scheduler workflow after that workflow's pending task, so a caller
+    /// sees the actions a trigger or a due time just took; here a start is a transfer to
+    /// the started workflow's partition, waited for a few seconds at most.
+    async fn settled_schedule_state(
+        &self,
+        namespace: &Namespace,
+        schedule_id: &str,
+    ) -> Result<MutableState, Status> {
+        let mut changes = self.history.subscribe();
+        let deadline = tokio::time::Instant::now() + SETTLE_WAIT;
+        loop {
+            let state = self.schedule_state(namespace, schedule_id).await?;
+            let starting = state
+                .schedule
+                .as_ref()
+                .is_some_and(|held| held.actions.iter().any(|action| action.is_starting()));
+            if !starting
+                || !crate::long_poll::wait_for_change(&mut changes, &state.run.workflow(), deadline)
+                    .await
+            {
+                return Ok(state);
+            }
+        }
+    }
 }
+
+/// How long a describe waits for the starts a schedule asked for.
+const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Checks the schedule's ID as Temporal checks its workflow's.
 fn validate_schedule_id(schedule_id: &str) -> Result<(), Status> {
@@ -237,7 +266,9 @@ pub(crate) async fn describe_schedule(
     let r = request.into_inner();
     let namespace = frontend.namespace(&r.namespace)?;
     validate_schedule_id(&r.schedule_id)?;
-    let state = frontend.schedule_state(&namespace, &r.schedule_id).await?;
+    let state = frontend
+        .settled_schedule_state(&namespace, &r.schedule_id)
+        .await?;
     let held = state.schedule.as_ref().expect("checked above");
     let mut schedule = held.schedule();
     schedule.spec = shown_spec(schedule.spec);

@@ -149,6 +149,14 @@ pub fn decode(payload: &Payload, value_type: ValueType) -> Result<Value, ()> {
     }
     let json: serde_json::Value = serde_json::from_slice(&payload.data).map_err(|_| ())?;
     let text = |json: &serde_json::Value| json.as_str().map(str::to_string);
+    // As Temporal reads them, a single-valued attribute may come as a list: an empty one
+    // unsets it, one of a single value is that value.
+    let json = match (value_type, json) {
+        (ValueType::KeywordList, json) => json,
+        (_, serde_json::Value::Array(items)) if items.is_empty() => serde_json::Value::Null,
+        (_, serde_json::Value::Array(mut items)) if items.len() == 1 => items.remove(0),
+        (_, json) => json,
+    };
     Ok(match (value_type, &json) {
         (_, serde_json::Value::Null) => Value::Null,
         (ValueType::Keyword | ValueType::Text, json) => Value::String(text(json).ok_or(())?),
@@ -216,6 +224,13 @@ mod tests {
             Ok(Value::Time(1_704_164_645_000_000_000))
         );
         assert_eq!(decode(&json(""), ValueType::Keyword), Ok(Value::Null));
+        assert_eq!(
+            decode(&json("[\"one\"]"), ValueType::Keyword),
+            Ok(Value::String("one".into())),
+            "a list of one value reads as that value"
+        );
+        assert_eq!(decode(&json("[]"), ValueType::Int), Ok(Value::Null));
+        assert_eq!(decode(&json("[1, 2]"), ValueType::Int), Err(()));
     }
 
     #[test]

@@ -541,6 +541,20 @@ impl History {
         };
         self.submit(self.partition_of(&workflow), move |work| {
             let current = work.current_state(&workflow)?;
+            if let (Some(AlsoDo::Update(update)), Some(current)) = (&also, &current)
+                && let Some(existing) = current.update(&cairn_engine::update::update_id(update))
+                && (existing.stage == cairn_engine::update::UpdateStage::Completed
+                    || current.is_open())
+            {
+                // As Temporal: an update-with-start whose update the current run already
+                // has (completed, or on a running workflow) attaches to it, whatever the ID
+                // policies would say of the start.
+                let started = Started {
+                    run_id: current.run.run_id.clone(),
+                    started: false,
+                };
+                return Ok((started, T::default()));
+            }
             let signal = matches!(also, Some(AlsoDo::Signal(_)));
             let conflict = if signal && request.workflow_id_conflict_policy == 0 {
                 // Signal-with-start signals a running workflow instead of failing.

@@ -288,7 +288,7 @@ impl History {
                         }
                         Ok(_) => {
                             let run = RunKey {
-                                run_id: scheduled_run_id(&request.request_id),
+                                run_id: scheduled_run_id(&request.request_id, work.now()),
                                 ..now_run.clone()
                             };
                             let start = RunStart {
@@ -423,8 +423,8 @@ impl History {
     }
 }
 
-/// The run ID of a workflow a schedule starts, fixed by its start's request ID so that a
-/// start carried twice makes one run.
-fn scheduled_run_id(request_id: &str) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, request_id.as_bytes()).to_string()
+/// The run ID of a workflow a schedule starts at `now`: derived from its start's request ID
+/// (a start carried twice is found by that request ID and makes one run).
+fn scheduled_run_id(request_id: &str, now: i64) -> String {
+    cairn_engine::ids::derived_run_id(request_id, now)
 }
