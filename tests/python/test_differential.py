@@ -198,6 +198,17 @@ async def activity(client: Client, queue: str) -> Outcome:
         for event in history.events
         if event.HasField("workflow_task_completed_event_attributes")
     )
+    # A cancel request for a workflow that already completed succeeds and changes nothing;
+    # a termination is refused.
+    await handle.cancel()
+    try:
+        await handle.terminate()
+        outcome.extras["terminate of the completed workflow"] = "OK"
+    except RPCError as error:
+        outcome.extras["terminate of the completed workflow"] = (
+            f"{error.status.name}: {error.message}"
+        )
+    outcome.extras["events after the cancel"] = len((await handle.fetch_history()).events)
     return outcome
 
 
@@ -1499,7 +1510,14 @@ REFERENCE: dict[str, Outcome] = {
         ],
         result='ok "Hello, differential!"',
         status="COMPLETED",
-        extras={"event_ids_consecutive": True, "build ID on every completed task": True},
+        extras={
+            "event_ids_consecutive": True,
+            "build ID on every completed task": True,
+            "events after the cancel": 11,
+            "terminate of the completed workflow": (
+                "NOT_FOUND: workflow execution already completed"
+            ),
+        },
     ),
     "timer": Outcome(
         events=[

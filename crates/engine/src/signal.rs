@@ -56,11 +56,10 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Asks the workflow to cancel. As in Temporal, asking a run that already closed (or
+    /// asked before) succeeds and changes nothing.
     pub fn request_cancel(&mut self, identity: &str, reason: &str) -> Result<(), EngineError> {
-        if !self.state.is_open() {
-            return Err(EngineError::workflow_completed());
-        }
-        if self.state.cancel_requested {
+        if !self.state.is_open() || self.state.cancel_requested {
             return Ok(());
         }
         self.state.cancel_requested = true;
