@@ -277,3 +277,63 @@ async def test_parents_children_and_signals_cross_history_nodes(tmp_path: Path):
         assert owners == {"history-1", "history-2"}, "both history nodes own partitions"
     finally:
         cluster.close()
+
+
+@pytest.mark.timeout(300)
+async def test_a_long_poll_follows_its_workflow_when_the_partition_moves(tmp_path: Path):
+    """Clients wait for results while a history node is killed: the rebalance moves
+    partitions between the surviving nodes too, and a poll that waited where its workflow no
+    longer lives is sent on to the new owner, so every result arrives when the workflow
+    ends, not when the poll's minute is up."""
+    cluster = Cluster(tmp_path, partitions=PARTITIONS, session_timeout="4s")
+    history_nodes = ["history-1", "history-2", "history-3"]
+    try:
+        cluster.add("frontend", "frontend,matching")
+        for name in history_nodes:
+            cluster.add(name, "history")
+        await eventually(
+            lambda: asyncio.to_thread(
+                lambda: all(len(cluster.history_owners(p)) == 1 for p in range(PARTITIONS))
+                and all("joined the group" in cluster.log(n) for n in history_nodes)
+            ),
+            bool,
+            timeout=60,
+            what="every partition owned, every history node in the group",
+        )
+        client = await Client.connect(cluster.frontend("frontend"))
+        queue = f"no-worker-{uuid.uuid4().hex[:8]}"
+        handles = [
+            await client.start_workflow(
+                ChaosWorkflow.run, 1, id=f"{queue}-{n}", task_queue=queue
+            )
+            for n in range(24)
+        ]
+
+        async def ended(handle) -> float:
+            with pytest.raises(Exception):
+                await handle.result()
+            return time.monotonic()
+
+        waiting = [asyncio.create_task(ended(handle)) for handle in handles]
+        victim = cluster.history_owners(0)[0]
+        await asyncio.to_thread(cluster.kill, victim)
+        survivors = [name for name in history_nodes if name != victim]
+        await eventually(
+            lambda: asyncio.to_thread(
+                lambda: all(
+                    len([o for o in cluster.history_owners(p) if o in survivors]) == 1
+                    for p in range(PARTITIONS)
+                )
+            ),
+            bool,
+            timeout=60,
+            what="the survivors to own every partition",
+        )
+        for handle in handles:
+            await handle.terminate()
+        terminated = time.monotonic()
+        ends = await asyncio.gather(*waiting)
+        # An idle poll lasts a minute; one left behind would end only then.
+        assert max(ends) - terminated < 20, [round(end - terminated, 1) for end in ends]
+    finally:
+        cluster.close()

@@ -36,6 +36,10 @@ pub(crate) async fn get_workflow_execution_history(
     let mut changes = frontend.history.subscribe();
     let workflow = run.workflow();
     loop {
+        if frontend.history.owned_elsewhere(&workflow) {
+            // The partition moved while this poll waited: its router finds the new owner.
+            return Err(crate::error::not_owner("the workflow's history partition"));
+        }
         let state = frontend
             .history
             .describe(run.clone())

@@ -180,6 +180,10 @@ async fn wait_for_stage(
 ) -> Result<(Stage, Option<Outcome>), Status> {
     let workflow = run.workflow();
     loop {
+        if frontend.history.owned_elsewhere(&workflow) {
+            // The partition moved while the caller waited: its router finds the new owner.
+            return Err(error::not_owner("the workflow's history partition"));
+        }
         if let Some(ended) = frontend.history.update_endings().ended(run, update_id) {
             return match ended {
                 UpdateEnding::Failed(failure) => Ok((

@@ -341,6 +341,12 @@ impl History {
         Some(peers)
     }
 
+    /// Whether `workflow` lives in a partition another node owns (only in a cluster): a
+    /// long poll on it here would never hear of its changes.
+    pub fn owned_elsewhere(&self, workflow: &WorkflowKey) -> bool {
+        self.remote(self.partition_of(workflow)).is_some()
+    }
+
     /// Runs `f` in the partition's loop and returns its value once its effects are durable.
     pub(crate) async fn submit<T: Send + 'static>(
         &self,

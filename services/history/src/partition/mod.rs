@@ -331,6 +331,23 @@ impl Partition {
     /// Serves requests until the channel closes or the partition is fenced.
     pub async fn run(
         mut self,
+        requests: mpsc::Receiver<Op>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        self.serve(requests, stop).await;
+        // Whoever waits here for a change of this partition's runs (a long poll) must learn
+        // that the changes now happen elsewhere, and look again.
+        let open: Vec<_> = self
+            .cache
+            .runs
+            .keys()
+            .map(cairn_engine::RunKey::workflow)
+            .collect();
+        let _listeners = self.changed.send(Arc::new(open));
+    }
+
+    async fn serve(
+        &mut self,
         mut requests: mpsc::Receiver<Op>,
         stop: tokio_util::sync::CancellationToken,
     ) {
