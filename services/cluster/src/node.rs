@@ -251,8 +251,7 @@ impl Node {
             let partition = partition_of(namespace_id, queue, matching_partitions);
             i32::try_from(partition).is_ok_and(|p| owned.borrow().contains(&p))
         }))
-        .in_cluster(cluster.cluster_id.clone())
-        .limit_namespace_calls(config.namespace_rps);
+        .in_cluster(cluster.cluster_id.clone());
 
         let internal = tonic::transport::Server::builder()
             .add_service(cairn_frontend::workflow_service(frontend.clone()))
@@ -350,6 +349,10 @@ impl Node {
         background.push(serving_metrics);
 
         if let Some(listener) = frontend_listener {
+            // Each public call counts against its namespace's rate once, where it enters;
+            // the owner it is forwarded to (the internal services) does not count it again,
+            // nor a forward repeated while ownership moves.
+            let frontend = frontend.limit_namespace_calls(config.namespace_rps);
             let router = Router {
                 local: frontend.clone(),
                 namespaces,

@@ -234,6 +234,9 @@ macro_rules! route {
         match target {
             Some(target) => {
                 $self
+                    .local
+                    .check_namespace_rate(&$request.get_ref().namespace)?;
+                $self
                     .forward(
                         target,
                         $repeat,

@@ -155,12 +155,19 @@ impl Frontend {
             .namespaces
             .get(name)
             .ok_or_else(|| error::namespace_not_found(name))?;
+        self.check_namespace_rate(&namespace.name)?;
+        Ok(namespace)
+    }
+
+    /// Counts a call against its namespace's rate, when this frontend limits it; a call over
+    /// the rate is refused as Temporal refuses it.
+    pub fn check_namespace_rate(&self, namespace: &str) -> Result<(), Status> {
         if let Some(limit) = &self.namespace_limit
-            && limit.check_key(&namespace.name).is_err()
+            && limit.check_key(&namespace.to_string()).is_err()
         {
             return Err(error::namespace_rate_limited());
         }
-        Ok(namespace)
+        Ok(())
     }
 
     pub(crate) fn run(
