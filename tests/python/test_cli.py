@@ -19,7 +19,14 @@ from temporalio.service import RPCError
 
 from conftest import cli_env
 from support import eventually, unique, wait_for_event, worker
-from workflows import CancellableWorkflow, SignalQueryWorkflow, UpdateWorkflow, WaitForeverWorkflow
+from workflows import (
+    OPEN_GATES,
+    CancellableWorkflow,
+    GateWorkflow,
+    SignalQueryWorkflow,
+    UpdateWorkflow,
+    WaitForeverWorkflow,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -245,6 +252,28 @@ async def test_cli_terminate(cli: Cli, client: Client, task_queue: str) -> None:
         "workflow", "terminate", "--workflow-id", workflow_id, "--reason", "twice"
     )
     assert "already completed" in again.stderr, again.stderr
+
+
+async def test_cli_pauses_changes_and_unpauses_an_activity(
+    cli: Cli, client: Client, task_queue: str
+) -> None:
+    workflow_id = unique("cli-activity")
+    handle = await client.start_workflow(GateWorkflow.run, id=workflow_id, task_queue=task_queue)
+
+    async def pending():
+        return (await handle.describe()).raw_description.pending_activities
+
+    await eventually(pending, lambda p: bool(p) and p[0].attempt >= 2)
+    target = ("--workflow-id", workflow_id, "--activity-id", "gate")
+    await cli.ok("activity", "pause", *target, "--reason", "from cli")
+    paused = (await pending())[0]
+    assert paused.paused and paused.pause_info.manual.reason == "from cli"
+    await cli.ok("activity", "update-options", *target, "--start-to-close-timeout", "7s")
+    changed = (await pending())[0]
+    assert changed.activity_options.start_to_close_timeout.ToTimedelta().total_seconds() == 7
+    OPEN_GATES.add(workflow_id)
+    await cli.ok("activity", "unpause", *target)
+    assert await handle.result() == "passed on attempt 2"
 
 
 async def test_cli_describes_the_default_namespace(cli: Cli) -> None:

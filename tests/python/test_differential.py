@@ -29,15 +29,23 @@ from temporalio.api.workflowservice.v1 import (
     GetClusterInfoRequest,
     GetSystemInfoRequest,
     GetWorkflowExecutionHistoryReverseRequest,
+    PauseActivityRequest,
     PollWorkflowExecutionUpdateRequest,
     RegisterNamespaceRequest,
+    ResetActivityRequest,
     ScanWorkflowExecutionsRequest,
     SignalWorkflowExecutionRequest,
     StartWorkflowExecutionRequest,
+    UnpauseActivityRequest,
+    UpdateActivityOptionsRequest,
     UpdateNamespaceRequest,
     UpdateWorkflowExecutionRequest,
 )
-from temporalio.api.enums.v1 import IndexedValueType, UpdateWorkflowExecutionLifecycleStage
+from temporalio.api.enums.v1 import (
+    IndexedValueType,
+    PendingActivityState,
+    UpdateWorkflowExecutionLifecycleStage,
+)
 from temporalio.api.update.v1 import UpdateRef
 from temporalio.api.namespace.v1 import UpdateNamespaceInfo
 from temporalio.api.operatorservice.v1 import (
@@ -65,6 +73,7 @@ from temporalio.service import RPCError
 
 from support import event_type_name, eventually, unique, wait_for_event, worker
 from workflows import (
+    OPEN_GATES,
     ActivityRetryWorkflow,
     ActivityTimeoutWorkflow,
     CancellableWorkflow,
@@ -73,6 +82,7 @@ from workflows import (
     CountdownWorkflow,
     FailingWorkflow,
     FailUntilAttemptWorkflow,
+    GateWorkflow,
     GreetingWorkflow,
     LocalActivityWorkflow,
     ParentWorkflow,
@@ -664,7 +674,129 @@ async def cron(client: Client, queue: str) -> Outcome:
     return outcome
 
 
+async def _gate_waiting(client: Client, queue: str, name: str) -> WorkflowHandle:
+    """A `GateWorkflow` whose first attempt failed: its activity waits out a 5 s backoff."""
+    handle = await client.start_workflow(
+        GateWorkflow.run, id=unique(f"diff-{name}"), task_queue=queue
+    )
+    await eventually(
+        lambda: _pending_gate(handle),
+        lambda pending: pending is not None and pending.attempt >= 2,
+        what="the gate's first attempt to fail",
+    )
+    return handle
+
+
+async def _pending_gate(handle: WorkflowHandle):
+    pending = (await handle.describe()).raw_description.pending_activities
+    return pending[0] if pending else None
+
+
+def _execution(handle: WorkflowHandle) -> WorkflowExecution:
+    return WorkflowExecution(workflow_id=handle.id)
+
+
+def _shown(pending) -> dict[str, object]:
+    """What a description shows of a pending activity an operator touched."""
+    return {
+        "state": PendingActivityState.Name(pending.state),
+        "paused": pending.paused,
+        "attempt": pending.attempt,
+        "pause reason": pending.pause_info.manual.reason,
+        "pause identity": pending.pause_info.manual.identity,
+    }
+
+
+async def activity_pause(client: Client, queue: str) -> Outcome:
+    service = client.workflow_service
+    handle = await _gate_waiting(client, queue, "pause")
+    pause = PauseActivityRequest(
+        namespace="default",
+        execution=_execution(handle),
+        id="gate",
+        identity="operator",
+        reason="waiting for the gate",
+    )
+    outcome = Outcome()
+    outcome.extras["pause"] = (await _call(lambda: service.pause_activity(pause)))[0]
+    outcome.extras["while paused"] = _shown(await _pending_gate(handle))
+    outcome.extras["pause again"] = (await _call(lambda: service.pause_activity(pause)))[0]
+    other = PauseActivityRequest(
+        namespace="default", execution=_execution(handle), id="gate", request_id="another"
+    )
+    outcome.extras["pause again, another request"] = (
+        await _call(lambda: service.pause_activity(other))
+    )[0]
+    unknown = PauseActivityRequest(
+        namespace="default", execution=_execution(handle), id="no-such-activity"
+    )
+    outcome.extras["pause of an unknown activity"] = (
+        await _call(lambda: service.pause_activity(unknown))
+    )[0]
+    OPEN_GATES.add(handle.id)
+    unpause = UnpauseActivityRequest(namespace="default", execution=_execution(handle), id="gate")
+    outcome.extras["unpause"] = (await _call(lambda: service.unpause_activity(unpause)))[0]
+    outcome = await finish(handle, outcome)
+    outcome.extras["pause after the close"] = (
+        await _call(lambda: service.pause_activity(pause))
+    )[0]
+    return outcome
+
+
+async def activity_reset(client: Client, queue: str) -> Outcome:
+    service = client.workflow_service
+    handle = await _gate_waiting(client, queue, "reset")
+    OPEN_GATES.add(handle.id)
+    # The reset starts the activity over from attempt 1, now rather than after its backoff.
+    reset = ResetActivityRequest(
+        namespace="default", execution=_execution(handle), type="pass_gate"
+    )
+    outcome = Outcome()
+    outcome.extras["reset"] = (await _call(lambda: service.reset_activity(reset)))[0]
+    return await finish(handle, outcome)
+
+
+async def activity_options(client: Client, queue: str) -> Outcome:
+    service = client.workflow_service
+    handle = await _gate_waiting(client, queue, "options")
+    outcome = Outcome()
+    for label, mask, restore in (
+        ("options without a mask", None, False),
+        ("options with a mask and a restore", ["heartbeat_timeout"], True),
+    ):
+        bad = UpdateActivityOptionsRequest(
+            namespace="default", execution=_execution(handle), id="gate", restore_original=restore
+        )
+        bad.activity_options.heartbeat_timeout.FromTimedelta(timedelta(seconds=3))
+        if mask is not None:
+            bad.update_mask.paths.extend(mask)
+        outcome.extras[label] = (await _call(lambda: service.update_activity_options(bad)))[0]
+    # Two attempts at most, with a longer start-to-close timeout: the second attempt fails too
+    # and so does the workflow.
+    change = UpdateActivityOptionsRequest(
+        namespace="default", execution=_execution(handle), id="gate"
+    )
+    change.activity_options.retry_policy.maximum_attempts = 2
+    change.activity_options.start_to_close_timeout.FromTimedelta(timedelta(seconds=7))
+    change.update_mask.paths.extend(["retry_policy.maximum_attempts", "start_to_close_timeout"])
+    answer = await service.update_activity_options(change)
+    options = answer.activity_options
+    outcome.extras["new options"] = {
+        "task queue": options.task_queue.name == queue,
+        "start to close": options.start_to_close_timeout.ToTimedelta().total_seconds(),
+        "schedule to close": options.schedule_to_close_timeout.ToTimedelta().total_seconds(),
+        "heartbeat": options.heartbeat_timeout.ToTimedelta().total_seconds(),
+        "initial interval": options.retry_policy.initial_interval.ToTimedelta().total_seconds(),
+        "backoff coefficient": options.retry_policy.backoff_coefficient,
+        "maximum attempts": options.retry_policy.maximum_attempts,
+    }
+    return await finish(handle, outcome)
+
+
 SCENARIOS: dict[str, Callable[[Client, str], Awaitable[Outcome]]] = {
+    "activity_pause": activity_pause,
+    "activity_reset": activity_reset,
+    "activity_options": activity_options,
     "continue_as_new": continue_as_new,
     "workflow_retry": workflow_retry,
     "workflow_retry_exhausted": workflow_retry_exhausted,
@@ -1362,6 +1494,96 @@ REFERENCE: dict[str, Outcome] = {
             "waiting update after termination": (
                 "NOT_FOUND: workflow update was aborted by closing workflow"
             ),
+        },
+    ),
+    "activity_pause": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "ActivityTaskScheduled workflow_task_completed_event_id=4",
+            "ActivityTaskStarted scheduled_event_id=5 attempt=2",
+            "ActivityTaskCompleted scheduled_event_id=5 started_event_id=6",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=8",
+            "WorkflowTaskCompleted scheduled_event_id=8 started_event_id=9",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=10",
+        ],
+        result='ok "passed on attempt 2"',
+        status="COMPLETED",
+        extras={
+            "event_ids_consecutive": True,
+            "pause": "OK",
+            "while paused": {
+                "state": "PENDING_ACTIVITY_STATE_PAUSED",
+                "paused": True,
+                "attempt": 2,
+                "pause reason": "waiting for the gate",
+                "pause identity": "operator",
+            },
+            "pause again": "OK",
+            "pause again, another request": "FAILED_PRECONDITION details=[]",
+            "pause of an unknown activity": (
+                "NOT_FOUND details=[temporal.api.errordetails.v1.NotFoundFailure]"
+            ),
+            "unpause": "OK",
+            "pause after the close": (
+                "NOT_FOUND details=[temporal.api.errordetails.v1.NotFoundFailure]"
+            ),
+        },
+    ),
+    "activity_reset": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "ActivityTaskScheduled workflow_task_completed_event_id=4",
+            "ActivityTaskStarted scheduled_event_id=5 attempt=1",
+            "ActivityTaskCompleted scheduled_event_id=5 started_event_id=6",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=8",
+            "WorkflowTaskCompleted scheduled_event_id=8 started_event_id=9",
+            "WorkflowExecutionCompleted workflow_task_completed_event_id=10",
+        ],
+        result='ok "passed on attempt 1"',
+        status="COMPLETED",
+        extras={"event_ids_consecutive": True, "reset": "OK"},
+    ),
+    "activity_options": Outcome(
+        events=[
+            "WorkflowExecutionStarted attempt=1",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=2",
+            "WorkflowTaskCompleted scheduled_event_id=2 started_event_id=3",
+            "ActivityTaskScheduled workflow_task_completed_event_id=4",
+            "ActivityTaskStarted scheduled_event_id=5 attempt=2",
+            "ActivityTaskFailed scheduled_event_id=5 started_event_id=6 retry_state=4",
+            "WorkflowTaskScheduled attempt=1",
+            "WorkflowTaskStarted scheduled_event_id=8",
+            "WorkflowTaskCompleted scheduled_event_id=8 started_event_id=9",
+            "WorkflowExecutionFailed workflow_task_completed_event_id=10 retry_state=5",
+        ],
+        result=(
+            "error WorkflowFailureError: Workflow execution failed <- ActivityError: Activity "
+            "task failed <- ApplicationError: gate closed on attempt 2 (type=GateClosed, "
+            "non_retryable=False)"
+        ),
+        status="FAILED",
+        extras={
+            "event_ids_consecutive": True,
+            "options without a mask": "INVALID_ARGUMENT details=[]",
+            "options with a mask and a restore": "INVALID_ARGUMENT details=[]",
+            "new options": {
+                "task queue": True,
+                "start to close": 7.0,
+                "schedule to close": 0.0,
+                "heartbeat": 0.0,
+                "initial interval": 5.0,
+                "backoff coefficient": 1.0,
+                "maximum attempts": 2,
+            },
         },
     ),
     "activity_schedule_to_close": Outcome(

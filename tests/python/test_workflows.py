@@ -11,7 +11,11 @@ import pytest
 import pytest_asyncio
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import PendingActivityState
-from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+from temporalio.api.workflowservice.v1 import (
+    DeleteWorkflowExecutionRequest,
+    PauseActivityRequest,
+    UnpauseActivityRequest,
+)
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import (
@@ -29,6 +33,7 @@ from temporalio.worker import Replayer
 from support import eventually, event_types, unique, wait_for_event, worker
 from workflows import (
     ACTIVITY_CANCELLATIONS,
+    ACTIVITY_PAUSES,
     ALL_WORKFLOWS,
     ActivityCancelWorkflow,
     ActivityRetryWorkflow,
@@ -39,6 +44,7 @@ from workflows import (
     GreetingWorkflow,
     HeartbeatDetailsWorkflow,
     NonRetryableActivityWorkflow,
+    PausableWorkflow,
     SignalQueryWorkflow,
     TimerCancelWorkflow,
     TimerWorkflow,
@@ -120,6 +126,45 @@ async def test_activity_heartbeat_timeout(client: Client, task_queue: str) -> No
     )
     assert await handle.result() == "TimeoutError:HEARTBEAT"
     assert "ActivityTaskTimedOut" in await event_types(handle)
+
+
+async def test_a_paused_activity_stops_its_attempt_and_waits_for_the_unpause(
+    client: Client, task_queue: str
+) -> None:
+    workflow_id = unique("pause")
+    handle = await client.start_workflow(
+        PausableWorkflow.run, id=workflow_id, task_queue=task_queue
+    )
+
+    async def pending():
+        activities = (await handle.describe()).raw_description.pending_activities
+        return activities[0] if activities else None
+
+    await eventually(
+        pending, lambda a: a and a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+    )
+    execution = WorkflowExecution(workflow_id=workflow_id)
+    await client.workflow_service.pause_activity(
+        PauseActivityRequest(
+            namespace="default", execution=execution, id="work", reason="maintenance"
+        )
+    )
+
+    # The worker hears of the pause on its next heartbeat and stops the attempt; the next
+    # attempt waits for the operator, however short the retry interval.
+    paused = await eventually(
+        pending, lambda a: a and a.state == PendingActivityState.PENDING_ACTIVITY_STATE_PAUSED
+    )
+    assert workflow_id in ACTIVITY_PAUSES
+    assert (paused.attempt, paused.paused, paused.pause_info.manual.reason) == (
+        2,
+        True,
+        "maintenance",
+    )
+    await client.workflow_service.unpause_activity(
+        UnpauseActivityRequest(namespace="default", execution=execution, id="work")
+    )
+    assert await handle.result() == "finished on attempt 2"
 
 
 # --- timers, signals, queries -------------------------------------------------------------

@@ -25,6 +25,12 @@ NO_RETRY = RetryPolicy(maximum_attempts=1)
 # in the test process itself, so tests read this directly.
 ACTIVITY_CANCELLATIONS: set[str] = set()
 
+# Workflow IDs whose `work_until_paused` activity was stopped by a pause.
+ACTIVITY_PAUSES: set[str] = set()
+
+# Workflow IDs whose `pass_gate` activity may succeed; tests open the gate from outside.
+OPEN_GATES: set[str] = set()
+
 # Workflow IDs for which `FlakyTaskWorkflow` already failed its first workflow task.
 _FLAKY_TASK_FAILED: set[str] = set()
 
@@ -88,11 +94,39 @@ async def heartbeat_until_cancelled() -> str:
 
 
 @activity.defn
+async def work_until_paused() -> str:
+    """Heartbeats until an operator pauses it (attempt 1); a later attempt just finishes."""
+    info = activity.info()
+    if info.attempt > 1:
+        return f"finished on attempt {info.attempt}"
+    try:
+        for _ in range(600):
+            activity.heartbeat()
+            await asyncio.sleep(0.1)
+    except asyncio.CancelledError:
+        details = activity.cancellation_details()
+        if details is not None and details.paused:
+            ACTIVITY_PAUSES.add(info.workflow_id)
+        raise
+    return "never paused"
+
+
+@activity.defn
+async def pass_gate() -> str:
+    info = activity.info()
+    if info.workflow_id not in OPEN_GATES:
+        raise ApplicationError(f"gate closed on attempt {info.attempt}", type="GateClosed")
+    return f"passed on attempt {info.attempt}"
+
+
+@activity.defn
 async def make_blob(size: int) -> str:
     return "x" * size
 
 
 ALL_ACTIVITIES = [
+    pass_gate,
+    work_until_paused,
     make_blob,
     greet,
     fail_until_third_attempt,
@@ -128,6 +162,39 @@ class ActivityRetryWorkflow:
             fail_until_third_attempt,
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=FAST_RETRY,
+        )
+
+
+@workflow.defn
+class GateWorkflow:
+    """An activity (ID `gate`) that fails until its gate opens, retried every 5 s for up to 5
+    attempts, so that an operator can act while it waits; returns what the passing attempt said.
+    """
+
+    @workflow.run
+    async def run(self) -> str:
+        return await workflow.execute_activity(
+            pass_gate,
+            activity_id="gate",
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=5), backoff_coefficient=1.0, maximum_attempts=5
+            ),
+        )
+
+
+@workflow.defn
+class PausableWorkflow:
+    """An activity (ID `work`) that heartbeats until paused; returns what it finally said."""
+
+    @workflow.run
+    async def run(self) -> str:
+        return await workflow.execute_activity(
+            work_until_paused,
+            activity_id="work",
+            start_to_close_timeout=timedelta(seconds=60),
+            heartbeat_timeout=timedelta(seconds=5),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100)),
         )
 
 
@@ -596,6 +663,8 @@ ALL_WORKFLOWS = [
     OversizeWorkflow,
     GreetingWorkflow,
     ActivityRetryWorkflow,
+    GateWorkflow,
+    PausableWorkflow,
     NonRetryableActivityWorkflow,
     ActivityTimeoutWorkflow,
     HeartbeatDetailsWorkflow,

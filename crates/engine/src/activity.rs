@@ -27,6 +27,16 @@ pub struct StartedActivity {
     pub info: ActivityInfo,
 }
 
+/// What a heartbeat tells the worker running the attempt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeartbeatReply {
+    pub cancel_requested: bool,
+    /// An operator paused the activity: the worker should stop the attempt.
+    pub paused: bool,
+    /// An operator reset the activity: the worker should stop the attempt.
+    pub reset: bool,
+}
+
 /// How a worker closed an activity attempt.
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)] // short-lived, moved once into the engine
@@ -97,7 +107,7 @@ pub fn validate_schedule(
 
 /// Fills unset timeouts the way Temporal does: schedule-to-close defaults to the run timeout,
 /// schedule-to-start and start-to-close to schedule-to-close, and none exceeds the run timeout.
-fn normalized_timeouts(
+pub(crate) fn normalized_timeouts(
     run_timeout: Nanos,
     a: &ScheduleActivityTaskCommandAttributes,
 ) -> (Nanos, Nanos, Nanos, Nanos) {
@@ -181,6 +191,11 @@ impl ActivityInfo {
             cancel_requested: false,
             cancel_requested_event_id: 0,
             workflow_task_completed_event_id: a.workflow_task_completed_event_id,
+            stamp: 1,
+            pause: None,
+            reset_requested: false,
+            reset_heartbeat: false,
+            original_options: None,
         }
     }
 }
@@ -223,7 +238,7 @@ impl Tx<'_> {
         self.dispatch_activity(scheduled_event_id);
     }
 
-    fn dispatch_activity(&mut self, scheduled_event_id: i64) {
+    pub(crate) fn dispatch_activity(&mut self, scheduled_event_id: i64) {
         let activity = self
             .state
             .activity(scheduled_event_id)
@@ -270,11 +285,13 @@ impl Tx<'_> {
         true
     }
 
-    /// Records the activity's current attempt as started by a poller.
+    /// Records the activity's current attempt as started by a poller. `stamp` is the one its
+    /// dispatch carried: a dispatch made stale since (by a retry, a pause, a reset or new
+    /// options), or one for a paused activity, is refused.
     pub fn start_activity(
         &mut self,
         scheduled_event_id: i64,
-        attempt: i32,
+        stamp: i32,
         request_id: &str,
         identity: &str,
     ) -> Result<StartedActivity, EngineError> {
@@ -285,7 +302,7 @@ impl Tx<'_> {
         let Some(activity) = self.state.activity_mut(scheduled_event_id) else {
             return Err(EngineError::activity_task_not_found());
         };
-        if activity.attempt != attempt {
+        if activity.current_stamp() != stamp {
             return Err(EngineError::activity_task_not_found());
         }
         if activity.is_started() {
@@ -298,7 +315,7 @@ impl Tx<'_> {
                 "Activity task already started.".into(),
             ));
         }
-        if activity.is_backing_off(now) {
+        if activity.is_backing_off(now) || activity.is_paused() {
             return Err(EngineError::activity_task_not_found());
         }
         activity.started_time = Some(now);
@@ -393,6 +410,14 @@ impl Tx<'_> {
                 }
                 let retry = if activity.cancel_requested {
                     Err(RetryState::CancelRequested)
+                } else if activity.is_paused()
+                    && activity
+                        .retry_policy
+                        .is_retryable(&error_type, non_retryable)
+                {
+                    // A paused activity keeps its failed attempt's successor waiting for the
+                    // unpause, whatever its policy's attempts and deadline say, as in Temporal.
+                    Ok(0)
                 } else {
                     let deadline = schedule_to_close_deadline(&activity);
                     let now = self.now;
@@ -481,6 +506,7 @@ impl Tx<'_> {
             .state
             .activity_mut(scheduled_event_id)
             .expect("pending");
+        activity.renew_stamp();
         activity.attempt += 1;
         activity.attempt_scheduled_time = now + backoff;
         activity.started_time = None;
@@ -488,32 +514,45 @@ impl Tx<'_> {
         activity.started_request_id.clear();
         activity.last_heartbeat_time = None;
         activity.last_failure = failure.encode_to_vec();
-        if backoff <= 0 {
+        // A reset during the attempt that just ended is done with; the next attempt starts
+        // without heartbeat details when the reset asked for that.
+        activity.reset_requested = false;
+        if std::mem::take(&mut activity.reset_heartbeat) {
+            activity.heartbeat_details.clear();
+        }
+        if backoff <= 0 && !activity.is_paused() {
             self.dispatch_activity(scheduled_event_id);
         }
-        // Otherwise the retry deadline dispatches the next attempt when the backoff ends.
+        // Otherwise the retry deadline dispatches the next attempt when the backoff ends, or
+        // the unpause does.
     }
 
     /// The backoff of an activity retry ended: its next attempt goes to matching.
-    pub fn dispatch_activity_retry(&mut self, scheduled_event_id: i64, attempt: i32) {
+    pub fn dispatch_activity_retry(&mut self, scheduled_event_id: i64, stamp: i32) {
         let due = self.state.activity(scheduled_event_id).is_some_and(|a| {
-            a.attempt == attempt && !a.is_started() && a.attempt_scheduled_time <= self.now
+            a.current_stamp() == stamp
+                && !a.is_started()
+                && !a.is_paused()
+                && a.attempt_scheduled_time <= self.now
         });
         if due {
             self.dispatch_activity(scheduled_event_id);
         }
     }
 
-    /// A heartbeat from the running attempt; returns whether cancellation was requested.
+    /// A heartbeat from the running attempt; answers what the worker should hear.
     pub fn heartbeat_activity(
         &mut self,
         scheduled_event_id: i64,
         attempt: Option<i32>,
         details: Option<Payloads>,
-    ) -> Result<bool, EngineError> {
-        let cancel_requested = self
-            .started_activity(scheduled_event_id, attempt)?
-            .cancel_requested;
+    ) -> Result<HeartbeatReply, EngineError> {
+        let activity = self.started_activity(scheduled_event_id, attempt)?;
+        let reply = HeartbeatReply {
+            cancel_requested: activity.cancel_requested,
+            paused: activity.is_paused(),
+            reset: activity.reset_requested,
+        };
         let now = self.now;
         let activity = self
             .state
@@ -523,7 +562,7 @@ impl Tx<'_> {
         if let Some(details) = details {
             activity.heartbeat_details = details.encode_to_vec();
         }
-        Ok(cancel_requested)
+        Ok(reply)
     }
 
     /// An activity timeout deadline passed. Start-to-close and heartbeat timeouts are retried
@@ -537,7 +576,7 @@ impl Tx<'_> {
         let Some(activity) = self.state.activity(scheduled_event_id).cloned() else {
             return;
         };
-        if activity.attempt != attempt {
+        if activity.attempt != attempt || activity.is_paused() {
             return;
         }
         let Some(due) = activity_deadline(&activity, timeout) else {

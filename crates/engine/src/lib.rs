@@ -9,6 +9,7 @@
 //! inputs to the same state always yields the same state and outputs (no environment reads).
 
 pub mod activity;
+pub mod activity_control;
 pub mod children;
 pub mod commands;
 pub mod continuation;
@@ -67,7 +68,7 @@ pub struct TaskRef {
     pub kind: TaskKind,
     pub task_queue: String,
     pub scheduled_event_id: i64,
-    /// The attempt (workflow task) or stamp (activity attempt) this dispatch belongs to.
+    /// The attempt (workflow task) or stamp (activity) this dispatch belongs to.
     pub attempt: i32,
 }
 
@@ -90,7 +91,7 @@ impl TaskRef {
             kind: TaskKind::Activity,
             task_queue: activity.task_queue.clone(),
             scheduled_event_id: activity.scheduled_event_id,
-            attempt: activity.attempt,
+            attempt: activity.current_stamp(),
         }
     }
 }

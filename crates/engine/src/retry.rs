@@ -66,6 +66,15 @@ impl RetryPolicy {
         }
     }
 
+    /// Whether a failure of this type (and explicit flag) may be retried at all.
+    pub fn is_retryable(&self, error_type: &str, non_retryable: bool) -> bool {
+        !non_retryable
+            && !self
+                .non_retryable_error_types
+                .iter()
+                .any(|t| t == error_type)
+    }
+
     /// Decides whether a failed attempt is retried: `Ok(backoff)` or `Err(why not)`.
     ///
     /// `error_type` is the failure's application type (empty for timeouts), `non_retryable` its
@@ -78,12 +87,7 @@ impl RetryPolicy {
         now: Nanos,
         deadline: Option<Nanos>,
     ) -> Result<Nanos, RetryState> {
-        if non_retryable
-            || self
-                .non_retryable_error_types
-                .iter()
-                .any(|t| t == error_type)
-        {
+        if !self.is_retryable(error_type, non_retryable) {
             return Err(RetryState::NonRetryableFailure);
         }
         if self.maximum_attempts > 0 && attempt >= self.maximum_attempts {
@@ -96,6 +100,29 @@ impl RetryPolicy {
         }
         Ok(backoff)
     }
+}
+
+/// Checks a retry policy as Temporal does; the error is Temporal's message.
+pub fn validate(policy: &common::RetryPolicy) -> Result<(), &'static str> {
+    let negative =
+        |d: Option<&crate::proto::Duration>| d.is_some_and(|d| d.seconds < 0 || d.nanos < 0);
+    if negative(policy.initial_interval.as_ref()) {
+        return Err("InitialInterval cannot be negative on retry policy.");
+    }
+    if policy.backoff_coefficient != 0.0 && policy.backoff_coefficient < 1.0 {
+        return Err("BackoffCoefficient cannot be less than 1 on retry policy.");
+    }
+    if negative(policy.maximum_interval.as_ref()) {
+        return Err("MaximumInterval cannot be negative on retry policy.");
+    }
+    let maximum = time::from_duration(policy.maximum_interval.as_ref());
+    if maximum > 0 && maximum < time::from_duration(policy.initial_interval.as_ref()) {
+        return Err("MaximumInterval cannot be less than InitialInterval on retry policy.");
+    }
+    if policy.maximum_attempts < 0 {
+        return Err("MaximumAttempts cannot be negative on retry policy.");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -314,11 +314,94 @@ pub struct ActivityInfo {
     pub cancel_requested: bool,
     pub cancel_requested_event_id: i64,
     pub workflow_task_completed_event_id: i64,
+    /// Which dispatch of the activity counts: raised by every retry, pause, unpause, reset
+    /// and options change, so a task handed out before is refused when a worker picks it.
+    /// 0 in state written before stamps existed, where the attempt is the stamp.
+    #[serde(default)]
+    #[avro(default = "0")]
+    pub stamp: i32,
+    /// Set while an operator holds the activity: no new attempt is dispatched and no timeout
+    /// fires; a running attempt may still finish.
+    #[serde(default)]
+    #[avro(default = "null")]
+    pub pause: Option<ActivityPause>,
+    /// An operator reset the activity while an attempt ran: heartbeats tell the worker, and
+    /// the next attempt starts from 1 (with no heartbeat details when `reset_heartbeat`).
+    #[serde(default)]
+    #[avro(default = "false")]
+    pub reset_requested: bool,
+    #[serde(default)]
+    #[avro(default = "false")]
+    pub reset_heartbeat: bool,
+    /// The options the workflow scheduled the activity with, kept once an operator changed
+    /// them, so that they can be restored.
+    #[serde(default)]
+    #[avro(default = "null")]
+    pub original_options: Option<ActivityOptions>,
+}
+
+/// Who paused an activity, when and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+pub struct ActivityPause {
+    pub time: Nanos,
+    pub identity: String,
+    pub reason: String,
+    pub request_id: String,
+}
+
+/// The options of an activity an operator may change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+pub struct ActivityOptions {
+    pub task_queue: String,
+    pub schedule_to_close_timeout: Nanos,
+    pub schedule_to_start_timeout: Nanos,
+    pub start_to_close_timeout: Nanos,
+    pub heartbeat_timeout: Nanos,
+    pub retry_policy: RetryPolicy,
 }
 
 impl ActivityInfo {
     pub fn is_started(&self) -> bool {
         self.started_time.is_some()
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.pause.is_some()
+    }
+
+    /// The stamp a dispatch of the activity carries now.
+    pub fn current_stamp(&self) -> i32 {
+        if self.stamp == 0 {
+            self.attempt
+        } else {
+            self.stamp
+        }
+    }
+
+    /// Makes every dispatch handed out so far stale.
+    pub fn renew_stamp(&mut self) {
+        self.stamp = self.current_stamp() + 1;
+    }
+
+    /// The options the activity runs with now.
+    pub fn options(&self) -> ActivityOptions {
+        ActivityOptions {
+            task_queue: self.task_queue.clone(),
+            schedule_to_close_timeout: self.schedule_to_close_timeout,
+            schedule_to_start_timeout: self.schedule_to_start_timeout,
+            start_to_close_timeout: self.start_to_close_timeout,
+            heartbeat_timeout: self.heartbeat_timeout,
+            retry_policy: self.retry_policy.clone(),
+        }
+    }
+
+    pub(crate) fn set_options(&mut self, options: ActivityOptions) {
+        self.task_queue = options.task_queue;
+        self.schedule_to_close_timeout = options.schedule_to_close_timeout;
+        self.schedule_to_start_timeout = options.schedule_to_start_timeout;
+        self.start_to_close_timeout = options.start_to_close_timeout;
+        self.heartbeat_timeout = options.heartbeat_timeout;
+        self.retry_policy = options.retry_policy;
     }
 
     /// True while the next attempt waits out its retry backoff.
@@ -385,7 +468,7 @@ impl MutableState {
             tasks.push(crate::TaskRef::workflow(&self.run, task));
         }
         for activity in &self.activities {
-            if !activity.is_started() && !activity.is_backing_off(now) {
+            if !activity.is_started() && !activity.is_backing_off(now) && !activity.is_paused() {
                 tasks.push(crate::TaskRef::activity(&self.run, activity));
             }
         }

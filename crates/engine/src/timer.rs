@@ -26,7 +26,7 @@ pub enum Deadline {
     },
     ActivityRetry {
         scheduled_event_id: i64,
-        attempt: i32,
+        stamp: i32,
     },
     ActivityTimeout {
         scheduled_event_id: i64,
@@ -86,14 +86,18 @@ pub fn deadlines(state: &MutableState) -> Vec<(Nanos, Deadline)> {
             },
         ));
     }
-    for activity in &state.activities {
+    // A paused activity has no deadlines, as in Temporal: none of its timeouts runs while
+    // an operator holds it.
+    for activity in state.activities.iter().filter(|a| !a.is_paused()) {
         let id = activity.scheduled_event_id;
-        if activity.started_time.is_none() && activity.attempt > 1 {
+        if activity.started_time.is_none()
+            && (activity.attempt > 1 || activity.attempt_scheduled_time > activity.scheduled_time)
+        {
             out.push((
                 activity.attempt_scheduled_time,
                 Deadline::ActivityRetry {
                     scheduled_event_id: id,
-                    attempt: activity.attempt,
+                    stamp: activity.current_stamp(),
                 },
             ));
         }
@@ -169,9 +173,9 @@ impl Tx<'_> {
             }
             Deadline::ActivityRetry {
                 scheduled_event_id,
-                attempt,
+                stamp,
             } => {
-                self.dispatch_activity_retry(*scheduled_event_id, *attempt);
+                self.dispatch_activity_retry(*scheduled_event_id, *stamp);
             }
             Deadline::ActivityTimeout {
                 scheduled_event_id,

@@ -80,6 +80,7 @@ pub(crate) const RELEASED: &[&str] = &[
     include_str!("../../../schemas/released/history-record.v2.avsc"),
     include_str!("../../../schemas/released/history-record.v3.avsc"),
     include_str!("../../../schemas/released/history-record.v4.avsc"),
+    include_str!("../../../schemas/released/history-record.v5.avsc"),
 ];
 
 fn codec() -> &'static Codec<HistoryRecord> {

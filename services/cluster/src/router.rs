@@ -141,10 +141,12 @@ impl Router {
             .get("grpc-timeout")
             .and_then(|value| value.to_str().ok())
             .and_then(cairn_frontend::parse_grpc_timeout);
-        // A long poll without a deadline still ends within a minute, as Temporal's do: the
-        // whole call, retries included, not each attempt.
+        // A long poll ends within a minute, as Temporal's do: the whole call, retries
+        // included, not each attempt. A client's longer deadline (the SDKs give 70 s) is
+        // not used up, so that a loaded node answers well before the client gives up with
+        // `Cancelled`, which the SDKs do not retry.
         let client_deadline = if idle.is_some() || long {
-            Some(client_deadline.unwrap_or(LONG_POLL))
+            Some(client_deadline.map_or(LONG_POLL, |d| d.min(LONG_POLL)))
         } else {
             client_deadline
         };
@@ -618,6 +620,85 @@ impl WorkflowService for Router {
         let r = request.get_ref();
         let target = self.execution(&r.namespace, r.workflow_execution.as_ref());
         route!(self, request, signal_workflow_execution, target)
+    }
+
+    async fn pause_activity(
+        &self,
+        request: Request<ws::PauseActivityRequest>,
+    ) -> Reply<ws::PauseActivityResponse> {
+        let r = request.get_ref();
+        let target = self.execution(&r.namespace, r.execution.as_ref());
+        // A second pause without a request ID is refused as "already paused".
+        route!(self, request, pause_activity, target, Repeat::Unsafe)
+    }
+
+    async fn unpause_activity(
+        &self,
+        request: Request<ws::UnpauseActivityRequest>,
+    ) -> Reply<ws::UnpauseActivityResponse> {
+        let r = request.get_ref();
+        let target = self.execution(&r.namespace, r.execution.as_ref());
+        route!(self, request, unpause_activity, target)
+    }
+
+    async fn reset_activity(
+        &self,
+        request: Request<ws::ResetActivityRequest>,
+    ) -> Reply<ws::ResetActivityResponse> {
+        let r = request.get_ref();
+        let target = self.execution(&r.namespace, r.execution.as_ref());
+        route!(self, request, reset_activity, target)
+    }
+
+    async fn update_activity_options(
+        &self,
+        request: Request<ws::UpdateActivityOptionsRequest>,
+    ) -> Reply<ws::UpdateActivityOptionsResponse> {
+        let r = request.get_ref();
+        let target = self.execution(&r.namespace, r.execution.as_ref());
+        route!(self, request, update_activity_options, target)
+    }
+
+    async fn pause_activity_execution(
+        &self,
+        request: Request<ws::PauseActivityExecutionRequest>,
+    ) -> Reply<ws::PauseActivityExecutionResponse> {
+        let r = request.get_ref();
+        let target = self.workflow(&r.namespace, &r.workflow_id);
+        route!(
+            self,
+            request,
+            pause_activity_execution,
+            target,
+            Repeat::Unsafe
+        )
+    }
+
+    async fn unpause_activity_execution(
+        &self,
+        request: Request<ws::UnpauseActivityExecutionRequest>,
+    ) -> Reply<ws::UnpauseActivityExecutionResponse> {
+        let r = request.get_ref();
+        let target = self.workflow(&r.namespace, &r.workflow_id);
+        route!(self, request, unpause_activity_execution, target)
+    }
+
+    async fn reset_activity_execution(
+        &self,
+        request: Request<ws::ResetActivityExecutionRequest>,
+    ) -> Reply<ws::ResetActivityExecutionResponse> {
+        let r = request.get_ref();
+        let target = self.workflow(&r.namespace, &r.workflow_id);
+        route!(self, request, reset_activity_execution, target)
+    }
+
+    async fn update_activity_execution_options(
+        &self,
+        request: Request<ws::UpdateActivityExecutionOptionsRequest>,
+    ) -> Reply<ws::UpdateActivityExecutionOptionsResponse> {
+        let r = request.get_ref();
+        let target = self.workflow(&r.namespace, &r.workflow_id);
+        route!(self, request, update_activity_execution_options, target)
     }
 
     async fn request_cancel_workflow_execution(

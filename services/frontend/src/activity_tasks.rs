@@ -222,14 +222,15 @@ pub(crate) async fn record_activity_task_heartbeat(
     let r = request.into_inner();
     let namespace = frontend.namespace(&r.namespace)?;
     let token = frontend.token(&namespace, &r.task_token)?;
-    let cancel_requested = frontend
+    let reply = frontend
         .history
         .heartbeat_activity(ActivityTarget::from_token(&token), r.details)
         .await
         .map_err(status)?;
     Ok(Response::new(ws::RecordActivityTaskHeartbeatResponse {
-        cancel_requested,
-        ..Default::default()
+        cancel_requested: reply.cancel_requested,
+        activity_paused: reply.paused,
+        activity_reset: reply.reset,
     }))
 }
 
@@ -240,14 +241,15 @@ pub(crate) async fn record_activity_task_heartbeat_by_id(
     let r = request.into_inner();
     let namespace = frontend.namespace(&r.namespace)?;
     let target = by_id(&namespace, &r.workflow_id, &r.run_id, &r.activity_id)?;
-    let cancel_requested = frontend
+    let reply = frontend
         .history
         .heartbeat_activity(target, r.details)
         .await
         .map_err(status)?;
     Ok(Response::new(ws::RecordActivityTaskHeartbeatByIdResponse {
-        cancel_requested,
-        ..Default::default()
+        cancel_requested: reply.cancel_requested,
+        activity_paused: reply.paused,
+        activity_reset: reply.reset,
     }))
 }
 

@@ -1,17 +1,23 @@
 //! From engine state to Temporal API messages.
 
 use cairn_engine::{
-    MutableState,
+    ActivityInfo, MutableState,
     activity::decode_opt,
+    activity_control::options_proto,
     events::task_queue,
     proto::common::{WorkflowExecution, WorkflowType},
     time,
 };
 use temporalio_protos::protos::temporal::api::{
     common::v1::ActivityType,
+    enums::v1::PendingActivityState,
     workflow::v1::{
         PendingActivityInfo, PendingWorkflowTaskInfo, ResetPointInfo, ResetPoints,
         WorkflowExecutionConfig, WorkflowExecutionInfo,
+        pending_activity_info::{
+            PauseInfo,
+            pause_info::{self, PausedBy},
+        },
     },
     workflowservice::v1::DescribeWorkflowExecutionResponse,
 };
@@ -78,19 +84,26 @@ fn reset_points(state: &MutableState) -> ResetPoints {
     }
 }
 
-pub fn describe(state: &MutableState) -> DescribeWorkflowExecutionResponse {
-    let now_pending = state.activities.iter().map(|a| PendingActivityInfo {
+/// A pending activity as a description shows it, with Temporal's states for paused ones:
+/// PAUSED when no attempt runs, PAUSE_REQUESTED while one still does.
+fn pending_activity(a: &ActivityInfo) -> PendingActivityInfo {
+    let state = if a.cancel_requested {
+        PendingActivityState::CancelRequested
+    } else if a.is_started() && a.is_paused() {
+        PendingActivityState::PauseRequested
+    } else if a.is_started() {
+        PendingActivityState::Started
+    } else if a.is_paused() {
+        PendingActivityState::Paused
+    } else {
+        PendingActivityState::Scheduled
+    };
+    PendingActivityInfo {
         activity_id: a.activity_id.clone(),
         activity_type: Some(ActivityType {
             name: a.activity_type.clone(),
         }),
-        state: if a.cancel_requested {
-            3
-        } else if a.is_started() {
-            2
-        } else {
-            1
-        },
+        state: state as i32,
         heartbeat_details: decode_opt(&a.heartbeat_details),
         last_heartbeat_time: a.last_heartbeat_time.map(time::timestamp),
         last_started_time: a.started_time.map(time::timestamp),
@@ -99,8 +112,21 @@ pub fn describe(state: &MutableState) -> DescribeWorkflowExecutionResponse {
         scheduled_time: Some(time::timestamp(a.attempt_scheduled_time)),
         last_failure: decode_opt(&a.last_failure),
         last_worker_identity: a.started_identity.clone(),
+        paused: a.is_paused(),
+        pause_info: a.pause.as_ref().map(|pause| PauseInfo {
+            pause_time: Some(time::timestamp(pause.time)),
+            paused_by: Some(PausedBy::Manual(pause_info::Manual {
+                identity: pause.identity.clone(),
+                reason: pause.reason.clone(),
+            })),
+        }),
+        activity_options: Some(options_proto(&a.options())),
         ..Default::default()
-    });
+    }
+}
+
+pub fn describe(state: &MutableState) -> DescribeWorkflowExecutionResponse {
+    let now_pending = state.activities.iter().map(pending_activity);
     DescribeWorkflowExecutionResponse {
         execution_config: Some(WorkflowExecutionConfig {
             task_queue: Some(task_queue(&state.task_queue)),

@@ -3,6 +3,7 @@
 //! task-queue calls to matching, merges list/count over partitions, and maps every error to
 //! the gRPC status and details the SDKs expect.
 
+mod activity_control;
 mod activity_tasks;
 mod convert;
 mod error;

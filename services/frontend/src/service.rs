@@ -17,7 +17,7 @@ use temporalio_protos::protos::temporal::api::workflowservice::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::{
-    activity_tasks,
+    activity_control, activity_tasks,
     error::{self},
     history_api,
     namespaces::{Namespace, Namespaces, namespace_id},
@@ -473,6 +473,62 @@ impl WorkflowService for Frontend {
         request: Request<ws::SignalWorkflowExecutionRequest>,
     ) -> Reply<ws::SignalWorkflowExecutionResponse> {
         workflows::signal_workflow_execution(self, request).await
+    }
+
+    async fn pause_activity(
+        &self,
+        request: Request<ws::PauseActivityRequest>,
+    ) -> Reply<ws::PauseActivityResponse> {
+        activity_control::pause_activity(self, request).await
+    }
+
+    async fn unpause_activity(
+        &self,
+        request: Request<ws::UnpauseActivityRequest>,
+    ) -> Reply<ws::UnpauseActivityResponse> {
+        activity_control::unpause_activity(self, request).await
+    }
+
+    async fn reset_activity(
+        &self,
+        request: Request<ws::ResetActivityRequest>,
+    ) -> Reply<ws::ResetActivityResponse> {
+        activity_control::reset_activity(self, request).await
+    }
+
+    async fn update_activity_options(
+        &self,
+        request: Request<ws::UpdateActivityOptionsRequest>,
+    ) -> Reply<ws::UpdateActivityOptionsResponse> {
+        activity_control::update_activity_options(self, request).await
+    }
+
+    async fn pause_activity_execution(
+        &self,
+        request: Request<ws::PauseActivityExecutionRequest>,
+    ) -> Reply<ws::PauseActivityExecutionResponse> {
+        activity_control::pause_activity_execution(self, request).await
+    }
+
+    async fn unpause_activity_execution(
+        &self,
+        request: Request<ws::UnpauseActivityExecutionRequest>,
+    ) -> Reply<ws::UnpauseActivityExecutionResponse> {
+        activity_control::unpause_activity_execution(self, request).await
+    }
+
+    async fn reset_activity_execution(
+        &self,
+        request: Request<ws::ResetActivityExecutionRequest>,
+    ) -> Reply<ws::ResetActivityExecutionResponse> {
+        activity_control::reset_activity_execution(self, request).await
+    }
+
+    async fn update_activity_execution_options(
+        &self,
+        request: Request<ws::UpdateActivityExecutionOptionsRequest>,
+    ) -> Reply<ws::UpdateActivityExecutionOptionsResponse> {
+        activity_control::update_activity_execution_options(self, request).await
     }
 
     async fn request_cancel_workflow_execution(

@@ -48,40 +48,7 @@ pub fn non_negative(
 pub fn retry_policy(
     policy: &temporalio_protos::protos::temporal::api::common::v1::RetryPolicy,
 ) -> Result<(), Status> {
-    let negative =
-        |d: Option<&prost_wkt_types::Duration>| d.is_some_and(|d| d.seconds < 0 || d.nanos < 0);
-    if negative(policy.initial_interval.as_ref()) {
-        return Err(Status::invalid_argument(
-            "InitialInterval cannot be negative on retry policy.",
-        ));
-    }
-    if policy.backoff_coefficient != 0.0 && policy.backoff_coefficient < 1.0 {
-        return Err(Status::invalid_argument(
-            "BackoffCoefficient cannot be less than 1 on retry policy.",
-        ));
-    }
-    if negative(policy.maximum_interval.as_ref()) {
-        return Err(Status::invalid_argument(
-            "MaximumInterval cannot be negative on retry policy.",
-        ));
-    }
-    let nanos = |d: Option<&prost_wkt_types::Duration>| {
-        d.map_or(0, |d| {
-            i128::from(d.seconds) * 1_000_000_000 + i128::from(d.nanos)
-        })
-    };
-    let maximum = nanos(policy.maximum_interval.as_ref());
-    if maximum > 0 && maximum < nanos(policy.initial_interval.as_ref()) {
-        return Err(Status::invalid_argument(
-            "MaximumInterval cannot be less than InitialInterval on retry policy.",
-        ));
-    }
-    if policy.maximum_attempts < 0 {
-        return Err(Status::invalid_argument(
-            "MaximumAttempts cannot be negative on retry policy.",
-        ));
-    }
-    Ok(())
+    cairn_engine::retry::validate(policy).map_err(Status::invalid_argument)
 }
 
 /// A namespace's retention in seconds, as Temporal accepts it: at least a day; `None` when

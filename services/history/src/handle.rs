@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use cairn_engine::{
     EngineError, MutableState, PartitionId, RunKey, TaskRef, WorkflowKey,
-    activity::ActivityOutcome,
+    activity::{ActivityOutcome, HeartbeatReply},
+    events::Tx,
     proto::{
         HistoryEvent, common::Payloads, enums::WorkflowTaskFailedCause, failure::Failure,
         workflowservice::StartWorkflowExecutionRequest,
@@ -889,18 +890,31 @@ impl History {
         .await
     }
 
-    /// Records a heartbeat; returns whether cancellation of the activity was requested.
+    /// Records a heartbeat; answers whether the activity was canceled, paused or reset.
     pub async fn heartbeat_activity(
         &self,
         target: ActivityTarget,
         details: Option<Payloads>,
-    ) -> Result<bool, HistoryError> {
+    ) -> Result<HeartbeatReply, HistoryError> {
         let run = target.run.clone();
         self.submit(run.partition(self.inner.config.partitions), move |work| {
             work.update(&run, |tx| {
                 let scheduled = target.scheduled_event_id(tx)?;
                 tx.heartbeat_activity(scheduled, target.attempt, details)
             })
+        })
+        .await
+    }
+
+    /// Applies an operator's action on pending activities (pause, unpause, reset, new
+    /// options) to a run (the current one for an empty run ID).
+    pub async fn control_activities<T: Send + 'static>(
+        &self,
+        run: RunKey,
+        action: impl FnOnce(&mut Tx<'_>) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, HistoryError> {
+        self.submit(run.partition(self.inner.config.partitions), move |work| {
+            work.update(&run, action)
         })
         .await
     }

@@ -277,7 +277,7 @@ fn failed_attempt_with_retries_left_writes_nothing_and_waits_out_its_backoff() {
         T0 + secs(4),
         Deadline::ActivityRetry {
             scheduled_event_id: ACTIVITY,
-            attempt: 2
+            stamp: 2
         }
     )));
     assert_eq!(
@@ -454,9 +454,9 @@ fn heartbeat_details_are_carried_to_the_next_attempt() {
     run.start_activity(ACTIVITY);
     let details = payloads("page 7");
 
-    let (cancel_requested, changes) =
+    let (reply, changes) =
         run.ok(|tx| tx.heartbeat_activity(ACTIVITY, Some(1), Some(details.clone())));
-    assert!(!cancel_requested);
+    assert!(!reply.cancel_requested);
     assert_eq!(changes, Changes::default());
     run.fail_activity(ACTIVITY, app_failure("boom", "Boom", false));
     run.fire(|d| matches!(d, Deadline::ActivityRetry { .. }));
@@ -705,8 +705,8 @@ fn cancel_request_for_a_started_activity_is_passed_to_its_worker() {
     let activity = run.state.activity(ACTIVITY).unwrap();
     assert!(activity.cancel_requested);
     assert_eq!(activity.cancel_requested_event_id, requested_id);
-    let (cancel_requested, _) = run.ok(|tx| tx.heartbeat_activity(ACTIVITY, Some(1), None));
-    assert!(cancel_requested, "the heartbeat tells the worker");
+    let (reply, _) = run.ok(|tx| tx.heartbeat_activity(ACTIVITY, Some(1), None));
+    assert!(reply.cancel_requested, "the heartbeat tells the worker");
 
     let changes = run.close_activity(
         ACTIVITY,

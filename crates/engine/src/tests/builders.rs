@@ -273,13 +273,13 @@ impl Run {
     /// A poller picks up the activity's current attempt.
     pub fn start_activity(&mut self, scheduled_event_id: i64) -> StartedActivity {
         self.polls += 1;
-        let attempt = self
+        let stamp = self
             .state
             .activity(scheduled_event_id)
             .expect("activity is pending")
-            .attempt;
+            .current_stamp();
         let request_id = format!("poll-{}", self.polls);
-        self.ok(|tx| tx.start_activity(scheduled_event_id, attempt, &request_id, WORKER))
+        self.ok(|tx| tx.start_activity(scheduled_event_id, stamp, &request_id, WORKER))
             .0
     }
 

@@ -5,6 +5,7 @@
 //! [`Run`]: builders::Run
 
 mod activity;
+mod activity_control;
 mod builders;
 mod children;
 mod close;
