@@ -535,10 +535,12 @@ impl Tx<'_> {
             {
                 continue;
             }
-            let scheduled_event_id = activity.scheduled_event_id;
+            let (scheduled_event_id, stamp) =
+                (activity.scheduled_event_id, activity.current_stamp());
             // Derived from the task, so replaying the same completion gives the same ID.
             let request_id = format!("eager-{started_event_id}-{scheduled_event_id}");
-            let Ok(activity) = self.start_activity(scheduled_event_id, 1, &request_id, identity)
+            let Ok(activity) =
+                self.start_activity(scheduled_event_id, stamp, &request_id, identity)
             else {
                 continue;
             };
