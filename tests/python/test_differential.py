@@ -597,7 +597,15 @@ async def delete(client: Client, queue: str) -> Outcome:
     outcome.extras["delete a running workflow"] = (
         await _call(lambda: service.delete_workflow_execution(request))
     )[0]
-    outcome.extras["describe it"] = (await _call(handle.describe))[0]
+    # Temporal finishes a delete in the background: a loaded reference may still describe
+    # the workflow for a moment (Cairn never does).
+    outcome.extras["describe it"] = (
+        await eventually(
+            lambda: _call(handle.describe),
+            lambda answer: answer[0] != "OK",
+            what="the deleted workflow to be gone",
+        )
+    )[0]
     outcome.extras["read its history"] = (await _call(handle.fetch_history))[0]
     outcome.extras["delete it again"] = (
         await _call(lambda: service.delete_workflow_execution(request))

@@ -181,7 +181,14 @@ async def schedule_behaviour(client: Client) -> dict[str, object]:
         lambda d: len(d.info.running_workflows) == 1,
         what="the first start",
     )
+    # Each patch is let take effect before the next: Temporal applies patches in the
+    # background, and one that meets another in the same pass may be lost there.
     await patch(SchedulePatch(trigger_immediately=TriggerImmediatelyRequest()))
+    await eventually(
+        lambda: _describe(client, schedule_id),
+        lambda d: d.info.overlap_skipped == 1,
+        what="the trigger skipped by the overlap policy",
+    )
     await patch(
         SchedulePatch(
             trigger_immediately=TriggerImmediatelyRequest(
@@ -190,8 +197,6 @@ async def schedule_behaviour(client: Client) -> dict[str, object]:
             )
         )
     )
-    # Each patch is let take effect before the next: Temporal applies patches in the
-    # background, and one that meets another in the same pass may be lost there.
     await eventually(
         lambda: _describe(client, schedule_id),
         lambda d: d.info.action_count == 2,
