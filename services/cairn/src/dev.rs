@@ -103,6 +103,9 @@ async fn serve(
         // The embedded broker answers a fetch only when its wait expires, even if records
         // arrived (a real broker answers at once), so every read-back costs this wait.
         kafka.fetch_wait_max = Duration::from_millis(1);
+        // A partition's writes gather while one is in flight anyway; lingering for more only
+        // adds latency on a broker in the same process.
+        kafka.linger = Duration::ZERO;
     }
     let kafka_config = kafka.clone();
     if args.kafka.is_some() {
