@@ -44,6 +44,7 @@ from workflows import (
     GreetingWorkflow,
     HeartbeatDetailsWorkflow,
     NonRetryableActivityWorkflow,
+    PatchedWorkflow,
     PausableWorkflow,
     SignalQueryWorkflow,
     TimerCancelWorkflow,
@@ -432,6 +433,27 @@ async def test_signal_with_start(client: Client, task_queue: str) -> None:
 
 
 # --- visibility and replay ------------------------------------------------------------------
+
+
+async def test_a_workflow_records_its_patches_in_temporal_change_version(
+    client: Client, task_queue: str
+) -> None:
+    workflow_id = unique("patched")
+    patch_id = unique("fix")
+    assert await client.execute_workflow(
+        PatchedWorkflow.run, patch_id, id=workflow_id, task_queue=task_queue
+    )
+    query = f"TemporalChangeVersion = '{patch_id}'"
+    found = await eventually(
+        lambda: _ids(client, query),
+        lambda ids: ids == [workflow_id],
+        what="the workflow listed by its change version",
+    )
+    assert found == [workflow_id]
+
+
+async def _ids(client: Client, query: str) -> list[str]:
+    return [execution.id async for execution in client.list_workflows(query)]
 
 
 async def test_list_and_count_workflows(client: Client, task_queue: str) -> None:

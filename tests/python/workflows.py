@@ -199,6 +199,16 @@ class PausableWorkflow:
 
 
 @workflow.defn
+class PatchedWorkflow:
+    """Takes a patch: the SDK records it in `TemporalChangeVersion`, one of Temporal's own
+    search attributes that workflows may set."""
+
+    @workflow.run
+    async def run(self, patch_id: str) -> bool:
+        return workflow.patched(patch_id)
+
+
+@workflow.defn
 class NonRetryableActivityWorkflow:
     """An activity failure marked non-retryable; the ActivityError fails the workflow."""
 
@@ -665,6 +675,7 @@ ALL_WORKFLOWS = [
     ActivityRetryWorkflow,
     GateWorkflow,
     PausableWorkflow,
+    PatchedWorkflow,
     NonRetryableActivityWorkflow,
     ActivityTimeoutWorkflow,
     HeartbeatDetailsWorkflow,

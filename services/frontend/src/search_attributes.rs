@@ -52,6 +52,23 @@ const RESERVED: [&str; 24] = [
     "TemporalExternalPayloadSizeBytes",
 ];
 
+/// Temporal's own attributes that workflows may set as if they were custom ones (its
+/// "predefined whitelist"): the SDKs upsert `TemporalChangeVersion` for each patch a
+/// workflow takes, for example.
+pub const SETTABLE_PREDEFINED: [(&str, ValueType); 11] = [
+    ("TemporalChangeVersion", ValueType::KeywordList),
+    ("BinaryChecksums", ValueType::KeywordList),
+    ("BuildIds", ValueType::KeywordList),
+    ("BatcherNamespace", ValueType::Keyword),
+    ("BatcherUser", ValueType::Keyword),
+    ("TemporalScheduledStartTime", ValueType::Datetime),
+    ("TemporalScheduledById", ValueType::Keyword),
+    ("TemporalSchedulePaused", ValueType::Bool),
+    ("TemporalNamespaceDivision", ValueType::Keyword),
+    ("TemporalPauseInfo", ValueType::KeywordList),
+    ("TemporalReportedProblems", ValueType::KeywordList),
+];
+
 /// At most this many custom search attributes per namespace (Temporal's SQL visibility
 /// offers this many columns of each type; one limit for all types here).
 pub const MAX_CUSTOM: usize = 100;
@@ -98,8 +115,20 @@ pub fn custom(namespace: &Namespace) -> BTreeMap<String, ValueType> {
         .collect()
 }
 
-/// Checks the search attributes a workflow sets: each must be a custom attribute of the
-/// namespace and hold a value of its type, as Temporal checks them.
+/// The attributes a workflow may set: the namespace's custom ones and Temporal's settable
+/// predefined ones.
+fn settable(namespace: &Namespace) -> BTreeMap<String, ValueType> {
+    let mut settable = custom(namespace);
+    settable.extend(
+        SETTABLE_PREDEFINED
+            .iter()
+            .map(|(name, value_type)| (name.to_string(), *value_type)),
+    );
+    settable
+}
+
+/// Checks the search attributes a workflow sets: each must be one it may set (see
+/// [`settable`]) and hold a value of its type, as Temporal checks them.
 pub fn validate(
     namespace: &Namespace,
     attributes: Option<&SearchAttributes>,
@@ -107,7 +136,7 @@ pub fn validate(
     let Some(attributes) = attributes else {
         return Ok(());
     };
-    let custom = custom(namespace);
+    let custom = settable(namespace);
     for (name, payload) in &attributes.indexed_fields {
         let Some(value_type) = custom.get(name) else {
             return Err(Status::invalid_argument(format!(
@@ -128,7 +157,7 @@ pub fn validate(
 /// Marks each attribute's payload with the `type` metadata of its registered type, as
 /// Temporal stores them. The attributes were [`validate`]d.
 pub fn typed(namespace: &Namespace, attributes: &mut Option<SearchAttributes>) {
-    let custom = custom(namespace);
+    let custom = settable(namespace);
     for (name, payload) in attributes
         .iter_mut()
         .flat_map(|a| a.indexed_fields.iter_mut())

@@ -49,12 +49,10 @@ const SCHEDULER_DIVISION: &str = "TemporalScheduler";
 
 /// Search attributes Temporal keeps on its own that queries may name besides the namespace's.
 fn system_attribute(name: &str) -> Option<ValueType> {
-    match name {
-        NAMESPACE_DIVISION | "TemporalScheduledById" => Some(ValueType::Keyword),
-        "TemporalScheduledStartTime" => Some(ValueType::Datetime),
-        "TemporalSchedulePaused" => Some(ValueType::Bool),
-        _ => None,
-    }
+    crate::search_attributes::SETTABLE_PREDEFINED
+        .iter()
+        .find(|(predefined, _)| *predefined == name)
+        .map(|(_, value_type)| *value_type)
 }
 
 /// Parses a List or Count query against the namespace's search attributes.

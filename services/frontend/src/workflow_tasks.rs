@@ -313,6 +313,14 @@ fn check_search_attributes(
     for command in commands {
         let attributes = match &command.attributes {
             Some(C::UpsertWorkflowSearchAttributesCommandAttributes(a)) => {
+                if a.search_attributes
+                    .as_ref()
+                    .is_none_or(|attributes| attributes.indexed_fields.is_empty())
+                {
+                    return Err(Status::invalid_argument(
+                        "IndexedFields is not set on UpsertWorkflowSearchAttributesCommand.",
+                    ));
+                }
                 a.search_attributes.as_ref()
             }
             Some(C::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => {
