@@ -3,10 +3,12 @@
 //! names the activities.
 
 use cairn_engine::{
+    RunKey,
     activity_control::{ActivitySelector, OptionsChange, Pause, Reset, Unpause},
     time,
 };
 use temporalio_protos::protos::temporal::api::{
+    activity::v1::ActivityOptions,
     common::v1::WorkflowExecution,
     workflowservice::v1::{
         self as ws, pause_activity_request, reset_activity_request, unpause_activity_request,
@@ -24,7 +26,7 @@ fn target<A>(
     execution: Option<&WorkflowExecution>,
     activity: Option<A>,
     select: impl FnOnce(A) -> ActivitySelector,
-) -> Result<(cairn_engine::RunKey, ActivitySelector), Status> {
+) -> Result<(RunKey, ActivitySelector), Status> {
     validate::required(
         execution.map_or("", |e| e.workflow_id.as_str()),
         "WorkflowId",
@@ -39,6 +41,62 @@ fn target<A>(
 
 fn jitter(duration: Option<&prost_wkt_types::Duration>) -> time::Nanos {
     time::from_duration(duration).max(0)
+}
+
+/// Applies a pause to the selected activities of a run.
+async fn pause(
+    frontend: &Frontend,
+    run: RunKey,
+    selector: ActivitySelector,
+    pause: Pause,
+) -> Result<(), Status> {
+    frontend
+        .history
+        .control_activities(run, move |tx| tx.pause_activities(&selector, &pause))
+        .await
+        .map_err(status)
+}
+
+async fn unpause(
+    frontend: &Frontend,
+    run: RunKey,
+    selector: ActivitySelector,
+    unpause: Unpause,
+) -> Result<(), Status> {
+    frontend
+        .history
+        .control_activities(run, move |tx| tx.unpause_activities(&selector, &unpause))
+        .await
+        .map_err(status)
+}
+
+async fn reset(
+    frontend: &Frontend,
+    run: RunKey,
+    selector: ActivitySelector,
+    reset: Reset,
+) -> Result<(), Status> {
+    frontend
+        .history
+        .control_activities(run, move |tx| tx.reset_activities(&selector, &reset))
+        .await
+        .map_err(status)
+}
+
+/// Changes (or restores) the options of the selected activities; answers the new ones.
+async fn change_options(
+    frontend: &Frontend,
+    run: RunKey,
+    selector: ActivitySelector,
+    change: OptionsChange,
+) -> Result<ActivityOptions, Status> {
+    frontend
+        .history
+        .control_activities(run, move |tx| {
+            tx.update_activity_options(&selector, &change)
+        })
+        .await
+        .map_err(status)
 }
 
 pub(crate) async fn pause_activity(
@@ -56,16 +114,12 @@ pub(crate) async fn pause_activity(
             pause_activity_request::Activity::Type(name) => ActivitySelector::Type(name),
         },
     )?;
-    let pause = Pause {
+    let pause_request = Pause {
         identity: r.identity,
         reason: r.reason,
         request_id: r.request_id,
     };
-    frontend
-        .history
-        .control_activities(run, move |tx| tx.pause_activities(&selector, &pause))
-        .await
-        .map_err(status)?;
+    pause(frontend, run, selector, pause_request).await?;
     Ok(Response::new(ws::PauseActivityResponse::default()))
 }
 
@@ -85,16 +139,12 @@ pub(crate) async fn unpause_activity(
             unpause_activity_request::Activity::UnpauseAll(_) => ActivitySelector::All,
         },
     )?;
-    let unpause = Unpause {
+    let unpause_request = Unpause {
         reset_attempts: r.reset_attempts,
         reset_heartbeat: r.reset_heartbeat,
         jitter: jitter(r.jitter.as_ref()),
     };
-    frontend
-        .history
-        .control_activities(run, move |tx| tx.unpause_activities(&selector, &unpause))
-        .await
-        .map_err(status)?;
+    unpause(frontend, run, selector, unpause_request).await?;
     Ok(Response::new(ws::UnpauseActivityResponse::default()))
 }
 
@@ -114,17 +164,13 @@ pub(crate) async fn reset_activity(
             reset_activity_request::Activity::MatchAll(_) => ActivitySelector::All,
         },
     )?;
-    let reset = Reset {
+    let reset_request = Reset {
         reset_heartbeat: r.reset_heartbeat,
         keep_paused: r.keep_paused,
         jitter: jitter(r.jitter.as_ref()),
         restore_original_options: r.restore_original_options,
     };
-    frontend
-        .history
-        .control_activities(run, move |tx| tx.reset_activities(&selector, &reset))
-        .await
-        .map_err(status)?;
+    reset(frontend, run, selector, reset_request).await?;
     Ok(Response::new(ws::ResetActivityResponse::default()))
 }
 
@@ -149,13 +195,7 @@ pub(crate) async fn update_activity_options(
         paths: r.update_mask.map(|mask| mask.paths),
         restore_original: r.restore_original,
     };
-    let options = frontend
-        .history
-        .control_activities(run, move |tx| {
-            tx.update_activity_options(&selector, &change)
-        })
-        .await
-        .map_err(status)?;
+    let options = change_options(frontend, run, selector, change).await?;
     Ok(Response::new(ws::UpdateActivityOptionsResponse {
         activity_options: Some(options),
     }))
@@ -171,7 +211,7 @@ fn execution_target(
     workflow_id: &str,
     run_id: &str,
     activity_id: &str,
-) -> Result<(cairn_engine::RunKey, ActivitySelector), Status> {
+) -> Result<(RunKey, ActivitySelector), Status> {
     if workflow_id.is_empty() {
         return Err(Status::unimplemented(
             "standalone activities are not supported; name the activity's workflow ID",
@@ -199,16 +239,12 @@ pub(crate) async fn pause_activity_execution(
         &r.run_id,
         &r.activity_id,
     )?;
-    let pause = Pause {
+    let pause_request = Pause {
         identity: r.identity,
         reason: r.reason,
         request_id: r.request_id,
     };
-    frontend
-        .history
-        .control_activities(run, move |tx| tx.pause_activities(&selector, &pause))
-        .await
-        .map_err(status)?;
+    pause(frontend, run, selector, pause_request).await?;
     Ok(Response::new(ws::PauseActivityExecutionResponse::default()))
 }
 
@@ -224,15 +260,11 @@ pub(crate) async fn unpause_activity_execution(
         &r.run_id,
         &r.activity_id,
     )?;
-    let unpause = Unpause {
+    let unpause_request = Unpause {
         jitter: jitter(r.jitter.as_ref()),
         ..Unpause::default()
     };
-    frontend
-        .history
-        .control_activities(run, move |tx| tx.unpause_activities(&selector, &unpause))
-        .await
-        .map_err(status)?;
+    unpause(frontend, run, selector, unpause_request).await?;
     Ok(Response::new(
         ws::UnpauseActivityExecutionResponse::default(),
     ))
@@ -250,17 +282,13 @@ pub(crate) async fn reset_activity_execution(
         &r.run_id,
         &r.activity_id,
     )?;
-    let reset = Reset {
+    let reset_request = Reset {
         reset_heartbeat: r.reset_heartbeat,
         keep_paused: r.keep_paused,
         jitter: jitter(r.jitter.as_ref()),
         restore_original_options: r.restore_original_options,
     };
-    frontend
-        .history
-        .control_activities(run, move |tx| tx.reset_activities(&selector, &reset))
-        .await
-        .map_err(status)?;
+    reset(frontend, run, selector, reset_request).await?;
     Ok(Response::new(ws::ResetActivityExecutionResponse::default()))
 }
 
@@ -281,13 +309,7 @@ pub(crate) async fn update_activity_execution_options(
         paths: r.update_mask.map(|mask| mask.paths),
         restore_original: r.restore_original,
     };
-    let options = frontend
-        .history
-        .control_activities(run, move |tx| {
-            tx.update_activity_options(&selector, &change)
-        })
-        .await
-        .map_err(status)?;
+    let options = change_options(frontend, run, selector, change).await?;
     Ok(Response::new(ws::UpdateActivityExecutionOptionsResponse {
         activity_options: Some(options),
     }))
