@@ -3,12 +3,12 @@
 //! names the activities.
 
 use cairn_engine::{
-    RunKey,
+    EngineError, RunKey,
     activity_control::{ActivitySelector, OptionsChange, Pause, Reset, Unpause},
+    events::Tx,
     time,
 };
 use temporalio_protos::protos::temporal::api::{
-    activity::v1::ActivityOptions,
     common::v1::WorkflowExecution,
     workflowservice::v1::{
         self as ws, pause_activity_request, reset_activity_request, unpause_activity_request,
@@ -43,58 +43,15 @@ fn jitter(duration: Option<&prost_wkt_types::Duration>) -> time::Nanos {
     time::from_duration(duration).max(0)
 }
 
-/// Applies a pause to the selected activities of a run.
-async fn pause(
+/// Applies an operator's action to a run's activities on the run's history owner.
+async fn act<T: Send + 'static>(
     frontend: &Frontend,
     run: RunKey,
-    selector: ActivitySelector,
-    pause: Pause,
-) -> Result<(), Status> {
+    action: impl FnOnce(&mut Tx<'_>) -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, Status> {
     frontend
         .history
-        .control_activities(run, move |tx| tx.pause_activities(&selector, &pause))
-        .await
-        .map_err(status)
-}
-
-async fn unpause(
-    frontend: &Frontend,
-    run: RunKey,
-    selector: ActivitySelector,
-    unpause: Unpause,
-) -> Result<(), Status> {
-    frontend
-        .history
-        .control_activities(run, move |tx| tx.unpause_activities(&selector, &unpause))
-        .await
-        .map_err(status)
-}
-
-async fn reset(
-    frontend: &Frontend,
-    run: RunKey,
-    selector: ActivitySelector,
-    reset: Reset,
-) -> Result<(), Status> {
-    frontend
-        .history
-        .control_activities(run, move |tx| tx.reset_activities(&selector, &reset))
-        .await
-        .map_err(status)
-}
-
-/// Changes (or restores) the options of the selected activities; answers the new ones.
-async fn change_options(
-    frontend: &Frontend,
-    run: RunKey,
-    selector: ActivitySelector,
-    change: OptionsChange,
-) -> Result<ActivityOptions, Status> {
-    frontend
-        .history
-        .control_activities(run, move |tx| {
-            tx.update_activity_options(&selector, &change)
-        })
+        .control_activities(run, action)
         .await
         .map_err(status)
 }
@@ -119,7 +76,10 @@ pub(crate) async fn pause_activity(
         reason: r.reason,
         request_id: r.request_id,
     };
-    pause(frontend, run, selector, pause_request).await?;
+    act(frontend, run, move |tx| {
+        tx.pause_activities(&selector, &pause_request)
+    })
+    .await?;
     Ok(Response::new(ws::PauseActivityResponse::default()))
 }
 
@@ -144,7 +104,10 @@ pub(crate) async fn unpause_activity(
         reset_heartbeat: r.reset_heartbeat,
         jitter: jitter(r.jitter.as_ref()),
     };
-    unpause(frontend, run, selector, unpause_request).await?;
+    act(frontend, run, move |tx| {
+        tx.unpause_activities(&selector, &unpause_request)
+    })
+    .await?;
     Ok(Response::new(ws::UnpauseActivityResponse::default()))
 }
 
@@ -170,7 +133,10 @@ pub(crate) async fn reset_activity(
         jitter: jitter(r.jitter.as_ref()),
         restore_original_options: r.restore_original_options,
     };
-    reset(frontend, run, selector, reset_request).await?;
+    act(frontend, run, move |tx| {
+        tx.reset_activities(&selector, &reset_request)
+    })
+    .await?;
     Ok(Response::new(ws::ResetActivityResponse::default()))
 }
 
@@ -195,7 +161,10 @@ pub(crate) async fn update_activity_options(
         paths: r.update_mask.map(|mask| mask.paths),
         restore_original: r.restore_original,
     };
-    let options = change_options(frontend, run, selector, change).await?;
+    let options = act(frontend, run, move |tx| {
+        tx.update_activity_options(&selector, &change)
+    })
+    .await?;
     Ok(Response::new(ws::UpdateActivityOptionsResponse {
         activity_options: Some(options),
     }))
@@ -244,7 +213,10 @@ pub(crate) async fn pause_activity_execution(
         reason: r.reason,
         request_id: r.request_id,
     };
-    pause(frontend, run, selector, pause_request).await?;
+    act(frontend, run, move |tx| {
+        tx.pause_activities(&selector, &pause_request)
+    })
+    .await?;
     Ok(Response::new(ws::PauseActivityExecutionResponse::default()))
 }
 
@@ -264,7 +236,10 @@ pub(crate) async fn unpause_activity_execution(
         jitter: jitter(r.jitter.as_ref()),
         ..Unpause::default()
     };
-    unpause(frontend, run, selector, unpause_request).await?;
+    act(frontend, run, move |tx| {
+        tx.unpause_activities(&selector, &unpause_request)
+    })
+    .await?;
     Ok(Response::new(
         ws::UnpauseActivityExecutionResponse::default(),
     ))
@@ -288,7 +263,10 @@ pub(crate) async fn reset_activity_execution(
         jitter: jitter(r.jitter.as_ref()),
         restore_original_options: r.restore_original_options,
     };
-    reset(frontend, run, selector, reset_request).await?;
+    act(frontend, run, move |tx| {
+        tx.reset_activities(&selector, &reset_request)
+    })
+    .await?;
     Ok(Response::new(ws::ResetActivityExecutionResponse::default()))
 }
 
@@ -309,7 +287,10 @@ pub(crate) async fn update_activity_execution_options(
         paths: r.update_mask.map(|mask| mask.paths),
         restore_original: r.restore_original,
     };
-    let options = change_options(frontend, run, selector, change).await?;
+    let options = act(frontend, run, move |tx| {
+        tx.update_activity_options(&selector, &change)
+    })
+    .await?;
     Ok(Response::new(ws::UpdateActivityExecutionOptionsResponse {
         activity_options: Some(options),
     }))
