@@ -21,10 +21,33 @@ use crate::{
     time::{self, Nanos},
 };
 
-/// What a worker needs to run the activity task it was given.
+/// An activity attempt recorded as started.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StartedActivity {
     pub info: ActivityInfo,
+}
+
+/// What a worker needs to run an activity attempt: the activity's state, and the input and
+/// header its `ActivityTaskScheduled` event holds (encoded `Payloads` and `Header`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ActivityTask {
+    pub info: ActivityInfo,
+    pub input: Vec<u8>,
+    pub header: Vec<u8>,
+}
+
+impl ActivityTask {
+    /// The task of an attempt started for an activity scheduled by `event`.
+    pub fn from_scheduled(
+        info: ActivityInfo,
+        event: &history::ActivityTaskScheduledEventAttributes,
+    ) -> Self {
+        Self {
+            info,
+            input: opt_bytes(&event.input),
+            header: opt_bytes::<Header>(&event.header),
+        }
+    }
 }
 
 /// What a heartbeat tells the worker running the attempt.
@@ -144,7 +167,7 @@ pub(crate) fn normalized_timeouts(
     )
 }
 
-fn opt_bytes<M: Message>(message: &Option<M>) -> Vec<u8> {
+pub(crate) fn opt_bytes<M: Message>(message: &Option<M>) -> Vec<u8> {
     message
         .as_ref()
         .map(Message::encode_to_vec)
@@ -172,8 +195,6 @@ impl ActivityInfo {
             activity_id: a.activity_id.clone(),
             activity_type: a.activity_type.clone().unwrap_or_default().name,
             task_queue: a.task_queue.clone().unwrap_or_default().name,
-            input: opt_bytes(&a.input),
-            header: opt_bytes::<Header>(&a.header),
             schedule_to_close_timeout: time::from_duration(a.schedule_to_close_timeout.as_ref()),
             schedule_to_start_timeout: time::from_duration(a.schedule_to_start_timeout.as_ref()),
             start_to_close_timeout: time::from_duration(a.start_to_close_timeout.as_ref()),

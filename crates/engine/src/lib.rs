@@ -23,6 +23,7 @@ pub mod proto;
 pub mod reset;
 pub mod retry;
 pub mod schedule;
+pub mod sections;
 pub mod signal;
 pub mod start;
 pub mod state;

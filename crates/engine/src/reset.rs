@@ -552,7 +552,7 @@ fn note_signal(
 ) {
     state.signal_count += 1;
     if !signal.request_id.is_empty() {
-        state.signal_request_ids.push(signal.request_id.clone());
+        state.record_signal_request(&signal.request_id);
     }
 }
 

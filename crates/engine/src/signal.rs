@@ -29,9 +29,7 @@ impl Tx<'_> {
         if !self.state.is_open() {
             return Err(EngineError::workflow_completed());
         }
-        if !signal.request_id.is_empty()
-            && self.state.signal_request_ids.contains(&signal.request_id)
-        {
+        if !signal.request_id.is_empty() && self.state.has_signal_request(&signal.request_id) {
             return Ok(());
         }
         if self.state.signal_count >= MAX_SIGNALS_PER_EXECUTION {
@@ -41,9 +39,7 @@ impl Tx<'_> {
         }
         self.state.signal_count += 1;
         if !signal.request_id.is_empty() {
-            self.state
-                .signal_request_ids
-                .push(signal.request_id.clone());
+            self.state.record_signal_request(&signal.request_id);
         }
         self.append_for_workflow(history::WorkflowExecutionSignaledEventAttributes {
             signal_name: signal.name,
@@ -123,9 +119,17 @@ impl Tx<'_> {
         self.state.search_attributes = current.encode_to_vec();
     }
 
+    /// Merges memo fields into the run's memo. As in Temporal, a field whose value is nil
+    /// (no data, JSON `null`, or an empty list) is removed.
     pub fn upsert_memo(&mut self, upsert: Memo) {
         let mut current = Memo::decode(self.state.memo.as_slice()).unwrap_or_default();
-        current.fields.extend(upsert.fields);
+        for (key, value) in upsert.fields {
+            if matches!(value.data.as_slice(), b"" | b"null" | b"[]") {
+                current.fields.remove(&key);
+            } else {
+                current.fields.insert(key, value);
+            }
+        }
         self.state.memo = current.encode_to_vec();
     }
 }

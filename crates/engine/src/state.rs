@@ -94,7 +94,7 @@ pub struct MutableState {
     #[avro(with)]
     pub buffered_events: Vec<u8>,
     pub cancel_requested: bool,
-    /// Request IDs of accepted signals, so a retried signal is applied once.
+    /// Request IDs of accepted signals, so a retried signal is applied once; sorted.
     pub signal_request_ids: Vec<String>,
     pub signal_count: i64,
     /// Encoded `Memo` and `SearchAttributes` as given at start.
@@ -281,13 +281,7 @@ pub struct ActivityInfo {
     pub activity_id: String,
     pub activity_type: String,
     pub task_queue: String,
-    /// Encoded `Payloads` and `Header`, as the workflow sent them.
-    #[serde(with = "apache_avro::serde::bytes")]
-    #[avro(with)]
-    pub input: Vec<u8>,
-    #[serde(with = "apache_avro::serde::bytes")]
-    #[avro(with)]
-    pub header: Vec<u8>,
+    // The activity's input and header stay in its `ActivityTaskScheduled` event only.
     pub schedule_to_close_timeout: Nanos,
     pub schedule_to_start_timeout: Nanos,
     pub start_to_close_timeout: Nanos,
@@ -446,6 +440,23 @@ impl MutableState {
             .iter()
             .position(|a| a.scheduled_event_id == scheduled_event_id)?;
         Some(self.activities.remove(index))
+    }
+
+    /// Whether a signal with this request ID was accepted already.
+    pub fn has_signal_request(&self, request_id: &str) -> bool {
+        self.signal_request_ids
+            .binary_search_by(|id| id.as_str().cmp(request_id))
+            .is_ok()
+    }
+
+    /// Remembers an accepted signal's request ID (kept sorted, as a set).
+    pub fn record_signal_request(&mut self, request_id: &str) {
+        if let Err(at) = self
+            .signal_request_ids
+            .binary_search_by(|id| id.as_str().cmp(request_id))
+        {
+            self.signal_request_ids.insert(at, request_id.to_string());
+        }
     }
 
     pub fn timer(&self, timer_id: &str) -> Option<&TimerInfo> {

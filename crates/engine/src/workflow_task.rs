@@ -53,7 +53,7 @@ pub enum CompletionOutcome {
     /// Accepted. Activities the worker asked to run eagerly are already recorded as started
     /// for it and listed here; they never reach matching.
     Accepted {
-        eager_activities: Vec<crate::ActivityInfo>,
+        eager_activities: Vec<crate::activity::ActivityTask>,
     },
     CommandRejected {
         cause: WorkflowTaskFailedCause,
@@ -368,6 +368,14 @@ impl Tx<'_> {
     ) -> Result<(), EngineError> {
         self.check_started_task(scheduled_event_id, started_event_id)?;
         self.fail_started_task(cause, failure, identity);
+        if cause == WorkflowTaskFailedCause::GrpcMessageTooLarge {
+            // As Temporal: a completion too large to send never succeeds, so the workflow
+            // ends at once instead of retrying the task forever.
+            self.terminate(GRPC_MESSAGE_TOO_LARGE, None, "history-service")?;
+            self.changes
+                .tasks
+                .retain(|task| task.kind != crate::TaskKind::Workflow);
+        }
         Ok(())
     }
 
@@ -505,6 +513,10 @@ impl Tx<'_> {
     }
 }
 
+/// The reason a workflow is terminated with when its worker could not send a completion
+/// (Temporal's words).
+pub const GRPC_MESSAGE_TOO_LARGE: &str = "GrpcMessageTooLarge";
+
 /// Most activities one completion may start eagerly (Temporal's default).
 pub const MAX_EAGER_ACTIVITIES: usize = 3;
 
@@ -516,7 +528,7 @@ impl Tx<'_> {
         commands: &[crate::proto::command::Command],
         started_event_id: i64,
         identity: &str,
-    ) -> Vec<crate::ActivityInfo> {
+    ) -> Vec<crate::activity::ActivityTask> {
         use crate::proto::command::command::Attributes as C;
         let mut started = Vec::new();
         for command in commands {
@@ -547,7 +559,11 @@ impl Tx<'_> {
             self.changes.tasks.retain(|t| {
                 !(t.kind == crate::TaskKind::Activity && t.scheduled_event_id == scheduled_event_id)
             });
-            started.push(activity.info);
+            started.push(crate::activity::ActivityTask {
+                info: activity.info,
+                input: crate::activity::opt_bytes(&a.input),
+                header: crate::activity::opt_bytes(&a.header),
+            });
         }
         started
     }

@@ -9,12 +9,15 @@ mod metadata;
 mod snapshot;
 
 pub use codec::{DecodeError, EncodeError};
-pub use history::{Claim, Event, HistoryRecord, Transition};
+pub use history::{
+    Assembler, Claim, Event, Fragment, HistoryRecord, StateChange, Transition, decode_changes,
+    decode_section, encode_change, encode_section, state_changes,
+};
 pub use metadata::{ClusterRecord, MetadataRecord, NamespaceRecord, NodeRecord, OwnerRecord};
 pub use snapshot::{Entry, SnapshotRecord};
 
-/// Encodes a run's mutable state on its own, as the node's cache stores it. The cache is
-/// rebuilt from Kafka, so it knows only the current schema.
+/// Encodes a run's own fields (the `Run` section of its state). The node's store is rebuilt
+/// from Kafka, so it knows only the current schema.
 pub fn encode_state(state: &cairn_engine::MutableState) -> Result<Vec<u8>, EncodeError> {
     state_codec().encode(state)
 }
@@ -23,10 +26,10 @@ pub fn decode_state(bytes: &[u8]) -> Result<cairn_engine::MutableState, DecodeEr
     state_codec().decode(bytes)
 }
 
-/// The fingerprint of the mutable state's current schema: a cache written in another
-/// format must be rebuilt.
+/// The fingerprint of the internal state format (every section's schema and how the state
+/// splits into sections): a store or snapshot written in another format must be rebuilt.
 pub fn state_format() -> [u8; 8] {
-    state_codec().fingerprint()
+    history::state_format()
 }
 
 fn state_codec() -> &'static codec::Codec<cairn_engine::MutableState> {

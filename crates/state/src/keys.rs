@@ -1,14 +1,15 @@
 //! Key layout: `partition (u32 BE) | table (u8) | components`.
 //!
 //! ```text
-//! run:        p | 1 | ns | wf | run          -> MutableState (Avro)
+//! section:    p | 1 | ns | wf | run | kind | key  -> one section of the run's mutable state
+//!             (key: the item's event ID BE, a signal's request ID, or nothing)
 //! event:      p | 2 | ns | wf | run | id BE  -> HistoryEvent (protobuf)
 //! current:    p | 3 | ns | wf                -> run ID
 //! checkpoint: p | 0                          -> next offset BE | epoch BE | state format (8)
 //! ```
 //! Each string component is `len (u16 BE) | bytes`.
 
-use cairn_engine::{PartitionId, RunKey, WorkflowKey};
+use cairn_engine::{PartitionId, RunKey, WorkflowKey, sections::SectionKind};
 
 #[derive(Clone, Copy)]
 #[repr(u8)]
@@ -42,6 +43,48 @@ pub fn run(partition: PartitionId, run: &RunKey) -> Vec<u8> {
     push_str(&mut key, &run.workflow_id);
     push_str(&mut key, &run.run_id);
     key
+}
+
+/// The key of one section of a run's mutable state.
+pub fn section(
+    partition: PartitionId,
+    run: &RunKey,
+    kind: SectionKind,
+    id: i64,
+    name: &str,
+) -> Vec<u8> {
+    let mut key = self::run(partition, run);
+    key.push(kind as u8);
+    match kind {
+        SectionKind::Activity
+        | SectionKind::Timer
+        | SectionKind::Child
+        | SectionKind::ExternalRequest => {
+            key.extend_from_slice(&id.to_be_bytes());
+        }
+        SectionKind::SignalRequest => key.extend_from_slice(name.as_bytes()),
+        _ => {}
+    }
+    key
+}
+
+/// The key past every section of a run (kind bytes are all below 0xff).
+pub fn run_end(partition: PartitionId, run: &RunKey) -> Vec<u8> {
+    let mut key = self::run(partition, run);
+    key.push(0xff);
+    key
+}
+
+/// Splits a section key after its run: the length of the run's prefix, the section's kind
+/// and the rest (its item key). `None` for a key of another shape.
+pub fn split_section(key: &[u8]) -> Option<(usize, SectionKind, &[u8])> {
+    let mut at = 5;
+    for _ in 0..3 {
+        let len = u16::from_be_bytes(key.get(at..at + 2)?.try_into().ok()?);
+        at += 2 + usize::from(len);
+    }
+    let kind = SectionKind::from_u8(*key.get(at)?)?;
+    Some((at, kind, &key[at + 1..]))
 }
 
 pub fn event(partition: PartitionId, run: &RunKey, event_id: i64) -> Vec<u8> {

@@ -1,5 +1,6 @@
-//! The node's RocksDB cache of the history partitions it owns: each run's mutable state, its
-//! history events, the current run of each workflow ID, and per partition the log position
+//! The node's RocksDB cache of the history partitions it owns: each run's mutable state (as
+//! the sections transitions change, one row each, so applying a transition writes what it
+//! changed and nothing more), its history events, the current run of each workflow ID, and per partition the log position
 //! the cache reflects. Everything here can be rebuilt from the history topic; a partition's
 //! changes and its log offset are always written in one batch, so after a crash the cache is
 //! exactly the log up to that offset.
@@ -11,7 +12,10 @@ mod keys;
 
 use std::{path::Path, sync::Arc};
 
-use cairn_engine::{MutableState, PartitionId, RunKey, WorkflowKey};
+use cairn_engine::{
+    MutableState, PartitionId, RunKey, WorkflowKey,
+    sections::{Section, SectionKind},
+};
 use cairn_schemas::Transition;
 use rocksdb::{DB, Direction, IteratorMode, Options, WriteBatch};
 
@@ -70,8 +74,8 @@ impl StateDb {
         }
     }
 
-    /// Applies a log record in one atomic batch: the runs' states, their new events, the
-    /// current-run pointers and the checkpoint after it.
+    /// Applies a log record in one atomic batch: the runs' changed sections, their new
+    /// events, the current-run pointers and the checkpoint after it.
     pub fn apply(
         &self,
         partition: PartitionId,
@@ -82,7 +86,7 @@ impl StateDb {
         for transition in transitions {
             let run = &transition.run;
             if transition.deleted {
-                batch.delete(keys::run(partition, run));
+                batch.delete_range(keys::run(partition, run), keys::run_end(partition, run));
                 batch.delete_range(
                     keys::event(partition, run, 0),
                     keys::event(partition, run, i64::MAX),
@@ -93,9 +97,22 @@ impl StateDb {
                 }
                 continue;
             }
-            let state = cairn_schemas::encode_state(&transition.state)
-                .map_err(|_| StateError::Malformed { table: "runs" })?;
-            batch.put(keys::run(partition, run), state);
+            for change in &transition.changes {
+                match (&change.value, change.kind) {
+                    // Removing the run's own fields removes the whole state.
+                    (None, SectionKind::Run) => {
+                        batch
+                            .delete_range(keys::run(partition, run), keys::run_end(partition, run));
+                    }
+                    (None, kind) => {
+                        batch.delete(keys::section(partition, run, kind, change.id, &change.name))
+                    }
+                    (Some(value), kind) => batch.put(
+                        keys::section(partition, run, kind, change.id, &change.name),
+                        value,
+                    ),
+                }
+            }
             // A run becomes its workflow's current run when it is created.
             if transition.events.first().is_some_and(|e| e.event_id == 1) {
                 batch.put(
@@ -117,10 +134,20 @@ impl StateDb {
         partition: PartitionId,
         run: &RunKey,
     ) -> Result<Option<MutableState>, StateError> {
-        match self.db.get(keys::run(partition, run))? {
-            Some(bytes) => decode_state(&bytes).map(Some),
-            None => Ok(None),
+        let start = keys::run(partition, run);
+        let end = keys::run_end(partition, run);
+        let mut sections = Vec::new();
+        for item in self
+            .db
+            .iterator(IteratorMode::From(&start, Direction::Forward))
+        {
+            let (key, value) = item?;
+            if key.as_ref() >= end.as_slice() {
+                break;
+            }
+            sections.push(decode_section(&key, &value)?);
         }
+        Ok(cairn_engine::sections::assemble(sections))
     }
 
     pub fn current_run(
@@ -140,6 +167,8 @@ impl StateDb {
     pub fn runs(&self, partition: PartitionId) -> Result<Vec<MutableState>, StateError> {
         let prefix = keys::table_prefix(partition, Table::Run);
         let mut out = Vec::new();
+        let mut run_prefix: Vec<u8> = Vec::new();
+        let mut sections = Vec::new();
         for item in self
             .db
             .iterator(IteratorMode::From(&prefix, Direction::Forward))
@@ -148,8 +177,17 @@ impl StateDb {
             if !key.starts_with(&prefix) {
                 break;
             }
-            out.push(decode_state(&value)?);
+            let (run_len, _, _) =
+                keys::split_section(&key).ok_or(StateError::Malformed { table: "runs" })?;
+            if key[..run_len] != run_prefix[..] {
+                out.extend(cairn_engine::sections::assemble(std::mem::take(
+                    &mut sections,
+                )));
+                run_prefix = key[..run_len].to_vec();
+            }
+            sections.push(decode_section(&key, &value)?);
         }
+        out.extend(cairn_engine::sections::assemble(sections));
         Ok(out)
     }
 
@@ -272,8 +310,11 @@ fn parse_checkpoint(value: &[u8]) -> Option<Checkpoint> {
     Some(Checkpoint { next_offset, epoch })
 }
 
-fn decode_state(bytes: &[u8]) -> Result<MutableState, StateError> {
-    cairn_schemas::decode_state(bytes).map_err(|source| StateError::Corrupt {
+fn decode_section(key: &[u8], value: &[u8]) -> Result<Section, StateError> {
+    let (_, kind, rest) =
+        keys::split_section(key).ok_or(StateError::Malformed { table: "runs" })?;
+    let name = std::str::from_utf8(rest).unwrap_or_default();
+    cairn_schemas::decode_section(kind, name, value).map_err(|source| StateError::Corrupt {
         table: "runs",
         source,
     })

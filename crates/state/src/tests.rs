@@ -1,5 +1,5 @@
 use cairn_engine::{
-    RunKey,
+    MutableState, RunKey,
     proto::{
         common::WorkflowType, taskqueue::TaskQueue, workflowservice::StartWorkflowExecutionRequest,
     },
@@ -10,6 +10,11 @@ use prost::Message;
 use super::*;
 
 fn started(workflow_id: &str) -> Transition {
+    started_with_state(workflow_id).0
+}
+
+/// A new run's first transition, and the state it creates.
+fn started_with_state(workflow_id: &str) -> (Transition, MutableState) {
     let run = RunKey {
         namespace_id: "ns".into(),
         workflow_id: workflow_id.into(),
@@ -38,12 +43,17 @@ fn started(workflow_id: &str) -> Transition {
             data: e.encode_to_vec(),
         })
         .collect();
-    Transition {
-        run,
-        events,
+    let changes =
+        cairn_schemas::state_changes(&cairn_engine::sections::diff(None, &state)).unwrap();
+    (
+        Transition {
+            run,
+            events,
+            changes,
+            deleted: false,
+        },
         state,
-        deleted: false,
-    }
+    )
 }
 
 #[test]
@@ -51,7 +61,7 @@ fn applied_transitions_read_back_with_their_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let db = StateDb::open(dir.path()).unwrap();
     assert_eq!(db.checkpoint(7).unwrap(), None);
-    let transition = started("wf-1");
+    let (transition, state) = started_with_state("wf-1");
     db.apply(
         7,
         std::slice::from_ref(&transition),
@@ -69,10 +79,7 @@ fn applied_transitions_read_back_with_their_checkpoint() {
             epoch: 2
         })
     );
-    assert_eq!(
-        db.run(7, &transition.run).unwrap().as_ref(),
-        Some(&transition.state)
-    );
+    assert_eq!(db.run(7, &transition.run).unwrap().as_ref(), Some(&state));
     assert_eq!(
         db.current_run(7, &transition.run.workflow())
             .unwrap()
@@ -207,7 +214,7 @@ fn a_deleted_run_loses_its_state_events_and_current_pointer_and_spares_its_neigh
         epoch: 1,
     };
     let doomed = started("wf-1");
-    let neighbour = started("wf-2");
+    let (neighbour, neighbour_state) = started_with_state("wf-2");
     db.apply(7, &[doomed.clone(), neighbour.clone()], checkpoint(1))
         .unwrap();
     let deletion = Transition {
@@ -224,10 +231,7 @@ fn a_deleted_run_loses_its_state_events_and_current_pointer_and_spares_its_neigh
             .is_empty()
     );
     assert_eq!(db.current_run(7, &doomed.run.workflow()).unwrap(), None);
-    assert_eq!(
-        db.run(7, &neighbour.run).unwrap(),
-        Some(neighbour.state.clone())
-    );
+    assert_eq!(db.run(7, &neighbour.run).unwrap(), Some(neighbour_state));
     assert_eq!(
         db.events(7, &neighbour.run, 1, i64::MAX, 100)
             .unwrap()
@@ -235,4 +239,47 @@ fn a_deleted_run_loses_its_state_events_and_current_pointer_and_spares_its_neigh
         2
     );
     assert_eq!(db.checkpoint(7).unwrap(), Some(checkpoint(2)));
+}
+
+#[test]
+fn changed_sections_apply_over_the_stored_ones() {
+    use cairn_engine::{sections, state::TimerInfo};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = StateDb::open(dir.path()).unwrap();
+    let checkpoint = |next_offset| Checkpoint {
+        next_offset,
+        epoch: 1,
+    };
+    let (first, before) = started_with_state("wf-1");
+    db.apply(7, std::slice::from_ref(&first), checkpoint(1))
+        .unwrap();
+    let mut after = before.clone();
+    after.memo = vec![1, 2, 3];
+    after.next_event_id += 2;
+    for started_event_id in [5, 9] {
+        after.timers.push(TimerInfo {
+            timer_id: format!("t{started_event_id}"),
+            started_event_id,
+            fire_time: 10,
+        });
+    }
+    after.record_signal_request("sig-b");
+    after.record_signal_request("sig-a");
+    let change = |before: &MutableState, after: &MutableState| Transition {
+        events: vec![],
+        changes: cairn_schemas::state_changes(&sections::diff(Some(before), after)).unwrap(),
+        ..first.clone()
+    };
+    db.apply(7, &[change(&before, &after)], checkpoint(2))
+        .unwrap();
+    assert_eq!(db.run(7, &first.run).unwrap().as_ref(), Some(&after));
+
+    let mut later = after.clone();
+    later.timers.remove(0);
+    later.memo.clear();
+    db.apply(7, &[change(&after, &later)], checkpoint(3))
+        .unwrap();
+    assert_eq!(db.run(7, &first.run).unwrap().as_ref(), Some(&later));
+    assert_eq!(db.runs(7).unwrap(), vec![later]);
 }

@@ -142,6 +142,7 @@ async fn serve(
             every: SNAPSHOT_EVERY,
         }),
         limits: dynamic.limits,
+        max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
     };
     let history = History::start(
         config,

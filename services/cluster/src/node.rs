@@ -209,6 +209,7 @@ impl Node {
                     every: SNAPSHOT_EVERY,
                 }),
                 limits: config.limits,
+                max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
             },
             db,
             Arc::new(tasks.clone()),

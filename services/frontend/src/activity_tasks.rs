@@ -77,7 +77,7 @@ pub(crate) async fn poll_activity_task_queue(
         return Ok(Response::new(activity_task(
             &namespace,
             &started.state,
-            &started.info,
+            &started.task,
         )));
     }
 }
@@ -257,8 +257,9 @@ pub(crate) async fn record_activity_task_heartbeat_by_id(
 pub(crate) fn activity_task(
     namespace: &Namespace,
     state: &cairn_engine::MutableState,
-    a: &cairn_engine::ActivityInfo,
+    task: &cairn_engine::activity::ActivityTask,
 ) -> ws::PollActivityTaskQueueResponse {
+    let a = &task.info;
     let token = TaskToken {
         namespace_id: namespace.id.clone(),
         workflow_id: state.run.workflow_id.clone(),
@@ -280,8 +281,8 @@ pub(crate) fn activity_task(
             name: a.activity_type.clone(),
         }),
         activity_id: a.activity_id.clone(),
-        header: decode_opt(&a.header),
-        input: decode_opt(&a.input),
+        header: decode_opt(&task.header),
+        input: decode_opt(&task.input),
         heartbeat_details: decode_opt(&a.heartbeat_details),
         scheduled_time: Some(time::timestamp(a.scheduled_time)),
         current_attempt_scheduled_time: Some(time::timestamp(a.attempt_scheduled_time)),

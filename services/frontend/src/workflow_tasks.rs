@@ -165,11 +165,23 @@ fn run_fields(state: &cairn_engine::MutableState) -> ws::PollWorkflowTaskQueueRe
     }
 }
 
+/// The largest workflow-task completion Temporal's frontend accepts: gRPC's default 4 MiB.
+const GRPC_MESSAGE_LIMIT: usize = 4 * 1024 * 1024;
+
 pub(crate) async fn respond_workflow_task_completed(
     frontend: &Frontend,
     request: Request<ws::RespondWorkflowTaskCompletedRequest>,
 ) -> Reply<ws::RespondWorkflowTaskCompletedResponse> {
     let r = request.into_inner();
+    let size = r.encoded_len();
+    if size > GRPC_MESSAGE_LIMIT {
+        // Temporal's frontend takes at most 4 MiB in a message, and answers in gRPC-Go's
+        // words: the SDKs recognise them, fail the task with GrpcMessageTooLarge, and the
+        // workflow is terminated rather than retried forever.
+        return Err(Status::resource_exhausted(format!(
+            "grpc: received message larger than max ({size} vs. {GRPC_MESSAGE_LIMIT})"
+        )));
+    }
     let namespace = frontend.namespace(&r.namespace)?;
     let token = frontend.token(&namespace, &r.task_token)?;
     if let Err(invalid) = check_search_attributes(&namespace, &r.commands) {

@@ -88,6 +88,7 @@ async fn run(workflows: usize, signals: usize, snapshot_every: u64) {
         kafka: KafkaConfig::new(kafka.bootstrap()),
         snapshots: snapshots.clone(),
         limits: Default::default(),
+        max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
     };
     let dir = tempfile::tempdir().expect("a temporary directory");
     let clock = Arc::new(SystemClock);

@@ -27,6 +27,14 @@ pub enum HistoryError {
     Log(#[from] cairn_log::LogError),
     #[error("state store failed")]
     State(#[from] cairn_state::StateError),
+    #[error(
+        "workflow {workflow_id} run {run_id} lacks event {event_id}, which its state refers to"
+    )]
+    MissingEvent {
+        workflow_id: String,
+        run_id: String,
+        event_id: i64,
+    },
     #[error("record encoding failed")]
     Encode(#[from] cairn_schemas::EncodeError),
 }

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use cairn_engine::{
     EngineError, MutableState, PartitionId, RunKey, TaskRef, WorkflowKey,
-    activity::{ActivityOutcome, HeartbeatReply},
+    activity::{ActivityOutcome, ActivityTask, HeartbeatReply},
     events::Tx,
     proto::{
-        HistoryEvent, common::Payloads, enums::WorkflowTaskFailedCause, failure::Failure,
-        workflowservice::StartWorkflowExecutionRequest,
+        Attributes, HistoryEvent, common::Payloads, enums::WorkflowTaskFailedCause,
+        failure::Failure, workflowservice::StartWorkflowExecutionRequest,
     },
     signal::Signal,
     start::{StartDecision, decide_start},
@@ -52,7 +52,14 @@ pub struct HistoryConfig {
     pub snapshots: Option<SnapshotConfig>,
     /// The per-workflow limits runs are held to: Temporal's defaults unless configured.
     pub limits: cairn_engine::limits::Limits,
+    /// The largest Kafka record this node writes; a larger history record goes as
+    /// fragments. Keep it below the history topic's `max.message.bytes` (and the producer's
+    /// `message.max.bytes`).
+    pub max_record_bytes: usize,
 }
+
+/// Below Kafka's default `max.message.bytes` (1 MiB) with room for the batch's framing.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 900 * 1024;
 
 /// A handle on this node's history partitions. Partitions are acquired (claimed with a new
 /// epoch) and released as ownership moves; a request for a partition this node does not own
@@ -189,6 +196,7 @@ impl History {
             transfers: Arc::clone(&self.inner.transfers),
             update_endings: Arc::clone(&self.inner.update_endings),
             limits: self.inner.config.limits,
+            max_record_bytes: self.inner.config.max_record_bytes,
         })
         .await?;
         let epoch = partition.epoch();
@@ -865,9 +873,22 @@ impl History {
                 tx.start_activity(scheduled, attempt, &request_id, &identity)
             })?;
             let state = work.state(&run)?.ok_or_else(|| not_found(&run))?;
+            let event = match work
+                .event(&state.run, scheduled)?
+                .and_then(|e| e.attributes)
+            {
+                Some(Attributes::ActivityTaskScheduledEventAttributes(event)) => event,
+                _ => {
+                    return Err(HistoryError::MissingEvent {
+                        workflow_id: state.run.workflow_id.clone(),
+                        run_id: state.run.run_id.clone(),
+                        event_id: scheduled,
+                    });
+                }
+            };
             Ok(StartedActivityTask {
+                task: ActivityTask::from_scheduled(started.info, &event),
                 state,
-                info: started.info,
             })
         })
         .await

@@ -1,6 +1,6 @@
 //! What a poller receives once history recorded its task as started.
 
-use cairn_engine::{ActivityInfo, MutableState, proto::HistoryEvent, workflow_task};
+use cairn_engine::{MutableState, activity::ActivityTask, proto::HistoryEvent, workflow_task};
 use serde::{Deserialize, Serialize};
 
 use crate::QueryTask;
@@ -19,5 +19,5 @@ pub struct StartedWorkflowTask {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StartedActivityTask {
     pub state: MutableState,
-    pub info: ActivityInfo,
+    pub task: ActivityTask,
 }

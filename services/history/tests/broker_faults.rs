@@ -37,6 +37,7 @@ async fn node(kafka: &TestKafka, topic: &str, dir: &std::path::Path, name: &str)
         kafka: KafkaConfig::new(kafka.bootstrap()),
         snapshots: None,
         limits: Default::default(),
+        max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
     };
     History::start(
         config,

@@ -36,6 +36,7 @@ async fn node(kafka: &TestKafka, topic: &str, dir: &std::path::Path, name: &str)
         kafka: KafkaConfig::new(kafka.bootstrap()),
         snapshots: None,
         limits: Default::default(),
+        max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
     };
     let db = StateDb::open(&dir.join(name)).unwrap();
     History::start(
@@ -207,34 +208,58 @@ async fn a_record_appended_but_never_applied_is_applied_on_restart() {
         workflow_id: "in-flight".into(),
         run_id: "run-in-flight".into(),
     };
-    let (state, changes) =
-        cairn_engine::start::start(in_flight.clone(), "default", &start_request("in-flight"), 1);
-    let events = changes
-        .events
-        .iter()
-        .map(|e| Event {
-            event_id: e.event_id,
-            event_time: 1,
-            event_type: String::new(),
-            data: e.encode_to_vec(),
-        })
-        .collect();
-    let record = HistoryRecord {
-        epoch: 1,
-        writer: "crashy".into(),
-        claim: None,
-        transitions: vec![Transition {
-            run: in_flight,
-            events,
-            state,
-            deleted: false,
-        }],
+    let record = |run: &RunKey| {
+        let (mut state, changes) =
+            cairn_engine::start::start(run.clone(), "default", &start_request(&run.workflow_id), 1);
+        state.memo = vec![7; 2_000];
+        let events = changes
+            .events
+            .iter()
+            .map(|e| Event {
+                event_id: e.event_id,
+                event_time: 1,
+                event_type: String::new(),
+                data: e.encode_to_vec(),
+            })
+            .collect();
+        let changes =
+            cairn_schemas::state_changes(&cairn_engine::sections::diff(None, &state)).unwrap();
+        HistoryRecord {
+            epoch: 1,
+            writer: "crashy".into(),
+            claim: None,
+            transitions: vec![Transition {
+                run: run.clone(),
+                events,
+                changes,
+                deleted: false,
+            }],
+            fragment: None,
+        }
     };
     let producer = cairn_log::LogProducer::connect(&KafkaConfig::new(kafka.bootstrap())).unwrap();
-    producer
-        .append(&topic, 0, b"in-flight", &record.encode().unwrap())
-        .await
-        .unwrap();
+    // It went as fragments, as a record larger than the topic takes does.
+    let fragments = record(&in_flight).encode_within(700).unwrap();
+    assert!(fragments.len() > 2);
+    for fragment in &fragments {
+        producer
+            .append(&topic, 0, b"in-flight", fragment)
+            .await
+            .unwrap();
+    }
+    // The next record's first fragments were written, the rest never: it must not count.
+    let cut_short = RunKey {
+        workflow_id: "cut-short".into(),
+        run_id: "run-cut-short".into(),
+        ..in_flight.clone()
+    };
+    let fragments = record(&cut_short).encode_within(700).unwrap();
+    for fragment in &fragments[..fragments.len() - 1] {
+        producer
+            .append(&topic, 0, b"cut-short", fragment)
+            .await
+            .unwrap();
+    }
 
     // The same node restarts on its data directory: its checkpoint is behind the log.
     let restarted = node(&kafka, &topic, dir.path(), "crashy").await;
@@ -243,6 +268,13 @@ async fn a_record_appended_but_never_applied_is_applied_on_restart() {
         restarted.describe(run("in-flight")).await.is_ok(),
         "a record durable in Kafka counts even though it never reached RocksDB"
     );
+    assert!(
+        restarted.describe(run("cut-short")).await.is_err(),
+        "a record whose fragments were not all written never counts"
+    );
+    // The partition goes on after the record cut short.
+    start(&restarted, "after-cut-short").await.unwrap();
+    assert!(restarted.describe(run("after-cut-short")).await.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,6 +293,7 @@ async fn a_node_without_state_starts_from_the_latest_snapshot_and_replays_the_re
         kafka: KafkaConfig::new(kafka.bootstrap()),
         snapshots: Some(snapshots.clone()),
         limits: Default::default(),
+        max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
     };
     let first = History::start(
         with_snapshots("first"),
@@ -345,6 +378,7 @@ async fn a_log_missing_records_is_refused_rather_than_rebuilt_without_them() {
         kafka: KafkaConfig::new(kafka.bootstrap()),
         snapshots: None,
         limits: Default::default(),
+        max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
     };
     let refused = History::start(
         config,

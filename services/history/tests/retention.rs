@@ -81,6 +81,7 @@ async fn closed_runs_go_once_their_retention_has_passed() {
         kafka: KafkaConfig::new(kafka.bootstrap()),
         snapshots: None,
         limits: Default::default(),
+        max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
     };
     let db = StateDb::open(dir.path()).unwrap();
     let history = History::start(

@@ -859,7 +859,7 @@ fn eagerly_requested_activities_start_for_the_completing_worker_and_skip_matchin
     };
     let started: Vec<&str> = eager_activities
         .iter()
-        .map(|a| a.activity_id.as_str())
+        .map(|a| a.info.activity_id.as_str())
         .collect();
     assert_eq!(
         started,
@@ -869,7 +869,11 @@ fn eagerly_requested_activities_start_for_the_completing_worker_and_skip_matchin
     assert!(
         eager_activities
             .iter()
-            .all(|a| a.is_started() && a.started_identity == WORKER)
+            .all(|a| a.info.is_started() && a.info.started_identity == WORKER)
+    );
+    assert!(
+        eager_activities.iter().all(|a| !a.input.is_empty()),
+        "an eager task carries the input its command gave"
     );
     let dispatched: Vec<i64> = changes.tasks.iter().map(|t| t.scheduled_event_id).collect();
     let scheduled_of = |id: &str| run.state.activity_by_id(id).unwrap().scheduled_event_id;

@@ -7,6 +7,8 @@
 //!   `next_event_id` just past the last event, nothing after a close event; a refused
 //!   operation changes nothing; events are only buffered behind a started workflow task; a
 //!   closed run holds no pending work.
+//! - After every step the state changes a transition record carries rebuild the state the
+//!   engine computed (applied to the state before, or put together from nothing).
 
 use apache_avro::{SpecificSingleObjectReader, SpecificSingleObjectWriter};
 use proptest::{collection::vec, prelude::*};
@@ -23,6 +25,7 @@ use crate::{
         command::{Command, FailWorkflowExecutionCommandAttributes, command::Attributes as C},
         enums::WorkflowTaskFailedCause,
     },
+    sections,
     signal::Signal,
     time::NANOS_PER_SEC,
     timer::{self, Deadline},
@@ -286,6 +289,36 @@ fn apply(tx: &mut Tx<'_>, op: &Op, step: usize) -> Result<(), EngineError> {
 
 /// Runs one operation and checks the invariants every step must keep.
 fn step(run: &mut Run, op: &Op, index: usize) {
+    let start = run.state.clone();
+    step_only(run, op, index);
+    check_changes_replay(&start, &run.state);
+}
+
+/// What a transition record carries rebuilds the state the engine computed: the changes
+/// applied to the state before, and the sections of the state put together.
+fn check_changes_replay(before: &MutableState, after: &MutableState) {
+    let changes = sections::diff(Some(before), after);
+    assert_eq!(
+        sections::apply(Some(before.clone()), changes.clone()).as_ref(),
+        Some(after),
+        "applying {changes:?} gives the state after"
+    );
+    if before == after {
+        assert!(changes.is_empty(), "an unchanged state has no changes");
+    }
+    assert_eq!(
+        sections::assemble(sections::sections(after)).as_ref(),
+        Some(after),
+        "a state's sections put together give it back"
+    );
+    assert_eq!(
+        sections::apply(None, sections::diff(None, after)).as_ref(),
+        Some(after),
+        "a new run's changes give its state"
+    );
+}
+
+fn step_only(run: &mut Run, op: &Op, index: usize) {
     match op {
         Op::Advance { millis } => run.advance(i64::from(*millis) * (NANOS_PER_SEC / 1000)),
         Op::Fire { pick: p, on_time } => {
@@ -324,7 +357,9 @@ fn step(run: &mut Run, op: &Op, index: usize) {
 }
 
 fn fire(run: &mut Run, deadline: &Deadline) {
+    let before = run.state.clone();
     run.op(|tx| tx.fire(deadline));
+    check_changes_replay(&before, &run.state);
     check_invariants(run);
 }
 

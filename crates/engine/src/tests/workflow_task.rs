@@ -190,6 +190,36 @@ fn failed_task_writes_workflow_task_failed_and_retries_as_a_transient_attempt() 
 }
 
 #[test]
+fn a_task_failed_because_its_completion_was_too_large_terminates_the_workflow() {
+    let mut run = Run::start();
+    run.start_workflow_task();
+    let task = run.workflow_task_info().clone();
+
+    let (_, changes) = run.ok(|tx| {
+        tx.fail_workflow_task(
+            task.scheduled_event_id,
+            task.started_event_id,
+            Cause::GrpcMessageTooLarge,
+            None,
+            WORKER,
+        )
+    });
+
+    assert_eq!(
+        types(&changes.events),
+        [E::WorkflowTaskFailed, E::WorkflowExecutionTerminated]
+    );
+    let terminated = attrs!(
+        changes.events[1],
+        WorkflowExecutionTerminatedEventAttributes
+    );
+    assert_eq!(terminated.reason, "GrpcMessageTooLarge");
+    assert_eq!(terminated.identity, "history-service");
+    assert_eq!(run.state.status, crate::ExecutionStatus::Terminated);
+    assert!(changes.tasks.is_empty(), "no retry of the task");
+}
+
+#[test]
 fn transient_attempt_starts_without_events_and_shows_the_worker_two_transient_ones() {
     let mut run = Run::start();
     run.start_workflow_task();
@@ -686,4 +716,40 @@ fn a_commands_summary_and_details_stay_on_the_event_it_writes() {
         changes.events[2].user_metadata, None,
         "only the command's own event"
     );
+}
+
+#[test]
+fn a_memo_field_upserted_with_a_nil_value_is_removed() {
+    use crate::proto::common::{Memo, Payload};
+    use prost::Message;
+
+    let payload = |data: &[u8]| Payload {
+        metadata: [("encoding".to_string(), b"json/plain".to_vec())].into(),
+        data: data.to_vec(),
+        ..Default::default()
+    };
+    let memo = |fields: &[(&str, Payload)]| Memo {
+        fields: fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    };
+    let mut run = Run::start();
+    run.ok(|tx| {
+        tx.upsert_memo(memo(&[
+            ("kept", payload(b"1")),
+            ("nulled", payload(b"2")),
+            ("emptied", payload(b"3")),
+            ("listed", payload(b"4")),
+        ]));
+        tx.upsert_memo(memo(&[
+            ("nulled", payload(b"null")),
+            ("emptied", Payload::default()),
+            ("listed", payload(b"[]")),
+            ("kept", payload(b"5")),
+        ]));
+        Ok(())
+    });
+    let stored = Memo::decode(run.state.memo.as_slice()).unwrap();
+    assert_eq!(stored, memo(&[("kept", payload(b"5"))]));
 }

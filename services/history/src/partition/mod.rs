@@ -24,7 +24,7 @@ use std::{
 
 use cairn_engine::{Changes, MutableState, PartitionId, limits::Limits};
 use cairn_log::{LogProducer, LogReader, PartitionStream};
-use cairn_schemas::{Claim, Event, HistoryRecord, Transition};
+use cairn_schemas::{Assembler, Claim, Event, HistoryRecord, Transition};
 use cairn_state::{Checkpoint, StateDb};
 use prost::Message;
 use tokio::sync::{mpsc, watch};
@@ -35,7 +35,7 @@ use crate::{
     updates::UpdateEndings,
 };
 pub use snapshot::SnapshotConfig;
-pub use work::{Cache, Work, not_found};
+pub use work::{Cache, Staged, Work, not_found};
 
 /// What one request did: whether it succeeded, and how to answer its caller once the
 /// batch it belongs to is durable (or failed).
@@ -46,8 +46,13 @@ pub struct Outcome {
 
 pub type Op = Box<dyn FnOnce(&mut Work<'_>) -> Outcome + Send>;
 
-/// Most requests taken into one batch (one Kafka round trip, one RocksDB write).
+/// Most requests taken into one batch.
 const MAX_BATCH: usize = 512;
+/// Bytes of records after which a batch's requests wait for the next Kafka round trip. A
+/// round's records plus one request's (at most about 4 MiB, Temporal's gRPC limit) stay
+/// below what any broker keeps of a partition before it is read back (librdkafka's mock, the
+/// dev server's embedded broker, keeps the last 5 MiB).
+const MAX_ROUND_BYTES: usize = 512 * 1024;
 /// Records applied to RocksDB per write batch while catching up.
 const REPLAY_CHUNK: usize = 256;
 
@@ -80,6 +85,7 @@ pub struct Partition {
     transfers: Arc<Transfers>,
     update_endings: Arc<UpdateEndings>,
     limits: Limits,
+    max_record_bytes: usize,
 }
 
 pub struct PartitionParts {
@@ -103,6 +109,8 @@ pub struct PartitionParts {
     pub(crate) update_endings: Arc<UpdateEndings>,
     /// The per-workflow limits runs here are held to.
     pub limits: Limits,
+    /// The largest Kafka record written; larger records go as fragments.
+    pub max_record_bytes: usize,
 }
 
 impl Partition {
@@ -155,6 +163,7 @@ impl Partition {
             transfers: parts.transfers,
             update_endings: parts.update_endings,
             limits: parts.limits,
+            max_record_bytes: parts.max_record_bytes,
         };
         partition.redispatch.mark_unchanged();
         loop {
@@ -171,6 +180,7 @@ impl Partition {
                     claimed_at: partition.clock.now(),
                 }),
                 transitions: vec![],
+                fragment: None,
             };
             let offset = partition
                 .producer
@@ -229,6 +239,7 @@ impl Partition {
     async fn replay_until(&mut self, end: i64) -> Result<(), HistoryError> {
         let mut pending: Vec<Transition> = Vec::new();
         let mut records = 0;
+        let mut assembler = Assembler::default();
         while self.next_offset < end {
             let record = self.stream.next().await?;
             if record.offset < self.next_offset {
@@ -236,8 +247,11 @@ impl Partition {
             }
             self.check_contiguous(record.offset)?;
             self.next_offset = record.offset + 1;
-            let decoded = match HistoryRecord::decode(&record.payload) {
-                Ok(decoded) => decoded,
+            let decoded = match HistoryRecord::decode(&record.payload)
+                .and_then(|decoded| assembler.push(decoded))
+            {
+                Ok(Some(decoded)) => decoded,
+                Ok(None) => continue,
                 Err(error) => {
                     warn!(partition = self.id, offset = record.offset, error = %cairn_runtime::report(&error), "skipping undecodable history record");
                     continue;
@@ -353,11 +367,11 @@ impl Partition {
     ) {
         loop {
             let next_due = self.timers.next_due();
-            let mut batch: Vec<Op> = Vec::new();
+            let mut batch: VecDeque<Op> = VecDeque::new();
             tokio::select! {
                 () = stop.cancelled() => return,
                 op = requests.recv() => match op {
-                    Some(op) => batch.push(op),
+                    Some(op) => batch.push_back(op),
                     None => return,
                 },
                 () = sleep_until_nanos(next_due, self.clock.now()) => {}
@@ -371,27 +385,28 @@ impl Partition {
             }
             while batch.len() < MAX_BATCH {
                 match requests.try_recv() {
-                    Ok(op) => batch.push(op),
+                    Ok(op) => batch.push_back(op),
                     Err(_) => break,
                 }
             }
             self.fire_due_timers(&mut batch);
-            let processed = self.process(batch).await;
-            if processed.is_ok() {
-                self.maybe_snapshot();
-            }
-            if let Err(error) = processed {
-                if matches!(error, HistoryError::Fenced { .. }) {
-                    warn!(
-                        partition = self.id,
-                        "partition fenced by a newer owner, stopping"
-                    );
-                    return;
-                }
-                warn!(partition = self.id, error = %cairn_runtime::report(&error), "batch failed, reloading partition from the log");
-                if let Err(error) = self.recover().await {
-                    warn!(partition = self.id, error = %cairn_runtime::report(&error), "partition could not recover, stopping");
-                    return;
+            while !batch.is_empty() {
+                match self.process(&mut batch).await {
+                    Ok(()) => self.maybe_snapshot(),
+                    Err(HistoryError::Fenced { .. }) => {
+                        warn!(
+                            partition = self.id,
+                            "partition fenced by a newer owner, stopping"
+                        );
+                        return;
+                    }
+                    Err(error) => {
+                        warn!(partition = self.id, error = %cairn_runtime::report(&error), "batch failed, reloading partition from the log");
+                        if let Err(error) = self.recover().await {
+                            warn!(partition = self.id, error = %cairn_runtime::report(&error), "partition could not recover, stopping");
+                            return;
+                        }
+                    }
                 }
             }
         }
@@ -427,10 +442,10 @@ impl Partition {
         )));
     }
 
-    fn fire_due_timers(&mut self, batch: &mut Vec<Op>) {
+    fn fire_due_timers(&mut self, batch: &mut VecDeque<Op>) {
         let now = self.clock.now();
         for (run, deadline) in self.timers.take_due(now) {
-            batch.push(Box::new(move |work: &mut Work<'_>| {
+            batch.push_back(Box::new(move |work: &mut Work<'_>| {
                 // A run that is gone or moved on ignores its stale deadline.
                 let ok = work
                     .update(&run, |tx| {
@@ -446,27 +461,48 @@ impl Partition {
         }
     }
 
-    /// Runs a batch of requests through the engine, makes their effects durable, applies them
-    /// and answers. Returns an error when the batch's outcome is unknown.
-    async fn process(&mut self, batch: Vec<Op>) -> Result<(), HistoryError> {
+    /// Runs requests from the front of `batch` through the engine, until their records
+    /// reach [`MAX_ROUND_BYTES`], makes their effects durable, applies them and answers.
+    /// Returns an error when the round's outcome is unknown.
+    async fn process(&mut self, batch: &mut VecDeque<Op>) -> Result<(), HistoryError> {
         let now = self.clock.now();
         let mut responders = Vec::with_capacity(batch.len());
         let mut records = Vec::new();
-        let mut transitions_by_record = Vec::new();
+        let mut bytes = 0;
         let mut tasks = Vec::new();
         let mut touched = Vec::new();
         let mut update_endings = Vec::new();
         let mut deleted = Vec::new();
-        for op in batch {
+        while bytes < MAX_ROUND_BYTES
+            && let Some(op) = batch.pop_front()
+        {
             let mut work = Work::new(self.id, &self.cache, &self.db, now, self.limits);
             let outcome = op(&mut work);
-            let staged = work.into_staged();
+            let staged = if outcome.ok {
+                work.into_staged()
+            } else {
+                Ok(Vec::new())
+            };
             responders.push(outcome.respond);
-            if !outcome.ok || staged.is_empty() {
+            let staged = match staged {
+                Ok(staged) => staged,
+                Err(error) => {
+                    warn!(partition = self.id, error = %cairn_runtime::report(&error), "request's changes could not be computed");
+                    let respond = responders.pop().expect("pushed above");
+                    respond(Some(HistoryError::Unavailable { partition: self.id }));
+                    continue;
+                }
+            };
+            if staged.is_empty() {
                 continue;
             }
             let mut transitions = Vec::with_capacity(staged.len());
-            for (state, changes) in staged {
+            for Staged {
+                state,
+                changes,
+                sections,
+            } in staged
+            {
                 if changes.deleted {
                     deleted.push(state.run.clone());
                 }
@@ -474,7 +510,7 @@ impl Partition {
                 if !changes.ended_updates.is_empty() {
                     update_endings.push((state.run.clone(), changes.ended_updates.clone()));
                 }
-                transitions.push(transition(&state, &changes));
+                transitions.push(transition(&state, &changes, &sections)?);
                 touched.push(state.run.clone());
                 if starts_run(&changes) {
                     self.cache
@@ -488,14 +524,15 @@ impl Partition {
                 writer: self.node.clone(),
                 claim: None,
                 transitions,
+                fragment: None,
             };
-            records.push((
-                self.topic.clone(),
-                self.id as i32,
-                key_of(&record),
-                record.encode()?,
-            ));
-            transitions_by_record.push(record.transitions);
+            let payloads = record.encode_within(self.max_record_bytes)?;
+            bytes += payloads.iter().map(Vec::len).sum::<usize>();
+            records.push(Pending {
+                key: key_of(&record),
+                payloads,
+                transitions: record.transitions,
+            });
         }
         if records.is_empty() {
             for respond in responders {
@@ -503,7 +540,7 @@ impl Partition {
             }
             return Ok(());
         }
-        let result = self.make_durable(records, transitions_by_record).await;
+        let result = self.make_durable(records).await;
         if let Err(error) = result {
             let fenced = matches!(error, HistoryError::Fenced { .. });
             for respond in responders {
@@ -548,14 +585,31 @@ impl Partition {
         Ok(())
     }
 
-    /// Appends the records, reads the log back to the last of them (checking no newer claim
-    /// came first) and applies them to RocksDB.
-    async fn make_durable(
-        &mut self,
-        records: Vec<(String, i32, Vec<u8>, Vec<u8>)>,
-        transitions_by_record: Vec<Vec<Transition>>,
-    ) -> Result<(), HistoryError> {
-        let offsets = self.producer.append_all(records).await?;
+    /// Appends the records (each as one Kafka record, or as its fragments), reads the log
+    /// back to the last of them (checking no newer claim came first) and applies them to
+    /// RocksDB.
+    async fn make_durable(&mut self, records: Vec<Pending>) -> Result<(), HistoryError> {
+        let mut appends = Vec::new();
+        let mut parts = Vec::new();
+        let mut transitions = Vec::with_capacity(records.len());
+        for (index, record) in records.into_iter().enumerate() {
+            let count = record.payloads.len();
+            for (fragment, payload) in record.payloads.into_iter().enumerate() {
+                appends.push((
+                    self.topic.clone(),
+                    self.id as i32,
+                    record.key.clone(),
+                    payload,
+                ));
+                parts.push(Part {
+                    record: index,
+                    fragment,
+                    count,
+                });
+            }
+            transitions.push(Some(record.transitions));
+        }
+        let offsets = self.producer.append_all(appends).await?;
         let mut ours = HashMap::new();
         // Records Kafka acknowledged without their offsets (a retried send it took for a
         // duplicate), in the order they were appended, which is their order in the log.
@@ -579,7 +633,9 @@ impl Partition {
         let mut read_back = ReadBack {
             ours,
             unplaced,
-            transitions: transitions_by_record.into_iter().map(Some).collect(),
+            parts,
+            assembling: None,
+            transitions,
             apply: Vec::new(),
         };
         let outcome = self.read_back(last, &mut read_back).await;
@@ -587,13 +643,14 @@ impl Partition {
         // even when the batch as a whole failed: apply it before answering.
         self.apply(read_back.apply).await?;
         outcome?;
-        if !read_back.unplaced.is_empty() {
-            // Acknowledged, yet not in the log: a broker that inferred the record's delivery
-            // (librdkafka's mock does, from a later request's success) may have lost it.
-            // Nothing unread can be acknowledged; its callers retry.
+        let missing = read_back.transitions.iter().filter(|t| t.is_some()).count();
+        if missing > 0 {
+            // Acknowledged, yet not whole in the log: a broker that inferred the record's
+            // delivery (librdkafka's mock does, from a later request's success) may have lost
+            // it. Nothing unread can be acknowledged; its callers retry.
             warn!(
                 partition = self.id,
-                records = read_back.unplaced.len(),
+                records = missing,
                 "kafka acknowledged records that are not in the log"
             );
             return Err(HistoryError::Unavailable { partition: self.id });
@@ -611,10 +668,7 @@ impl Partition {
             self.check_contiguous(record.offset)?;
             self.next_offset = record.offset + 1;
             if let Some(index) = batch.ours.get(&record.offset) {
-                let transitions = batch.transitions[*index].take();
-                batch
-                    .apply
-                    .extend(transitions.expect("each offset is read once"));
+                batch.read(*index);
                 continue;
             }
             let Ok(other) = HistoryRecord::decode(&record.payload) else {
@@ -630,10 +684,7 @@ impl Partition {
                 && other.epoch == self.epoch
                 && let Some(index) = batch.unplaced.pop_front()
             {
-                let transitions = batch.transitions[index].take();
-                batch
-                    .apply
-                    .extend(transitions.expect("each record is read once"));
+                batch.read(index);
             }
         }
         Ok(())
@@ -652,16 +703,56 @@ impl Partition {
     }
 }
 
+/// A record of a batch, before it is appended.
+struct Pending {
+    key: Vec<u8>,
+    /// The record's encoding: one Kafka record, or its fragments in order.
+    payloads: Vec<Vec<u8>>,
+    transitions: Vec<Transition>,
+}
+
+/// Where one appended Kafka record belongs.
+struct Part {
+    record: usize,
+    fragment: usize,
+    count: usize,
+}
+
 /// A batch being read back from the log.
 struct ReadBack {
-    /// Record index by offset, for records Kafka placed.
+    /// Append index by offset, for records Kafka placed.
     ours: HashMap<i64, usize>,
-    /// Indexes of records Kafka acknowledged without an offset, in log order.
+    /// Append indexes of records Kafka acknowledged without an offset, in log order.
     unplaced: VecDeque<usize>,
-    /// Each record's transitions, taken once the record is read.
+    parts: Vec<Part>,
+    /// The record whose fragments are being read, and the fragment expected next.
+    assembling: Option<(usize, usize)>,
+    /// Each record's transitions, taken once the record is read whole.
     transitions: Vec<Option<Vec<Transition>>>,
     /// The transitions read so far, in log order.
     apply: Vec<Transition>,
+}
+
+impl ReadBack {
+    /// One of the batch's appends was read. A record counts once its fragments were all
+    /// read in order, as every reader of the log puts them together.
+    fn read(&mut self, append: usize) {
+        let part = &self.parts[append];
+        let next = if part.fragment == 0 {
+            Some((part.record, 1))
+        } else if self.assembling == Some((part.record, part.fragment)) {
+            Some((part.record, part.fragment + 1))
+        } else {
+            None
+        };
+        self.assembling = next;
+        if next == Some((part.record, part.count)) {
+            self.assembling = None;
+            let transitions = self.transitions[part.record].take();
+            self.apply
+                .extend(transitions.expect("each record is read once"));
+        }
+    }
 }
 
 async fn sleep_until_nanos(due: Option<i64>, now: i64) {
@@ -690,7 +781,11 @@ fn key_of(record: &HistoryRecord) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-fn transition(state: &MutableState, changes: &Changes) -> Transition {
+fn transition(
+    state: &MutableState,
+    changes: &Changes,
+    sections: &[cairn_engine::sections::Change],
+) -> Result<Transition, HistoryError> {
     let events = changes
         .events
         .iter()
@@ -707,10 +802,10 @@ fn transition(state: &MutableState, changes: &Changes) -> Transition {
             data: event.encode_to_vec(),
         })
         .collect();
-    Transition {
+    Ok(Transition {
         run: state.run.clone(),
         events,
-        state: state.clone(),
+        changes: cairn_schemas::state_changes(sections)?,
         deleted: changes.deleted,
-    }
+    })
 }

@@ -2,13 +2,14 @@
 //! Staged transitions reach the partition's cache and the log only if the whole request
 //! succeeds.
 
-use std::collections::HashMap;
+use std::{borrow::Cow, collections::HashMap};
 
 use cairn_engine::{
     Changes, EngineError, MutableState, PartitionId, RunKey, WorkflowKey, events::Tx,
-    limits::Limits,
+    limits::Limits, proto::HistoryEvent, sections,
 };
 use cairn_state::StateDb;
+use prost::Message;
 
 use crate::HistoryError;
 
@@ -18,6 +19,14 @@ use crate::HistoryError;
 pub struct Cache {
     pub runs: HashMap<RunKey, MutableState>,
     pub current: HashMap<WorkflowKey, String>,
+}
+
+/// A run's transition as a request staged it.
+pub struct Staged {
+    pub state: MutableState,
+    pub changes: Changes,
+    /// The changes to the run's state sections.
+    pub sections: Vec<sections::Change>,
 }
 
 pub struct Work<'a> {
@@ -51,19 +60,43 @@ impl<'a> Work<'a> {
         self.now
     }
 
-    pub fn into_staged(self) -> Vec<(MutableState, Changes)> {
-        self.staged
+    /// What the request staged: each run's new state, what the operation changed, and the
+    /// changes to the run's state sections since before the request.
+    pub fn into_staged(self) -> Result<Vec<Staged>, HistoryError> {
+        let mut out = Vec::with_capacity(self.staged.len());
+        for (state, changes) in self.staged {
+            let sections = if changes.deleted {
+                Vec::new()
+            } else {
+                let before = match self.cache.runs.get(&state.run) {
+                    Some(before) => Some(Cow::Borrowed(before)),
+                    None => self.db.run(self.partition, &state.run)?.map(Cow::Owned),
+                };
+                sections::diff(before.as_deref(), &state)
+            };
+            out.push(Staged {
+                state,
+                changes,
+                sections,
+            });
+        }
+        Ok(out)
     }
 
     /// The run's state as this request sees it (its own staged changes included).
     pub fn state(&self, run: &RunKey) -> Result<Option<MutableState>, HistoryError> {
+        Ok(self.peek(run)?.map(Cow::into_owned))
+    }
+
+    /// Like [`Work::state`], without a copy where the state is in memory.
+    fn peek(&self, run: &RunKey) -> Result<Option<Cow<'_, MutableState>>, HistoryError> {
         if let Some((state, _)) = self.staged.iter().rev().find(|(s, _)| &s.run == run) {
-            return Ok(Some(state.clone()));
+            return Ok(Some(Cow::Borrowed(state)));
         }
         if let Some(state) = self.cache.runs.get(run) {
-            return Ok(Some(state.clone()));
+            return Ok(Some(Cow::Borrowed(state)));
         }
-        Ok(self.db.run(self.partition, run)?)
+        Ok(self.db.run(self.partition, run)?.map(Cow::Owned))
     }
 
     /// The current (latest started) run of a workflow ID.
@@ -94,6 +127,23 @@ impl<'a> Work<'a> {
         self.state(&run)
     }
 
+    /// An event of a run: one this request staged, or a durable one.
+    pub fn event(&self, run: &RunKey, event_id: i64) -> Result<Option<HistoryEvent>, HistoryError> {
+        for (state, changes) in self.staged.iter().rev() {
+            if &state.run == run
+                && let Some(event) = changes.events.iter().find(|e| e.event_id == event_id)
+            {
+                return Ok(Some(event.clone()));
+            }
+        }
+        let stored = self
+            .db
+            .events(self.partition, run, event_id, event_id + 1, 1)?;
+        Ok(stored
+            .first()
+            .and_then(|bytes| HistoryEvent::decode(bytes.as_slice()).ok()))
+    }
+
     /// Resolves an empty run ID to the workflow's current run.
     pub fn resolve(&self, run: &RunKey) -> Result<RunKey, HistoryError> {
         if !run.run_id.is_empty() {
@@ -113,19 +163,18 @@ impl<'a> Work<'a> {
         operation: impl FnOnce(&mut Tx<'_>) -> Result<T, EngineError>,
     ) -> Result<T, HistoryError> {
         let run = self.resolve(run)?;
-        let Some(mut state) = self.state(&run)? else {
+        let Some(before) = self.peek(&run)? else {
             return Err(not_found(&run).into());
         };
-        let before = state.clone();
+        // The operation runs on a copy: a refused one changes nothing.
+        let mut state = before.as_ref().clone();
         let mut tx = Tx::new(&mut state, self.now).with_limits(self.limits);
         let value = operation(&mut tx)?;
         let mut changes = tx.finish();
         let next_run = changes.next_run.take();
-        if state != before
-            || !changes.events.is_empty()
-            || !changes.tasks.is_empty()
-            || changes.deleted
-        {
+        let changed = state != *before;
+        drop(before);
+        if changed || !changes.events.is_empty() || !changes.tasks.is_empty() || changes.deleted {
             self.stage(state, changes);
         }
         // The run closed and the workflow goes on: its next run is part of the same record.
