@@ -124,7 +124,13 @@ async def make_blob(size: int) -> str:
     return "x" * size
 
 
+@activity.defn
+async def measure(blob: str) -> int:
+    return len(blob)
+
+
 ALL_ACTIVITIES = [
+    measure,
     pass_gate,
     work_until_paused,
     make_blob,
@@ -657,7 +663,55 @@ class LocalActivityWorkflow:
         return f"{greeting} {slept}"
 
 
+@workflow.defn
+class LargeInputsWorkflow:
+    """Schedules `count` activities at once, each with an input of `size` bytes (one
+    workflow task completion carries them all), and returns the sizes they measured."""
+
+    @workflow.run
+    async def run(self, count: int, size: int) -> int:
+        blob = "x" * size
+        sizes = await asyncio.gather(
+            *(
+                workflow.execute_activity(
+                    measure, blob, start_to_close_timeout=timedelta(seconds=60)
+                )
+                for _ in range(count)
+            )
+        )
+        return sum(sizes)
+
+
+@workflow.defn
+class EchoWorkflow:
+    """Returns its input: a large input is also a large result."""
+
+    @workflow.run
+    async def run(self, blob: str) -> str:
+        return blob
+
+
+@workflow.defn
+class SignalSizesWorkflow:
+    """Waits for `count` signals and returns the bytes they carried."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    @workflow.signal
+    def blob(self, blob: str) -> None:
+        self.sizes.append(len(blob))
+
+    @workflow.run
+    async def run(self, count: int) -> int:
+        await workflow.wait_condition(lambda: len(self.sizes) >= count)
+        return sum(self.sizes)
+
+
 ALL_WORKFLOWS = [
+    LargeInputsWorkflow,
+    EchoWorkflow,
+    SignalSizesWorkflow,
     SuggestionWorkflow,
     ContinueOnceWorkflow,
     LocalActivityWorkflow,

@@ -5,8 +5,9 @@
 //!
 //! ```text
 //!  Run                 the run's own fields: everything below left empty
-//!  Memo, SearchAttributes, BufferedEvents, StartInput, StartHeader
+//!  Memo, SearchAttributes, StartInput, StartHeader
 //!                      large values, each written only when it changes
+//!  BufferedEvent(i)    the i-th event buffered behind a started workflow task
 //!  Updates, ResetPoints, Schedule
 //!                      small collections, written whole when they change
 //!  Activity(id) Timer(id) Child(id) ExternalRequest(id)
@@ -36,7 +37,7 @@ pub enum SectionKind {
     Run = 0,
     Memo = 1,
     SearchAttributes = 2,
-    BufferedEvents = 3,
+    BufferedEvent = 3,
     StartInput = 4,
     StartHeader = 5,
     Updates = 6,
@@ -54,7 +55,7 @@ impl SectionKind {
         Self::Run,
         Self::Memo,
         Self::SearchAttributes,
-        Self::BufferedEvents,
+        Self::BufferedEvent,
         Self::StartInput,
         Self::StartHeader,
         Self::Updates,
@@ -78,7 +79,7 @@ pub enum SectionKey {
     /// A section of which a run has at most one.
     Single(SectionKind),
     /// An activity, timer, child or request to another workflow, by the event ID that
-    /// created it.
+    /// created it; a buffered event by its place in the buffer.
     Item(SectionKind, i64),
     /// The request ID of an accepted signal.
     SignalRequest(String),
@@ -100,7 +101,8 @@ pub enum Section {
     Run(Box<MutableState>),
     Memo(Vec<u8>),
     SearchAttributes(Vec<u8>),
-    BufferedEvents(Vec<u8>),
+    /// A buffered event (an encoded `HistoryEvent`) and its place in the buffer.
+    BufferedEvent(i64, Vec<u8>),
     StartInput(Vec<u8>),
     StartHeader(Vec<u8>),
     Updates(Vec<UpdateInfo>),
@@ -120,7 +122,7 @@ impl Section {
             Self::Run(_) => SectionKey::Single(K::Run),
             Self::Memo(_) => SectionKey::Single(K::Memo),
             Self::SearchAttributes(_) => SectionKey::Single(K::SearchAttributes),
-            Self::BufferedEvents(_) => SectionKey::Single(K::BufferedEvents),
+            Self::BufferedEvent(position, _) => SectionKey::Item(K::BufferedEvent, *position),
             Self::StartInput(_) => SectionKey::Single(K::StartInput),
             Self::StartHeader(_) => SectionKey::Single(K::StartHeader),
             Self::Updates(_) => SectionKey::Single(K::Updates),
@@ -175,12 +177,7 @@ pub fn diff(before: Option<&MutableState>, after: &MutableState) -> Vec<Change> 
         SectionKind::SearchAttributes,
         &mut out,
     );
-    diff_bytes(
-        &before.buffered_events,
-        &after.buffered_events,
-        SectionKind::BufferedEvents,
-        &mut out,
-    );
+    diff_buffered(&before.buffered_events, &after.buffered_events, &mut out);
     diff_bytes(
         &before.start_input,
         &after.start_input,
@@ -305,7 +302,7 @@ fn put(state: &mut MutableState, section: Section) {
         }
         Section::Memo(bytes) => state.memo = bytes,
         Section::SearchAttributes(bytes) => state.search_attributes = bytes,
-        Section::BufferedEvents(bytes) => state.buffered_events = bytes,
+        Section::BufferedEvent(position, event) => put_buffered(state, position, event),
         Section::StartInput(bytes) => state.start_input = bytes,
         Section::StartHeader(bytes) => state.start_header = bytes,
         Section::Updates(updates) => state.updates = updates,
@@ -331,14 +328,19 @@ fn remove(state: &mut MutableState, key: &SectionKey) {
         SectionKey::Single(kind) => match kind {
             K::Memo => state.memo.clear(),
             K::SearchAttributes => state.search_attributes.clear(),
-            K::BufferedEvents => state.buffered_events.clear(),
             K::StartInput => state.start_input.clear(),
             K::StartHeader => state.start_header.clear(),
             K::Updates => state.updates.clear(),
             K::ResetPoints => state.reset_points.clear(),
             K::Schedule => state.schedule = None,
             // The run's own fields go only with the run; keyed kinds never come as Single.
-            K::Run | K::Activity | K::Timer | K::Child | K::ExternalRequest | K::SignalRequest => {}
+            K::Run
+            | K::BufferedEvent
+            | K::Activity
+            | K::Timer
+            | K::Child
+            | K::ExternalRequest
+            | K::SignalRequest => {}
         },
         SectionKey::Item(kind, id) => match kind {
             K::Activity => remove_item(&mut state.activities, *id, |a| a.scheduled_event_id),
@@ -347,6 +349,12 @@ fn remove(state: &mut MutableState, key: &SectionKey) {
             K::ExternalRequest => {
                 remove_item(&mut state.external_requests, *id, |r| r.initiated_event_id)
             }
+            // Only the end of the buffer is ever removed: what is at and past the place goes.
+            K::BufferedEvent => {
+                let mut events = buffered(&state.buffered_events);
+                events.truncate(usize::try_from(*id).unwrap_or(0));
+                state.buffered_events = frames(&events);
+            }
             _ => {}
         },
         SectionKey::SignalRequest(id) => {
@@ -354,6 +362,75 @@ fn remove(state: &mut MutableState, key: &SectionKey) {
                 state.signal_request_ids.remove(at);
             }
         }
+    }
+}
+
+/// Puts a buffered event at its place: the end of the buffer, or over the event there.
+fn put_buffered(state: &mut MutableState, position: i64, event: Vec<u8>) {
+    let at = usize::try_from(position).unwrap_or(0);
+    let mut events: Vec<Vec<u8>> = buffered(&state.buffered_events)
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
+    if at == events.len() {
+        prost::encoding::encode_varint(event.len() as u64, &mut state.buffered_events);
+        state.buffered_events.extend_from_slice(&event);
+        return;
+    }
+    if at < events.len() {
+        events[at] = event;
+    } else {
+        events.resize(at, Vec::new());
+        events.push(event);
+    }
+    state.buffered_events = frames(&events);
+}
+
+/// The events of a buffer of length-delimited events.
+fn buffered(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut events = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let mut cursor = rest;
+        let Ok(len) = prost::encoding::decode_varint(&mut cursor) else {
+            break;
+        };
+        let len = usize::try_from(len).unwrap_or(usize::MAX).min(cursor.len());
+        events.push(&cursor[..len]);
+        rest = &cursor[len..];
+    }
+    events
+}
+
+fn frames<E: AsRef<[u8]>>(events: &[E]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for event in events {
+        prost::encoding::encode_varint(event.as_ref().len() as u64, &mut out);
+        out.extend_from_slice(event.as_ref());
+    }
+    out
+}
+
+/// Buffered events change by being appended, all flushed at once, or (rarely) one taken out:
+/// the events at the same place are compared, the rest put or removed.
+fn diff_buffered(before: &[u8], after: &[u8], out: &mut Vec<Change>) {
+    if before == after {
+        return;
+    }
+    let (old, new) = (buffered(before), buffered(after));
+    for (position, event) in new.iter().enumerate() {
+        if old.get(position) != Some(event) {
+            out.push(Change::Put(Section::BufferedEvent(
+                position as i64,
+                event.to_vec(),
+            )));
+        }
+    }
+    for position in new.len()..old.len() {
+        out.push(Change::Remove(SectionKey::Item(
+            SectionKind::BufferedEvent,
+            position as i64,
+        )));
     }
 }
 
@@ -382,7 +459,6 @@ fn diff_bytes(before: &[u8], after: &[u8], kind: SectionKind, out: &mut Vec<Chan
         Change::Put(match kind {
             SectionKind::Memo => Section::Memo(bytes),
             SectionKind::SearchAttributes => Section::SearchAttributes(bytes),
-            SectionKind::BufferedEvents => Section::BufferedEvents(bytes),
             SectionKind::StartInput => Section::StartInput(bytes),
             _ => Section::StartHeader(bytes),
         })

@@ -367,15 +367,13 @@ impl Tx<'_> {
         identity: &str,
     ) -> Result<(), EngineError> {
         self.check_started_task(scheduled_event_id, started_event_id)?;
-        self.fail_started_task(cause, failure, identity);
         if cause == WorkflowTaskFailedCause::GrpcMessageTooLarge {
             // As Temporal: a completion too large to send never succeeds, so the workflow
-            // ends at once instead of retrying the task forever.
-            self.terminate(GRPC_MESSAGE_TOO_LARGE, None, "history-service")?;
-            self.changes
-                .tasks
-                .retain(|task| task.kind != crate::TaskKind::Workflow);
+            // ends at once instead of retrying the task forever; the terminate closes the
+            // started task as forced.
+            return self.terminate(GRPC_MESSAGE_TOO_LARGE, None, "history-service");
         }
+        self.fail_started_task(cause, failure, identity);
         Ok(())
     }
 

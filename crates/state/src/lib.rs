@@ -313,8 +313,9 @@ fn parse_checkpoint(value: &[u8]) -> Option<Checkpoint> {
 fn decode_section(key: &[u8], value: &[u8]) -> Result<Section, StateError> {
     let (_, kind, rest) =
         keys::split_section(key).ok_or(StateError::Malformed { table: "runs" })?;
+    let id = rest.try_into().map(i64::from_be_bytes).unwrap_or_default();
     let name = std::str::from_utf8(rest).unwrap_or_default();
-    cairn_schemas::decode_section(kind, name, value).map_err(|source| StateError::Corrupt {
+    cairn_schemas::decode_section(kind, id, name, value).map_err(|source| StateError::Corrupt {
         table: "runs",
         source,
     })

@@ -209,6 +209,9 @@ fn a_task_failed_because_its_completion_was_too_large_terminates_the_workflow() 
         types(&changes.events),
         [E::WorkflowTaskFailed, E::WorkflowExecutionTerminated]
     );
+    let failed = attrs!(changes.events[0], WorkflowTaskFailedEventAttributes);
+    assert_eq!(failed.cause, Cause::ForceCloseCommand as i32);
+    assert_eq!(failed.identity, "history-service");
     let terminated = attrs!(
         changes.events[1],
         WorkflowExecutionTerminatedEventAttributes

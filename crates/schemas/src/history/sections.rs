@@ -44,7 +44,7 @@ pub fn encode_section(section: &Section) -> Result<Vec<u8>, EncodeError> {
         Section::Run(fields) => crate::encode_state(fields)?,
         Section::Memo(bytes)
         | Section::SearchAttributes(bytes)
-        | Section::BufferedEvents(bytes)
+        | Section::BufferedEvent(_, bytes)
         | Section::StartInput(bytes)
         | Section::StartHeader(bytes) => bytes.clone(),
         Section::Updates(updates) => codecs().updates.encode(updates)?,
@@ -59,13 +59,18 @@ pub fn encode_section(section: &Section) -> Result<Vec<u8>, EncodeError> {
 }
 
 /// A section from its kind, its key (`id` or `name`) and its value.
-pub fn decode_section(kind: SectionKind, name: &str, value: &[u8]) -> Result<Section, DecodeError> {
+pub fn decode_section(
+    kind: SectionKind,
+    id: i64,
+    name: &str,
+    value: &[u8],
+) -> Result<Section, DecodeError> {
     let codecs = codecs();
     Ok(match kind {
         SectionKind::Run => Section::Run(Box::new(crate::decode_state(value)?)),
         SectionKind::Memo => Section::Memo(value.to_vec()),
         SectionKind::SearchAttributes => Section::SearchAttributes(value.to_vec()),
-        SectionKind::BufferedEvents => Section::BufferedEvents(value.to_vec()),
+        SectionKind::BufferedEvent => Section::BufferedEvent(id, value.to_vec()),
         SectionKind::StartInput => Section::StartInput(value.to_vec()),
         SectionKind::StartHeader => Section::StartHeader(value.to_vec()),
         SectionKind::Updates => Section::Updates(codecs.updates.decode(value)?),
@@ -84,9 +89,12 @@ pub fn decode_changes(changes: &[StateChange]) -> Result<Vec<Change>, DecodeErro
     let mut out = Vec::with_capacity(changes.len());
     for change in changes {
         out.push(match &change.value {
-            Some(value) => Change::Put(decode_section(change.kind, &change.name, value)?),
+            Some(value) => {
+                Change::Put(decode_section(change.kind, change.id, &change.name, value)?)
+            }
             None => Change::Remove(match change.kind {
                 SectionKind::Activity
+                | SectionKind::BufferedEvent
                 | SectionKind::Timer
                 | SectionKind::Child
                 | SectionKind::ExternalRequest => SectionKey::Item(change.kind, change.id),
@@ -102,7 +110,7 @@ pub fn decode_changes(changes: &[StateChange]) -> Result<Vec<Change>, DecodeErro
 /// the state splits into sections. A store or snapshot in another format is rebuilt.
 pub(crate) fn state_format() -> [u8; 8] {
     let codecs = codecs();
-    let mut described = b"sections/1".to_vec();
+    let mut described = b"sections/2".to_vec();
     for fingerprint in [
         crate::state_codec().fingerprint(),
         codecs.updates.fingerprint(),

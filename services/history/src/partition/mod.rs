@@ -53,6 +53,9 @@ const MAX_BATCH: usize = 512;
 /// below what any broker keeps of a partition before it is read back (librdkafka's mock, the
 /// dev server's embedded broker, keeps the last 5 MiB).
 const MAX_ROUND_BYTES: usize = 512 * 1024;
+/// Most bytes appended before they are read back: a record larger than this (its fragments)
+/// is appended and read back in parts.
+const MAX_APPEND_BYTES: usize = 2 * 1024 * 1024;
 /// Records applied to RocksDB per write batch while catching up.
 const REPLAY_CHUNK: usize = 256;
 
@@ -587,15 +590,16 @@ impl Partition {
 
     /// Appends the records (each as one Kafka record, or as its fragments), reads the log
     /// back to the last of them (checking no newer claim came first) and applies them to
-    /// RocksDB.
+    /// RocksDB. Records go in chunks of at most [`MAX_APPEND_BYTES`], each read back before
+    /// the next is appended, so no broker drops a fragment before it was read.
     async fn make_durable(&mut self, records: Vec<Pending>) -> Result<(), HistoryError> {
-        let mut appends = Vec::new();
+        let mut appends = VecDeque::new();
         let mut parts = Vec::new();
         let mut transitions = Vec::with_capacity(records.len());
         for (index, record) in records.into_iter().enumerate() {
             let count = record.payloads.len();
             for (fragment, payload) in record.payloads.into_iter().enumerate() {
-                appends.push((
+                appends.push_back((
                     self.topic.clone(),
                     self.id as i32,
                     record.key.clone(),
@@ -609,39 +613,34 @@ impl Partition {
             }
             transitions.push(Some(record.transitions));
         }
-        let offsets = self.producer.append_all(appends).await?;
-        let mut ours = HashMap::new();
-        // Records Kafka acknowledged without their offsets (a retried send it took for a
-        // duplicate), in the order they were appended, which is their order in the log.
-        let mut unplaced = VecDeque::new();
-        for (index, offset) in offsets.iter().enumerate() {
-            match offset {
-                Some(offset) => {
-                    ours.insert(*offset, index);
-                }
-                None => unplaced.push_back(index),
-            }
-        }
-        let last = if unplaced.is_empty() {
-            *ours.keys().max().expect("a batch has records")
-        } else {
-            self.producer
-                .end_offset(&self.topic, self.id as i32)
-                .await?
-                - 1
-        };
         let mut read_back = ReadBack {
-            ours,
-            unplaced,
+            ours: HashMap::new(),
+            unplaced: VecDeque::new(),
             parts,
             assembling: None,
             transitions,
             apply: Vec::new(),
         };
-        let outcome = self.read_back(last, &mut read_back).await;
+        let mut appended = 0;
+        let mut outcome = Ok(());
+        while !appends.is_empty() {
+            let mut chunk = Vec::new();
+            let mut bytes = 0;
+            while let Some(next) = appends.front()
+                && (chunk.is_empty() || bytes + next.3.len() <= MAX_APPEND_BYTES)
+            {
+                bytes += next.3.len();
+                chunk.extend(appends.pop_front());
+            }
+            outcome = self.append_chunk(chunk, appended, &mut read_back).await;
+            if outcome.is_err() {
+                break;
+            }
+            appended = read_back.parts.len() - appends.len();
+        }
         // Whatever of ours was read counts, for this node as for any reader of the log,
         // even when the batch as a whole failed: apply it before answering.
-        self.apply(read_back.apply).await?;
+        self.apply(std::mem::take(&mut read_back.apply)).await?;
         outcome?;
         let missing = read_back.transitions.iter().filter(|t| t.is_some()).count();
         if missing > 0 {
@@ -656,6 +655,39 @@ impl Partition {
             return Err(HistoryError::Unavailable { partition: self.id });
         }
         Ok(())
+    }
+
+    /// Appends one chunk of a batch, whose first append has index `first`, and reads the
+    /// log back past it.
+    async fn append_chunk(
+        &mut self,
+        chunk: Vec<(String, i32, Vec<u8>, Vec<u8>)>,
+        first: usize,
+        read_back: &mut ReadBack,
+    ) -> Result<(), HistoryError> {
+        let offsets = self.producer.append_all(chunk).await?;
+        // Records Kafka acknowledged without their offsets (a retried send it took for a
+        // duplicate) are kept in the order they were appended, which is their order in the
+        // log.
+        for (index, offset) in offsets.iter().enumerate() {
+            match offset {
+                Some(offset) => {
+                    read_back.ours.insert(*offset, first + index);
+                }
+                None => read_back.unplaced.push_back(first + index),
+            }
+        }
+        let placed = offsets.iter().flatten().max().copied();
+        let last = match placed {
+            Some(last) if read_back.unplaced.is_empty() => last,
+            _ => {
+                self.producer
+                    .end_offset(&self.topic, self.id as i32)
+                    .await?
+                    - 1
+            }
+        };
+        self.read_back(last, read_back).await
     }
 
     /// Reads the log up to `last`, collecting the transitions of this batch's records.
