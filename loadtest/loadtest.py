@@ -54,14 +54,14 @@ def cpu_seconds(pid: int) -> float:
 
 
 class Server:
-    def __init__(self, target: str, cairn_bin: str, temporal_bin: str) -> None:
+    def __init__(self, target: str, cairn_bin: str, temporal_bin: str, extra: list[str] | None = None) -> None:
         self.target = target
         self.dir = tempfile.TemporaryDirectory(prefix=f"loadtest-{target}-")
         self.log = open(Path(self.dir.name) / "server.log", "w")
         port = free_port()
         self.address = f"127.0.0.1:{port}"
         if target == "cairn":
-            cmd = [cairn_bin, "server", "start-dev", "--port", str(port), "--ip", "127.0.0.1"]
+            cmd = [cairn_bin, "server", "start-dev", "--port", str(port), "--ip", "127.0.0.1", *(extra or [])]
         elif target == "temporal":
             cmd = [
                 temporal_bin, "server", "start-dev", "--headless", "--ip", "127.0.0.1",

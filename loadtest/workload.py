@@ -19,3 +19,20 @@ class OneActivity:
     async def run(self) -> str:
         await workflow.execute_activity(noop, start_to_close_timeout=timedelta(seconds=30))
         return "done"
+
+
+@workflow.defn
+class FanOut:
+    """Schedules `count` no-op activities at once and waits for all of them."""
+
+    @workflow.run
+    async def run(self, count: int) -> int:
+        import asyncio
+
+        await asyncio.gather(
+            *(
+                workflow.execute_activity(noop, start_to_close_timeout=timedelta(seconds=120))
+                for _ in range(count)
+            )
+        )
+        return count

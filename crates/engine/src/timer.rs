@@ -7,7 +7,8 @@ use crate::{
     activity::activity_deadline,
     events::Tx,
     proto::{enums::TimeoutType, history},
-    state::MutableState,
+    sections::{Change, Section},
+    state::{ActivityInfo, MutableState, TimerInfo},
     time::Nanos,
 };
 
@@ -54,14 +55,79 @@ pub fn deadlines(state: &MutableState) -> Vec<(Nanos, Deadline)> {
         return out;
     }
     for timer in &state.timers {
+        out.push(timer_deadline(timer));
+    }
+    for activity in &state.activities {
+        activity_deadlines(activity, &mut out);
+    }
+    run_deadlines(state, &mut out);
+    out
+}
+
+/// The deadlines a transition may have added: those of the run's own fields, and those of
+/// the activities and timers it put. The others are unchanged since they were scheduled.
+pub fn changed_deadlines(state: &MutableState, changes: &[Change]) -> Vec<(Nanos, Deadline)> {
+    let mut out = Vec::new();
+    if !state.is_open() {
+        return out;
+    }
+    for change in changes {
+        match change {
+            Change::Put(Section::Timer(timer)) => out.push(timer_deadline(timer)),
+            Change::Put(Section::Activity(activity)) => activity_deadlines(activity, &mut out),
+            _ => {}
+        }
+    }
+    run_deadlines(state, &mut out);
+    out
+}
+
+fn timer_deadline(timer: &TimerInfo) -> (Nanos, Deadline) {
+    (
+        timer.fire_time,
+        Deadline::UserTimer {
+            timer_id: timer.timer_id.clone(),
+            started_event_id: timer.started_event_id,
+        },
+    )
+}
+
+fn activity_deadlines(activity: &ActivityInfo, out: &mut Vec<(Nanos, Deadline)>) {
+    // A paused activity has no deadlines, as in Temporal: none of its timeouts runs while
+    // an operator holds it.
+    if activity.is_paused() {
+        return;
+    }
+    let id = activity.scheduled_event_id;
+    if activity.started_time.is_none()
+        && (activity.attempt > 1 || activity.attempt_scheduled_time > activity.scheduled_time)
+    {
         out.push((
-            timer.fire_time,
-            Deadline::UserTimer {
-                timer_id: timer.timer_id.clone(),
-                started_event_id: timer.started_event_id,
+            activity.attempt_scheduled_time,
+            Deadline::ActivityRetry {
+                scheduled_event_id: id,
+                stamp: activity.current_stamp(),
             },
         ));
     }
+    for timeout in ACTIVITY_TIMEOUTS {
+        if let Some(due) = activity_deadline(activity, timeout) {
+            // Schedule-to-start counts from the end of a retry backoff.
+            out.push((
+                due,
+                Deadline::ActivityTimeout {
+                    scheduled_event_id: id,
+                    attempt: activity.attempt,
+                    timeout: timeout as i32,
+                },
+            ));
+        }
+    }
+}
+
+/// The deadlines of the run's own fields: its workflow task, its first task's backoff, its
+/// schedule and its timeouts.
+fn run_deadlines(state: &MutableState, out: &mut Vec<(Nanos, Deadline)>) {
     if let Some(task) = &state.workflow_task
         && task.is_started()
         && task.timeout > 0
@@ -86,35 +152,6 @@ pub fn deadlines(state: &MutableState) -> Vec<(Nanos, Deadline)> {
             },
         ));
     }
-    // A paused activity has no deadlines, as in Temporal: none of its timeouts runs while
-    // an operator holds it.
-    for activity in state.activities.iter().filter(|a| !a.is_paused()) {
-        let id = activity.scheduled_event_id;
-        if activity.started_time.is_none()
-            && (activity.attempt > 1 || activity.attempt_scheduled_time > activity.scheduled_time)
-        {
-            out.push((
-                activity.attempt_scheduled_time,
-                Deadline::ActivityRetry {
-                    scheduled_event_id: id,
-                    stamp: activity.current_stamp(),
-                },
-            ));
-        }
-        for timeout in ACTIVITY_TIMEOUTS {
-            if let Some(due) = activity_deadline(activity, timeout) {
-                // Schedule-to-start counts from the end of a retry backoff.
-                out.push((
-                    due,
-                    Deadline::ActivityTimeout {
-                        scheduled_event_id: id,
-                        attempt: activity.attempt,
-                        timeout: timeout as i32,
-                    },
-                ));
-            }
-        }
-    }
     if let Some(due) = state.first_workflow_task_due {
         out.push((due, Deadline::FirstWorkflowTask));
     }
@@ -128,7 +165,6 @@ pub fn deadlines(state: &MutableState) -> Vec<(Nanos, Deadline)> {
     if let Some(expiry) = expiry {
         out.push((expiry, Deadline::WorkflowTimeout));
     }
-    out
 }
 
 impl Tx<'_> {

@@ -17,6 +17,7 @@ use futures::future::BoxFuture;
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{
+        counter::Counter,
         family::Family,
         gauge::Gauge,
         histogram::{Histogram, exponential_buckets},
@@ -71,6 +72,9 @@ struct Inner {
     history_lag: Family<PartitionLabels, Gauge>,
     matching_owned: Family<PartitionLabels, Gauge>,
     backlog: Family<QueueLabels, Gauge>,
+    appended_records: Counter,
+    appended_bytes: Counter,
+    transitions: Counter,
     sources: Sources,
 }
 
@@ -107,6 +111,24 @@ impl Metrics {
             "Tasks waiting for a poller, by task queue",
             backlog.clone(),
         );
+        let appended_records = Counter::default();
+        registry.register(
+            "history_appended_records",
+            "Kafka records this node appended to the history topic (each fragment counts)",
+            appended_records.clone(),
+        );
+        let appended_bytes = Counter::default();
+        registry.register(
+            "history_appended_bytes",
+            "Bytes of the Kafka records this node appended to the history topic",
+            appended_bytes.clone(),
+        );
+        let transitions = Counter::default();
+        registry.register(
+            "history_transitions",
+            "Run transitions this node's history partitions made durable",
+            transitions.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -115,6 +137,9 @@ impl Metrics {
                 history_lag,
                 matching_owned,
                 backlog,
+                appended_records,
+                appended_bytes,
+                transitions,
                 sources,
             }),
         }
@@ -133,6 +158,15 @@ impl Metrics {
         inner.history_epoch.clear();
         inner.history_lag.clear();
         if let Some(history) = &inner.sources.history {
+            let appended = history.appended();
+            for (counter, total) in [
+                (&inner.appended_records, &appended.records),
+                (&inner.appended_bytes, &appended.bytes),
+                (&inner.transitions, &appended.transitions),
+            ] {
+                let total = total.load(std::sync::atomic::Ordering::Relaxed);
+                counter.inc_by(total.saturating_sub(counter.get()));
+            }
             let (reader, topic) = history.log();
             for (partition, epoch, applied) in history.positions() {
                 let labels = PartitionLabels {

@@ -91,6 +91,17 @@ pub(crate) struct Inner {
     /// Transfers between workflows under way from this node's partitions.
     transfers: Arc<Transfers>,
     update_endings: Arc<UpdateEndings>,
+    appended: Arc<Appended>,
+}
+
+/// What this node's partitions appended to the history topic since it started.
+#[derive(Debug, Default)]
+pub struct Appended {
+    /// Kafka records (a fragmented history record counts each fragment).
+    pub records: std::sync::atomic::AtomicU64,
+    pub bytes: std::sync::atomic::AtomicU64,
+    /// Run transitions: one per run a request changed.
+    pub transitions: std::sync::atomic::AtomicU64,
 }
 
 struct Owned {
@@ -153,6 +164,7 @@ impl History {
                 snapshot_loads: std::sync::atomic::AtomicU64::new(0),
                 transfers: Arc::new(Transfers::new(std::sync::Weak::clone(inner))),
                 update_endings: Arc::new(UpdateEndings::default()),
+                appended: Arc::new(Appended::default()),
             }),
         })
     }
@@ -197,6 +209,7 @@ impl History {
             update_endings: Arc::clone(&self.inner.update_endings),
             limits: self.inner.config.limits,
             max_record_bytes: self.inner.config.max_record_bytes,
+            appended: Arc::clone(&self.inner.appended),
         })
         .await?;
         let epoch = partition.epoch();
@@ -271,6 +284,11 @@ impl History {
     }
 
     /// How many partitions this node acquired from a snapshot.
+    /// What this node's partitions appended to the history topic since it started.
+    pub fn appended(&self) -> &Appended {
+        &self.inner.appended
+    }
+
     pub fn snapshot_loads(&self) -> u64 {
         self.inner
             .snapshot_loads

@@ -15,9 +15,15 @@ pub struct TimerWheel {
 }
 
 impl TimerWheel {
+    /// Schedules every deadline of a run (one just loaded).
     pub fn schedule_run(&mut self, state: &MutableState) {
-        for (due, deadline) in deadlines(state) {
-            self.entries.insert((due, state.run.clone(), deadline));
+        self.schedule(&state.run, deadlines(state));
+    }
+
+    /// Schedules deadlines of a run; those already scheduled stay as they are.
+    pub fn schedule(&mut self, run: &RunKey, deadlines: Vec<(i64, Deadline)>) {
+        for (due, deadline) in deadlines {
+            self.entries.insert((due, run.clone(), deadline));
         }
     }
 

@@ -306,6 +306,16 @@ fn check_changes_replay(before: &MutableState, after: &MutableState) {
     if before == after {
         assert!(changes.is_empty(), "an unchanged state has no changes");
     }
+    // The owner schedules only the deadlines of what changed: with those scheduled before,
+    // they must cover every deadline of the state after.
+    let scheduled = timer::deadlines(before);
+    let added = timer::changed_deadlines(after, &changes);
+    for deadline in timer::deadlines(after) {
+        assert!(
+            scheduled.contains(&deadline) || added.contains(&deadline),
+            "{deadline:?} is never scheduled"
+        );
+    }
     assert_eq!(
         sections::assemble(sections::sections(after)).as_ref(),
         Some(after),

@@ -89,6 +89,7 @@ pub struct Partition {
     update_endings: Arc<UpdateEndings>,
     limits: Limits,
     max_record_bytes: usize,
+    appended: Arc<crate::handle::Appended>,
 }
 
 pub struct PartitionParts {
@@ -114,6 +115,8 @@ pub struct PartitionParts {
     pub limits: Limits,
     /// The largest Kafka record written; larger records go as fragments.
     pub max_record_bytes: usize,
+    /// Counts what the partition appends.
+    pub(crate) appended: Arc<crate::handle::Appended>,
 }
 
 impl Partition {
@@ -167,6 +170,7 @@ impl Partition {
             update_endings: parts.update_endings,
             limits: parts.limits,
             max_record_bytes: parts.max_record_bytes,
+            appended: parts.appended,
         };
         partition.redispatch.mark_unchanged();
         loop {
@@ -476,6 +480,7 @@ impl Partition {
         let mut touched = Vec::new();
         let mut update_endings = Vec::new();
         let mut deleted = Vec::new();
+        let mut deadlines = Vec::new();
         while bytes < MAX_ROUND_BYTES
             && let Some(op) = batch.pop_front()
         {
@@ -514,6 +519,11 @@ impl Partition {
                     update_endings.push((state.run.clone(), changes.ended_updates.clone()));
                 }
                 transitions.push(transition(&state, &changes, &sections)?);
+                deadlines.push((
+                    state.run.clone(),
+                    cairn_engine::timer::changed_deadlines(&state, &sections),
+                ));
+                self.appended.transitions.fetch_add(1, Ordering::Relaxed);
                 touched.push(state.run.clone());
                 if starts_run(&changes) {
                     self.cache
@@ -570,11 +580,13 @@ impl Partition {
         let workflows: Vec<_> = touched.iter().map(cairn_engine::RunKey::workflow).collect();
         // Nobody listening is fine: long polls subscribe only while they wait.
         let _listeners = self.changed.send(Arc::new(workflows));
+        for (run, deadlines) in deadlines {
+            self.timers.schedule(&run, deadlines);
+        }
         let mut transfers = Vec::new();
         for run in touched {
             if let Some(state) = self.cache.runs.get(&run) {
                 transfers.extend(cairn_engine::transfer::pending(state));
-                self.timers.schedule_run(state);
                 if !state.is_open() {
                     // Closed runs are served from RocksDB; keep the cache to open ones.
                     self.cache.runs.remove(&run);
@@ -665,7 +677,15 @@ impl Partition {
         first: usize,
         read_back: &mut ReadBack,
     ) -> Result<(), HistoryError> {
+        let bytes: usize = chunk.iter().map(|(_, _, _, payload)| payload.len()).sum();
+        let records = chunk.len();
         let offsets = self.producer.append_all(chunk).await?;
+        self.appended
+            .records
+            .fetch_add(records as u64, Ordering::Relaxed);
+        self.appended
+            .bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
         // Records Kafka acknowledged without their offsets (a retried send it took for a
         // duplicate) are kept in the order they were appended, which is their order in the
         // log.
