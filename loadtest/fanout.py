@@ -1,7 +1,7 @@
 """How the cost of an activity grows with a workflow's fan-out: one workflow schedules K
 no-op activities at once and waits for them all, for each K given, against Cairn and the
-reference Temporal dev server in one run on one machine. Reports wall time, server CPU per
-activity (user+system time of the server process over the run, from /proc) and, for Cairn,
+reference Temporal dev server in one run on one machine, after three small fan-outs to warm
+each server up. Reports wall time, server CPU per activity (user+system time of the server process over the run, from /proc) and, for Cairn,
 what its history partitions appended to Kafka (from its /metrics): records, bytes, and bytes
 per run transition.
 
@@ -45,7 +45,24 @@ def scrape(port: int) -> dict[str, float]:
     return found
 
 
-async def run_one(server: Server, metrics_port: int | None, count: int) -> dict:
+class Running:
+    """A server this script did not start: its address, and its process for CPU figures."""
+
+    def __init__(self, address: str, pid: int) -> None:
+        self.target = address
+        self.address = address
+
+        class Proc:
+            pass
+
+        self.proc = Proc()
+        self.proc.pid = pid
+
+    async def ready(self) -> None:
+        return None
+
+
+async def run_one(server: Server | Running, metrics_port: int | None, count: int) -> dict:
     await server.ready()
     client = await Client.connect(server.address)
     async with Worker(
@@ -55,6 +72,11 @@ async def run_one(server: Server, metrics_port: int | None, count: int) -> dict:
         activities=[noop],
         max_concurrent_activities=1000,
     ):
+        # Warm up: the first workflows on a fresh server pay for its connections and caches.
+        for _ in range(3):
+            await client.execute_workflow(
+                FanOut.run, 10, id=f"warmup-{uuid.uuid4()}", task_queue=TASK_QUEUE
+            )
         before = scrape(metrics_port) if metrics_port else None
         cpu_before = cpu_seconds(server.proc.pid)
         started = time.monotonic()
@@ -91,7 +113,16 @@ def main() -> None:
     parser.add_argument("--cairn-bin", default=os.environ.get("CAIRN_BIN")
                         or str(Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/cairn/target")) / "release/cairn"))
     parser.add_argument("--temporal-bin", default=str(Path(sys.executable).parent / "temporal"))
+    parser.add_argument("--address", help="drive a running server instead (needs --pid)")
+    parser.add_argument("--pid", type=int, help="the running server's process, for its CPU time")
+    parser.add_argument("--metrics-port", type=int, help="the running Cairn's metrics port")
     args = parser.parse_args()
+
+    if args.address:
+        for count in (int(k) for k in args.sizes.split(",")):
+            server = Running(args.address, args.pid)
+            print(json.dumps(asyncio.run(run_one(server, args.metrics_port, count))), flush=True)
+        return
 
     for count in (int(k) for k in args.sizes.split(",")):
         for target in args.targets.split(","):

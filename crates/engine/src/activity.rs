@@ -27,22 +27,28 @@ pub struct StartedActivity {
     pub info: ActivityInfo,
 }
 
-/// What a worker needs to run an activity attempt: the activity's state, and the input and
-/// header its `ActivityTaskScheduled` event holds (encoded `Payloads` and `Header`).
+/// What a worker needs to run an activity attempt: its run and workflow type, the
+/// activity's state, and the input and header its `ActivityTaskScheduled` event holds
+/// (encoded `Payloads` and `Header`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ActivityTask {
+    pub run: crate::RunKey,
+    pub workflow_type: String,
     pub info: ActivityInfo,
     pub input: Vec<u8>,
     pub header: Vec<u8>,
 }
 
 impl ActivityTask {
-    /// The task of an attempt started for an activity scheduled by `event`.
+    /// The task of an attempt of `state`'s run, started for an activity scheduled by `event`.
     pub fn from_scheduled(
+        state: &crate::MutableState,
         info: ActivityInfo,
         event: &history::ActivityTaskScheduledEventAttributes,
     ) -> Self {
         Self {
+            run: state.run.clone(),
+            workflow_type: state.workflow_type.clone(),
             info,
             input: opt_bytes(&event.input),
             header: opt_bytes::<Header>(&event.header),

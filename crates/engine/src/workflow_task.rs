@@ -558,6 +558,8 @@ impl Tx<'_> {
                 !(t.kind == crate::TaskKind::Activity && t.scheduled_event_id == scheduled_event_id)
             });
             started.push(crate::activity::ActivityTask {
+                run: self.state.run.clone(),
+                workflow_type: self.state.workflow_type.clone(),
                 info: activity.info,
                 input: crate::activity::opt_bytes(&a.input),
                 header: crate::activity::opt_bytes(&a.header),

@@ -150,6 +150,24 @@ impl StateDb {
         Ok(cairn_engine::sections::assemble(sections))
     }
 
+    /// A run's own fields (its `Run` section: status, IDs, event counts, the workflow
+    /// task...) without its collections and large values, which stay empty: one read,
+    /// however many activities or timers the run has.
+    pub fn run_fields(
+        &self,
+        partition: PartitionId,
+        run: &RunKey,
+    ) -> Result<Option<MutableState>, StateError> {
+        let key = keys::section(partition, run, SectionKind::Run, 0, "");
+        let Some(value) = self.db.get(&key)? else {
+            return Ok(None);
+        };
+        match decode_section(&key, &value)? {
+            Section::Run(fields) => Ok(Some(*fields)),
+            _ => Err(StateError::Malformed { table: "runs" }),
+        }
+    }
+
     pub fn current_run(
         &self,
         partition: PartitionId,

@@ -281,5 +281,8 @@ fn changed_sections_apply_over_the_stored_ones() {
     db.apply(7, &[change(&after, &later)], checkpoint(3))
         .unwrap();
     assert_eq!(db.run(7, &first.run).unwrap().as_ref(), Some(&later));
+    let fields = db.run_fields(7, &first.run).unwrap().unwrap();
+    assert_eq!(fields.next_event_id, later.next_event_id);
+    assert!(fields.timers.is_empty(), "only the run's own fields");
     assert_eq!(db.runs(7).unwrap(), vec![later]);
 }

@@ -3,7 +3,7 @@
 use cairn_engine::{
     RunKey, TaskKind,
     activity::{ActivityOutcome, decode_opt},
-    proto::common::{ActivityType, WorkflowType},
+    proto::common::{ActivityType, WorkflowExecution, WorkflowType},
     time,
     token::TaskToken,
 };
@@ -13,7 +13,7 @@ use prost::Message;
 use temporalio_protos::protos::temporal::api::workflowservice::v1::{self as ws};
 use tonic::{Request, Response, Status};
 
-use crate::{convert, error::status, namespaces::Namespace, validate};
+use crate::{error::status, namespaces::Namespace, validate};
 
 use crate::{long_poll::*, service::*};
 
@@ -74,11 +74,7 @@ pub(crate) async fn poll_activity_task_queue(
             Err(e) if is_stale(&e) => continue,
             Err(e) => return Err(status(e)),
         };
-        return Ok(Response::new(activity_task(
-            &namespace,
-            &started.state,
-            &started.task,
-        )));
+        return Ok(Response::new(activity_task(&namespace, &started)));
     }
 }
 
@@ -256,14 +252,13 @@ pub(crate) async fn record_activity_task_heartbeat_by_id(
 /// What a worker needs to run an activity attempt that history recorded as started.
 pub(crate) fn activity_task(
     namespace: &Namespace,
-    state: &cairn_engine::MutableState,
     task: &cairn_engine::activity::ActivityTask,
 ) -> ws::PollActivityTaskQueueResponse {
     let a = &task.info;
     let token = TaskToken {
         namespace_id: namespace.id.clone(),
-        workflow_id: state.run.workflow_id.clone(),
-        run_id: state.run.run_id.clone(),
+        workflow_id: task.run.workflow_id.clone(),
+        run_id: task.run.run_id.clone(),
         scheduled_event_id: a.scheduled_event_id,
         attempt: a.attempt,
         activity: true,
@@ -274,9 +269,12 @@ pub(crate) fn activity_task(
         task_token: token.encode_to_vec(),
         workflow_namespace: namespace.name.clone(),
         workflow_type: Some(WorkflowType {
-            name: state.workflow_type.clone(),
+            name: task.workflow_type.clone(),
         }),
-        workflow_execution: Some(convert::execution(state)),
+        workflow_execution: Some(WorkflowExecution {
+            workflow_id: task.run.workflow_id.clone(),
+            run_id: task.run.run_id.clone(),
+        }),
         activity_type: Some(ActivityType {
             name: a.activity_type.clone(),
         }),

@@ -42,7 +42,7 @@ pub(crate) async fn get_workflow_execution_history(
         }
         let state = frontend
             .history
-            .describe(run.clone())
+            .progress(run.clone())
             .await
             .map_err(status)?;
         let run = state.run.clone();

@@ -239,14 +239,14 @@ pub(crate) async fn respond_workflow_task_completed(
         };
         frontend.history.queries().answer(&query_id, answer);
     }
-    let (outcome, state, next_task) = completed.map_err(status)?;
+    let (outcome, next_task) = completed.map_err(status)?;
     match outcome {
         CompletionOutcome::Accepted { eager_activities } => {
             Ok(Response::new(ws::RespondWorkflowTaskCompletedResponse {
                 workflow_task: next_task.map(|task| workflow_task_response(&namespace.id, task)),
                 activity_tasks: eager_activities
                     .iter()
-                    .map(|activity| activity_task(&namespace, &state, activity))
+                    .map(|activity| activity_task(&namespace, activity))
                     .collect(),
                 ..Default::default()
             }))

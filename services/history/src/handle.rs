@@ -806,7 +806,7 @@ impl History {
         token: TaskToken,
         completion: Completion,
         return_new_task: bool,
-    ) -> Result<(CompletionOutcome, MutableState, Option<StartedWorkflowTask>), HistoryError> {
+    ) -> Result<(CompletionOutcome, Option<StartedWorkflowTask>), HistoryError> {
         let run = token.run();
         let identity = completion.identity.clone();
         let (outcome, state, started) = self
@@ -820,8 +820,8 @@ impl History {
                 })?;
                 let mut started = None;
                 let next = work
-                    .state(&run)?
-                    .and_then(|state| state.workflow_task)
+                    .read(&run, |state| state.workflow_task.clone())?
+                    .flatten()
                     .filter(|task| !task.is_started());
                 if return_new_task
                     && matches!(outcome, CompletionOutcome::Accepted { .. })
@@ -836,18 +836,22 @@ impl History {
                     })?);
                     work.withdraw_workflow_task(&run);
                 }
-                let state = work.state(&run)?.ok_or_else(|| not_found(&run))?;
+                // The whole state only when the worker gets a new task with it.
+                let state = match started {
+                    Some(_) => Some(work.state(&run)?.ok_or_else(|| not_found(&run))?),
+                    None => None,
+                };
                 Ok((outcome, state, started))
             })
             .await?;
-        let started = match started {
-            Some(started) => {
+        let started = match (state, started) {
+            (Some(state), Some(started)) => {
                 let queries = self.inner.queries.take_attached(&state.run);
-                Some(self.started_view(state.clone(), started, queries).await?)
+                Some(self.started_view(state, started, queries).await?)
             }
-            None => None,
+            _ => None,
         };
-        Ok((outcome, state, started))
+        Ok((outcome, started))
     }
 
     pub async fn fail_workflow_task(
@@ -890,24 +894,20 @@ impl History {
             let started = work.update(&run, |tx| {
                 tx.start_activity(scheduled, attempt, &request_id, &identity)
             })?;
-            let state = work.state(&run)?.ok_or_else(|| not_found(&run))?;
-            let event = match work
-                .event(&state.run, scheduled)?
-                .and_then(|e| e.attributes)
-            {
+            let event = match work.event(&run, scheduled)?.and_then(|e| e.attributes) {
                 Some(Attributes::ActivityTaskScheduledEventAttributes(event)) => event,
                 _ => {
                     return Err(HistoryError::MissingEvent {
-                        workflow_id: state.run.workflow_id.clone(),
-                        run_id: state.run.run_id.clone(),
+                        workflow_id: run.workflow_id.clone(),
+                        run_id: run.run_id.clone(),
                         event_id: scheduled,
                     });
                 }
             };
-            Ok(StartedActivityTask {
-                task: ActivityTask::from_scheduled(started.info, &event),
-                state,
-            })
+            let task = work.read(&run, |state| {
+                ActivityTask::from_scheduled(state, started.info, &event)
+            })?;
+            task.ok_or_else(|| not_found(&run).into())
         })
         .await
     }
@@ -960,6 +960,28 @@ impl History {
 
     /// The durable state of a run; an empty run ID means the workflow's current run.
     pub async fn describe(&self, run: RunKey) -> Result<MutableState, HistoryError> {
+        self.read_run(run, StateDb::run).await
+    }
+
+    /// A run's own fields (status, event counts, the workflow task) without its
+    /// collections: what a history long poll looks at on every change of the run. An empty
+    /// run ID means the workflow's current run. Where the partition is owned elsewhere the
+    /// owner describes the whole run.
+    pub async fn progress(&self, run: RunKey) -> Result<MutableState, HistoryError> {
+        self.read_run(run, StateDb::run_fields).await
+    }
+
+    /// Reads a run (the workflow's current one for an empty run ID) from the store here, or
+    /// describes it at its owner.
+    async fn read_run(
+        &self,
+        run: RunKey,
+        read: fn(
+            &StateDb,
+            PartitionId,
+            &RunKey,
+        ) -> Result<Option<MutableState>, cairn_state::StateError>,
+    ) -> Result<MutableState, HistoryError> {
         let partition = run.partition(self.inner.config.partitions);
         if let Some(peers) = self.remote(partition) {
             return peers.describe(run).await;
@@ -976,8 +998,7 @@ impl History {
                 run_id,
                 ..run.clone()
             };
-            db.run(partition, &key)?
-                .ok_or_else(|| HistoryError::Engine(not_found(&run)))
+            read(&db, partition, &key)?.ok_or_else(|| HistoryError::Engine(not_found(&run)))
         })
         .await
     }

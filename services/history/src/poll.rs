@@ -1,6 +1,7 @@
 //! What a poller receives once history recorded its task as started.
 
 use cairn_engine::{MutableState, activity::ActivityTask, proto::HistoryEvent, workflow_task};
+
 use serde::{Deserialize, Serialize};
 
 use crate::QueryTask;
@@ -16,8 +17,4 @@ pub struct StartedWorkflowTask {
 }
 
 /// An activity attempt recorded as started.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StartedActivityTask {
-    pub state: MutableState,
-    pub task: ActivityTask,
-}
+pub type StartedActivityTask = ActivityTask;

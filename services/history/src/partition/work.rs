@@ -88,6 +88,15 @@ impl<'a> Work<'a> {
         Ok(self.peek(run)?.map(Cow::into_owned))
     }
 
+    /// Reads the run's state as this request sees it, without copying it.
+    pub fn read<T>(
+        &self,
+        run: &RunKey,
+        read: impl FnOnce(&MutableState) -> T,
+    ) -> Result<Option<T>, HistoryError> {
+        Ok(self.peek(run)?.map(|state| read(&state)))
+    }
+
     /// Like [`Work::state`], without a copy where the state is in memory.
     fn peek(&self, run: &RunKey) -> Result<Option<Cow<'_, MutableState>>, HistoryError> {
         if let Some((state, _)) = self.staged.iter().rev().find(|(s, _)| &s.run == run) {
