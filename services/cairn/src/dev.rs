@@ -170,6 +170,14 @@ async fn serve(
         cairn_cluster::RETENTION_SWEEP,
         shutdown.token(),
     );
+    let failure = history.failure();
+    let stopping = shutdown.clone();
+    shutdown.spawn_best_effort("partition-failure", async move {
+        tokio::select! {
+            () = failure.cancelled() => stopping.trigger(),
+            () = stopping.cancelled() => {}
+        }
+    });
     println!("cairn frontend listening on {addr}");
     info!(%addr, kafka = %bootstrap, partitions, "dev server ready");
     let frontend = cairn_frontend::Frontend::new(
@@ -220,6 +228,10 @@ async fn serve(
     let _stopped = serving_metrics.await;
     history.shutdown().await;
     served.context("serving the API")?;
+    anyhow::ensure!(
+        !history.failure().is_cancelled(),
+        "a history partition loop failed: the dev server stopped"
+    );
     info!("dev server stopped");
     Ok(())
 }

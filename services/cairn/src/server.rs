@@ -209,9 +209,18 @@ pub fn run(config: ServerConfig) -> anyhow::Result<()> {
             node.internal_address
         );
         println!("cairn metrics listening on {}", node.metrics_address);
-        shutdown.cancelled().await;
+        let failure = node.failure();
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = failure.cancelled() => {}
+        }
         info!("stopping");
-        node.stop().await
+        node.stop().await?;
+        anyhow::ensure!(
+            !failure.is_cancelled(),
+            "a history partition loop failed: this node stopped so that others take its partitions"
+        );
+        Ok(())
     });
     runtime.shutdown_timeout(Duration::from_secs(5));
     result

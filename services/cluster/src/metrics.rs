@@ -26,6 +26,7 @@ use prometheus_client::{
 };
 use tokio::{net::TcpListener, sync::watch};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RpcLabels {
@@ -303,14 +304,20 @@ where
             .to_string();
         let started = Instant::now();
         let histograms = self.histograms.clone();
-        let answer = self.inner.call(request);
-        Box::pin(async move {
-            let result = answer.await;
-            histograms
-                .get_or_create(&RpcLabels { rpc })
-                .observe(started.elapsed().as_secs_f64());
-            result
-        })
+        // One span per call: what the call logs, here and in the partition it reaches,
+        // carries its RPC.
+        let span = tracing::info_span!("rpc", rpc = %rpc);
+        let answer = span.in_scope(|| self.inner.call(request));
+        Box::pin(
+            async move {
+                let result = answer.await;
+                histograms
+                    .get_or_create(&RpcLabels { rpc })
+                    .observe(started.elapsed().as_secs_f64());
+                result
+            }
+            .instrument(span),
+        )
     }
 }
 

@@ -393,6 +393,12 @@ impl Node {
         })
     }
 
+    /// Cancelled when one of this node's history partition loops failed: the node must stop
+    /// so that others take its partitions.
+    pub fn failure(&self) -> CancellationToken {
+        self.history.failure()
+    }
+
     /// Hands everything over: partitions are released before this node leaves their groups,
     /// so the next owner's claim comes after this owner's last write.
     pub async fn stop(mut self) -> anyhow::Result<()> {

@@ -2,7 +2,7 @@
 //! waits until its effect is durable. Reads come from RocksDB, which holds only what Kafka
 //! acknowledged and this owner read back.
 
-use std::sync::Arc;
+use std::{panic::AssertUnwindSafe, sync::Arc};
 
 use cairn_engine::{
     EngineError, MutableState, PartitionId, RunKey, TaskRef, WorkflowKey,
@@ -22,6 +22,7 @@ use std::{collections::HashMap, sync::RwLock};
 
 use cairn_log::{KafkaConfig, LogProducer, LogReader};
 use cairn_state::StateDb;
+use futures::FutureExt;
 use prost::Message;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -92,6 +93,9 @@ pub(crate) struct Inner {
     transfers: Arc<Transfers>,
     update_endings: Arc<UpdateEndings>,
     appended: Arc<Appended>,
+    /// Cancelled when a partition loop panicked: the node can no longer serve a partition
+    /// it still holds, and must stop so that another node takes it.
+    failed: CancellationToken,
 }
 
 /// What this node's partitions appended to the history topic since it started.
@@ -165,6 +169,7 @@ impl History {
                 transfers: Arc::new(Transfers::new(std::sync::Weak::clone(inner))),
                 update_endings: Arc::new(UpdateEndings::default()),
                 appended: Arc::new(Appended::default()),
+                failed: CancellationToken::new(),
             }),
         })
     }
@@ -224,8 +229,22 @@ impl History {
         let inner = Arc::downgrade(&self.inner);
         let loop_stop = stop.clone();
         let task = tokio::spawn(async move {
-            partition.run(requests, loop_stop).await;
-            // A loop that ends by itself was fenced: forget it so requests get NotOwner.
+            let ran = AssertUnwindSafe(partition.run(requests, loop_stop))
+                .catch_unwind()
+                .await;
+            if ran.is_err() {
+                // The loop's state is gone with it, and the group still assigns the
+                // partition here: only this node stopping moves it to another.
+                tracing::error!(
+                    partition = id,
+                    "partition loop panicked; the node stops so that another takes its partitions"
+                );
+                if let Some(inner) = inner.upgrade() {
+                    inner.failed.cancel();
+                }
+            }
+            // A loop that ends by itself was fenced (or failed): forget it so requests get
+            // NotOwner.
             if let Some(inner) = inner.upgrade() {
                 let mut owned = inner.owned.write().expect("ownership lock is not poisoned");
                 if owned.get(&id).is_some_and(|o| o.epoch == epoch) {
@@ -266,6 +285,11 @@ impl History {
             }
             info!(partition = id, "partition released");
         }
+    }
+
+    /// Cancelled when one of this node's partition loops failed: the node must stop.
+    pub fn failure(&self) -> CancellationToken {
+        self.inner.failed.clone()
     }
 
     pub fn owns(&self, partition: PartitionId) -> bool {

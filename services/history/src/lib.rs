@@ -18,6 +18,9 @@ mod timers;
 mod transfers;
 mod updates;
 
+#[cfg(test)]
+mod supervision_tests;
+
 use std::sync::Arc;
 
 use cairn_engine::TaskRef;

@@ -73,16 +73,21 @@ fn a_transition_carries_state_changes_that_rebuild_the_state() {
     assert_eq!(sections::apply(None, decoded), Some(state));
 }
 
-#[test]
-fn a_record_over_the_limit_is_written_in_fragments_that_assemble_into_it() {
+/// A new run's record of about 10 kB.
+fn large_record() -> HistoryRecord {
     let mut state = started();
     state.memo = vec![7; 10_000];
-    let whole = record(vec![Transition {
+    record(vec![Transition {
         run: run(),
         events: vec![],
         changes: state_changes(&sections::diff(None, &state)).unwrap(),
         deleted: false,
-    }]);
+    }])
+}
+
+#[test]
+fn a_record_over_the_limit_is_written_in_fragments_that_assemble_into_it() {
+    let whole = large_record();
     let parts = whole.encode_within(3_000).unwrap();
     assert!(parts.len() >= 4, "{} parts", parts.len());
     assert!(parts.iter().all(|p| p.len() <= 3_000));
@@ -103,14 +108,7 @@ fn a_record_over_the_limit_is_written_in_fragments_that_assemble_into_it() {
 
 #[test]
 fn a_fragmented_record_cut_short_never_applies() {
-    let mut state = started();
-    state.memo = vec![7; 10_000];
-    let whole = record(vec![Transition {
-        run: run(),
-        events: vec![],
-        changes: state_changes(&sections::diff(None, &state)).unwrap(),
-        deleted: false,
-    }]);
+    let whole = large_record();
     let parts = whole.encode_within(3_000).unwrap();
     let mut claim = record(vec![]);
     claim.epoch = 4;

@@ -28,7 +28,7 @@ use cairn_schemas::{Assembler, Claim, Event, HistoryRecord, Transition};
 use cairn_state::{Checkpoint, StateDb};
 use prost::Message;
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, debug_span, info, warn};
 
 use crate::{
     Clock, HistoryError, SharedTaskSink, timers::TimerWheel, transfers::Transfers,
@@ -398,7 +398,8 @@ impl Partition {
             }
             self.fire_due_timers(&mut batch);
             while !batch.is_empty() {
-                match self.process(&mut batch).await {
+                let span = debug_span!("batch", partition = self.id, requests = batch.len());
+                match self.process(&mut batch).instrument(span).await {
                     Ok(()) => self.maybe_snapshot(),
                     Err(HistoryError::Fenced { .. }) => {
                         warn!(
