@@ -37,6 +37,12 @@ fn main() {
             "Reply<cairn_engine::MutableState>",
         ))
         .method(method(
+            "progress",
+            "Progress",
+            "RunKey",
+            "Reply<cairn_engine::MutableState>",
+        ))
+        .method(method(
             "events",
             "Events",
             "EventsRequest",

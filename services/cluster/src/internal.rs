@@ -98,6 +98,12 @@ impl history_server::History for HistoryPeer {
         self.answer(partition, self.history.describe(run)).await
     }
 
+    async fn progress(&self, request: Request<wire::RunKey>) -> Answer<MutableState> {
+        let run = request.into_inner();
+        let partition = self.partition(&run);
+        self.answer(partition, self.history.progress(run)).await
+    }
+
     async fn events(&self, request: Request<wire::EventsRequest>) -> Answer<Vec<HistoryEvent>> {
         let r = request.into_inner();
         let partition = self.partition(&r.run);

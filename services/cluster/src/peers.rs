@@ -135,6 +135,14 @@ impl Peers for RemotePeers {
         .await
     }
 
+    async fn progress(&self, run: RunKey) -> Result<MutableState, HistoryError> {
+        self.call(self.partition(&run), true, |mut client| {
+            let run = run.clone();
+            async move { client.progress(run).await }
+        })
+        .await
+    }
+
     async fn events(
         &self,
         run: RunKey,

@@ -984,21 +984,28 @@ impl History {
 
     /// The durable state of a run; an empty run ID means the workflow's current run.
     pub async fn describe(&self, run: RunKey) -> Result<MutableState, HistoryError> {
-        self.read_run(run, StateDb::run).await
+        let partition = run.partition(self.inner.config.partitions);
+        if let Some(peers) = self.remote(partition) {
+            return peers.describe(run).await;
+        }
+        self.read_run(partition, run, StateDb::run).await
     }
 
     /// A run's own fields (status, event counts, the workflow task) without its
     /// collections: what a history long poll looks at on every change of the run. An empty
-    /// run ID means the workflow's current run. Where the partition is owned elsewhere the
-    /// owner describes the whole run.
+    /// run ID means the workflow's current run.
     pub async fn progress(&self, run: RunKey) -> Result<MutableState, HistoryError> {
-        self.read_run(run, StateDb::run_fields).await
+        let partition = run.partition(self.inner.config.partitions);
+        if let Some(peers) = self.remote(partition) {
+            return peers.progress(run).await;
+        }
+        self.read_run(partition, run, StateDb::run_fields).await
     }
 
-    /// Reads a run (the workflow's current one for an empty run ID) from the store here, or
-    /// describes it at its owner.
+    /// Reads a run (the workflow's current one for an empty run ID) from the store here.
     async fn read_run(
         &self,
+        partition: PartitionId,
         run: RunKey,
         read: fn(
             &StateDb,
@@ -1006,10 +1013,6 @@ impl History {
             &RunKey,
         ) -> Result<Option<MutableState>, cairn_state::StateError>,
     ) -> Result<MutableState, HistoryError> {
-        let partition = run.partition(self.inner.config.partitions);
-        if let Some(peers) = self.remote(partition) {
-            return peers.describe(run).await;
-        }
         let db = self.inner.db.clone();
         blocking(move || {
             let run_id = if run.run_id.is_empty() {

@@ -30,6 +30,9 @@ pub trait Peers: Send + Sync + 'static {
     /// The durable state of a run; an empty run ID means the workflow's current run.
     async fn describe(&self, run: RunKey) -> Result<MutableState, HistoryError>;
 
+    /// A run's own fields, without its collections (see [`crate::History::progress`]).
+    async fn progress(&self, run: RunKey) -> Result<MutableState, HistoryError>;
+
     /// Durable events of a run with IDs in `[from, to)`.
     async fn events(
         &self,
