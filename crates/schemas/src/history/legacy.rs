@@ -80,31 +80,14 @@ fn replacing(state: &MutableState) -> Result<Vec<StateChange>, DecodeError> {
 
 #[cfg(test)]
 mod tests {
-    use apache_avro::{Schema, types::Value};
-    use cairn_engine::proto::{
-        common::WorkflowType, taskqueue::TaskQueue, workflowservice::StartWorkflowExecutionRequest,
-    };
-
     use super::*;
+    use crate::history::tests::{run, started};
+    use apache_avro::{Schema, types::Value};
 
     #[test]
     fn records_of_the_whole_state_format_read_as_changes_that_replace_the_state() {
-        let run = RunKey {
-            namespace_id: "ns".into(),
-            workflow_id: "wf".into(),
-            run_id: "r".into(),
-        };
-        let request = StartWorkflowExecutionRequest {
-            workflow_type: Some(WorkflowType {
-                name: "Greet".into(),
-            }),
-            task_queue: Some(TaskQueue {
-                name: "q".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let (state, _) = cairn_engine::start::start(run.clone(), "default", &request, 7);
+        let run = run();
+        let state = started();
         let record = HistoryRecord {
             epoch: 2,
             writer: "old-node".into(),

@@ -7,7 +7,7 @@ use cairn_engine::{
 
 use super::*;
 
-fn run() -> RunKey {
+pub(super) fn run() -> RunKey {
     RunKey {
         namespace_id: "ns".into(),
         workflow_id: "wf".into(),
@@ -15,7 +15,7 @@ fn run() -> RunKey {
     }
 }
 
-fn started() -> cairn_engine::MutableState {
+pub(super) fn started() -> cairn_engine::MutableState {
     let request = StartWorkflowExecutionRequest {
         workflow_type: Some(WorkflowType {
             name: "Greet".into(),
