@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import time
 import uuid
 from collections import Counter
@@ -220,6 +221,10 @@ async def test_a_frozen_owner_is_fenced_and_none_of_its_callers_is_told_done(tmp
         owner_metrics = await asyncio.to_thread(cluster.metrics, successor)
         assert 'cairn_history_partition_epoch{partition="0"}' in owner_metrics
         assert 'cairn_history_partition_lag_records{partition="0"}' in owner_metrics
+        # It appended the later signal's record, and counts what that cost in Kafka.
+        for counter in ("appended_records", "appended_bytes", "transitions"):
+            found = re.search(rf"^cairn_history_{counter}_total (\d+)$", owner_metrics, re.M)
+            assert found and int(found.group(1)) > 0, counter
         matching_metrics = await asyncio.to_thread(cluster.metrics, "matching")
         assert 'cairn_matching_partition_owned{partition="0"} 1' in matching_metrics
         assert f'task_queue="no-worker-{workflow_id}"' in matching_metrics

@@ -833,7 +833,7 @@ impl History {
     ) -> Result<(CompletionOutcome, Option<StartedWorkflowTask>), HistoryError> {
         let run = token.run();
         let identity = completion.identity.clone();
-        let (outcome, state, started) = self
+        let (outcome, started) = self
             .submit(run.partition(self.inner.config.partitions), move |work| {
                 let outcome = work.update(&run, |tx| {
                     tx.complete_workflow_task(
@@ -861,19 +861,21 @@ impl History {
                     work.withdraw_workflow_task(&run);
                 }
                 // The whole state only when the worker gets a new task with it.
-                let state = match started {
-                    Some(_) => Some(work.state(&run)?.ok_or_else(|| not_found(&run))?),
+                let started = match started {
+                    Some(started) => {
+                        Some((work.state(&run)?.ok_or_else(|| not_found(&run))?, started))
+                    }
                     None => None,
                 };
-                Ok((outcome, state, started))
+                Ok((outcome, started))
             })
             .await?;
-        let started = match (state, started) {
-            (Some(state), Some(started)) => {
+        let started = match started {
+            Some((state, started)) => {
                 let queries = self.inner.queries.take_attached(&state.run);
                 Some(self.started_view(state, started, queries).await?)
             }
-            _ => None,
+            None => None,
         };
         Ok((outcome, started))
     }

@@ -492,16 +492,15 @@ impl Partition {
             } else {
                 Ok(Vec::new())
             };
-            responders.push(outcome.respond);
             let staged = match staged {
                 Ok(staged) => staged,
                 Err(error) => {
                     warn!(partition = self.id, error = %cairn_runtime::report(&error), "request's changes could not be computed");
-                    let respond = responders.pop().expect("pushed above");
-                    respond(Some(HistoryError::Unavailable { partition: self.id }));
+                    (outcome.respond)(Some(HistoryError::Unavailable { partition: self.id }));
                     continue;
                 }
             };
+            responders.push(outcome.respond);
             if staged.is_empty() {
                 continue;
             }
@@ -645,11 +644,12 @@ impl Partition {
                 bytes += next.3.len();
                 chunk.extend(appends.pop_front());
             }
-            outcome = self.append_chunk(chunk, appended, &mut read_back).await;
+            let first = appended;
+            appended += chunk.len();
+            outcome = self.append_chunk(chunk, first, &mut read_back).await;
             if outcome.is_err() {
                 break;
             }
-            appended = read_back.parts.len() - appends.len();
         }
         // Whatever of ours was read counts, for this node as for any reader of the log,
         // even when the batch as a whole failed: apply it before answering.
