@@ -120,12 +120,37 @@ impl Frontend {
         let workflow = state.run.workflow();
         loop {
             match &state.workflow_task {
+                None if !state.sticky_task_queue.is_empty() => {
+                    // As Temporal does: the worker that has the run cached answers at once;
+                    // if it does not within the sticky queue's schedule-to-start timeout,
+                    // any worker of the normal queue does.
+                    tracing::debug!(query_id = %task.query_id, run = %state.run.run_id, "query dispatched to the sticky queue");
+                    self.tasks.dispatch_query(
+                        &namespace.id,
+                        &state.sticky_task_queue,
+                        task.clone(),
+                    );
+                    let sticky_deadline = tokio::time::Instant::now()
+                        + sticky_timeout(state.sticky_schedule_to_start_timeout);
+                    if let Ok(answer) =
+                        tokio::time::timeout_at(sticky_deadline.min(deadline), waiter.answered())
+                            .await
+                    {
+                        return Ok(answer);
+                    }
+                    tracing::debug!(query_id = %task.query_id, run = %state.run.run_id, "query dispatched to the normal queue after the sticky worker did not answer");
+                    self.tasks
+                        .dispatch_query(&namespace.id, &state.task_queue, task);
+                    break;
+                }
                 None => {
+                    tracing::debug!(query_id = %task.query_id, run = %state.run.run_id, "query dispatched to the normal queue");
                     self.tasks
                         .dispatch_query(&namespace.id, &state.task_queue, task);
                     break;
                 }
                 Some(pending) if !pending.is_started() => {
+                    tracing::debug!(query_id = %task.query_id, run = %state.run.run_id, scheduled = pending.scheduled_event_id, "query attached to the pending workflow task");
                     queries.attach(task.clone());
                     loop {
                         tokio::select! {
@@ -143,7 +168,8 @@ impl Frontend {
                         }
                     }
                 }
-                Some(_) => {
+                Some(started) => {
+                    tracing::debug!(query_id = %task.query_id, run = %state.run.run_id, scheduled = started.scheduled_event_id, "query waits for the started workflow task");
                     if !wait_for_change(&mut changes, &workflow, deadline).await {
                         return Ok(None);
                     }
@@ -160,4 +186,16 @@ impl Frontend {
             .ok()
             .flatten())
     }
+}
+
+/// How long a query waits for the sticky worker before it goes to the normal queue: the
+/// sticky queue's schedule-to-start timeout, Temporal's 5 s when the worker set none.
+fn sticky_timeout(timeout: cairn_engine::time::Nanos) -> std::time::Duration {
+    u64::try_from(timeout)
+        .ok()
+        .filter(|nanos| *nanos > 0)
+        .map_or(
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_nanos,
+        )
 }

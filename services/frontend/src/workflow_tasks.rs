@@ -84,16 +84,23 @@ pub(crate) async fn poll_workflow_task_queue(
                 }));
             }
             Item::Query(query) => {
-                let history = frontend
-                    .history
-                    .events(&query.run, 1, i64::MAX)
-                    .await
-                    .map_err(status)?;
+                tracing::debug!(query_id = %query.query_id, task_queue = %queue, "query task polled");
                 let state = frontend
                     .history
                     .describe(query.run.clone())
                     .await
                     .map_err(status)?;
+                // A query on the sticky queue goes to the worker that has the run cached:
+                // it gets no events, as from Temporal; any other worker gets them all.
+                let history = if queue == state.sticky_task_queue {
+                    Vec::new()
+                } else {
+                    frontend
+                        .history
+                        .events(&query.run, 1, i64::MAX)
+                        .await
+                        .map_err(status)?
+                };
                 let token = TaskToken {
                     namespace_id: namespace.id.clone(),
                     // The run names the history owner that waits for the answer.

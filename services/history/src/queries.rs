@@ -72,12 +72,17 @@ impl Queries {
 
     /// The queries attached to a run's workflow task, for the poller that started it.
     pub fn take_attached(&self, run: &RunKey) -> Vec<QueryTask> {
-        self.inner
+        let taken = self
+            .inner
             .attached
             .lock()
             .expect("query lock is not poisoned")
             .remove(run)
-            .unwrap_or_default()
+            .unwrap_or_default();
+        for query in &taken {
+            tracing::debug!(query_id = %query.query_id, run = %run.run_id, "query taken by a started workflow task");
+        }
+        taken
     }
 
     /// Detaches a query no poller took; false when a worker already has it.
@@ -101,6 +106,7 @@ impl Queries {
 
     /// Delivers a worker's answer to the waiting query; false when nobody waits for it.
     pub fn answer(&self, query_id: &str, answer: QueryAnswer) -> bool {
+        tracing::debug!(query_id, ?answer, "query answered");
         let waiting = self
             .inner
             .waiting
