@@ -1,6 +1,15 @@
-//! The messages of the internal gRPC services, and their codec. Peers run the same build,
-//! so the messages are the Rust types themselves, carried as JSON; a reply carries the
-//! owner's error (an engine refusal stays an engine refusal on the caller's side).
+//! The messages of the internal gRPC services, and their codec: the Rust types themselves,
+//! carried as JSON in an envelope that names the protocol they were written in. A reply
+//! carries the owner's error (an engine refusal stays an engine refusal on the caller's
+//! side).
+//!
+//! Two builds run side by side during a rolling upgrade, so a message must stay readable
+//! by the previous protocol and a node must read the previous protocol's messages: fields
+//! are only added, each with a default (`#[serde(default)]`), and readers ignore fields they
+//! do not know. A change that cannot follow that rule raises [`OLDEST_READER`], and nodes
+//! refuse messages of a protocol they cannot read with a clear error instead of misreading
+//! them. `tests/wire_compatibility.rs` holds the messages of each released protocol and
+//! checks both directions.
 
 use std::marker::PhantomData;
 
@@ -90,7 +99,75 @@ impl WireError {
     }
 }
 
-/// Serde JSON as a tonic codec.
+/// The protocol this build writes.
+pub const PROTOCOL: u32 = 1;
+/// The oldest protocol whose nodes can read what this build writes; this build reads
+/// messages of that protocol and newer ones that say this build can read them.
+pub const OLDEST_READER: u32 = 1;
+
+/// A message as it travels: the protocol it was written in, the oldest protocol that can
+/// read it, and the message.
+#[derive(Serialize)]
+struct Outgoing<'a, T> {
+    protocol: u32,
+    oldest_reader: u32,
+    message: &'a T,
+}
+
+#[derive(Deserialize)]
+struct Incoming<U> {
+    protocol: u32,
+    oldest_reader: u32,
+    message: U,
+}
+
+/// Whether this build can read a message written in `protocol` for readers from
+/// `oldest_reader` on.
+pub fn readable(protocol: u32, oldest_reader: u32) -> Result<(), Status> {
+    if oldest_reader > PROTOCOL || protocol < OLDEST_READER {
+        return Err(Status::failed_precondition(format!(
+            "a peer wrote an internal message in protocol {protocol} (readable from protocol \
+             {oldest_reader}); this node speaks protocol {PROTOCOL} and reads from protocol \
+             {OLDEST_READER}: upgrade every node to builds one protocol apart at most"
+        )));
+    }
+    Ok(())
+}
+
+/// Writes `message` as this build sends it.
+pub fn encode<T: Serialize>(message: &T) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&Outgoing {
+        protocol: PROTOCOL,
+        oldest_reader: OLDEST_READER,
+        message,
+    })
+}
+
+/// Reads a message a peer sent, refusing one of a protocol this build cannot read.
+pub fn decode<U: DeserializeOwned>(bytes: &[u8]) -> Result<U, Status> {
+    #[derive(Deserialize)]
+    struct Header {
+        protocol: u32,
+        oldest_reader: u32,
+    }
+    match serde_json::from_slice::<Incoming<U>>(bytes) {
+        Ok(incoming) => {
+            readable(incoming.protocol, incoming.oldest_reader)?;
+            Ok(incoming.message)
+        }
+        Err(error) => {
+            // A message this build cannot read says so by its protocol, when it has one.
+            if let Ok(header) = serde_json::from_slice::<Header>(bytes) {
+                readable(header.protocol, header.oldest_reader)?;
+            }
+            Err(Status::internal(format!(
+                "decoding an internal message: {error}"
+            )))
+        }
+    }
+}
+
+/// The envelope of [`encode`] and [`decode`] as a tonic codec.
 pub struct JsonCodec<T, U>(PhantomData<(T, U)>);
 
 impl<T, U> Default for JsonCodec<T, U> {
@@ -125,7 +202,12 @@ impl<T: Serialize> Encoder for JsonEncoder<T> {
     type Error = Status;
 
     fn encode(&mut self, item: T, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        serde_json::to_writer(buf.writer(), &item)
+        let outgoing = Outgoing {
+            protocol: PROTOCOL,
+            oldest_reader: OLDEST_READER,
+            message: &item,
+        };
+        serde_json::to_writer(buf.writer(), &outgoing)
             .map_err(|error| Status::internal(format!("encoding an internal message: {error}")))
     }
 }
@@ -140,9 +222,8 @@ impl<U: DeserializeOwned> Decoder for JsonDecoder<U> {
         if !buf.has_remaining() {
             return Ok(None);
         }
-        serde_json::from_reader(buf.reader())
-            .map(Some)
-            .map_err(|error| Status::internal(format!("decoding an internal message: {error}")))
+        let bytes = buf.copy_to_bytes(buf.remaining());
+        decode(&bytes).map(Some)
     }
 }
 
