@@ -111,7 +111,14 @@ impl LogReader {
             source,
         })?;
         let consumer = Arc::new(consumer);
-        let driver = tokio::spawn(drive_main_queue(Arc::clone(&consumer))).abort_handle();
+        // Serves the consumer's own events (errors, statistics); reads go through their
+        // partition queues and do not depend on it.
+        let driver = cairn_runtime::supervise(
+            "reader-events",
+            cairn_runtime::Failure::Logged,
+            drive_main_queue(Arc::clone(&consumer)),
+        )
+        .abort_handle();
         let shared = Shared {
             consumer,
             open: Mutex::new(OpenPartitions::default()),

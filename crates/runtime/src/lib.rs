@@ -2,11 +2,13 @@
 //! reports that print a whole cause chain.
 
 mod shutdown;
+mod supervise;
 pub mod telemetry;
 
 use std::{error::Error, fmt};
 
 pub use shutdown::Shutdown;
+pub use supervise::{Failure, supervise};
 
 /// Displays an error followed by each of its sources: `a: b: c`.
 pub fn report<'a>(error: &'a (dyn Error + 'static)) -> Report<'a> {

@@ -23,6 +23,7 @@ impl Shutdown {
     pub fn on_signals() -> Self {
         let shutdown = Self::default();
         let token = shutdown.token.clone();
+        #[allow(clippy::disallowed_methods)] // nothing depends on it but the signal it waits for
         tokio::spawn(async move {
             wait_for_signal().await;
             info!("shutdown requested");

@@ -17,11 +17,15 @@ use tracing::{debug, info};
 
 use crate::BrokerArgs;
 
-pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.partitions > 0, "--partitions must be at least 1");
-    let mock: MockCluster<'static, DefaultProducerContext> =
-        MockCluster::new(args.brokers).context("starting the broker")?;
-    let partitions = i32::try_from(args.partitions)?;
+/// Starts librdkafka's mock cluster with `brokers` brokers and Cairn's topics, `partitions`
+/// partitions each (the metadata topic one).
+pub fn embedded(
+    brokers: i32,
+    partitions: u32,
+) -> anyhow::Result<MockCluster<'static, DefaultProducerContext>> {
+    anyhow::ensure!(partitions > 0, "--partitions must be at least 1");
+    let mock = MockCluster::new(brokers).context("starting the embedded broker")?;
+    let partitions = i32::try_from(partitions)?;
     for (topic, count) in [
         (HISTORY_TOPIC, partitions),
         (SNAPSHOT_TOPIC, partitions),
@@ -31,6 +35,12 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
         mock.create_topic(topic, count, 1)
             .with_context(|| format!("creating topic {topic}"))?;
     }
+    Ok(mock)
+}
+
+pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
+    let mock = embedded(args.brokers, args.partitions)?;
+    let partitions = args.partitions;
     let target = mock
         .bootstrap_servers()
         .split(',')
@@ -56,7 +66,7 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
                 accepted = listener.accept() => {
                     let (mut client, _) = accepted?;
                     let target = target.clone();
-                    tokio::spawn(async move {
+                    cairn_runtime::supervise("broker-connection", cairn_runtime::Failure::Logged, async move {
                         let Ok(mut broker) = TcpStream::connect(&target).await else { return };
                         // Latency only: a socket that refuses no-delay still works.
                         let _client = client.set_nodelay(true).is_ok();

@@ -66,9 +66,9 @@ pub struct DevArgs {
     /// Directory for this node's RocksDB state; a temporary one when not given.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// History partitions of a new cluster.
-    #[arg(long, default_value_t = 16)]
-    pub partitions: u32,
+    /// History partitions of a new cluster (16 when not given).
+    #[arg(long)]
+    pub partitions: Option<u32>,
     /// Port of `/metrics` (Prometheus); 0 (the default) picks a free one.
     #[arg(long, default_value_t = 0)]
     pub metrics_port: u16,

@@ -197,6 +197,7 @@ pub fn run(config: ServerConfig) -> anyhow::Result<()> {
             rps,
             namespace_rps,
             limits: dynamic.limits,
+            search_attributes: std::collections::HashMap::new(),
         })
         .await?;
         if let Some(address) = node.frontend_address {

@@ -14,6 +14,7 @@ use cairn_frontend::Namespaces;
 use cairn_log::{KafkaConfig, LogProducer, LogReader};
 use cairn_schemas::{ClusterRecord, MetadataRecord, NodeRecord, OwnerRecord};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 /// The two partitioned roles.
@@ -117,8 +118,13 @@ struct Inner {
 }
 
 impl Directory {
-    /// Reads the metadata topic to its end, then keeps following it in the background.
-    pub async fn follow(kafka: &KafkaConfig, topic: &str) -> anyhow::Result<Self> {
+    /// Reads the metadata topic to its end, then keeps following it in the background;
+    /// `failed` is cancelled if the follower dies (the node's view would go stale).
+    pub async fn follow(
+        kafka: &KafkaConfig,
+        topic: &str,
+        failed: CancellationToken,
+    ) -> anyhow::Result<Self> {
         let reader = LogReader::connect(kafka)?;
         let end = reader.end_offset(topic, 0).await?;
         let mut stream = reader.open_partition(topic, 0, 0)?;
@@ -136,7 +142,8 @@ impl Directory {
             directory.apply(record.offset, &record.payload);
         }
         let weak = Arc::downgrade(&directory.inner);
-        tokio::spawn(async move {
+        let failure = cairn_runtime::Failure::StopsNode(failed);
+        cairn_runtime::supervise("directory", failure, async move {
             // The reader lives as long as the stream it feeds.
             let _reader = reader;
             loop {
@@ -209,6 +216,11 @@ impl Directory {
 
     pub fn route(&self, role: Role, partition: PartitionId) -> Option<Route> {
         self.read().route(role, partition)
+    }
+
+    /// The latest claim of a history partition.
+    pub fn history_owner(&self, partition: PartitionId) -> Option<Owner> {
+        self.read().history.get(&partition).cloned()
     }
 
     /// Changes whenever a metadata record was applied.

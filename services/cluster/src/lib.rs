@@ -21,7 +21,7 @@ pub mod rate_limit;
 pub mod router;
 pub mod wire;
 
-pub use node::{Node, NodeConfig, Roles};
+pub use node::{DEFAULT_PARTITIONS, Node, NodeConfig, Roles};
 
 /// How often a history owner deletes the closed runs its namespaces no longer keep.
 pub const RETENTION_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);

@@ -223,11 +223,12 @@ impl Metrics {
         let listener = TcpListener::bind(address).await?;
         let bound = listener.local_addr()?;
         let metrics = self.clone();
-        let task = tokio::spawn(async move {
-            if let Err(error) = metrics.serve(listener, shutdown).await {
-                tracing::warn!(error = %error, "serving metrics failed");
-            }
-        });
+        let task =
+            cairn_runtime::supervise("metrics", cairn_runtime::Failure::Logged, async move {
+                if let Err(error) = metrics.serve(listener, shutdown).await {
+                    tracing::warn!(error = %error, "serving metrics failed");
+                }
+            });
         Ok((bound, task))
     }
 

@@ -19,6 +19,7 @@ use cairn_frontend::{Frontend, Namespaces};
 use cairn_history::{Clock, History, HistoryConfig, SnapshotConfig, SystemClock};
 use cairn_log::KafkaConfig;
 use cairn_matching::Matching;
+use cairn_runtime::{Failure, supervise};
 use cairn_schemas::{ClusterRecord, NodeRecord};
 use cairn_state::StateDb;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle, time::Instant};
@@ -117,6 +118,9 @@ pub struct NodeConfig {
     pub namespace_rps: u32,
     /// The per-workflow limits runs are held to.
     pub limits: cairn_engine::limits::Limits,
+    /// Custom search attributes (name, `IndexedValueType` number) to register on every
+    /// namespace created at start.
+    pub search_attributes: HashMap<String, i32>,
 }
 
 /// A running node.
@@ -127,7 +131,9 @@ pub struct Node {
     pub metrics_address: SocketAddr,
     pub cluster: ClusterRecord,
     history: History,
+    directory: Directory,
     stop: CancellationToken,
+    failed: CancellationToken,
     history_member: Option<Membership>,
     matching_member: Option<Membership>,
     tasks: Vec<JoinHandle<()>>,
@@ -141,7 +147,10 @@ impl Node {
         cairn_log::create_topic(kafka, METADATA_TOPIC, 1, 1)
             .await
             .context("creating the metadata topic")?;
-        let directory = Directory::follow(kafka, METADATA_TOPIC)
+        // Cancelled when a task this node cannot go on without dies: the node then stops
+        // (`cairn server start` exits) so that others take its partitions.
+        let failed = CancellationToken::new();
+        let directory = Directory::follow(kafka, METADATA_TOPIC, failed.clone())
             .await
             .context("reading the metadata topic")?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -222,7 +231,16 @@ impl Node {
         directory.attach_namespaces(namespaces.clone());
 
         let stop = CancellationToken::new();
+        let stops_node = || Failure::StopsNode(failed.clone());
         let mut background = Vec::new();
+        let (history_failed, node_failed, stopping) =
+            (history.failure(), failed.clone(), stop.clone());
+        background.push(supervise("history-failure", Failure::Logged, async move {
+            tokio::select! {
+                () = history_failed.cancelled() => node_failed.cancel(),
+                () = stopping.cancelled() => {}
+            }
+        }));
         let mut servers = Vec::new();
 
         let matching_member = if config.roles.matching {
@@ -253,6 +271,16 @@ impl Node {
             i32::try_from(partition).is_ok_and(|p| owned.borrow().contains(&p))
         }))
         .in_cluster(cluster.cluster_id.clone());
+        if !config.search_attributes.is_empty() {
+            let created =
+                std::iter::once("default").chain(config.namespaces.iter().map(String::as_str));
+            for namespace in created {
+                frontend
+                    .register_search_attributes(namespace, config.search_attributes.clone())
+                    .await
+                    .with_context(|| format!("registering search attributes on {namespace}"))?;
+            }
+        }
 
         let internal = tonic::transport::Server::builder()
             .add_service(cairn_frontend::workflow_service(frontend.clone()))
@@ -275,7 +303,7 @@ impl Node {
                 tokio_stream::wrappers::TcpListenerStream::new(internal_listener),
                 stop.clone().cancelled_owned(),
             );
-        servers.push(tokio::spawn(internal));
+        servers.push(supervise("internal-api", stops_node(), internal));
 
         directory
             .announce(NodeRecord {
@@ -291,14 +319,18 @@ impl Node {
             .context("announcing this node")?;
 
         if config.roles.matching {
-            background.push(tokio::spawn(publish_matching(
-                directory.clone(),
-                node_id.clone(),
-                matching.clone(),
-                matching_partitions,
-                matching_owned,
-                stop.clone(),
-            )));
+            background.push(supervise(
+                "matching-ownership",
+                stops_node(),
+                publish_matching(
+                    directory.clone(),
+                    node_id.clone(),
+                    matching.clone(),
+                    matching_partitions,
+                    matching_owned,
+                    stop.clone(),
+                ),
+            ));
         }
         let history_member = if config.roles.history {
             let member = Membership::join(
@@ -309,19 +341,23 @@ impl Node {
                     session_timeout: config.session_timeout,
                 },
             )?;
-            background.push(tokio::spawn(drive_history(
-                history.clone(),
-                directory.clone(),
-                node_id.clone(),
-                member.assigned(),
-                config.session_timeout,
-                stop.clone(),
-            )));
-            background.push(tokio::spawn(redispatch_on_matching_moves(
-                history.clone(),
-                directory.clone(),
-                stop.clone(),
-            )));
+            background.push(supervise(
+                "history-ownership",
+                stops_node(),
+                drive_history(
+                    history.clone(),
+                    directory.clone(),
+                    node_id.clone(),
+                    member.assigned(),
+                    config.session_timeout,
+                    stop.clone(),
+                ),
+            ));
+            background.push(supervise(
+                "redispatch",
+                stops_node(),
+                redispatch_on_matching_moves(history.clone(), directory.clone(), stop.clone()),
+            ));
             background.push(history.enforce_retention(
                 namespaces.retention(),
                 RETENTION_SWEEP,
@@ -353,9 +389,12 @@ impl Node {
             // Each public call counts against its namespace's rate once, where it enters;
             // the owner it is forwarded to (the internal services) does not count it again,
             // nor a forward repeated while ownership moves.
+            let owner = frontend.clone();
             let frontend = frontend.limit_namespace_calls(config.namespace_rps);
             let router = Router {
                 local: frontend.clone(),
+                owner,
+                node_id: node_id.clone(),
                 namespaces,
                 directory: directory.clone(),
                 clients,
@@ -364,7 +403,7 @@ impl Node {
             };
             let stop = stop.clone();
             let rps = config.rps;
-            servers.push(tokio::spawn(async move {
+            servers.push(supervise("public-api", stops_node(), async move {
                 serve_public(listener, router, frontend, &metrics, rps, stop).await
             }));
         }
@@ -384,7 +423,9 @@ impl Node {
             metrics_address,
             cluster,
             history,
+            directory,
             stop,
+            failed,
             history_member,
             matching_member,
             tasks: background,
@@ -393,10 +434,25 @@ impl Node {
         })
     }
 
-    /// Cancelled when one of this node's history partition loops failed: the node must stop
-    /// so that others take its partitions.
+    /// Waits until every history and matching partition of the cluster has an owner (this
+    /// node or another), so that calls are served at once rather than wait for one.
+    pub async fn wait_until_served(&self) {
+        let mut changes = self.directory.changes();
+        let history = u32::try_from(self.cluster.history_partitions).unwrap_or(0);
+        let matching = u32::try_from(self.cluster.matching_partitions).unwrap_or(0);
+        loop {
+            let served = (0..history).all(|p| self.directory.route(Role::History, p).is_some())
+                && (0..matching).all(|p| self.directory.route(Role::Matching, p).is_some());
+            if served || changes.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Cancelled when a task this node needs (a partition loop, the directory, the ownership
+    /// drivers, a server) failed: the node must stop so that others take its partitions.
     pub fn failure(&self) -> CancellationToken {
-        self.history.failure()
+        self.failed.clone()
     }
 
     /// Hands everything over: partitions are released before this node leaves their groups,
@@ -493,6 +549,20 @@ async fn drive_history(
             .iter()
             .filter_map(|p| PartitionId::try_from(*p).ok())
             .collect();
+        // A loop that a newer claim fenced finds out when it next appends; an idle one would
+        // hold on to its partition, and ignore it when the group assigns it here again.
+        for (partition, epoch) in history.owned() {
+            if directory
+                .history_owner(partition)
+                .is_some_and(|owner| owner.node_id != node_id && owner.epoch > epoch)
+            {
+                warn!(
+                    partition,
+                    "history partition claimed by a newer owner; letting it go"
+                );
+                history.release(partition).await;
+            }
+        }
         let owned: BTreeSet<PartitionId> = history.owned().into_iter().map(|(p, _)| p).collect();
         for partition in held.difference(&owned) {
             if wanted.contains(partition) {

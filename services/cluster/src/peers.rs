@@ -192,8 +192,25 @@ impl RemoteTasks {
     }
 
     fn spawn_send(&self, partition: PartitionId, send: Handover) {
+        // Tasks for a partition this node serves go straight to its matching.
+        if self
+            .directory
+            .route(Role::Matching, partition)
+            .is_some_and(|route| route.node_id == self.node_id)
+        {
+            send.deliver_locally(&self.local);
+            return;
+        }
         let this = self.clone();
-        tokio::spawn(async move { this.send(partition, send).await });
+        // A handover lost with its task is handed again when matching ownership next moves
+        // (every pending task is).
+        cairn_runtime::supervise(
+            "task-handover",
+            cairn_runtime::Failure::Logged,
+            async move {
+                this.send(partition, send).await;
+            },
+        );
     }
 
     async fn send(&self, partition: PartitionId, send: Handover) {

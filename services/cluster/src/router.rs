@@ -40,7 +40,14 @@ const LONG_POLL: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Clone)]
 pub struct Router {
+    /// This node's frontend as clients reach it: it validates and counts each call against
+    /// its namespace's rate, and answers what needs no owner.
     pub local: Frontend,
+    /// This node's frontend as owners are reached (the internal services serve it): a call
+    /// this node owns goes to it directly, without a gRPC hop to itself.
+    pub owner: Frontend,
+    /// This node's ID, to recognise the routes that lead back here.
+    pub node_id: String,
     pub namespaces: Namespaces,
     pub directory: Directory,
     pub clients: Clients,
@@ -122,19 +129,23 @@ impl Router {
     ///
     /// A long poll (`idle` given) that finds no owner before its client's deadline gets the
     /// answer of a poll that found nothing, as it would have from its owner.
-    async fn forward<Req, Resp, F, Fut>(
-        &self,
+    #[allow(clippy::too_many_arguments)] // one call, its routing, and its two ways to go
+    async fn forward<'a, Req, Resp, F, Fut, L, LocalFut>(
+        &'a self,
         target: Target,
         repeat: Repeat,
         request: Request<Req>,
         idle: Option<Resp>,
         long: bool,
         call: F,
+        local: L,
     ) -> Reply<Resp>
     where
         Req: Clone,
         F: Fn(WorkflowServiceClient<Channel>, Request<Req>) -> Fut,
         Fut: Future<Output = Reply<Resp>>,
+        L: Fn(&'a Frontend, Request<Req>) -> LocalFut,
+        LocalFut: Future<Output = Reply<Resp>> + 'a,
     {
         let client_deadline = request
             .metadata()
@@ -164,11 +175,10 @@ impl Router {
             Target::History(partition) => (Role::History, partition),
             Target::Matching(partition) => (Role::Matching, partition),
         };
+        // What kept the call from an answer so far, for the error if none comes in time.
+        let mut obstacle = "no node owns it yet";
         loop {
             if let Some(route) = self.directory.route(role, partition) {
-                let client = WorkflowServiceClient::new(self.clients.channel(&route.address))
-                    .max_decoding_message_size(MAX_MESSAGE)
-                    .max_encoding_message_size(MAX_MESSAGE);
                 let mut forwarded = Request::new(message.clone());
                 let remaining = client_deadline.map(|d| d.saturating_sub(started.elapsed()));
                 if let Some(remaining) = remaining {
@@ -177,24 +187,45 @@ impl Router {
                 let before_deadline = deadline.saturating_duration_since(Instant::now());
                 // A long poll may take what is left of its deadline (the owner answers idle
                 // a margin before it); anything else gets one attempt's time, so a frozen
-                // owner cannot hold the call forever.
-                let attempt = if idle.is_some() || long {
-                    remaining
+                // owner cannot hold the call forever. The owner reads the client's deadline
+                // from the request and answers by it (an update's wait ends
+                // `DeadlineExceeded`), so an attempt may last that long.
+                let attempt = match (idle.is_some(), long) {
+                    (true, _) => remaining
                         .unwrap_or(LONG_POLL)
-                        .saturating_sub(IDLE_MARGIN / 2)
+                        .saturating_sub(IDLE_MARGIN / 2),
+                    (false, true) => remaining.unwrap_or(LONG_POLL),
+                    (false, false) => remaining.unwrap_or(before_deadline).min(ATTEMPT_TIMEOUT),
+                };
+                let answer = if route.node_id == self.node_id {
+                    match tokio::time::timeout(attempt, local(&self.owner, forwarded)).await {
+                        Ok(answer) => answer,
+                        Err(_elapsed) => Err(Status::deadline_exceeded("attempt timeout")),
+                    }
                 } else {
-                    before_deadline.min(ATTEMPT_TIMEOUT)
+                    let client = WorkflowServiceClient::new(self.clients.channel(&route.address))
+                        .max_decoding_message_size(MAX_MESSAGE)
+                        .max_encoding_message_size(MAX_MESSAGE);
+                    match tokio::time::timeout(attempt, call(client, forwarded)).await {
+                        Ok(answer) => answer,
+                        Err(_elapsed) => Err(Status::deadline_exceeded("attempt timeout")),
+                    }
                 };
-                let answer = match tokio::time::timeout(attempt, call(client, forwarded)).await {
-                    Ok(answer) => answer,
-                    Err(_elapsed) => Err(Status::deadline_exceeded("attempt timeout")),
-                };
+                if answer.is_err()
+                    && client_deadline.is_some_and(|client| started.elapsed() >= client)
+                {
+                    return Err(Status::deadline_exceeded(
+                        "the call's deadline passed before its owner answered",
+                    ));
+                }
                 match answer {
                     Err(status) if cairn_frontend::is_not_owner(&status) || never_sent(&status) => {
                         debug!(?target, address = %route.address, "owner moved, routing again");
+                        obstacle = "its ownership is moving between nodes";
                     }
                     Err(status) if transport_failed(&status) && repeat == Repeat::Harmless => {
                         debug!(?target, address = %route.address, %status, "owner went away mid-call, repeating");
+                        obstacle = "its owner did not answer in time";
                     }
                     Err(status) if transport_failed(&status) => {
                         return Err(Status::unavailable(format!(
@@ -211,7 +242,7 @@ impl Router {
                     return Ok(Response::new(idle));
                 }
                 return Err(Status::unavailable(format!(
-                    "no node owns {} partition {partition} yet; try again",
+                    "{} partition {partition} could not be reached: {obstacle}; try again",
                     role.name()
                 )));
             }
@@ -246,6 +277,7 @@ macro_rules! route {
                         $idle,
                         $long,
                         |mut client, request| async move { client.$method(request).await },
+                        |owner, request| WorkflowService::$method(owner, request),
                     )
                     .await
             }

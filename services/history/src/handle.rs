@@ -93,9 +93,9 @@ pub(crate) struct Inner {
     transfers: Arc<Transfers>,
     update_endings: Arc<UpdateEndings>,
     appended: Arc<Appended>,
-    /// Cancelled when a partition loop panicked: the node can no longer serve a partition
-    /// it still holds, and must stop so that another node takes it.
-    failed: CancellationToken,
+    /// Cancelled when a task the node needs (a partition loop, a transfer, the retention
+    /// sweep) panicked: the node must stop so that another takes its partitions.
+    pub(crate) failed: CancellationToken,
 }
 
 /// What this node's partitions appended to the history topic since it started.
@@ -228,21 +228,13 @@ impl History {
         let stop = CancellationToken::new();
         let inner = Arc::downgrade(&self.inner);
         let loop_stop = stop.clone();
-        let task = tokio::spawn(async move {
+        // A loop that panics takes its state with it while the group still assigns the
+        // partition here: only this node stopping moves it to another.
+        let failure = cairn_runtime::Failure::StopsNode(self.inner.failed.clone());
+        let task = cairn_runtime::supervise("partition", failure, async move {
             let ran = AssertUnwindSafe(partition.run(requests, loop_stop))
                 .catch_unwind()
                 .await;
-            if ran.is_err() {
-                // The loop's state is gone with it, and the group still assigns the
-                // partition here: only this node stopping moves it to another.
-                tracing::error!(
-                    partition = id,
-                    "partition loop panicked; the node stops so that another takes its partitions"
-                );
-                if let Some(inner) = inner.upgrade() {
-                    inner.failed.cancel();
-                }
-            }
             // A loop that ends by itself was fenced (or failed): forget it so requests get
             // NotOwner.
             if let Some(inner) = inner.upgrade() {
@@ -250,6 +242,9 @@ impl History {
                 if owned.get(&id).is_some_and(|o| o.epoch == epoch) {
                     owned.remove(&id);
                 }
+            }
+            if let Err(panic) = ran {
+                std::panic::resume_unwind(panic);
             }
         });
         self.inner

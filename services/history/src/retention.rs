@@ -24,7 +24,8 @@ impl History {
         stop: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let history = self.clone();
-        tokio::spawn(async move {
+        let failure = cairn_runtime::Failure::StopsNode(self.failure());
+        cairn_runtime::supervise("retention", failure, async move {
             loop {
                 for (partition, _) in history.owned() {
                     match history.delete_expired(partition, &retention).await {

@@ -61,7 +61,16 @@ impl Transfers {
                 .expect("transfer lock is not poisoned")
                 .insert(key.clone());
             if fresh {
-                tokio::spawn(Arc::clone(self).carry(transfer, key));
+                let Some(inner) = self.history.upgrade() else {
+                    return;
+                };
+                // A transfer that died would stay marked as under way: the node stops, and
+                // the partition's next owner carries it.
+                cairn_runtime::supervise(
+                    "transfer",
+                    cairn_runtime::Failure::StopsNode(inner.failed.clone()),
+                    Arc::clone(self).carry(transfer, key),
+                );
             }
         }
     }

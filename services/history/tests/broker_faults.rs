@@ -5,6 +5,9 @@
 //! `CAIRN_TEST_KAFKA_BOOTSTRAP`, the faults cannot be injected and the test only checks the
 //! steady state.)
 
+// Tests spawn callers that race each other; they need no supervision.
+#![allow(clippy::disallowed_methods)]
+
 use std::{sync::Arc, time::Duration};
 
 use cairn_engine::{

@@ -441,13 +441,19 @@ impl Partition {
             return;
         }
         self.since_snapshot = 0;
-        self.snapshotting = Some(tokio::spawn(snapshot::write(
-            self.db.clone(),
-            self.producer.clone(),
-            config.clone(),
-            self.id,
-            self.last_snapshot,
-        )));
+        // A snapshot that fails (or panics) is retried at the next interval; the loop
+        // hears of it when it looks at the handle.
+        self.snapshotting = Some(cairn_runtime::supervise(
+            "snapshot",
+            cairn_runtime::Failure::Logged,
+            snapshot::write(
+                self.db.clone(),
+                self.producer.clone(),
+                config.clone(),
+                self.id,
+                self.last_snapshot,
+            ),
+        ));
     }
 
     fn fire_due_timers(&mut self, batch: &mut VecDeque<Op>) {
