@@ -225,6 +225,11 @@ async def test_a_frozen_owner_is_fenced_and_none_of_its_callers_is_told_done(tmp
         for counter in ("appended_records", "appended_bytes", "transitions"):
             found = re.search(rf"^cairn_history_{counter}_total (\d+)$", owner_metrics, re.M)
             assert found and int(found.group(1)) > 0, counter
+        # Requests are counted by the operation they ran.
+        signals_run = re.search(
+            r'^cairn_history_operations_total\{operation="signal"\} (\d+)$', owner_metrics, re.M
+        )
+        assert signals_run and int(signals_run.group(1)) > 0, "signal operations"
         matching_metrics = await asyncio.to_thread(cluster.metrics, "matching")
         assert 'cairn_matching_partition_owned{partition="0"} 1' in matching_metrics
         assert f'task_queue="no-worker-{workflow_id}"' in matching_metrics

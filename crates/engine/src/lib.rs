@@ -27,6 +27,7 @@ pub mod sections;
 pub mod signal;
 pub mod start;
 pub mod state;
+pub mod store;
 pub mod time;
 pub mod timer;
 pub mod token;

@@ -386,3 +386,152 @@ fn begin_with(
 fn encoded<M: Message>(message: Option<&M>) -> Vec<u8> {
     message.map(Message::encode_to_vec).unwrap_or_default()
 }
+
+/// What a start request does beside starting, to the run that answers it, in the same
+/// record.
+#[derive(Debug, Clone)]
+pub enum WithStart {
+    /// Signal-with-start: the signal goes to the run that answers.
+    Signal(Signal),
+    /// Update-with-start: the update is admitted to the run that answers.
+    Update(crate::proto::update::Request),
+}
+
+/// A start request as the engine takes it: the request, its namespace, the run ID a new run
+/// gets, and what else to do to the run that answers.
+#[derive(Debug, Clone)]
+pub struct StartWorkflow {
+    pub namespace_id: String,
+    pub namespace: String,
+    pub request: StartWorkflowExecutionRequest,
+    pub run_id: String,
+    pub with: Option<WithStart>,
+}
+
+/// The result of a start: the run that answers it and whether this request created it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Started {
+    pub run_id: String,
+    pub started: bool,
+}
+
+impl StartWorkflow {
+    pub fn workflow(&self) -> crate::WorkflowKey {
+        crate::WorkflowKey {
+            namespace_id: self.namespace_id.clone(),
+            workflow_id: self.request.workflow_id.clone(),
+        }
+    }
+}
+
+/// Starts a workflow as Temporal does, against its current run in `store`: the ID reuse
+/// and conflict policies (terminating the current run first when they say so), then
+/// whatever the request does beside starting. Returns the answer and, when this request
+/// created the run, its key.
+pub fn start_workflow<S: crate::store::RunStore>(
+    store: &mut S,
+    start: StartWorkflow,
+) -> Result<(Started, Option<RunKey>), S::Error> {
+    let workflow = start.workflow();
+    let StartWorkflow {
+        namespace_id,
+        namespace,
+        request,
+        run_id,
+        with,
+    } = start;
+    let current = store.current_state(&workflow)?;
+    if let (Some(WithStart::Update(update)), Some(current)) = (&with, &current)
+        && let Some(existing) = current.update(&crate::update::update_id(update))
+        && (existing.stage == crate::update::UpdateStage::Completed || current.is_open())
+    {
+        // An update-with-start whose update the current run already has (completed, or on a
+        // running workflow) attaches to it, whatever the ID policies would say of the start.
+        let started = Started {
+            run_id: current.run.run_id.clone(),
+            started: false,
+        };
+        return Ok((started, None));
+    }
+    let conflict = if matches!(with, Some(WithStart::Signal(_)))
+        && request.workflow_id_conflict_policy == Conflict::Unspecified as i32
+    {
+        // Signal-with-start signals a running workflow instead of failing.
+        Conflict::UseExisting
+    } else {
+        request.workflow_id_conflict_policy()
+    };
+    let decision = decide_start(
+        current.as_ref(),
+        &request.request_id,
+        request.workflow_id_reuse_policy(),
+        conflict,
+    )?;
+    let run_id = match decision {
+        StartDecision::Existing { run_id, started } => {
+            if let Some(with) = with {
+                let run = RunKey {
+                    namespace_id,
+                    workflow_id: workflow.workflow_id,
+                    run_id: run_id.clone(),
+                };
+                apply_with_start(store, &run, with)?;
+            }
+            return Ok((Started { run_id, started }, None));
+        }
+        StartDecision::TerminateThenNew => {
+            if let Some(current) = &current {
+                store.update(&current.run, |tx| {
+                    tx.terminate(
+                        "TerminateExisting WorkflowIdConflictPolicy",
+                        None,
+                        &request.identity,
+                    )
+                })?;
+            }
+            run_id
+        }
+        StartDecision::New => run_id,
+    };
+    let run = RunKey {
+        namespace_id,
+        workflow_id: workflow.workflow_id,
+        run_id: run_id.clone(),
+    };
+    let now = store.now();
+    match with {
+        // Temporal writes a signal right after the started event, before the first workflow
+        // task is scheduled.
+        Some(WithStart::Signal(signal)) => {
+            let (state, changes) =
+                start_with_signal(run.clone(), &namespace, &request, signal, now)?;
+            store.stage(state, changes);
+        }
+        with => {
+            let (state, changes) = self::start(run.clone(), &namespace, &request, now);
+            store.stage(state, changes);
+            // An update rides on the first workflow task.
+            if let Some(with) = with {
+                apply_with_start(store, &run, with)?;
+            }
+        }
+    }
+    Ok((
+        Started {
+            run_id,
+            started: true,
+        },
+        Some(run),
+    ))
+}
+
+fn apply_with_start<S: crate::store::RunStore>(
+    store: &mut S,
+    run: &RunKey,
+    with: WithStart,
+) -> Result<(), S::Error> {
+    match with {
+        WithStart::Signal(signal) => store.update(run, |tx| tx.signal(signal)),
+        WithStart::Update(request) => store.update(run, |tx| tx.admit_update(&request).map(drop)),
+    }
+}

@@ -34,6 +34,11 @@ struct RpcLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PartitionLabels {
     partition: String,
 }
@@ -76,6 +81,7 @@ struct Inner {
     appended_records: Counter,
     appended_bytes: Counter,
     transitions: Counter,
+    operations: Family<OperationLabels, Counter>,
     sources: Sources,
 }
 
@@ -130,6 +136,12 @@ impl Metrics {
             "Run transitions this node's history partitions made durable",
             transitions.clone(),
         );
+        let operations = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "history_operations",
+            "Requests this node's history partitions ran, by operation",
+            operations.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -141,6 +153,7 @@ impl Metrics {
                 appended_records,
                 appended_bytes,
                 transitions,
+                operations,
                 sources,
             }),
         }
@@ -166,6 +179,12 @@ impl Metrics {
                 (&inner.transitions, &appended.transitions),
             ] {
                 let total = total.load(std::sync::atomic::Ordering::Relaxed);
+                counter.inc_by(total.saturating_sub(counter.get()));
+            }
+            for (operation, total) in appended.operations() {
+                let counter = inner.operations.get_or_create(&OperationLabels {
+                    operation: operation.to_string(),
+                });
                 counter.inc_by(total.saturating_sub(counter.get()));
             }
             let (reader, topic) = history.log();

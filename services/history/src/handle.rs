@@ -13,7 +13,7 @@ use cairn_engine::{
         failure::Failure, workflowservice::StartWorkflowExecutionRequest,
     },
     signal::Signal,
-    start::{StartDecision, decide_start},
+    start::{StartWorkflow, Started, WithStart},
     token::TaskToken,
     update::Admission,
     workflow_task::{Completion, CompletionOutcome},
@@ -106,6 +106,29 @@ pub struct Appended {
     pub bytes: std::sync::atomic::AtomicU64,
     /// Run transitions: one per run a request changed.
     pub transitions: std::sync::atomic::AtomicU64,
+    /// Requests the partition loops ran, by operation name.
+    operations: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+}
+
+impl Appended {
+    pub(crate) fn count_operation(&self, name: &'static str) {
+        *self
+            .operations
+            .lock()
+            .expect("operation counts are not poisoned")
+            .entry(name)
+            .or_default() += 1;
+    }
+
+    /// How many requests of each operation the partition loops ran.
+    pub fn operations(&self) -> Vec<(&'static str, u64)> {
+        self.operations
+            .lock()
+            .expect("operation counts are not poisoned")
+            .iter()
+            .map(|(name, count)| (*name, *count))
+            .collect()
+    }
 }
 
 struct Owned {
@@ -114,28 +137,6 @@ struct Owned {
     sender: mpsc::Sender<Op>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
-}
-
-/// What a start also does to the run that answers it, in the same record.
-enum AlsoDo {
-    Signal(Signal),
-    Update(cairn_engine::proto::update::Request),
-}
-
-impl AlsoDo {
-    fn apply(self, work: &mut Work<'_>, run: &RunKey) -> Result<(), HistoryError> {
-        match self {
-            Self::Signal(signal) => work.update(run, |tx| tx.signal(signal)),
-            Self::Update(request) => work.update(run, |tx| tx.admit_update(&request).map(|_| ())),
-        }
-    }
-}
-
-/// The result of a start: the run that answers it and whether this request created it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Started {
-    pub run_id: String,
-    pub started: bool,
 }
 
 impl History {
@@ -397,22 +398,26 @@ impl History {
     pub(crate) async fn submit<T: Send + 'static>(
         &self,
         partition: PartitionId,
+        name: &'static str,
         f: impl FnOnce(&mut Work<'_>) -> Result<T, HistoryError> + Send + 'static,
     ) -> Result<T, HistoryError> {
         let (reply, result) = oneshot::channel();
-        let op: Op = Box::new(move |work: &mut Work<'_>| {
-            let value = f(work);
-            let ok = value.is_ok();
-            Outcome {
-                ok,
-                respond: Box::new(move |error| {
-                    let _caller_may_be_gone = reply.send(match error {
-                        Some(error) => Err(error),
-                        None => value,
-                    });
-                }),
-            }
-        });
+        let op = Op {
+            name,
+            apply: Box::new(move |work: &mut Work<'_>| {
+                let value = f(work);
+                let ok = value.is_ok();
+                Outcome {
+                    ok,
+                    respond: Box::new(move |error| {
+                        let _caller_may_be_gone = reply.send(match error {
+                            Some(error) => Err(error),
+                            None => value,
+                        });
+                    }),
+                }
+            }),
+        };
         let sender = self
             .read_owned()
             .get(&partition)
@@ -453,7 +458,7 @@ impl History {
             namespace,
             request,
             run_id,
-            signal.map(AlsoDo::Signal),
+            signal.map(WithStart::Signal),
         )
         .await
     }
@@ -551,7 +556,7 @@ impl History {
             namespace,
             request,
             run_id,
-            Some(AlsoDo::Update(update)),
+            Some(WithStart::Update(update)),
         )
         .await
     }
@@ -562,7 +567,7 @@ impl History {
         namespace: String,
         request: StartWorkflowExecutionRequest,
         run_id: String,
-        also: Option<AlsoDo>,
+        also: Option<WithStart>,
     ) -> Result<Started, HistoryError> {
         self.start_and_then(
             namespace_id,
@@ -584,105 +589,33 @@ impl History {
         namespace: String,
         request: StartWorkflowExecutionRequest,
         run_id: String,
-        also: Option<AlsoDo>,
+        also: Option<WithStart>,
         then: impl FnOnce(&mut Work<'_>, &RunKey) -> Result<T, HistoryError> + Send + 'static,
     ) -> Result<(Started, T), HistoryError> {
-        let workflow = WorkflowKey {
-            namespace_id: namespace_id.clone(),
-            workflow_id: request.workflow_id.clone(),
+        let operation = match &also {
+            Some(WithStart::Signal(_)) => "signal_with_start",
+            Some(WithStart::Update(_)) => "update_with_start",
+            None => "start_workflow",
         };
-        self.submit(self.partition_of(&workflow), move |work| {
-            let current = work.current_state(&workflow)?;
-            if let (Some(AlsoDo::Update(update)), Some(current)) = (&also, &current)
-                && let Some(existing) = current.update(&cairn_engine::update::update_id(update))
-                && (existing.stage == cairn_engine::update::UpdateStage::Completed
-                    || current.is_open())
-            {
-                // As Temporal: an update-with-start whose update the current run already
-                // has (completed, or on a running workflow) attaches to it, whatever the ID
-                // policies would say of the start.
-                let started = Started {
-                    run_id: current.run.run_id.clone(),
-                    started: false,
+        let start = StartWorkflow {
+            namespace_id,
+            namespace,
+            request,
+            run_id,
+            with: also,
+        };
+        self.submit(
+            self.partition_of(&start.workflow()),
+            operation,
+            move |work| {
+                let (started, created) = cairn_engine::start::start_workflow(work, start)?;
+                let value = match created {
+                    Some(run) => then(work, &run)?,
+                    None => T::default(),
                 };
-                return Ok((started, T::default()));
-            }
-            let signal = matches!(also, Some(AlsoDo::Signal(_)));
-            let conflict = if signal && request.workflow_id_conflict_policy == 0 {
-                // Signal-with-start signals a running workflow instead of failing.
-                cairn_engine::proto::enums::WorkflowIdConflictPolicy::UseExisting
-            } else {
-                request.workflow_id_conflict_policy()
-            };
-            let decision = decide_start(
-                current.as_ref(),
-                &request.request_id,
-                request.workflow_id_reuse_policy(),
-                conflict,
-            )?;
-            let run_id = match decision {
-                StartDecision::Existing { run_id, started } => {
-                    if let Some(also) = also {
-                        let run = RunKey {
-                            namespace_id: namespace_id.clone(),
-                            workflow_id: workflow.workflow_id.clone(),
-                            run_id: run_id.clone(),
-                        };
-                        also.apply(work, &run)?;
-                    }
-                    return Ok((Started { run_id, started }, T::default()));
-                }
-                StartDecision::TerminateThenNew => {
-                    let current = current.expect("terminate needs a current run");
-                    work.update(&current.run, |tx| {
-                        tx.terminate(
-                            "TerminateExisting WorkflowIdConflictPolicy",
-                            None,
-                            &request.identity,
-                        )
-                    })?;
-                    run_id
-                }
-                StartDecision::New => run_id,
-            };
-            let run = RunKey {
-                namespace_id,
-                workflow_id: workflow.workflow_id.clone(),
-                run_id: run_id.clone(),
-            };
-            let now = work.now();
-            match also {
-                // Temporal writes a signal right after the started event, before the first
-                // workflow task is scheduled.
-                Some(AlsoDo::Signal(signal)) => {
-                    let (state, changes) = cairn_engine::start::start_with_signal(
-                        run.clone(),
-                        &namespace,
-                        &request,
-                        signal,
-                        now,
-                    )?;
-                    work.stage(state, changes);
-                }
-                also => {
-                    let (state, changes) =
-                        cairn_engine::start::start(run.clone(), &namespace, &request, now);
-                    work.stage(state, changes);
-                    // An update rides on the first workflow task.
-                    if let Some(also) = also {
-                        also.apply(work, &run)?;
-                    }
-                }
-            }
-            let value = then(work, &run)?;
-            Ok((
-                Started {
-                    run_id,
-                    started: true,
-                },
-                value,
-            ))
-        })
+                Ok((started, value))
+            },
+        )
         .await
     }
 
@@ -693,11 +626,15 @@ impl History {
         run: RunKey,
         request: cairn_engine::proto::update::Request,
     ) -> Result<(RunKey, Admission), HistoryError> {
-        self.submit(run.partition(self.inner.config.partitions), move |work| {
-            let run = work.resolve(&run)?;
-            let admission = work.update(&run, |tx| tx.admit_update(&request))?;
-            Ok((run, admission))
-        })
+        self.submit(
+            run.partition(self.inner.config.partitions),
+            "admit_update",
+            move |work| {
+                let run = work.resolve(&run)?;
+                let admission = work.update(&run, |tx| tx.admit_update(&request))?;
+                Ok((run, admission))
+            },
+        )
         .await
     }
 
@@ -707,9 +644,11 @@ impl History {
     }
 
     pub async fn signal(&self, run: RunKey, signal: Signal) -> Result<(), HistoryError> {
-        self.submit(run.partition(self.inner.config.partitions), move |work| {
-            work.update(&run, |tx| tx.signal(signal))
-        })
+        self.submit(
+            run.partition(self.inner.config.partitions),
+            "signal",
+            move |work| work.update(&run, |tx| tx.signal(signal)),
+        )
         .await
     }
 
@@ -719,17 +658,21 @@ impl History {
         identity: String,
         reason: String,
     ) -> Result<(), HistoryError> {
-        self.submit(run.partition(self.inner.config.partitions), move |work| {
-            work.update(&run, |tx| tx.request_cancel(&identity, &reason))
-        })
+        self.submit(
+            run.partition(self.inner.config.partitions),
+            "request_cancel",
+            move |work| work.update(&run, |tx| tx.request_cancel(&identity, &reason)),
+        )
         .await
     }
 
     /// Deletes a run (the current one for an empty run ID), terminating it first if open.
     pub async fn delete(&self, run: RunKey) -> Result<(), HistoryError> {
-        self.submit(run.partition(self.inner.config.partitions), move |work| {
-            work.update(&run, |tx| tx.delete())
-        })
+        self.submit(
+            run.partition(self.inner.config.partitions),
+            "delete",
+            move |work| work.update(&run, |tx| tx.delete()),
+        )
         .await
     }
 
@@ -740,9 +683,11 @@ impl History {
         details: Option<Payloads>,
         identity: String,
     ) -> Result<(), HistoryError> {
-        self.submit(run.partition(self.inner.config.partitions), move |work| {
-            work.update(&run, |tx| tx.terminate(&reason, details, &identity))
-        })
+        self.submit(
+            run.partition(self.inner.config.partitions),
+            "terminate",
+            move |work| work.update(&run, |tx| tx.terminate(&reason, details, &identity)),
+        )
         .await
     }
 
@@ -762,7 +707,7 @@ impl History {
         }
         let scheduled = task.scheduled_event_id;
         let (state, started) = self
-            .submit(partition, move |work| {
+            .submit(partition, "record_workflow_task_started", move |work| {
                 let started = work.update(&run, |tx| {
                     tx.start_workflow_task(scheduled, &request_id, &identity)
                 })?;
@@ -808,7 +753,7 @@ impl History {
         if let Some(peers) = self.remote(partition) {
             return peers.reset_sticky(run).await;
         }
-        self.submit(partition, move |work| {
+        self.submit(partition, "reset_sticky", move |work| {
             work.update(&run, |tx| {
                 tx.reset_sticky();
                 Ok(())
@@ -829,41 +774,45 @@ impl History {
         let run = token.run();
         let identity = completion.identity.clone();
         let (outcome, started) = self
-            .submit(run.partition(self.inner.config.partitions), move |work| {
-                let outcome = work.update(&run, |tx| {
-                    tx.complete_workflow_task(
-                        token.scheduled_event_id,
-                        token.started_event_id,
-                        &completion,
-                    )
-                })?;
-                let mut started = None;
-                let next = work
-                    .read(&run, |state| state.workflow_task.clone())?
-                    .flatten()
-                    .filter(|task| !task.is_started());
-                if return_new_task
-                    && matches!(outcome, CompletionOutcome::Accepted { .. })
-                    && let Some(next) = next
-                {
-                    started = Some(work.update(&run, |tx| {
-                        tx.start_workflow_task(
-                            next.scheduled_event_id,
-                            RETURNED_TASK_REQUEST_ID,
-                            &identity,
+            .submit(
+                run.partition(self.inner.config.partitions),
+                "complete_workflow_task",
+                move |work| {
+                    let outcome = work.update(&run, |tx| {
+                        tx.complete_workflow_task(
+                            token.scheduled_event_id,
+                            token.started_event_id,
+                            &completion,
                         )
-                    })?);
-                    work.withdraw_workflow_task(&run);
-                }
-                // The whole state only when the worker gets a new task with it.
-                let started = match started {
-                    Some(started) => {
-                        Some((work.state(&run)?.ok_or_else(|| not_found(&run))?, started))
+                    })?;
+                    let mut started = None;
+                    let next = work
+                        .read(&run, |state| state.workflow_task.clone())?
+                        .flatten()
+                        .filter(|task| !task.is_started());
+                    if return_new_task
+                        && matches!(outcome, CompletionOutcome::Accepted { .. })
+                        && let Some(next) = next
+                    {
+                        started = Some(work.update(&run, |tx| {
+                            tx.start_workflow_task(
+                                next.scheduled_event_id,
+                                RETURNED_TASK_REQUEST_ID,
+                                &identity,
+                            )
+                        })?);
+                        work.withdraw_workflow_task(&run);
                     }
-                    None => None,
-                };
-                Ok((outcome, started))
-            })
+                    // The whole state only when the worker gets a new task with it.
+                    let started = match started {
+                        Some(started) => {
+                            Some((work.state(&run)?.ok_or_else(|| not_found(&run))?, started))
+                        }
+                        None => None,
+                    };
+                    Ok((outcome, started))
+                },
+            )
             .await?;
         let started = match started {
             Some((state, started)) => {
@@ -883,17 +832,21 @@ impl History {
         identity: String,
     ) -> Result<(), HistoryError> {
         let run = token.run();
-        self.submit(run.partition(self.inner.config.partitions), move |work| {
-            work.update(&run, |tx| {
-                tx.fail_workflow_task(
-                    token.scheduled_event_id,
-                    token.started_event_id,
-                    cause,
-                    failure,
-                    &identity,
-                )
-            })
-        })
+        self.submit(
+            run.partition(self.inner.config.partitions),
+            "fail_workflow_task",
+            move |work| {
+                work.update(&run, |tx| {
+                    tx.fail_workflow_task(
+                        token.scheduled_event_id,
+                        token.started_event_id,
+                        cause,
+                        failure,
+                        &identity,
+                    )
+                })
+            },
+        )
         .await
     }
 
@@ -911,7 +864,7 @@ impl History {
                 .await;
         }
         let (scheduled, attempt) = (task.scheduled_event_id, task.attempt);
-        self.submit(partition, move |work| {
+        self.submit(partition, "record_activity_task_started", move |work| {
             let started = work.update(&run, |tx| {
                 tx.start_activity(scheduled, attempt, &request_id, &identity)
             })?;
@@ -941,12 +894,16 @@ impl History {
         outcome: ActivityOutcome,
     ) -> Result<(), HistoryError> {
         let run = target.run.clone();
-        self.submit(run.partition(self.inner.config.partitions), move |work| {
-            work.update(&run, |tx| {
-                let scheduled = target.scheduled_event_id(tx)?;
-                tx.close_activity(scheduled, target.attempt, &identity, outcome)
-            })
-        })
+        self.submit(
+            run.partition(self.inner.config.partitions),
+            "close_activity",
+            move |work| {
+                work.update(&run, |tx| {
+                    let scheduled = target.scheduled_event_id(tx)?;
+                    tx.close_activity(scheduled, target.attempt, &identity, outcome)
+                })
+            },
+        )
         .await
     }
 
@@ -957,12 +914,16 @@ impl History {
         details: Option<Payloads>,
     ) -> Result<HeartbeatReply, HistoryError> {
         let run = target.run.clone();
-        self.submit(run.partition(self.inner.config.partitions), move |work| {
-            work.update(&run, |tx| {
-                let scheduled = target.scheduled_event_id(tx)?;
-                tx.heartbeat_activity(scheduled, target.attempt, details)
-            })
-        })
+        self.submit(
+            run.partition(self.inner.config.partitions),
+            "heartbeat_activity",
+            move |work| {
+                work.update(&run, |tx| {
+                    let scheduled = target.scheduled_event_id(tx)?;
+                    tx.heartbeat_activity(scheduled, target.attempt, details)
+                })
+            },
+        )
         .await
     }
 
@@ -973,9 +934,11 @@ impl History {
         run: RunKey,
         action: impl FnOnce(&mut Tx<'_>) -> Result<T, EngineError> + Send + 'static,
     ) -> Result<T, HistoryError> {
-        self.submit(run.partition(self.inner.config.partitions), move |work| {
-            work.update(&run, action)
-        })
+        self.submit(
+            run.partition(self.inner.config.partitions),
+            "control_activities",
+            move |work| work.update(&run, action),
+        )
         .await
     }
 

@@ -25,10 +25,9 @@ use std::sync::Arc;
 
 use cairn_engine::TaskRef;
 
+pub use cairn_engine::start::Started;
 pub use error::HistoryError;
-pub use handle::{
-    ActivityTarget, Appended, DEFAULT_MAX_RECORD_BYTES, History, HistoryConfig, Started,
-};
+pub use handle::{ActivityTarget, Appended, DEFAULT_MAX_RECORD_BYTES, History, HistoryConfig};
 pub use partition::SnapshotConfig;
 pub use peers::Peers;
 pub use poll::{StartedActivityTask, StartedWorkflowTask};

@@ -26,7 +26,7 @@ impl History {
             let request = request.clone();
             let read_through = base.next_event_id;
             let outcome = self
-                .submit(partition, move |work| {
+                .submit(partition, "reset", move |work| {
                     let current = work
                         .current_state(&base.run.workflow())?
                         .ok_or_else(|| not_found(&base.run))?;

@@ -63,7 +63,7 @@ impl History {
             return Ok(0);
         }
         let retention = Arc::clone(retention);
-        self.submit(partition, move |work| {
+        self.submit(partition, "delete_expired", move |work| {
             let mut deleted = 0;
             for run in candidates {
                 // Still closed and expired now that the loop runs it.

@@ -45,61 +45,65 @@ impl History {
             workflow_id: schedule::workflow_id(&new.schedule_id),
         };
         let jitter_seed_namespace = namespace_id.clone();
-        self.submit(workflow.partition(self.partitions()), move |work| {
-            let current = work.current_state(&workflow)?;
-            let decision = decide_start(
-                current.as_ref(),
-                &new.request_id,
-                WorkflowIdReusePolicy::AllowDuplicate,
-                WorkflowIdConflictPolicy::Fail,
-            )?;
-            if let StartDecision::Existing { run_id, .. } = decision {
-                return Ok(Started {
-                    run_id,
-                    started: false,
-                });
-            }
-            let run = RunKey {
-                namespace_id,
-                workflow_id: workflow.workflow_id.clone(),
-                run_id: run_id.clone(),
-            };
-            let request = StartWorkflowExecutionRequest {
-                namespace: namespace.clone(),
-                workflow_id: workflow.workflow_id.clone(),
-                workflow_type: Some(WorkflowType {
-                    name: schedule::WORKFLOW_TYPE.into(),
-                }),
-                task_queue: Some(TaskQueue {
-                    name: schedule::TASK_QUEUE.into(),
+        self.submit(
+            workflow.partition(self.partitions()),
+            "create_schedule",
+            move |work| {
+                let current = work.current_state(&workflow)?;
+                let decision = decide_start(
+                    current.as_ref(),
+                    &new.request_id,
+                    WorkflowIdReusePolicy::AllowDuplicate,
+                    WorkflowIdConflictPolicy::Fail,
+                )?;
+                if let StartDecision::Existing { run_id, .. } = decision {
+                    return Ok(Started {
+                        run_id,
+                        started: false,
+                    });
+                }
+                let run = RunKey {
+                    namespace_id,
+                    workflow_id: workflow.workflow_id.clone(),
+                    run_id: run_id.clone(),
+                };
+                let request = StartWorkflowExecutionRequest {
+                    namespace: namespace.clone(),
+                    workflow_id: workflow.workflow_id.clone(),
+                    workflow_type: Some(WorkflowType {
+                        name: schedule::WORKFLOW_TYPE.into(),
+                    }),
+                    task_queue: Some(TaskQueue {
+                        name: schedule::TASK_QUEUE.into(),
+                        ..Default::default()
+                    }),
+                    identity: new.identity,
+                    request_id: new.request_id,
+                    memo: new.memo,
+                    search_attributes: new.search_attributes,
                     ..Default::default()
-                }),
-                identity: new.identity,
-                request_id: new.request_id,
-                memo: new.memo,
-                search_attributes: new.search_attributes,
-                ..Default::default()
-            };
-            let now = work.now();
-            let start = RunStart {
-                schedule: Some(schedule::new_state(
-                    &jitter_seed_namespace,
-                    &new.schedule_id,
-                    &new.schedule,
-                    now,
-                )),
-                ..RunStart::from_request(run.clone(), &namespace, &request, now)
-            };
-            let (state, changes) = begin(start, now);
-            work.stage(state, changes);
-            if let Some(patch) = new.initial_patch {
-                work.update(&run, |tx| tx.patch_schedule(&patch))?;
-            }
-            Ok(Started {
-                run_id,
-                started: true,
-            })
-        })
+                };
+                let now = work.now();
+                let start = RunStart {
+                    schedule: Some(schedule::new_state(
+                        &jitter_seed_namespace,
+                        &new.schedule_id,
+                        &new.schedule,
+                        now,
+                    )),
+                    ..RunStart::from_request(run.clone(), &namespace, &request, now)
+                };
+                let (state, changes) = begin(start, now);
+                work.stage(state, changes);
+                if let Some(patch) = new.initial_patch {
+                    work.update(&run, |tx| tx.patch_schedule(&patch))?;
+                }
+                Ok(Started {
+                    run_id,
+                    started: true,
+                })
+            },
+        )
         .await
     }
 
@@ -110,9 +114,11 @@ impl History {
         run: RunKey,
         patch: SchedulePatch,
     ) -> Result<(), HistoryError> {
-        self.submit(run.partition(self.partitions()), move |work| {
-            work.update(&run, |tx| tx.patch_schedule(&patch))
-        })
+        self.submit(
+            run.partition(self.partitions()),
+            "patch_schedule",
+            move |work| work.update(&run, |tx| tx.patch_schedule(&patch)),
+        )
         .await
     }
 
@@ -125,11 +131,15 @@ impl History {
         conflict_token: Vec<u8>,
         search_attributes: Option<SearchAttributes>,
     ) -> Result<(), HistoryError> {
-        self.submit(run.partition(self.partitions()), move |work| {
-            work.update(&run, |tx| {
-                tx.update_schedule(&schedule, &conflict_token, search_attributes)
-            })
-        })
+        self.submit(
+            run.partition(self.partitions()),
+            "update_schedule",
+            move |work| {
+                work.update(&run, |tx| {
+                    tx.update_schedule(&schedule, &conflict_token, search_attributes)
+                })
+            },
+        )
         .await
     }
 }

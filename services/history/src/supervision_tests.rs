@@ -43,7 +43,7 @@ async fn a_partition_loop_that_panics_stops_its_node_and_gives_up_the_partition(
     assert!(!history.failure().is_cancelled());
 
     let answer = history
-        .submit(0, |_| -> Result<(), HistoryError> {
+        .submit(0, "panic", |_| -> Result<(), HistoryError> {
             panic!("a bug in a request's operation")
         })
         .await;

@@ -141,7 +141,7 @@ impl History {
         }
         let request_id = transfer.request_id();
         let now_run = transfer.target();
-        self.submit(partition, move |work| {
+        self.submit(partition, "deliver_transfer", move |work| {
             let outcome = match &transfer {
                 Transfer::StartChild {
                     parent,
@@ -378,7 +378,7 @@ impl History {
         if !self.owns(partition) {
             return Ok(());
         }
-        self.submit(partition, move |work| {
+        self.submit(partition, "settle_transfer", move |work| {
             if work.state(&origin)?.is_none() {
                 return Ok(());
             }

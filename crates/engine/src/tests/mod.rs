@@ -16,6 +16,7 @@ mod reset;
 mod schedule;
 mod signal;
 mod start;
+mod start_workflow;
 mod timer;
 mod update;
 mod workflow_task;

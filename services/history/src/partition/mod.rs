@@ -44,7 +44,12 @@ pub struct Outcome {
     pub respond: Box<dyn FnOnce(Option<HistoryError>) + Send>,
 }
 
-pub type Op = Box<dyn FnOnce(&mut Work<'_>) -> Outcome + Send>;
+/// A request to a partition loop: its name (for logs and metrics) and what it does to the
+/// runs it touches.
+pub struct Op {
+    pub name: &'static str,
+    pub apply: Box<dyn FnOnce(&mut Work<'_>) -> Outcome + Send>,
+}
 
 /// Most requests taken into one batch.
 const MAX_BATCH: usize = 512;
@@ -459,19 +464,22 @@ impl Partition {
     fn fire_due_timers(&mut self, batch: &mut VecDeque<Op>) {
         let now = self.clock.now();
         for (run, deadline) in self.timers.take_due(now) {
-            batch.push_back(Box::new(move |work: &mut Work<'_>| {
-                // A run that is gone or moved on ignores its stale deadline.
-                let ok = work
-                    .update(&run, |tx| {
-                        tx.fire(&deadline);
-                        Ok(())
-                    })
-                    .is_ok();
-                Outcome {
-                    ok,
-                    respond: Box::new(|_| {}),
-                }
-            }));
+            batch.push_back(Op {
+                name: "fire_deadline",
+                apply: Box::new(move |work: &mut Work<'_>| {
+                    // A run that is gone or moved on ignores its stale deadline.
+                    let ok = work
+                        .update(&run, |tx| {
+                            tx.fire(&deadline);
+                            Ok(())
+                        })
+                        .is_ok();
+                    Outcome {
+                        ok,
+                        respond: Box::new(|_| {}),
+                    }
+                }),
+            });
         }
     }
 
@@ -492,7 +500,9 @@ impl Partition {
             && let Some(op) = batch.pop_front()
         {
             let mut work = Work::new(self.id, &self.cache, &self.db, now, self.limits);
-            let outcome = op(&mut work);
+            self.appended.count_operation(op.name);
+            debug!(operation = op.name, "request");
+            let outcome = (op.apply)(&mut work);
             let staged = if outcome.ok {
                 work.into_staged()
             } else {

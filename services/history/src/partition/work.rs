@@ -239,3 +239,28 @@ pub fn not_found(run: &RunKey) -> EngineError {
         ))
     }
 }
+
+/// The engine's multi-run operations run on a request's working set.
+impl cairn_engine::store::RunStore for Work<'_> {
+    type Error = HistoryError;
+
+    fn now(&self) -> i64 {
+        self.now
+    }
+
+    fn current_state(&self, workflow: &WorkflowKey) -> Result<Option<MutableState>, HistoryError> {
+        Work::current_state(self, workflow)
+    }
+
+    fn update<T>(
+        &mut self,
+        run: &RunKey,
+        operation: impl FnOnce(&mut Tx<'_>) -> Result<T, EngineError>,
+    ) -> Result<T, HistoryError> {
+        Work::update(self, run, operation)
+    }
+
+    fn stage(&mut self, state: MutableState, changes: Changes) {
+        Work::stage(self, state, changes);
+    }
+}
