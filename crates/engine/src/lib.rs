@@ -14,6 +14,7 @@ pub mod children;
 pub mod commands;
 pub mod continuation;
 pub mod cron;
+pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod external;

@@ -13,6 +13,17 @@ pub trait RunStore {
     /// The operation's clock.
     fn now(&self) -> Nanos;
 
+    /// A run's state as the operation sees it (its own staged transitions included).
+    fn state(&self, run: &RunKey) -> Result<Option<MutableState>, Self::Error>;
+
+    /// The run a key names: itself, or the workflow's current run for an empty run ID.
+    fn resolve(&self, run: &RunKey) -> Result<Option<RunKey>, Self::Error> {
+        if !run.run_id.is_empty() {
+            return Ok(Some(run.clone()));
+        }
+        Ok(self.current_state(&run.workflow())?.map(|state| state.run))
+    }
+
     /// The current (latest started) run of a workflow ID, as the operation sees it (its own
     /// staged transitions included).
     fn current_state(&self, workflow: &WorkflowKey) -> Result<Option<MutableState>, Self::Error>;

@@ -248,6 +248,10 @@ impl cairn_engine::store::RunStore for Work<'_> {
         self.now
     }
 
+    fn state(&self, run: &RunKey) -> Result<Option<MutableState>, HistoryError> {
+        Work::state(self, run)
+    }
+
     fn current_state(&self, workflow: &WorkflowKey) -> Result<Option<MutableState>, HistoryError> {
         Work::current_state(self, workflow)
     }
