@@ -36,4 +36,17 @@ impl EngineError {
     pub fn workflow_completed() -> Self {
         Self::NotFound("workflow execution already completed".into())
     }
+
+    /// A run (or, for an empty run ID, any run of the workflow) that does not exist, in
+    /// Temporal's words.
+    pub fn run_not_found(run: &crate::RunKey) -> Self {
+        if run.run_id.is_empty() {
+            Self::NotFound(format!("workflow not found for ID: {}", run.workflow_id))
+        } else {
+            Self::NotFound(format!(
+                "workflow execution not found for workflow ID \"{}\" and run ID \"{}\"",
+                run.workflow_id, run.run_id
+            ))
+        }
+    }
 }

@@ -589,3 +589,41 @@ fn forget_external(state: &mut MutableState, initiated_event_id: i64) {
         .external_requests
         .retain(|r| r.initiated_event_id != initiated_event_id);
 }
+
+/// Resets `base` as the history service read it (`history`, its events before
+/// `read_through`): the new run, and the end of the workflow's current run if it is open,
+/// in one operation. A repeat of the same request finds the run it made. `None` when events
+/// were written to `base` since it was read: read it again and retry.
+pub fn reset_workflow<S: crate::store::RunStore>(
+    store: &mut S,
+    base: &RunKey,
+    history: &[HistoryEvent],
+    request: &ResetRequest,
+    read_through: i64,
+) -> Result<Option<String>, S::Error> {
+    let current = store
+        .current_state(&base.workflow())?
+        .ok_or_else(|| EngineError::run_not_found(base))?;
+    let new_run = RunKey {
+        run_id: new_run_id(base, &request.request_id),
+        ..base.clone()
+    };
+    if store.state(&new_run)?.is_some() {
+        return Ok(Some(new_run.run_id));
+    }
+    let latest = store
+        .state(base)?
+        .ok_or_else(|| EngineError::run_not_found(base))?;
+    if latest.next_event_id != read_through {
+        return Ok(None);
+    }
+    let (state, changes) = reset(&latest, history, request, store.now())?;
+    if current.is_open() {
+        store.update(&current.run, |tx| {
+            tx.terminate(&request.reason, None, "history-resetter")
+        })?;
+    }
+    let new_run_id = state.run.run_id.clone();
+    store.stage(state, changes);
+    Ok(Some(new_run_id))
+}

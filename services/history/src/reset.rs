@@ -1,12 +1,13 @@
-//! ResetWorkflowExecution on the partition that owns the workflow: the new run (see
-//! `cairn_engine::reset`) and the end of the current run, in one record.
+//! ResetWorkflowExecution on the partition that owns the workflow: the history read, then
+//! the engine's reset (`cairn_engine::reset::reset_workflow`: the new run and the end of the
+//! current run) in one record, read again if the run moved on meanwhile.
 
 use cairn_engine::{
     EngineError, RunKey,
-    reset::{ResetRequest, new_run_id, reset},
+    reset::{ResetRequest, reset_workflow},
 };
 
-use crate::{History, HistoryError, partition::not_found};
+use crate::{History, HistoryError};
 
 /// How many times a reset reads the history again when the run moved on meanwhile.
 const READ_ATTEMPTS: usize = 3;
@@ -27,30 +28,7 @@ impl History {
             let read_through = base.next_event_id;
             let outcome = self
                 .submit(partition, "reset", move |work| {
-                    let current = work
-                        .current_state(&base.run.workflow())?
-                        .ok_or_else(|| not_found(&base.run))?;
-                    let new_run = RunKey {
-                        run_id: new_run_id(&base.run, &request.request_id),
-                        ..base.run.clone()
-                    };
-                    if work.state(&new_run)?.is_some() {
-                        return Ok(Some(new_run.run_id));
-                    }
-                    let latest = work.state(&base.run)?.ok_or_else(|| not_found(&base.run))?;
-                    if latest.next_event_id != read_through {
-                        // Events were written since the history was read: read it again.
-                        return Ok(None);
-                    }
-                    let (state, changes) = reset(&latest, &history, &request, work.now())?;
-                    if current.is_open() {
-                        work.update(&current.run, |tx| {
-                            tx.terminate(&request.reason, None, "history-resetter")
-                        })?;
-                    }
-                    let new_run_id = state.run.run_id.clone();
-                    work.stage(state, changes);
-                    Ok(Some(new_run_id))
+                    reset_workflow(work, &base.run, &history, &request, read_through)
                 })
                 .await?;
             if let Some(new_run_id) = outcome {

@@ -328,3 +328,46 @@ fn reset_points_of_earlier_runs_stay_through_a_reset() {
         [("build-1".into(), "an-earlier-run".into(), 4)]
     );
 }
+
+#[test]
+fn a_reset_ends_the_running_run_and_starts_the_new_one_in_one_operation_and_a_repeat_finds_it() {
+    use super::store::MemoryStore;
+    use crate::{ExecutionStatus, reset::reset_workflow, store::RunStore};
+
+    let run = Run::after_first_task(vec![]);
+    let base = run.state.run.clone();
+    let mut store = MemoryStore::default();
+    store.stage(
+        run.state.clone(),
+        crate::Changes {
+            events: run.history.clone(),
+            ..Default::default()
+        },
+    );
+    let read_through = run.state.next_event_id;
+    let new_run_id = reset_workflow(&mut store, &base, &run.history, &request(4), read_through)
+        .unwrap()
+        .expect("the run did not move on");
+    assert_eq!(store.status(&base.run_id), ExecutionStatus::Terminated);
+    assert_eq!(store.status(&new_run_id), ExecutionStatus::Running);
+    let again = reset_workflow(&mut store, &base, &run.history, &request(4), read_through).unwrap();
+    assert_eq!(
+        again,
+        Some(new_run_id),
+        "the same request finds the run it made"
+    );
+}
+
+#[test]
+fn a_reset_of_a_run_that_moved_on_since_it_was_read_asks_for_another_read() {
+    use super::store::MemoryStore;
+    use crate::{reset::reset_workflow, store::RunStore};
+
+    let run = Run::after_first_task(vec![]);
+    let mut store = MemoryStore::default();
+    store.stage(run.state.clone(), crate::Changes::default());
+    let stale = run.state.next_event_id - 1;
+    let outcome =
+        reset_workflow(&mut store, &run.state.run, &run.history, &request(4), stale).unwrap();
+    assert_eq!(outcome, None);
+}

@@ -230,14 +230,7 @@ impl<'a> Work<'a> {
 }
 
 pub fn not_found(run: &RunKey) -> EngineError {
-    if run.run_id.is_empty() {
-        EngineError::NotFound(format!("workflow not found for ID: {}", run.workflow_id))
-    } else {
-        EngineError::NotFound(format!(
-            "workflow execution not found for workflow ID \"{}\" and run ID \"{}\"",
-            run.workflow_id, run.run_id
-        ))
-    }
+    EngineError::run_not_found(run)
 }
 
 /// The engine's multi-run operations run on a request's working set.
