@@ -22,6 +22,7 @@ pub mod ids;
 pub mod limits;
 pub mod proto;
 pub mod reset;
+pub mod retention;
 pub mod retry;
 pub mod schedule;
 pub mod sections;

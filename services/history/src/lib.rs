@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use cairn_engine::TaskRef;
 
+pub use cairn_engine::schedule::create::NewSchedule;
 pub use cairn_engine::start::Started;
 pub use error::HistoryError;
 pub use handle::{ActivityTarget, Appended, DEFAULT_MAX_RECORD_BYTES, History, HistoryConfig};
@@ -33,7 +34,6 @@ pub use peers::Peers;
 pub use poll::{StartedActivityTask, StartedWorkflowTask};
 pub use queries::{AnswerWaiter, Queries, QueryAnswer, QueryTask};
 pub use retention::RetentionOf;
-pub use schedules::NewSchedule;
 pub use updates::UpdateEndings;
 
 /// Where a history owner hands tasks that became ready (matching). Delivery is at least

@@ -5,7 +5,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use cairn_engine::{PartitionId, RunKey};
+use cairn_engine::{PartitionId, RunKey, retention::expired};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -56,7 +56,7 @@ impl History {
             .runs(partition)
             .await?
             .into_iter()
-            .filter(|state| expired(state, retention, now))
+            .filter(|state| expired(state, retention(&state.run.namespace_id), now))
             .map(|state| state.run)
             .collect();
         if candidates.is_empty() {
@@ -64,28 +64,10 @@ impl History {
         }
         let retention = Arc::clone(retention);
         self.submit(partition, "delete_expired", move |work| {
-            let mut deleted = 0;
-            for run in candidates {
-                // Still closed and expired now that the loop runs it.
-                let now = work.now();
-                if work
-                    .state(&run)?
-                    .is_some_and(|state| expired(&state, &retention, now))
-                {
-                    work.update(&run, |tx| tx.delete())?;
-                    deleted += 1;
-                }
-            }
-            Ok(deleted)
+            cairn_engine::retention::delete_expired(work, &candidates, |namespace_id| {
+                retention(namespace_id)
+            })
         })
         .await
-    }
-}
-
-/// Whether a run is closed and was closed longer ago than its namespace keeps runs.
-fn expired(state: &cairn_engine::MutableState, retention: &RetentionOf, now: i64) -> bool {
-    match (state.close_time, retention(&state.run.namespace_id)) {
-        (Some(closed), Some(kept)) => !state.is_open() && closed.saturating_add(kept) <= now,
-        _ => false,
     }
 }

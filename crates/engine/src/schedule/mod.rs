@@ -10,6 +10,7 @@
 //! child tells its parent, so the overlap policy sees what still runs.
 
 pub mod calendar;
+pub mod create;
 pub mod spec;
 
 use apache_avro::AvroSchema;

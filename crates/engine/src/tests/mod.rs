@@ -14,6 +14,7 @@ mod delivery;
 mod determinism;
 mod limits;
 mod reset;
+mod retention;
 mod schedule;
 mod signal;
 mod start;

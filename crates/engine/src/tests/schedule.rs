@@ -497,3 +497,54 @@ fn bad_specs_are_refused_with_temporals_messages() {
         "Invalid schedule spec: Minute is not in range [0-59], Hour has too many dashes"
     );
 }
+
+#[test]
+fn creating_a_schedule_again_finds_it_and_another_request_for_its_id_is_refused() {
+    use super::store::MemoryStore;
+    use crate::{
+        EngineError,
+        schedule::create::{NewSchedule, create},
+    };
+
+    let new = |request_id: &str| NewSchedule {
+        schedule_id: "hourly".into(),
+        schedule: every_hour(ScheduleOverlapPolicy::Skip),
+        initial_patch: None,
+        memo: None,
+        search_attributes: None,
+        identity: "operator".into(),
+        request_id: request_id.into(),
+    };
+    let mut store = MemoryStore::default();
+    let created = create(
+        &mut store,
+        "ns-1".into(),
+        "default".into(),
+        new("req-1"),
+        "run-1".into(),
+    )
+    .unwrap();
+    assert!(created.started);
+    let again = create(
+        &mut store,
+        "ns-1".into(),
+        "default".into(),
+        new("req-1"),
+        "run-2".into(),
+    )
+    .unwrap();
+    assert_eq!(again.run_id, "run-1");
+    let other = create(
+        &mut store,
+        "ns-1".into(),
+        "default".into(),
+        new("req-2"),
+        "run-3".into(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(other, EngineError::AlreadyStarted { .. }),
+        "{other:?}"
+    );
+    assert_eq!(store.runs.len(), 1);
+}

@@ -21,6 +21,10 @@ pub struct MemoryStore {
 
 impl MemoryStore {
     pub fn put(&mut self, state: MutableState, changes: Changes) {
+        if changes.deleted {
+            self.runs.remove(&state.run);
+            return;
+        }
         self.current
             .insert(state.run.workflow(), state.run.run_id.clone());
         self.events

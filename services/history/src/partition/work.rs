@@ -56,10 +56,6 @@ impl<'a> Work<'a> {
         }
     }
 
-    pub fn now(&self) -> i64 {
-        self.now
-    }
-
     /// What the request staged: each run's new state, what the operation changed, and the
     /// changes to the run's state sections since before the request.
     pub fn into_staged(self) -> Result<Vec<Staged>, HistoryError> {
