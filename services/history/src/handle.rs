@@ -96,6 +96,8 @@ pub(crate) struct Inner {
     /// Cancelled when a task the node needs (a partition loop, a transfer, the retention
     /// sweep) panicked: the node must stop so that another takes its partitions.
     pub(crate) failed: CancellationToken,
+    /// Where partition loops hand what they committed.
+    effects: crate::effects::Effects,
 }
 
 /// What this node's partitions appended to the history topic since it started.
@@ -152,7 +154,8 @@ impl History {
         let producer = LogProducer::connect(&config.kafka)?;
         let reader = Arc::new(LogReader::connect(&config.kafka)?);
         let (changed, _) = tokio::sync::broadcast::channel(1024);
-        Ok(Self {
+        let (effects, committed) = tokio::sync::mpsc::unbounded_channel();
+        let history = Self {
             inner: Arc::new_cyclic(|inner| Inner {
                 config,
                 producer,
@@ -171,8 +174,22 @@ impl History {
                 update_endings: Arc::new(UpdateEndings::default()),
                 appended: Arc::new(Appended::default()),
                 failed: CancellationToken::new(),
+                effects,
             }),
-        })
+        };
+        // Without it nothing a partition commits reaches matching or another workflow: the
+        // node must stop.
+        cairn_runtime::supervise(
+            "history-effects",
+            cairn_runtime::Failure::StopsNode(history.inner.failed.clone()),
+            crate::effects::carry_out(
+                committed,
+                Arc::clone(&history.inner.sink),
+                Arc::clone(&history.inner.transfers),
+                history.inner.changed.clone(),
+            ),
+        );
+        Ok(history)
     }
 
     pub(crate) fn from_inner(inner: Arc<Inner>) -> Self {
@@ -206,12 +223,11 @@ impl History {
             db: self.inner.db.clone(),
             producer: self.inner.producer.clone(),
             reader: Arc::clone(&self.inner.reader),
-            sink: Arc::clone(&self.inner.sink),
+
             clock: Arc::clone(&self.inner.clock),
-            changed: self.inner.changed.clone(),
+            effects: self.inner.effects.clone(),
             redispatch: self.inner.redispatch.subscribe(),
             snapshots: self.inner.config.snapshots.clone(),
-            transfers: Arc::clone(&self.inner.transfers),
             update_endings: Arc::clone(&self.inner.update_endings),
             limits: self.inner.config.limits,
             max_record_bytes: self.inner.config.max_record_bytes,

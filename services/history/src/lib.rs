@@ -5,6 +5,7 @@
 //! batch, and only then answers the caller and hands new tasks to matching. Requests that
 //! arrive while a batch is in flight form the next batch (group commit).
 
+mod effects;
 mod error;
 mod handle;
 mod partition;

@@ -31,7 +31,9 @@ use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, debug, debug_span, info, warn};
 
 use crate::{
-    Clock, HistoryError, SharedTaskSink, timers::TimerWheel, transfers::Transfers,
+    Clock, HistoryError,
+    effects::{Committed, Effects},
+    timers::TimerWheel,
     updates::UpdateEndings,
 };
 pub use snapshot::SnapshotConfig;
@@ -76,9 +78,9 @@ pub struct Partition {
     reader: Arc<LogReader>,
     cache: Cache,
     timers: TimerWheel,
-    sink: SharedTaskSink,
     clock: Arc<dyn Clock>,
-    changed: crate::Changed,
+    /// Where what a round committed goes to be acted on (see `effects`).
+    effects: Effects,
     redispatch: watch::Receiver<u64>,
     /// The next offset applied to RocksDB, for the lag metric.
     applied: Arc<AtomicI64>,
@@ -90,7 +92,6 @@ pub struct Partition {
     snapshotting: Option<tokio::task::JoinHandle<Result<Option<i64>, HistoryError>>>,
     /// Whether the claim started from a snapshot rather than this node's own state.
     loaded_snapshot: bool,
-    transfers: Arc<Transfers>,
     update_endings: Arc<UpdateEndings>,
     limits: Limits,
     max_record_bytes: usize,
@@ -104,16 +105,13 @@ pub struct PartitionParts {
     pub db: StateDb,
     pub producer: LogProducer,
     pub reader: Arc<LogReader>,
-    pub sink: SharedTaskSink,
     pub clock: Arc<dyn Clock>,
-    /// Told which workflows changed after every applied batch, for long polls on history.
-    pub changed: crate::Changed,
+    /// Where what each round commits (ready tasks, transfers, changed workflows) is acted on.
+    pub(crate) effects: Effects,
     /// Changes when every pending task must be handed to matching again.
     pub redispatch: watch::Receiver<u64>,
     /// Where this partition's snapshots go; none are taken or read without it.
     pub snapshots: Option<SnapshotConfig>,
-    /// Carries what runs here owe other workflows.
-    pub(crate) transfers: Arc<Transfers>,
     /// Where updates that ended without an event are told.
     pub(crate) update_endings: Arc<UpdateEndings>,
     /// The per-workflow limits runs here are held to.
@@ -161,9 +159,8 @@ impl Partition {
             reader: Arc::clone(&parts.reader),
             cache: Cache::default(),
             timers: TimerWheel::default(),
-            sink: parts.sink,
             clock: parts.clock,
-            changed: parts.changed,
+            effects: parts.effects,
             redispatch: parts.redispatch,
             applied: Arc::new(AtomicI64::new(checkpoint.next_offset)),
             snapshots: parts.snapshots,
@@ -171,7 +168,6 @@ impl Partition {
             last_snapshot,
             snapshotting: None,
             loaded_snapshot,
-            transfers: parts.transfers,
             update_endings: parts.update_endings,
             limits: parts.limits,
             max_record_bytes: parts.max_record_bytes,
@@ -331,7 +327,10 @@ impl Partition {
             self.cache.runs.insert(state.run.clone(), state);
         }
         self.dispatch_pending();
-        self.transfers.send(transfers);
+        self.commit(Committed {
+            transfers,
+            ..Committed::default()
+        });
         Ok(())
     }
 
@@ -350,7 +349,21 @@ impl Partition {
                 tasks = tasks.len(),
                 "dispatching pending tasks"
             );
-            self.sink.dispatch(tasks);
+            self.commit(Committed {
+                tasks,
+                ..Committed::default()
+            });
+        }
+    }
+
+    /// Hands what was made durable to the effects task.
+    fn commit(&self, committed: Committed) {
+        if self.effects.send(committed).is_err() {
+            // Only at shutdown: the history handle, and the effects task with it, are gone.
+            debug!(
+                partition = self.id,
+                "effects dropped: history is shutting down"
+            );
         }
     }
 
@@ -369,7 +382,10 @@ impl Partition {
             .keys()
             .map(cairn_engine::RunKey::workflow)
             .collect();
-        let _listeners = self.changed.send(Arc::new(open));
+        self.commit(Committed {
+            changed: open,
+            ..Committed::default()
+        });
     }
 
     async fn serve(
@@ -593,9 +609,7 @@ impl Partition {
         for respond in responders {
             respond(None);
         }
-        let workflows: Vec<_> = touched.iter().map(cairn_engine::RunKey::workflow).collect();
-        // Nobody listening is fine: long polls subscribe only while they wait.
-        let _listeners = self.changed.send(Arc::new(workflows));
+        let changed: Vec<_> = touched.iter().map(cairn_engine::RunKey::workflow).collect();
         for (run, deadlines) in deadlines {
             self.timers.schedule(&run, deadlines);
         }
@@ -609,10 +623,11 @@ impl Partition {
                 }
             }
         }
-        if !tasks.is_empty() {
-            self.sink.dispatch(tasks);
-        }
-        self.transfers.send(transfers);
+        self.commit(Committed {
+            tasks,
+            transfers,
+            changed,
+        });
         Ok(())
     }
 
