@@ -32,12 +32,18 @@ pub(crate) async fn carry_out(
     transfers: Arc<Transfers>,
     changed: Changed,
 ) {
-    while let Some(Committed {
-        tasks,
-        transfers: owed,
-        changed: workflows,
-    }) = committed.recv().await
-    {
+    while let Some(first) = committed.recv().await {
+        // Whatever else is already waiting goes out with it: one dispatch, one wake-up.
+        let Committed {
+            mut tasks,
+            transfers: mut owed,
+            changed: mut workflows,
+        } = first;
+        while let Ok(more) = committed.try_recv() {
+            tasks.extend(more.tasks);
+            owed.extend(more.transfers);
+            workflows.extend(more.changed);
+        }
         if !workflows.is_empty() {
             // Nobody listening is fine: long polls subscribe only while they wait.
             let _listeners = changed.send(Arc::new(workflows));
