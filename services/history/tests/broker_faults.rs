@@ -5,9 +5,6 @@
 //! `CAIRN_TEST_KAFKA_BOOTSTRAP`, the faults cannot be injected and the test only checks the
 //! steady state.)
 
-// Tests spawn callers that race each other; they need no supervision.
-#![allow(clippy::disallowed_methods)]
-
 use std::{sync::Arc, time::Duration};
 
 use cairn_engine::{
@@ -182,7 +179,9 @@ async fn acknowledged_work_survives_broker_faults_and_nothing_is_applied_twice()
     // The leaders' brokers go down while starts are in flight, and come back.
     let pending = {
         let history = history.clone();
-        tokio::spawn(async move { start_all(&history, &ids("down")).await })
+        cairn_runtime::supervise("caller", cairn_runtime::Failure::Logged, async move {
+            start_all(&history, &ids("down")).await
+        })
     };
     kafka.with_mock(|mock| {
         mock.broker_down(2).unwrap();

@@ -1,6 +1,3 @@
-// Tests spawn callers that race each other; they need no supervision.
-#![allow(clippy::disallowed_methods)]
-
 use std::time::Duration;
 
 use cairn_engine::{RunKey, TaskKind, TaskRef};
@@ -32,7 +29,7 @@ fn scheduled(item: Option<Item>) -> Option<i64> {
 #[tokio::test(start_paused = true)]
 async fn waiting_poller_gets_a_task_dispatched_later() {
     let matching = Matching::new();
-    let poll = tokio::spawn({
+    let poll = cairn_runtime::supervise("caller", cairn_runtime::Failure::Logged, {
         let matching = matching.clone();
         async move {
             matching
@@ -78,7 +75,7 @@ async fn backlog_is_served_in_order_and_duplicates_wait_once() {
 #[tokio::test(start_paused = true)]
 async fn a_poll_dropped_by_its_client_loses_no_task() {
     let matching = Matching::new();
-    let abandoned = tokio::spawn({
+    let abandoned = cairn_runtime::supervise("caller", cairn_runtime::Failure::Logged, {
         let matching = matching.clone();
         async move {
             matching
@@ -105,7 +102,7 @@ async fn a_released_queue_ends_its_waiting_polls_and_drops_its_backlog() {
     matching.dispatch(vec![task(1)]);
     let waiting = {
         let matching = matching.clone();
-        tokio::spawn(async move {
+        cairn_runtime::supervise("caller", cairn_runtime::Failure::Logged, async move {
             matching
                 .poll("ns", "other", TaskKind::Activity, Duration::from_secs(60))
                 .await
