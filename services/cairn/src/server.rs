@@ -219,7 +219,7 @@ pub fn run(config: ServerConfig) -> anyhow::Result<()> {
         node.stop().await?;
         anyhow::ensure!(
             !failure.is_cancelled(),
-            "a history partition loop failed: this node stopped so that others take its partitions"
+            "a task this node needs failed: it stopped so that others take its partitions"
         );
         Ok(())
     });

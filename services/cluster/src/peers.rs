@@ -191,13 +191,16 @@ impl RemoteTasks {
         partition_of(namespace_id, task_queue, self.partitions)
     }
 
-    fn spawn_send(&self, partition: PartitionId, send: Handover) {
-        // Tasks for a partition this node serves go straight to its matching.
-        if self
-            .directory
+    /// Whether this node serves the matching partition.
+    fn serves(&self, partition: PartitionId) -> bool {
+        self.directory
             .route(Role::Matching, partition)
             .is_some_and(|route| route.node_id == self.node_id)
-        {
+    }
+
+    fn spawn_send(&self, partition: PartitionId, send: Handover) {
+        // Tasks for a partition this node serves go straight to its matching.
+        if self.serves(partition) {
             send.deliver_locally(&self.local);
             return;
         }

@@ -198,19 +198,14 @@ impl Router {
                     (false, false) => remaining.unwrap_or(before_deadline).min(ATTEMPT_TIMEOUT),
                 };
                 let answer = if route.node_id == self.node_id {
-                    match tokio::time::timeout(attempt, local(&self.owner, forwarded)).await {
-                        Ok(answer) => answer,
-                        Err(_elapsed) => Err(Status::deadline_exceeded("attempt timeout")),
-                    }
+                    tokio::time::timeout(attempt, local(&self.owner, forwarded)).await
                 } else {
                     let client = WorkflowServiceClient::new(self.clients.channel(&route.address))
                         .max_decoding_message_size(MAX_MESSAGE)
                         .max_encoding_message_size(MAX_MESSAGE);
-                    match tokio::time::timeout(attempt, call(client, forwarded)).await {
-                        Ok(answer) => answer,
-                        Err(_elapsed) => Err(Status::deadline_exceeded("attempt timeout")),
-                    }
-                };
+                    tokio::time::timeout(attempt, call(client, forwarded)).await
+                }
+                .unwrap_or_else(|_elapsed| Err(Status::deadline_exceeded("attempt timeout")));
                 if answer.is_err()
                     && client_deadline.is_some_and(|client| started.elapsed() >= client)
                 {

@@ -30,7 +30,7 @@ use tracing::info;
 
 use crate::{
     Clock, HistoryError, Peers, SharedTaskSink,
-    partition::{Op, Outcome, Partition, PartitionParts, SnapshotConfig, Work, not_found},
+    partition::{Op, Outcome, Partition, PartitionParts, SnapshotConfig, Work},
     poll::{StartedActivityTask, StartedWorkflowTask},
     queries::{Queries, QueryTask},
     transfers::Transfers,
@@ -93,8 +93,9 @@ pub(crate) struct Inner {
     transfers: Arc<Transfers>,
     update_endings: Arc<UpdateEndings>,
     appended: Arc<Appended>,
-    /// Cancelled when a task the node needs (a partition loop, a transfer, the retention
-    /// sweep) panicked: the node must stop so that another takes its partitions.
+    /// Cancelled when a task the node needs (a partition loop, the effects task, a transfer,
+    /// the retention sweep) panicked: the node must stop so that another takes its
+    /// partitions.
     pub(crate) failed: CancellationToken,
     /// Where partition loops hand what they committed.
     effects: crate::effects::Effects,
@@ -223,7 +224,6 @@ impl History {
             db: self.inner.db.clone(),
             producer: self.inner.producer.clone(),
             reader: Arc::clone(&self.inner.reader),
-
             clock: Arc::clone(&self.inner.clock),
             effects: self.inner.effects.clone(),
             redispatch: self.inner.redispatch.subscribe(),
@@ -299,7 +299,8 @@ impl History {
         }
     }
 
-    /// Cancelled when one of this node's partition loops failed: the node must stop.
+    /// Cancelled when a task this node's history needs (a partition loop, the effects task,
+    /// a transfer, the retention sweep) panicked: the node must stop.
     pub fn failure(&self) -> CancellationToken {
         self.inner.failed.clone()
     }
@@ -319,12 +320,12 @@ impl History {
         owned
     }
 
-    /// How many partitions this node acquired from a snapshot.
     /// What this node's partitions appended to the history topic since it started.
     pub fn appended(&self) -> &Appended {
         &self.inner.appended
     }
 
+    /// How many partitions this node acquired from a snapshot.
     pub fn snapshot_loads(&self) -> u64 {
         self.inner
             .snapshot_loads
@@ -727,7 +728,9 @@ impl History {
                 let started = work.update(&run, |tx| {
                     tx.start_workflow_task(scheduled, &request_id, &identity)
                 })?;
-                let state = work.state(&run)?.ok_or_else(|| not_found(&run))?;
+                let state = work
+                    .state(&run)?
+                    .ok_or_else(|| EngineError::run_not_found(&run))?;
                 Ok((state, started))
             })
             .await?;
@@ -821,9 +824,11 @@ impl History {
                     }
                     // The whole state only when the worker gets a new task with it.
                     let started = match started {
-                        Some(started) => {
-                            Some((work.state(&run)?.ok_or_else(|| not_found(&run))?, started))
-                        }
+                        Some(started) => Some((
+                            work.state(&run)?
+                                .ok_or_else(|| EngineError::run_not_found(&run))?,
+                            started,
+                        )),
                         None => None,
                     };
                     Ok((outcome, started))
@@ -897,7 +902,7 @@ impl History {
             let task = work.read(&run, |state| {
                 ActivityTask::from_scheduled(state, started.info, &event)
             })?;
-            task.ok_or_else(|| not_found(&run).into())
+            task.ok_or_else(|| EngineError::run_not_found(&run).into())
         })
         .await
     }
@@ -993,7 +998,7 @@ impl History {
         blocking(move || {
             let run_id = if run.run_id.is_empty() {
                 db.current_run(partition, &run.workflow())?
-                    .ok_or_else(|| not_found(&run))?
+                    .ok_or_else(|| EngineError::run_not_found(&run))?
             } else {
                 run.run_id.clone()
             };
@@ -1001,7 +1006,8 @@ impl History {
                 run_id,
                 ..run.clone()
             };
-            read(&db, partition, &key)?.ok_or_else(|| HistoryError::Engine(not_found(&run)))
+            read(&db, partition, &key)?
+                .ok_or_else(|| HistoryError::Engine(EngineError::run_not_found(&run)))
         })
         .await
     }

@@ -12,13 +12,13 @@ use std::{
 };
 
 use cairn_engine::{
-    RunKey,
+    EngineError, RunKey,
     transfer::{Transfer, TransferOutcome},
 };
 use prost::Message;
 use tracing::debug;
 
-use crate::{History, HistoryError, handle::Inner, partition::not_found};
+use crate::{History, HistoryError, handle::Inner};
 
 /// How long a transfer waits before trying again, at first and at most.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -116,7 +116,7 @@ impl History {
             *close_event = events
                 .first()
                 .map(Message::encode_to_vec)
-                .ok_or_else(|| HistoryError::Engine(not_found(child)))?;
+                .ok_or_else(|| HistoryError::Engine(EngineError::run_not_found(child)))?;
         }
         let outcome = self.deliver(transfer.clone()).await?;
         self.settle(transfer, outcome).await

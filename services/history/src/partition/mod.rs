@@ -37,7 +37,7 @@ use crate::{
     updates::UpdateEndings,
 };
 pub use snapshot::SnapshotConfig;
-pub use work::{Cache, Staged, Work, not_found};
+pub use work::{Cache, Staged, Work};
 
 /// What one request did: whether it succeeded, and how to answer its caller once the
 /// batch it belongs to is durable (or failed).

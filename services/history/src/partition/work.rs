@@ -156,7 +156,7 @@ impl<'a> Work<'a> {
         }
         match self.current_state(&run.workflow())? {
             Some(state) => Ok(state.run),
-            None => Err(not_found(run).into()),
+            None => Err(EngineError::run_not_found(run).into()),
         }
     }
 
@@ -169,7 +169,7 @@ impl<'a> Work<'a> {
     ) -> Result<T, HistoryError> {
         let run = self.resolve(run)?;
         let Some(before) = self.peek(&run)? else {
-            return Err(not_found(&run).into());
+            return Err(EngineError::run_not_found(&run).into());
         };
         // The operation runs on a copy: a refused one changes nothing.
         let mut state = before.as_ref().clone();
@@ -223,10 +223,6 @@ impl<'a> Work<'a> {
             self.staged.push((state, changes));
         }
     }
-}
-
-pub fn not_found(run: &RunKey) -> EngineError {
-    EngineError::run_not_found(run)
 }
 
 /// The engine's multi-run operations run on a request's working set.
