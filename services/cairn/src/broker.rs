@@ -1,85 +1,52 @@
-//! `cairn broker start-dev`: the dev server's embedded Kafka-protocol broker (librdkafka's
-//! mock cluster, in memory) as a process of its own, so cluster nodes can be stopped and
-//! started around a broker that stays up. The Cairn topics are created up front, because
-//! this broker creates topics only through its own API.
-//!
-//! The mock cluster listens on ports of its own choosing; the broker process forwards the
-//! requested port to it, and clients learn the broker's own address from its metadata.
+//! `cairn broker start-dev`: the dev server's embedded broker as a process of its own, so
+//! cluster nodes can be stopped and started around a broker that stays up, and so a
+//! Kafka-protocol broker can be tried without installing Kafka. Cairn's topics are created
+//! up front with `--partitions` partitions, so nodes that join without `--partitions` find
+//! the cluster's size.
 
 use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context;
+use cairn_broker::{Broker, BrokerConfig};
 use cairn_cluster::{HISTORY_TOPIC, MATCHING_TOPIC, METADATA_TOPIC, SNAPSHOT_TOPIC};
 use cairn_runtime::Shutdown;
-use rdkafka::{mocking::MockCluster, producer::DefaultProducerContext};
-use tokio::net::{TcpListener, TcpStream};
-use tracing::{debug, info};
+use tracing::info;
 
 use crate::BrokerArgs;
 
-/// Starts librdkafka's mock cluster with `brokers` brokers and Cairn's topics, `partitions`
-/// partitions each (the metadata topic one).
-pub fn embedded(
-    brokers: i32,
-    partitions: u32,
-) -> anyhow::Result<MockCluster<'static, DefaultProducerContext>> {
-    anyhow::ensure!(partitions > 0, "--partitions must be at least 1");
-    let mock = MockCluster::new(brokers).context("starting the embedded broker")?;
-    let partitions = i32::try_from(partitions)?;
-    for (topic, count) in [
-        (HISTORY_TOPIC, partitions),
-        (SNAPSHOT_TOPIC, partitions),
-        (MATCHING_TOPIC, partitions),
-        (METADATA_TOPIC, 1),
-    ] {
-        mock.create_topic(topic, count, 1)
-            .with_context(|| format!("creating topic {topic}"))?;
-    }
-    Ok(mock)
-}
-
 pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
-    let mock = embedded(args.brokers, args.partitions)?;
-    let partitions = args.partitions;
-    let target = mock
-        .bootstrap_servers()
-        .split(',')
-        .next()
-        .context("the broker has an address")?
-        .to_string();
+    anyhow::ensure!(args.partitions > 0, "--partitions must be at least 1");
+    let partitions = i32::try_from(args.partitions)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let result = runtime.block_on(async move {
-        let listener = TcpListener::bind(SocketAddr::new(args.ip, args.port))
+        let mut config = BrokerConfig::ephemeral();
+        config.listen = SocketAddr::new(args.ip, args.port);
+        config.dir = args.dir;
+        let broker = Broker::start(config)
             .await
-            .with_context(|| format!("binding {}:{}", args.ip, args.port))?;
-        let address = listener.local_addr()?;
-        let shutdown = Shutdown::on_signals();
-        println!("cairn broker listening on {address}");
-        info!(%address, broker = %target, partitions, "broker ready");
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                accepted = listener.accept() => {
-                    let (mut client, _) = accepted?;
-                    let target = target.clone();
-                    cairn_runtime::supervise("broker-connection", cairn_runtime::Failure::Logged, async move {
-                        let Ok(mut broker) = TcpStream::connect(&target).await else { return };
-                        // Latency only: a socket that refuses no-delay still works.
-                        let _client = client.set_nodelay(true).is_ok();
-                        let _broker = broker.set_nodelay(true).is_ok();
-                        let copied = tokio::io::copy_bidirectional(&mut client, &mut broker).await;
-                        debug!(?copied, "bootstrap connection closed");
-                    });
-                }
-            }
+            .with_context(|| format!("starting the broker on {}:{}", args.ip, args.port))?;
+        let max_record = cairn_log::MAX_RECORD_BYTES.to_string();
+        for (topic, count) in [
+            (HISTORY_TOPIC, partitions),
+            (SNAPSHOT_TOPIC, partitions),
+            (MATCHING_TOPIC, partitions),
+            (METADATA_TOPIC, 1),
+        ] {
+            broker
+                .ensure_topic(topic, count, &[("max.message.bytes", &max_record)])
+                .with_context(|| format!("creating topic {topic}"))?;
         }
+        let shutdown = Shutdown::on_signals();
+        println!("cairn broker listening on {}", broker.address());
+        info!(address = %broker.address(), partitions, "broker ready");
+        shutdown.cancelled().await;
+        broker.stop().await;
         anyhow::Ok(())
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
-    drop(mock);
     result
 }

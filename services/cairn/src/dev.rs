@@ -1,18 +1,19 @@
 //! `cairn server start-dev`: a single-node cluster with every role, built by the same
 //! assembly as `cairn server start` (`cairn_cluster::Node`), over the embedded broker
-//! (librdkafka's mock cluster, in memory) or an existing Kafka cluster.
+//! (`cairn_broker`, in a temporary directory or in `--db-filename`) or an existing Kafka
+//! cluster.
 
 use std::{collections::HashMap, time::Duration};
 
 use anyhow::Context;
+use cairn_broker::{Broker, BrokerConfig};
 use cairn_cluster::{Node, NodeConfig, Roles};
 use cairn_log::KafkaConfig;
 use cairn_runtime::Shutdown;
-use rdkafka::{mocking::MockCluster, producer::DefaultProducerContext};
 use tracing::{info, warn};
 
 use crate::{
-    DevArgs, broker,
+    DevArgs,
     dynamic_config::{self, DynamicConfig},
 };
 
@@ -21,8 +22,10 @@ use crate::{
 const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 
 pub fn run(args: DevArgs) -> anyhow::Result<()> {
-    let partitions = args.partitions.unwrap_or(cairn_cluster::DEFAULT_PARTITIONS);
-    anyhow::ensure!(partitions > 0, "--partitions must be at least 1");
+    anyhow::ensure!(
+        args.partitions != Some(0),
+        "--partitions must be at least 1"
+    );
     let mut values = std::collections::BTreeMap::new();
     for flag in &args.dynamic_config {
         let (key, value) = dynamic_config::parse_flag(flag)?;
@@ -30,24 +33,38 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
     }
     let dynamic = dynamic_config::resolve(&values)?;
     let search_attributes = search_attributes(&args.search_attributes)?;
-    // The embedded broker lives on this thread for the whole run.
-    let embedded: Option<MockCluster<'static, DefaultProducerContext>> = match &args.kafka {
-        Some(_) => None,
-        None => Some(broker::embedded(1, partitions)?),
-    };
-    let bootstrap = match (&args.kafka, &embedded) {
-        (Some(bootstrap), _) => bootstrap.clone(),
-        (None, Some(mock)) => mock.bootstrap_servers(),
-        (None, None) => unreachable!("one broker is always chosen"),
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let result = runtime.block_on(serve(args, bootstrap, dynamic, search_attributes));
+    let result = runtime.block_on(async move {
+        let embedded = match &args.kafka {
+            Some(_) => None,
+            None => Some(start_broker(&args).await?),
+        };
+        let bootstrap = match (&args.kafka, &embedded) {
+            (Some(bootstrap), _) => bootstrap.clone(),
+            (None, Some(broker)) => broker.bootstrap(),
+            (None, None) => unreachable!("one broker is always chosen"),
+        };
+        let served = serve(args, bootstrap, dynamic, search_attributes).await;
+        if let Some(broker) = embedded {
+            broker.stop().await;
+        }
+        served
+    });
     runtime.shutdown_timeout(Duration::from_secs(5));
-    drop(embedded);
     result
+}
+
+/// Starts the embedded broker on a free loopback port, keeping its topics in
+/// `--db-filename` when given.
+async fn start_broker(args: &DevArgs) -> anyhow::Result<Broker> {
+    let mut config = BrokerConfig::ephemeral();
+    config.dir = args.db_filename.as_ref().map(|dir| dir.join("kafka"));
+    Broker::start(config)
+        .await
+        .context("starting the embedded broker")
 }
 
 /// Parses `NAME=TYPE` search attributes into their names and `IndexedValueType` numbers.
@@ -89,9 +106,6 @@ async fn serve(
     }
     let mut kafka = KafkaConfig::new(bootstrap.clone());
     if args.kafka.is_none() {
-        // The embedded broker answers a fetch only when its wait expires, even if records
-        // arrived (a real broker answers at once), so every read-back costs this wait.
-        kafka.fetch_wait_max = Duration::from_millis(1);
         // A partition's writes gather while one is in flight anyway; lingering for more only
         // adds latency on a broker in the same process.
         kafka.linger = Duration::ZERO;
@@ -100,16 +114,15 @@ async fn serve(
     let node = Node::start(NodeConfig {
         roles: Roles::ALL,
         kafka,
-        data_dir: args.data_dir,
+        data_dir: args
+            .data_dir
+            .or_else(|| args.db_filename.as_ref().map(|dir| dir.join("state"))),
         ip: args.ip,
         port: args.port,
         internal_port: 0,
         metrics_port: args.metrics_port,
         advertise_host: None,
-        partitions: args.partitions.or(args
-            .kafka
-            .is_none()
-            .then_some(cairn_cluster::DEFAULT_PARTITIONS)),
+        partitions: args.partitions,
         session_timeout: SESSION_TIMEOUT,
         namespaces: args.namespaces,
         rps: args

@@ -42,7 +42,7 @@ enum ServerCommand {
 
 #[derive(Debug, Subcommand)]
 enum BrokerCommand {
-    /// librdkafka's in-memory mock cluster with Cairn's topics, as a process of its own.
+    /// The dev server's embedded broker with Cairn's topics, as a process of its own.
     StartDev(BrokerArgs),
 }
 
@@ -66,6 +66,11 @@ pub struct DevArgs {
     /// Directory for this node's RocksDB state; a temporary one when not given.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Directory that keeps everything across restarts: the embedded broker's topics and
+    /// this node's state (named after `temporal server start-dev --db-filename`). Without
+    /// it, everything is gone when the dev server stops.
+    #[arg(long, short = 'f', value_name = "DIR")]
+    pub db_filename: Option<PathBuf>,
     /// History partitions of a new cluster (16 when not given).
     #[arg(long)]
     pub partitions: Option<u32>,
@@ -162,9 +167,10 @@ pub struct BrokerArgs {
     /// Partitions of the history and matching topics.
     #[arg(long, default_value_t = 16)]
     pub partitions: u32,
-    /// Brokers in the mock cluster.
-    #[arg(long, default_value_t = 1)]
-    pub brokers: i32,
+    /// Directory that keeps the broker's topics across restarts; a temporary one, removed
+    /// when the broker stops, when not given.
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
     /// Log level: debug, info, warn or error (`RUST_LOG` wins when set).
     #[arg(long, default_value = "warn")]
     pub log_level: String,
