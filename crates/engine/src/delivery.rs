@@ -56,17 +56,7 @@ pub fn deliver<S: RunStore>(
                     TransferOutcome::ChildStarted { run_id }
                 }
                 Ok(decision) => {
-                    if decision == StartDecision::TerminateThenNew
-                        && let Some(current) = &current
-                    {
-                        store.update(&current.run, |tx| {
-                            tx.terminate(
-                                "TerminateIfRunning WorkflowIdReusePolicy",
-                                None,
-                                "history-service",
-                            )
-                        })?;
-                    }
+                    end_current_if_asked(store, decision, current.as_ref())?;
                     let start = child_run_start(
                         parent,
                         root.as_ref(),
@@ -186,7 +176,10 @@ pub fn deliver<S: RunStore>(
                 Ok(StartDecision::Existing { run_id, .. }) => {
                     TransferOutcome::ChildStarted { run_id }
                 }
-                Ok(_) => {
+                Ok(decision) => {
+                    // The scheduler asks for AllowDuplicate or RejectDuplicate only, but a
+                    // start is a start: the same rule as any other.
+                    end_current_if_asked(store, decision, current.as_ref())?;
                     let run = RunKey {
                         run_id: crate::ids::derived_run_id(&request.request_id, store.now()),
                         ..now_run
@@ -309,4 +302,25 @@ pub fn settle<S: RunStore>(
         }
         Ok(())
     })
+}
+
+/// Terminates the current run when the ID reuse policy said TerminateIfRunning, before the
+/// new run starts.
+fn end_current_if_asked<S: RunStore>(
+    store: &mut S,
+    decision: StartDecision,
+    current: Option<&crate::MutableState>,
+) -> Result<(), S::Error> {
+    if decision == StartDecision::TerminateThenNew
+        && let Some(current) = current
+    {
+        store.update(&current.run, |tx| {
+            tx.terminate(
+                "TerminateIfRunning WorkflowIdReusePolicy",
+                None,
+                "history-service",
+            )
+        })?;
+    }
+    Ok(())
 }
