@@ -1,23 +1,27 @@
-"""The dev server with `--db-filename` keeps everything across a restart, as
-`temporal server start-dev --db-filename` does: the same steps run on both servers, each
-stopped with SIGINT and started again on the same file."""
+"""The dev server's embedded broker: with `--db-filename` everything survives a restart, as
+on `temporal server start-dev --db-filename` (the same steps run on both servers, each
+stopped with SIGINT and started again on the same file), and Kafka's own tools read its
+topics."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from conftest import (
+    REPO_ROOT,
     SHUTDOWN_TIMEOUT_S,
     STARTUP_TIMEOUT_S,
     ServerProcess,
     _start_reference,
     cairn_binary,
 )
-from support import unique, worker
+from support import eventually, unique, worker
 from workflows import GreetingWorkflow, SignalQueryWorkflow
 
 
@@ -104,3 +108,78 @@ async def test_closed_and_running_workflows_survive_a_restart_on_the_same_db_fil
         assert sorted(listed) == sorted([done_id, waiting_id])
     finally:
         stop(process)
+
+
+def kafka_libs() -> str:
+    """The Apache Kafka jars `scripts/kafka install` keeps (installed by scripts/setup)."""
+    installed = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "kafka"), "install"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    return installed.stdout.strip().splitlines()[-1]
+
+
+async def test_kafkas_own_console_consumer_reads_the_dev_servers_history_topic(
+    tmp_path: Path,
+) -> None:
+    process = ServerProcess(
+        "cairn",
+        [str(cairn_binary()), "server", "start-dev", "--port", "0", "--ip", "127.0.0.1"],
+        tmp_path,
+        dict(os.environ, NO_COLOR="1", RUST_BACKTRACE="1"),
+    )
+    try:
+        client = await Client.connect(process.wait_ready(STARTUP_TIMEOUT_S))
+        bootstrap = await eventually(
+            lambda: asyncio.to_thread(kafka_address, process),
+            lambda address: address is not None,
+            what="the embedded broker's address on stdout",
+        )
+        workflow_id = unique("read-by-kafka-tools")
+        await client.start_workflow("NoWorkerNeeded", id=workflow_id, task_queue=unique("none"))
+        # Every partition starts with its owner's claim; the workflow's start follows on its
+        # own partition, keyed by its workflow ID. The consumer joins a group of its own.
+        consumed = await asyncio.to_thread(
+            subprocess.run,
+            [
+                "java",
+                "-cp",
+                f"{kafka_libs()}/*",
+                "org.apache.kafka.tools.consumer.ConsoleConsumer",
+                "--bootstrap-server",
+                bootstrap,
+                "--topic",
+                "cairn.history",
+                "--group",
+                unique("console"),
+                "--from-beginning",
+                "--max-messages",
+                "17",
+                "--timeout-ms",
+                "60000",
+                "--formatter-property",
+                "print.key=true",
+                "--formatter-property",
+                "print.value=false",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert consumed.returncode == 0, consumed.stderr
+        keys = consumed.stdout.split()
+        assert sorted(keys) == sorted(["claim"] * 16 + [workflow_id]), consumed.stdout
+    finally:
+        stop(process)
+
+
+def kafka_address(process: ServerProcess) -> str | None:
+    """The address start-dev printed for its embedded broker, once it has."""
+    for line in process.tail().splitlines():
+        if line.startswith("cairn kafka listening on "):
+            return line.rsplit(" ", 1)[1]
+    return None

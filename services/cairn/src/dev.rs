@@ -61,6 +61,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
 /// `--db-filename` when given.
 async fn start_broker(args: &DevArgs) -> anyhow::Result<Broker> {
     let mut config = BrokerConfig::ephemeral();
+    config.listen = std::net::SocketAddr::new(args.ip, args.kafka_port);
     config.dir = args.db_filename.as_ref().map(|dir| dir.join("kafka"));
     Broker::start(config)
         .await
@@ -148,6 +149,9 @@ async fn serve(
         .context("a dev server runs the frontend role")?;
     println!("cairn frontend listening on {address}");
     println!("cairn metrics listening on {}", node.metrics_address);
+    if args.kafka.is_none() {
+        println!("cairn kafka listening on {bootstrap}");
+    }
     info!(%address, kafka = %bootstrap, partitions = node.cluster.history_partitions, "dev server ready");
     tokio::select! {
         () = shutdown.cancelled() => {}

@@ -71,6 +71,10 @@ pub struct DevArgs {
     /// it, everything is gone when the dev server stops.
     #[arg(long, short = 'f', value_name = "DIR")]
     pub db_filename: Option<PathBuf>,
+    /// Port of the embedded broker, for Kafka tools reading the topics; 0 (the default)
+    /// picks a free one. Printed as `cairn kafka listening on HOST:PORT`.
+    #[arg(long, default_value_t = 0)]
+    pub kafka_port: u16,
     /// History partitions of a new cluster (16 when not given).
     #[arg(long)]
     pub partitions: Option<u32>,
