@@ -20,6 +20,8 @@ use crate::{
 /// How long a silent node keeps its partitions. A dev server is its cluster's only node,
 /// so this matters only when another joins it over `--kafka`.
 const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
+/// How long a fetch from the embedded broker waits for records.
+const EMBEDDED_FETCH_WAIT: Duration = Duration::from_millis(100);
 
 pub fn run(args: DevArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -110,6 +112,9 @@ async fn serve(
         // A partition's writes gather while one is in flight anyway; lingering for more only
         // adds latency on a broker in the same process.
         kafka.linger = Duration::ZERO;
+        // The embedded broker answers a fetch as soon as records arrive, so a long wait
+        // costs no latency and spares an idle server from polling.
+        kafka.fetch_wait_max = EMBEDDED_FETCH_WAIT;
     }
     let shutdown = Shutdown::on_signals();
     let node = Node::start(NodeConfig {
