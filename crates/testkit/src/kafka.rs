@@ -65,18 +65,18 @@ impl TestKafka {
     ///
     /// When the mock cluster cannot start or the admin client cannot be created.
     pub fn start() -> Self {
-        match std::env::var(BOOTSTRAP_ENV) {
-            Ok(bootstrap) if !bootstrap.trim().is_empty() => Self::real(bootstrap),
-            _ => Self::mock(),
+        match real_bootstrap() {
+            Some(bootstrap) => Self::real(bootstrap),
+            None => Self::mock(),
         }
     }
 
     /// Like [`TestKafka::start`], with a mock cluster of `brokers` brokers, so that tests
     /// can move partition leaders and take brokers down.
     pub fn start_with_brokers(brokers: i32) -> Self {
-        match std::env::var(BOOTSTRAP_ENV) {
-            Ok(bootstrap) if !bootstrap.trim().is_empty() => Self::real(bootstrap),
-            _ => Self::mock_with(brokers),
+        match real_bootstrap() {
+            Some(bootstrap) => Self::real(bootstrap),
+            None => Self::mock_with(brokers),
         }
     }
 
@@ -167,6 +167,15 @@ impl TestKafka {
             Backend::Mock(thread) => Some(thread.run(job)),
             Backend::Real(_) => None,
         }
+    }
+}
+
+/// The real cluster tests were pointed at: [`BOOTSTRAP_ENV`], else the cluster directory of
+/// [`CLUSTER_DIR_ENV`](crate::CLUSTER_DIR_ENV).
+fn real_bootstrap() -> Option<String> {
+    match std::env::var(BOOTSTRAP_ENV) {
+        Ok(bootstrap) if !bootstrap.trim().is_empty() => Some(bootstrap),
+        _ => crate::KafkaCluster::from_env().map(|cluster| cluster.bootstrap()),
     }
 }
 

@@ -1,9 +1,10 @@
 //! The history service under broker faults injected into librdkafka's mock cluster: request
 //! errors, added latency, partition leaders moving between brokers, and the leader's broker
 //! going down and coming back. Through all of it a node keeps serving or resumes by itself,
-//! and nothing it acknowledged is lost or applied twice. (On a real broker, given by
-//! `CAIRN_TEST_KAFKA_BOOTSTRAP`, the faults cannot be injected and the test only checks the
-//! steady state.)
+//! and nothing it acknowledged is lost or applied twice; and the same on Apache Kafka, with
+//! brokers killed, frozen and moved for real (given by `CAIRN_TEST_KAFKA_DIR`, a cluster that
+//! `scripts/kafka start` made). On a real broker the mock's faults cannot be injected and
+//! that test only checks the steady state.
 
 use std::{sync::Arc, time::Duration};
 
@@ -223,5 +224,89 @@ async fn acknowledged_work_survives_broker_faults_and_nothing_is_applied_twice()
             state.next_event_id, 3,
             "{id}: started and one task scheduled, once"
         );
+    }
+}
+
+/// Starts `phase`'s workflows while `fault` runs on another thread, then retries (with their
+/// request IDs, as an SDK does) every start whose outcome was unknown.
+async fn starts_through(
+    history: &History,
+    phase: &str,
+    fault: impl FnOnce() + Send + 'static,
+) -> Vec<String> {
+    let pending = {
+        let history = history.clone();
+        let ids = ids(phase);
+        cairn_runtime::supervise("caller", cairn_runtime::Failure::Logged, async move {
+            start_all(&history, &ids).await
+        })
+    };
+    tokio::task::spawn_blocking(fault).await.unwrap();
+    let (mut acknowledged, failed) = pending.await.unwrap();
+    for (id, _) in failed {
+        start(history, &id)
+            .await
+            .expect("a node resumes by itself once the cluster has a leader for its partitions");
+        acknowledged.push(id);
+    }
+    acknowledged
+}
+
+/// The same promise on Apache Kafka (three brokers, replication factor 3,
+/// `min.insync.replicas` 2, from `scripts/kafka start`): a broker killed with SIGKILL while
+/// starts are in flight and started again, a broker frozen with SIGSTOP, and every
+/// partition's leader moved by a reassignment and a preferred-leader election.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_work_survives_apache_kafka_brokers_killed_frozen_and_moved() {
+    let Some(cluster) = cairn_testkit::KafkaCluster::from_env() else {
+        eprintln!("no Apache Kafka cluster ({}): skipped", cairn_testkit::CLUSTER_DIR_ENV);
+        return;
+    };
+    let cluster = Arc::new(cluster);
+    let kafka = TestKafka::start();
+    let topic = kafka.topic("real-faults", PARTITIONS as i32);
+    let dir = tempfile::tempdir().unwrap();
+    let history = node(&kafka, &topic, dir.path(), "node").await;
+    let mut acknowledged = start_all(&history, &ids("before")).await.0;
+
+    let faults = Arc::clone(&cluster);
+    acknowledged.extend(
+        starts_through(&history, "killed", move || {
+            let faults = faults.faults();
+            faults.kill(1);
+            faults.restart(1);
+        })
+        .await,
+    );
+    let faults = Arc::clone(&cluster);
+    acknowledged.extend(
+        starts_through(&history, "frozen", move || {
+            let faults = faults.faults();
+            faults.freeze(2);
+            // Frozen for longer than the broker session timeout (6 s): the controller fences
+            // it and its partitions get new leaders.
+            std::thread::sleep(Duration::from_secs(8));
+            faults.thaw(2);
+        })
+        .await,
+    );
+    let faults = Arc::clone(&cluster);
+    let moved = topic.clone();
+    acknowledged.extend(
+        starts_through(&history, "moved", move || {
+            faults.faults().move_leaders(&moved, PARTITIONS as i32);
+        })
+        .await,
+    );
+
+    let rebuilt = node(&kafka, &topic, dir.path(), "rebuilt").await;
+    let mut runs = Vec::new();
+    for partition in 0..PARTITIONS {
+        runs.extend(rebuilt.runs(partition).await.unwrap());
+    }
+    assert_eq!(runs.len(), acknowledged.len(), "one run per acknowledged start");
+    for id in &acknowledged {
+        let state = rebuilt.describe(run(id)).await.expect("acknowledged, so durable");
+        assert_eq!(state.next_event_id, 3, "{id}: started and one task scheduled, once");
     }
 }
