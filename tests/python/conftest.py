@@ -14,6 +14,8 @@ status 0 within 15 s of SIGINT.
 
 `E2E_TARGET=temporal` points the `target` fixture (and so `client` and the CLI tests) at the
 reference Temporal dev server instead, to check that a test itself is right.
+`CAIRN_E2E_KAFKA=BOOTSTRAP` runs the `cairn` fixture's dev server on that Kafka cluster
+(`--kafka`) in topics of its own (`--topic-prefix`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -36,6 +39,9 @@ from temporalio.client import Client
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_MARKER = "listening on "
+# Bootstrap servers of a Kafka cluster for the `cairn` fixture's dev server; the embedded
+# broker when unset.
+KAFKA_ENV = "CAIRN_E2E_KAFKA"
 STARTUP_TIMEOUT_S = 90.0
 SHUTDOWN_TIMEOUT_S = 15.0
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -168,12 +174,11 @@ def cairn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.fail(f"cairn binary not found at {binary}: build it (scripts/test) or set CAIRN_BIN")
     workdir = tmp_path_factory.mktemp("cairn")
     env = dict(os.environ, NO_COLOR="1", RUST_BACKTRACE="1")
-    server = ServerProcess(
-        "cairn",
-        [str(binary), "server", "start-dev", "--port", "0", "--ip", "127.0.0.1"],
-        workdir,
-        env,
-    )
+    argv = [str(binary), "server", "start-dev", "--port", "0", "--ip", "127.0.0.1"]
+    if os.environ.get(KAFKA_ENV):
+        # On that Kafka, in topics of this server's own.
+        argv += ["--kafka", os.environ[KAFKA_ENV], "--topic-prefix", f"e2e-{uuid.uuid4().hex}"]
+    server = ServerProcess("cairn", argv, workdir, env)
     try:
         address = server.wait_ready(STARTUP_TIMEOUT_S)
         yield address

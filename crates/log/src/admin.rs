@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use std::collections::BTreeMap;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
@@ -98,6 +100,130 @@ pub async fn create_topic(
     Ok(())
 }
 
+/// A topic as it should be: partitions, replicas and settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+    pub replication: i32,
+    /// Topic-level settings (`cleanup.policy`, `retention.ms`…), set at creation.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// A topic as the cluster has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicFacts {
+    pub partitions: i32,
+    /// Replicas of its first partition (Kafka gives every partition as many at creation).
+    pub replication: i32,
+    /// Every setting the broker reports for it, its own or the broker's default.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Describes `topic`: partitions, replicas and settings; `None` when it does not exist.
+pub async fn describe_topic(
+    config: &KafkaConfig,
+    topic: &str,
+) -> Result<Option<TopicFacts>, LogError> {
+    let layout = {
+        let config = config.clone();
+        let topic = topic.to_owned();
+        blocking(move || {
+            let consumer = metadata_client(&config)?;
+            topic_layout(&consumer, &topic, config.admin_timeout)
+        })
+        .await?
+    };
+    let Some((partitions, replication)) = layout else {
+        return Ok(None);
+    };
+    let admin = admin_client(config)?;
+    let options = AdminOptions::new().request_timeout(Some(config.admin_timeout));
+    let results = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &options)
+        .await
+        .map_err(|source| LogError::DescribeConfigs {
+            topic: topic.to_owned(),
+            source,
+        })?;
+    let mut configs = BTreeMap::new();
+    for result in results {
+        let resource = result.map_err(|source| LogError::DescribeConfigsRefused {
+            topic: topic.to_owned(),
+            source,
+        })?;
+        for entry in resource.entries {
+            if let Some(value) = entry.value {
+                configs.insert(entry.name, value);
+            }
+        }
+    }
+    Ok(Some(TopicFacts {
+        partitions,
+        replication,
+        configs,
+    }))
+}
+
+/// Creates a topic as `spec` says. A topic of that name created meanwhile (by another
+/// node) is not an error: the caller describes and checks it.
+pub async fn create_topic_with(config: &KafkaConfig, spec: &TopicSpec) -> Result<(), LogError> {
+    let admin = admin_client(config)?;
+    let mut new_topic = NewTopic::new(
+        &spec.name,
+        spec.partitions,
+        TopicReplication::Fixed(spec.replication),
+    );
+    for (key, value) in &spec.configs {
+        new_topic = new_topic.set(key, value);
+    }
+    let options = AdminOptions::new()
+        .request_timeout(Some(config.admin_timeout))
+        .operation_timeout(Some(config.admin_timeout));
+    let results = admin
+        .create_topics([&new_topic], &options)
+        .await
+        .map_err(|source| LogError::CreateTopic {
+            topic: spec.name.clone(),
+            source,
+        })?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, source)) => {
+                return Err(LogError::CreateTopicRefused {
+                    topic: spec.name.clone(),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How many brokers the cluster has.
+pub async fn broker_count(config: &KafkaConfig) -> Result<i32, LogError> {
+    let config = config.clone();
+    blocking(move || {
+        let consumer = metadata_client(&config)?;
+        let metadata = consumer
+            .fetch_metadata(None, config.admin_timeout)
+            .map_err(LogError::ClusterMetadata)?;
+        Ok(i32::try_from(metadata.brokers().len()).unwrap_or(i32::MAX))
+    })
+    .await
+}
+
+fn admin_client(config: &KafkaConfig) -> Result<AdminClient<DefaultClientContext>, LogError> {
+    config
+        .client_config("admin")
+        .create()
+        .map_err(|source| LogError::Connect {
+            role: "admin",
+            source,
+        })
+}
+
 fn same_partition_count(topic: &str, expected: i32, actual: i32) -> Result<(), LogError> {
     if actual != expected {
         return Err(LogError::PartitionCountMismatch {
@@ -143,6 +269,15 @@ fn fetch_partition_count(
     topic: &str,
     timeout: Duration,
 ) -> Result<Option<i32>, LogError> {
+    Ok(topic_layout(consumer, topic, timeout)?.map(|(partitions, _)| partitions))
+}
+
+/// Blocking: the topic's partition count and its first partition's replica count.
+fn topic_layout(
+    consumer: &BaseConsumer,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<(i32, i32)>, LogError> {
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
         .map_err(|source| LogError::Metadata {
@@ -166,7 +301,12 @@ fn fetch_partition_count(
     }
     let count = i32::try_from(found.partitions().len())
         .expect("kafka partition counts fit in an i32 by protocol");
-    Ok(Some(count))
+    let replication = found
+        .partitions()
+        .first()
+        .map_or(0, |partition| partition.replicas().len());
+    let replication = i32::try_from(replication).expect("replica counts fit in an i32");
+    Ok(Some((count, replication)))
 }
 
 /// Runs a blocking librdkafka call on Tokio's blocking pool.

@@ -90,6 +90,20 @@ pub enum LogError {
         expected: i32,
         actual: i32,
     },
+    #[error("cannot describe the configuration of topic `{topic}`")]
+    DescribeConfigs {
+        topic: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("broker refused to describe the configuration of topic `{topic}`")]
+    DescribeConfigsRefused {
+        topic: String,
+        #[source]
+        source: RDKafkaErrorCode,
+    },
+    #[error("cannot fetch the cluster's metadata")]
+    ClusterMetadata(#[source] KafkaError),
     #[error("blocking kafka call did not complete")]
     Blocking(#[source] tokio::task::JoinError),
 }

@@ -33,7 +33,10 @@ mod error;
 mod producer;
 mod reader;
 
-pub use admin::{create_topic, end_offset, partition_count};
+pub use admin::{
+    TopicFacts, TopicSpec, broker_count, create_topic, create_topic_with, describe_topic,
+    end_offset, partition_count,
+};
 pub use config::KafkaConfig;
 pub use error::LogError;
 pub use producer::LogProducer;

@@ -81,7 +81,10 @@ impl Faults<'_> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         // A killed process is gone (or a zombie of the shell that started it) within moments.
         while proc.exists() && !is_zombie(&proc) {
-            assert!(std::time::Instant::now() < deadline, "broker {id} survived SIGKILL");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "broker {id} survived SIGKILL"
+            );
             std::thread::yield_now();
         }
     }
@@ -128,7 +131,10 @@ impl Faults<'_> {
         let plan = self.cluster.dir.join(format!("reassign-{topic}.json"));
         std::fs::write(
             &plan,
-            format!(r#"{{"version":1,"partitions":[{}]}}"#, assignments.join(",")),
+            format!(
+                r#"{{"version":1,"partitions":[{}]}}"#,
+                assignments.join(",")
+            ),
         )
         .expect("the reassignment plan is written");
         let bootstrap = self.cluster.bootstrap();
@@ -155,7 +161,10 @@ impl Faults<'_> {
             ])
             .contains("is completed")
         {
-            assert!(std::time::Instant::now() < deadline, "reassignment never completed");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "reassignment never completed"
+            );
         }
         self.tool(&[
             "org.apache.kafka.tools.LeaderElectionCommand",
@@ -207,7 +216,11 @@ fn signal(name: &str, pid: &str) {
 fn is_zombie(proc: &Path) -> bool {
     std::fs::read_to_string(proc.join("stat"))
         .ok()
-        .and_then(|stat| stat.rsplit(')').next().map(|rest| rest.trim_start().starts_with('Z')))
+        .and_then(|stat| {
+            stat.rsplit(')')
+                .next()
+                .map(|rest| rest.trim_start().starts_with('Z'))
+        })
         .unwrap_or(true)
 }
 

@@ -8,7 +8,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context;
 use cairn_broker::{Broker, BrokerConfig};
-use cairn_cluster::{HISTORY_TOPIC, MATCHING_TOPIC, METADATA_TOPIC, SNAPSHOT_TOPIC};
+use cairn_cluster::{TopicNames, topics};
 use cairn_runtime::Shutdown;
 use tracing::info;
 
@@ -29,16 +29,18 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
         let broker = Broker::start(config)
             .await
             .with_context(|| format!("starting the broker on {}:{}", args.ip, args.port))?;
-        let max_record = cairn_log::MAX_RECORD_BYTES.to_string();
-        for (topic, count) in [
-            (HISTORY_TOPIC, partitions),
-            (SNAPSHOT_TOPIC, partitions),
-            (MATCHING_TOPIC, partitions),
-            (METADATA_TOPIC, 1),
-        ] {
+        let names = TopicNames::new(&args.topic_prefix)?;
+        let mut plan = topics::partitioned_plan(&names, partitions, partitions, 1);
+        plan.push(topics::metadata_plan(&names, 1));
+        for spec in plan {
+            let configs: Vec<(&str, &str)> = spec
+                .configs
+                .iter()
+                .map(|(key, value)| (key.as_str(), value.as_str()))
+                .collect();
             broker
-                .ensure_topic(topic, count, &[("max.message.bytes", &max_record)])
-                .with_context(|| format!("creating topic {topic}"))?;
+                .ensure_topic(&spec.name, spec.partitions, &configs)
+                .with_context(|| format!("creating topic {}", spec.name))?;
         }
         let shutdown = Shutdown::on_signals();
         println!("cairn broker listening on {}", broker.address());

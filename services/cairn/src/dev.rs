@@ -141,6 +141,8 @@ async fn serve(
             .unwrap_or(cairn_frontend::DEFAULT_NAMESPACE_RPS),
         limits: dynamic.limits,
         search_attributes,
+        topics: cairn_cluster::TopicNames::new(&args.topic_prefix)?,
+        replication_factor: None,
     })
     .await?;
     let failure = node.failure();

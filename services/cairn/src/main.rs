@@ -1,6 +1,8 @@
 //! The `cairn` binary. `main` only parses and hands over: the dev server lives in `dev.rs`,
-//! cluster nodes in `server.rs`, the stand-alone dev broker in `broker.rs`.
+//! cluster nodes in `server.rs`, the stand-alone dev broker in `broker.rs`, operators'
+//! commands in `admin.rs`.
 
+mod admin;
 mod broker;
 mod dev;
 mod dynamic_config;
@@ -30,6 +32,17 @@ enum Command {
         #[command(subcommand)]
         command: BrokerCommand,
     },
+    /// Operate a cluster.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Print, create or check the cluster's Kafka topics and their settings.
+    Topics(admin::TopicsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +76,10 @@ pub struct DevArgs {
     /// Bootstrap servers of an existing Kafka cluster instead of the embedded broker.
     #[arg(long)]
     pub kafka: Option<String>,
+    /// Prefix of the cluster's topics and consumer groups (`PREFIX.history`…), so that
+    /// several Cairn clusters can share one Kafka.
+    #[arg(long, env = "CAIRN__TOPIC_PREFIX", default_value = cairn_cluster::DEFAULT_TOPIC_PREFIX)]
+    pub topic_prefix: String,
     /// Directory for this node's RocksDB state; a temporary one when not given.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -107,7 +124,7 @@ pub struct DevArgs {
 }
 
 /// Flags of `cairn server start`; each overrides the config file and the environment.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct StartArgs {
     /// TOML configuration file.
     #[arg(long)]
@@ -118,6 +135,12 @@ pub struct StartArgs {
     /// Bootstrap servers of the Kafka cluster.
     #[arg(long)]
     pub kafka: Option<String>,
+    /// Prefix of the cluster's topics and consumer groups (default `cairn`).
+    #[arg(long)]
+    pub topic_prefix: Option<String>,
+    /// Replicas of the topics this node creates (default: three where the cluster has them).
+    #[arg(long)]
+    pub replication_factor: Option<i32>,
     /// Directory for this node's RocksDB cache; a temporary one when not given.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -175,6 +198,9 @@ pub struct BrokerArgs {
     /// when the broker stops, when not given.
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,
+    /// Prefix of the Cairn topics it creates (`PREFIX.history`…).
+    #[arg(long, default_value = cairn_cluster::DEFAULT_TOPIC_PREFIX)]
+    pub topic_prefix: String,
     /// Log level: debug, info, warn or error (`RUST_LOG` wins when set).
     #[arg(long, default_value = "warn")]
     pub log_level: String,
@@ -200,6 +226,12 @@ fn main() -> ExitCode {
         } => {
             cairn_runtime::telemetry::init(&args.log_level);
             broker::run(args)
+        }
+        Command::Admin {
+            command: AdminCommand::Topics(args),
+        } => {
+            cairn_runtime::telemetry::init("warn");
+            admin::run(&args)
         }
     };
     match result {

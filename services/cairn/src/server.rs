@@ -43,6 +43,10 @@ pub struct ServerConfig {
     pub namespaces: Vec<String>,
     pub log_level: String,
     pub kafka: KafkaConfig,
+    /// Prefix of the cluster's topics and consumer groups (`PREFIX.history`…).
+    pub topic_prefix: String,
+    /// Replicas of the topics a node creates; three where the cluster has them by default.
+    pub replication_factor: Option<i32>,
     /// Public API calls served per second (frontend role).
     pub rps: u32,
     /// Calls served per second for each namespace, by the node that serves them.
@@ -68,6 +72,8 @@ impl Default for ServerConfig {
             namespaces: Vec::new(),
             log_level: "warn".into(),
             kafka: KafkaConfig::default(),
+            topic_prefix: cairn_cluster::DEFAULT_TOPIC_PREFIX.into(),
+            replication_factor: None,
             rps: cairn_cluster::rate_limit::DEFAULT_RPS,
             namespace_rps: cairn_frontend::DEFAULT_NAMESPACE_RPS,
             dynamic_config: BTreeMap::new(),
@@ -102,6 +108,10 @@ struct FlagOverrides {
     log_level: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     kafka: Option<KafkaOverrides>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    topic_prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replication_factor: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rps: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -142,6 +152,8 @@ pub fn load(args: &StartArgs) -> anyhow::Result<ServerConfig> {
             .kafka
             .clone()
             .map(|bootstrap| KafkaOverrides { bootstrap }),
+        topic_prefix: args.topic_prefix.clone(),
+        replication_factor: args.replication_factor,
         rps: args.rps,
         namespace_rps: args.namespace_rps,
         dynamic_config: args
@@ -198,6 +210,8 @@ pub fn run(config: ServerConfig) -> anyhow::Result<()> {
             namespace_rps,
             limits: dynamic.limits,
             search_attributes: std::collections::HashMap::new(),
+            topics: cairn_cluster::TopicNames::new(&config.topic_prefix)?,
+            replication_factor: config.replication_factor,
         })
         .await?;
         if let Some(address) = node.frontend_address {

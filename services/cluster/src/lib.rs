@@ -19,20 +19,13 @@ pub mod node;
 pub mod peers;
 pub mod rate_limit;
 pub mod router;
+pub mod topics;
 pub mod wire;
 
 pub use node::{DEFAULT_PARTITIONS, Node, NodeConfig, Roles};
+pub use topics::{DEFAULT_TOPIC_PREFIX, TopicNames};
 
 /// How often a history owner deletes the closed runs its namespaces no longer keep.
 pub const RETENTION_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
-/// The history topic: one Kafka partition per history partition.
-pub const HISTORY_TOPIC: &str = "cairn.history";
-/// The metadata topic (one partition): cluster, namespaces, nodes, ownership.
-pub const METADATA_TOPIC: &str = "cairn.metadata";
-/// One Kafka partition per history partition: snapshots of each partition's state.
-pub const SNAPSHOT_TOPIC: &str = "cairn.snapshots";
 /// Transitions a history partition applies between two snapshots.
 pub const SNAPSHOT_EVERY: u64 = 10_000;
-/// One Kafka partition per task-queue partition. Matching nodes divide its partitions
-/// through their consumer group; no records are written to it.
-pub const MATCHING_TOPIC: &str = "cairn.matching";

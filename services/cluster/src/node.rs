@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::{
-    HISTORY_TOPIC, MATCHING_TOPIC, METADATA_TOPIC, RETENTION_SWEEP, SNAPSHOT_EVERY, SNAPSHOT_TOPIC,
+    RETENTION_SWEEP, SNAPSHOT_EVERY,
     clients::Clients,
     directory::{Directory, Role},
     internal::{
@@ -37,6 +37,7 @@ use crate::{
     metrics::{Metrics, Sources, serve_public},
     peers::{RemotePeers, RemoteTasks},
     router::Router,
+    topics::{self, TopicNames},
 };
 
 /// History partitions of a new cluster when neither `--partitions` nor an existing history
@@ -121,6 +122,10 @@ pub struct NodeConfig {
     /// Custom search attributes (name, `IndexedValueType` number) to register on every
     /// namespace created at start.
     pub search_attributes: HashMap<String, i32>,
+    /// The cluster's topics and consumer groups (from its topic prefix).
+    pub topics: TopicNames,
+    /// Replicas of topics this node creates: three where the cluster has them, unless set.
+    pub replication_factor: Option<i32>,
 }
 
 /// A running node.
@@ -144,17 +149,25 @@ pub struct Node {
 impl Node {
     pub async fn start(config: NodeConfig) -> anyhow::Result<Self> {
         let kafka = &config.kafka;
-        cairn_log::create_topic(kafka, METADATA_TOPIC, 1, 1)
-            .await
-            .context("creating the metadata topic")?;
+        let replication = match config.replication_factor {
+            Some(replication) => replication,
+            None => topics::default_replication(cairn_log::broker_count(kafka).await?),
+        };
+        topics::ensure(
+            kafka,
+            &[topics::metadata_plan(&config.topics, replication)],
+            true,
+        )
+        .await
+        .context("the metadata topic")?;
         // Cancelled when a task this node cannot go on without dies: the node then stops
         // (`cairn server start` exits) so that others take its partitions.
         let failed = CancellationToken::new();
-        let directory = Directory::follow(kafka, METADATA_TOPIC, failed.clone())
+        let directory = Directory::follow(kafka, &config.topics.metadata, failed.clone())
             .await
             .context("reading the metadata topic")?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let cluster = cluster_record(&config, &directory, clock.now()).await?;
+        let cluster = cluster_record(&config, &directory, replication, clock.now()).await?;
         let history_partitions = u32::try_from(cluster.history_partitions)?;
         let matching_partitions = u32::try_from(cluster.matching_partitions)?;
         let node_id = format!("node-{}", uuid::Uuid::new_v4());
@@ -210,11 +223,11 @@ impl Node {
         let history = History::new(
             HistoryConfig {
                 partitions: history_partitions,
-                topic: HISTORY_TOPIC.to_string(),
+                topic: config.topics.history.clone(),
                 node_id: node_id.clone(),
                 kafka: kafka.clone(),
                 snapshots: Some(SnapshotConfig {
-                    topic: SNAPSHOT_TOPIC.to_string(),
+                    topic: config.topics.snapshots.clone(),
                     every: SNAPSHOT_EVERY,
                 }),
                 limits: config.limits,
@@ -225,9 +238,14 @@ impl Node {
             Arc::clone(&clock),
             Some(Arc::new(peers)),
         )?;
-        let namespaces = Namespaces::open(kafka, METADATA_TOPIC, &config.namespaces, clock.now())
-            .await
-            .context("loading namespaces")?;
+        let namespaces = Namespaces::open(
+            kafka,
+            &config.topics.metadata,
+            &config.namespaces,
+            clock.now(),
+        )
+        .await
+        .context("loading namespaces")?;
         directory.attach_namespaces(namespaces.clone());
 
         let stop = CancellationToken::new();
@@ -247,8 +265,8 @@ impl Node {
             Some(Membership::join(
                 kafka,
                 MembershipConfig {
-                    group: "cairn.matching".into(),
-                    topic: MATCHING_TOPIC.into(),
+                    group: config.topics.matching_group(),
+                    topic: config.topics.matching.clone(),
                     session_timeout: config.session_timeout,
                 },
             )?)
@@ -336,8 +354,8 @@ impl Node {
             let member = Membership::join(
                 kafka,
                 MembershipConfig {
-                    group: "cairn.history".into(),
-                    topic: HISTORY_TOPIC.into(),
+                    group: config.topics.history_group(),
+                    topic: config.topics.history.clone(),
                     session_timeout: config.session_timeout,
                 },
             )?;
@@ -482,6 +500,7 @@ impl Node {
 async fn cluster_record(
     config: &NodeConfig,
     directory: &Directory,
+    replication: i32,
     now: i64,
 ) -> anyhow::Result<ClusterRecord> {
     let kafka = &config.kafka;
@@ -490,7 +509,7 @@ async fn cluster_record(
         None => {
             let partitions = match config.partitions {
                 Some(partitions) => partitions,
-                None => cairn_log::partition_count(kafka, HISTORY_TOPIC)
+                None => cairn_log::partition_count(kafka, &config.topics.history)
                     .await?
                     .map_or(Ok(DEFAULT_PARTITIONS), u32::try_from)?,
             };
@@ -518,15 +537,15 @@ async fn cluster_record(
             record.history_partitions
         );
     }
-    for (topic, partitions) in [
-        (HISTORY_TOPIC, record.history_partitions),
-        (SNAPSHOT_TOPIC, record.history_partitions),
-        (MATCHING_TOPIC, record.matching_partitions),
-    ] {
-        cairn_log::create_topic(kafka, topic, partitions, 1)
-            .await
-            .with_context(|| format!("creating topic {topic}"))?;
-    }
+    let plan = topics::partitioned_plan(
+        &config.topics,
+        record.history_partitions,
+        record.matching_partitions,
+        replication,
+    );
+    topics::ensure(kafka, &plan, true)
+        .await
+        .context("the cluster's topics")?;
     Ok(record)
 }
 

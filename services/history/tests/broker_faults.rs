@@ -259,7 +259,10 @@ async fn starts_through(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_work_survives_apache_kafka_brokers_killed_frozen_and_moved() {
     let Some(cluster) = cairn_testkit::KafkaCluster::from_env() else {
-        eprintln!("no Apache Kafka cluster ({}): skipped", cairn_testkit::CLUSTER_DIR_ENV);
+        eprintln!(
+            "no Apache Kafka cluster ({}): skipped",
+            cairn_testkit::CLUSTER_DIR_ENV
+        );
         return;
     };
     let cluster = Arc::new(cluster);
@@ -304,9 +307,19 @@ async fn acknowledged_work_survives_apache_kafka_brokers_killed_frozen_and_moved
     for partition in 0..PARTITIONS {
         runs.extend(rebuilt.runs(partition).await.unwrap());
     }
-    assert_eq!(runs.len(), acknowledged.len(), "one run per acknowledged start");
+    assert_eq!(
+        runs.len(),
+        acknowledged.len(),
+        "one run per acknowledged start"
+    );
     for id in &acknowledged {
-        let state = rebuilt.describe(run(id)).await.expect("acknowledged, so durable");
-        assert_eq!(state.next_event_id, 3, "{id}: started and one task scheduled, once");
+        let state = rebuilt
+            .describe(run(id))
+            .await
+            .expect("acknowledged, so durable");
+        assert_eq!(
+            state.next_event_id, 3,
+            "{id}: started and one task scheduled, once"
+        );
     }
 }

@@ -1,0 +1,110 @@
+//! `cairn admin topics print|create|check`: the cluster's topic plan, for operators whose
+//! Kafka forbids automatic creation or who want to check their topics before a node refuses
+//! them. It reads the same settings as `cairn server start` (`--config`, `CAIRN__…`, flags),
+//! so the Kafka client's security properties apply here too.
+
+use anyhow::Context;
+use cairn_cluster::{TopicNames, topics};
+use clap::{Args, ValueEnum};
+
+use crate::StartArgs;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TopicsAction {
+    /// The plan, and the `kafka-topics.sh` commands that make it.
+    Print,
+    /// Creates the topics that are missing and checks the others.
+    Create,
+    /// Checks the topics; exits with status 1 on a problem, saying what to change.
+    Check,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TopicsArgs {
+    pub action: TopicsAction,
+    /// TOML configuration file, as for `cairn server start` (`[kafka]` settings apply).
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
+    /// Bootstrap servers of the Kafka cluster.
+    #[arg(long)]
+    pub kafka: Option<String>,
+    /// Prefix of the cluster's topics (default `cairn`).
+    #[arg(long)]
+    pub topic_prefix: Option<String>,
+    /// History partitions (default: the existing history topic's, else 16).
+    #[arg(long)]
+    pub partitions: Option<u32>,
+    /// Replicas per topic (default: three where the cluster has them).
+    #[arg(long)]
+    pub replication_factor: Option<i32>,
+}
+
+pub fn run(args: &TopicsArgs) -> anyhow::Result<()> {
+    let config = crate::server::load(&StartArgs {
+        config: args.config.clone(),
+        kafka: args.kafka.clone(),
+        topic_prefix: args.topic_prefix.clone(),
+        partitions: args.partitions,
+        replication_factor: args.replication_factor,
+        ..StartArgs::default()
+    })?;
+    let names = TopicNames::new(&config.topic_prefix)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let kafka = &config.kafka;
+        let partitions = match config.partitions {
+            Some(partitions) => i32::try_from(partitions)?,
+            None => cairn_log::partition_count(kafka, &names.history)
+                .await?
+                .unwrap_or(i32::try_from(cairn_cluster::DEFAULT_PARTITIONS)?),
+        };
+        anyhow::ensure!(partitions > 0, "--partitions must be at least 1");
+        let replication = match config.replication_factor {
+            Some(replication) => replication,
+            None => topics::default_replication(cairn_log::broker_count(kafka).await?),
+        };
+        let mut plan = vec![topics::metadata_plan(&names, replication)];
+        plan.extend(topics::partitioned_plan(
+            &names,
+            partitions,
+            partitions,
+            replication,
+        ));
+        match args.action {
+            TopicsAction::Print => {
+                for spec in &plan {
+                    let settings: Vec<String> = spec
+                        .configs
+                        .iter()
+                        .map(|(key, value)| format!("{key}={value}"))
+                        .collect();
+                    println!(
+                        "{}  partitions={} replication-factor={}  {}",
+                        spec.name,
+                        spec.partitions,
+                        spec.replication,
+                        settings.join(" ")
+                    );
+                }
+                println!();
+                for command in topics::commands(&plan) {
+                    println!("{command}");
+                }
+            }
+            TopicsAction::Create | TopicsAction::Check => {
+                let create = args.action == TopicsAction::Create;
+                for (topic, outcome) in topics::ensure(kafka, &plan, create).await? {
+                    let said = match outcome {
+                        topics::TopicOutcome::Created => "created",
+                        topics::TopicOutcome::Exists => "ok",
+                    };
+                    println!("{topic}: {said}");
+                }
+            }
+        }
+        anyhow::Ok(())
+    })
+}

@@ -1,0 +1,359 @@
+//! The topics a Cairn cluster keeps its records in, named from one prefix, and the settings
+//! that keep those records: what a node creates when a topic is missing, what it checks (and
+//! refuses to start on) when a topic exists, and what `cairn admin topics` prints, creates or
+//! checks for operators whose Kafka forbids automatic creation.
+//!
+//! Every record a node writes is needed to rebuild its partition (a snapshot covers only what
+//! came before it), so the plan keeps them all: `cleanup.policy=delete` with unlimited
+//! retention, never compaction, which would drop a workflow's older records since they share
+//! its key. Replication follows Kafka's advice for writes that must not be lost: three
+//! replicas where the cluster has them, `min.insync.replicas` 2, no unclean leader election.
+
+use std::collections::BTreeMap;
+
+use cairn_log::{KafkaConfig, MAX_RECORD_BYTES, TopicFacts, TopicSpec};
+
+/// The prefix of every topic and consumer group of a cluster, unless configured.
+pub const DEFAULT_TOPIC_PREFIX: &str = "cairn";
+
+/// The names of one cluster's topics and consumer groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicNames {
+    /// One Kafka partition per history partition: the runs' records.
+    pub history: String,
+    /// One Kafka partition per history partition: snapshots of each partition's state.
+    pub snapshots: String,
+    /// One Kafka partition per task-queue partition; matching nodes divide its partitions
+    /// through their consumer group, and no records are written to it.
+    pub matching: String,
+    /// One partition: cluster, namespaces, nodes, ownership.
+    pub metadata: String,
+}
+
+impl TopicNames {
+    /// Names from `prefix`: `PREFIX.history`, `PREFIX.snapshots`, `PREFIX.matching`,
+    /// `PREFIX.metadata`. Kafka allows letters, digits, `.`, `_` and `-` in topic names.
+    pub fn new(prefix: &str) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            !prefix.is_empty()
+                && prefix.len() <= 200
+                && prefix
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')),
+            "topic prefix {prefix:?} is not valid: use 1 to 200 of a-z, A-Z, 0-9, '.', '_' and '-'"
+        );
+        Ok(Self {
+            history: format!("{prefix}.history"),
+            snapshots: format!("{prefix}.snapshots"),
+            matching: format!("{prefix}.matching"),
+            metadata: format!("{prefix}.metadata"),
+        })
+    }
+
+    /// The consumer group history nodes divide history partitions through.
+    pub fn history_group(&self) -> String {
+        self.history.clone()
+    }
+
+    /// The consumer group matching nodes divide task-queue partitions through.
+    pub fn matching_group(&self) -> String {
+        self.matching.clone()
+    }
+}
+
+impl Default for TopicNames {
+    fn default() -> Self {
+        Self::new(DEFAULT_TOPIC_PREFIX).expect("the default prefix is valid")
+    }
+}
+
+/// How many replicas a topic gets unless configured: three where the cluster has them.
+pub fn default_replication(brokers: i32) -> i32 {
+    brokers.clamp(1, 3)
+}
+
+/// The metadata topic's plan (created before the cluster's size is known).
+pub fn metadata_plan(names: &TopicNames, replication: i32) -> TopicSpec {
+    spec(&names.metadata, 1, replication)
+}
+
+/// The plan of the topics sized by the cluster's partition counts.
+pub fn partitioned_plan(
+    names: &TopicNames,
+    history_partitions: i32,
+    matching_partitions: i32,
+    replication: i32,
+) -> Vec<TopicSpec> {
+    vec![
+        spec(&names.history, history_partitions, replication),
+        spec(&names.snapshots, history_partitions, replication),
+        spec(&names.matching, matching_partitions, replication),
+    ]
+}
+
+fn spec(name: &str, partitions: i32, replication: i32) -> TopicSpec {
+    let configs: BTreeMap<String, String> = [
+        ("cleanup.policy", "delete".to_owned()),
+        ("retention.ms", "-1".to_owned()),
+        ("retention.bytes", "-1".to_owned()),
+        ("max.message.bytes", MAX_RECORD_BYTES.to_string()),
+        ("min.insync.replicas", replication.min(2).to_string()),
+        ("unclean.leader.election.enable", "false".to_owned()),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value))
+    .collect();
+    TopicSpec {
+        name: name.to_owned(),
+        partitions,
+        replication,
+        configs,
+    }
+}
+
+/// What is wrong with an existing topic: each problem would lose records or wedge a
+/// partition, and says what to change. Empty when the topic can be used.
+pub fn problems(spec: &TopicSpec, facts: &TopicFacts) -> Vec<String> {
+    let name = &spec.name;
+    let mut problems = Vec::new();
+    if facts.partitions != spec.partitions {
+        problems.push(format!(
+            "topic {name} has {} partitions where this cluster has {}; partition counts are \
+             fixed when a cluster is created: use the cluster's own topics (--topic-prefix) \
+             or delete these and start again",
+            facts.partitions, spec.partitions
+        ));
+    }
+    let setting = |key: &str| facts.configs.get(key).map(String::as_str);
+    if let Some(policy) = setting("cleanup.policy")
+        && policy.contains("compact")
+    {
+        problems.push(format!(
+            "topic {name} has cleanup.policy={policy}: compaction drops a workflow's older \
+             records, which share its key; set cleanup.policy=delete"
+        ));
+    }
+    for key in ["retention.ms", "retention.bytes"] {
+        if let Some(value) = setting(key)
+            && value != "-1"
+        {
+            problems.push(format!(
+                "topic {name} has {key}={value}: Kafka would delete records a node needs to \
+                 rebuild its partitions (a snapshot covers only what came before it); set \
+                 {key}=-1"
+            ));
+        }
+    }
+    if let Some(value) = setting("max.message.bytes")
+        && value
+            .parse::<usize>()
+            .is_ok_and(|bytes| bytes < MAX_RECORD_BYTES)
+    {
+        problems.push(format!(
+            "topic {name} has max.message.bytes={value}, below Cairn's largest record \
+             ({MAX_RECORD_BYTES} bytes): a larger write would be refused and its partition \
+             stop; set max.message.bytes={MAX_RECORD_BYTES}"
+        ));
+    }
+    if let Some(value) = setting("min.insync.replicas")
+        && value
+            .parse::<i32>()
+            .is_ok_and(|min| min > facts.replication)
+    {
+        problems.push(format!(
+            "topic {name} has min.insync.replicas={value} but {} replicas: no write could \
+             ever be acknowledged; set min.insync.replicas to at most {}",
+            facts.replication, facts.replication
+        ));
+    }
+    if setting("unclean.leader.election.enable") == Some("true") {
+        problems.push(format!(
+            "topic {name} has unclean.leader.election.enable=true: a replica that missed \
+             acknowledged records could become leader and lose them; set it to false"
+        ));
+    }
+    problems
+}
+
+/// What an existing topic does less well than the plan, without losing records.
+pub fn warnings(spec: &TopicSpec, facts: &TopicFacts) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if facts.replication < spec.replication {
+        warnings.push(format!(
+            "topic {} has {} replicas where {} are recommended: a broker's loss can stop it",
+            spec.name, facts.replication, spec.replication
+        ));
+    }
+    let min_insync = facts
+        .configs
+        .get("min.insync.replicas")
+        .and_then(|value| value.parse::<i32>().ok())
+        .unwrap_or(1);
+    if facts.replication >= 3 && min_insync < 2 {
+        warnings.push(format!(
+            "topic {} has min.insync.replicas={min_insync}: an acknowledged write can live on \
+             one broker until it is replicated; 2 is recommended",
+            spec.name
+        ));
+    }
+    warnings
+}
+
+/// What happened to one topic of a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicOutcome {
+    Created,
+    Exists,
+}
+
+/// Creates each missing topic of `plan` (when `create`) and checks every existing one; fails
+/// with every problem found, each saying what to change.
+pub async fn ensure(
+    kafka: &KafkaConfig,
+    plan: &[TopicSpec],
+    create: bool,
+) -> anyhow::Result<Vec<(String, TopicOutcome)>> {
+    let mut outcomes = Vec::new();
+    let mut found = Vec::new();
+    for spec in plan {
+        let mut facts = cairn_log::describe_topic(kafka, &spec.name).await?;
+        let mut outcome = TopicOutcome::Exists;
+        if facts.is_none() {
+            anyhow::ensure!(
+                create,
+                "topic {} does not exist: create the cluster's topics with `cairn admin topics \
+                 create` (or see `cairn admin topics print`)",
+                spec.name
+            );
+            cairn_log::create_topic_with(kafka, spec).await?;
+            facts = cairn_log::describe_topic(kafka, &spec.name).await?;
+            outcome = TopicOutcome::Created;
+        }
+        let facts = facts.ok_or_else(|| {
+            anyhow::anyhow!("topic {} was created but cannot be described", spec.name)
+        })?;
+        for warning in warnings(spec, &facts) {
+            tracing::warn!("{warning}");
+        }
+        found.extend(problems(spec, &facts));
+        outcomes.push((spec.name.clone(), outcome));
+    }
+    if !found.is_empty() {
+        anyhow::bail!(
+            "the cluster's topics would lose records or stop partitions:\n  - {}",
+            found.join("\n  - ")
+        );
+    }
+    Ok(outcomes)
+}
+
+/// `kafka-topics.sh` commands that create the plan's topics by hand.
+pub fn commands(plan: &[TopicSpec]) -> Vec<String> {
+    plan.iter()
+        .map(|spec| {
+            let configs: Vec<String> = spec
+                .configs
+                .iter()
+                .map(|(key, value)| format!("--config {key}={value}"))
+                .collect();
+            format!(
+                "kafka-topics.sh --bootstrap-server \"$KAFKA\" --create --topic {} \
+                 --partitions {} --replication-factor {} {}",
+                spec.name,
+                spec.partitions,
+                spec.replication,
+                configs.join(" ")
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(partitions: i32, replication: i32, configs: &[(&str, &str)]) -> TopicFacts {
+        TopicFacts {
+            partitions,
+            replication,
+            configs: configs
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_plan_keeps_every_record_with_three_replicas_where_there_are_three_brokers() {
+        let names = TopicNames::new("team-a").unwrap();
+        let plan = partitioned_plan(&names, 16, 8, default_replication(5));
+        assert_eq!(plan[0].name, "team-a.history");
+        assert_eq!(plan[2].partitions, 8);
+        assert_eq!(plan[0].replication, 3);
+        assert_eq!(plan[0].configs["min.insync.replicas"], "2");
+        assert_eq!(plan[0].configs["cleanup.policy"], "delete");
+        assert_eq!(plan[0].configs["retention.ms"], "-1");
+        assert_eq!(
+            metadata_plan(&names, default_replication(1)).configs["min.insync.replicas"],
+            "1"
+        );
+    }
+
+    #[test]
+    fn a_topic_made_by_the_plan_has_no_problems() {
+        let spec = metadata_plan(&TopicNames::default(), 3);
+        let configs: Vec<(&str, &str)> = spec
+            .configs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let made = facts(1, 3, &configs);
+        assert!(problems(&spec, &made).is_empty());
+        assert!(warnings(&spec, &made).is_empty());
+    }
+
+    #[test]
+    fn settings_that_lose_records_or_wedge_a_partition_are_each_named_with_their_fix() {
+        let spec = partitioned_plan(&TopicNames::default(), 16, 16, 3).remove(0);
+        let found = problems(
+            &spec,
+            &facts(
+                8,
+                2,
+                &[
+                    ("cleanup.policy", "compact,delete"),
+                    ("retention.ms", "604800000"),
+                    ("retention.bytes", "-1"),
+                    ("max.message.bytes", "1048588"),
+                    ("min.insync.replicas", "3"),
+                    ("unclean.leader.election.enable", "true"),
+                ],
+            ),
+        );
+        assert_eq!(found.len(), 6, "{found:#?}");
+        assert!(found[0].contains("has 8 partitions where this cluster has 16"));
+        assert!(found[1].contains("set cleanup.policy=delete"));
+        assert!(found[2].contains("set retention.ms=-1"));
+        assert!(found[3].contains(&format!("set max.message.bytes={MAX_RECORD_BYTES}")));
+        assert!(found[4].contains("no write could ever be acknowledged"));
+        assert!(found[5].contains("unclean.leader.election.enable"));
+    }
+
+    #[test]
+    fn fewer_replicas_than_recommended_is_a_warning_not_a_refusal() {
+        let spec = metadata_plan(&TopicNames::default(), 3);
+        let one = facts(1, 1, &[("min.insync.replicas", "1")]);
+        assert!(problems(&spec, &one).is_empty());
+        assert_eq!(warnings(&spec, &one).len(), 1);
+    }
+
+    #[test]
+    fn a_prefix_kafka_cannot_name_topics_with_is_refused() {
+        assert!(TopicNames::new("").is_err());
+        assert!(TopicNames::new("a/b").is_err());
+        assert_eq!(
+            TopicNames::new("prod_eu-1").unwrap().metadata,
+            "prod_eu-1.metadata"
+        );
+    }
+}
