@@ -347,3 +347,41 @@ async def test_a_long_poll_follows_its_workflow_when_the_partition_moves(tmp_pat
         assert max(ends) - terminated < 20, [round(end - terminated, 1) for end in ends]
     finally:
         cluster.close()
+
+
+def probe(cluster: Cluster, name: str, path: str) -> int:
+    """The HTTP status a node's metrics port answers `path` with."""
+    import urllib.error
+    import urllib.request
+
+    marker = "cairn metrics listening on "
+    line = next(line for line in cluster.log(name).splitlines() if marker in line)
+    address = line.split(marker, 1)[1].split()[0]
+    try:
+        with urllib.request.urlopen(f"http://{address}{path}", timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+async def test_a_node_is_not_ready_until_every_partition_has_an_owner(tmp_path: Path):
+    cluster = Cluster(tmp_path, partitions=4)
+    try:
+        # A frontend alone: alive, but no history or matching node owns a partition yet.
+        cluster.add("front", "frontend")
+        client = await Client.connect(cluster.frontend("front"))
+        assert not await client.service_client.check_health()
+        assert await asyncio.to_thread(probe, cluster, "front", "/readyz") == 503
+        assert await asyncio.to_thread(probe, cluster, "front", "/healthz") == 200
+
+        cluster.add("back", "history,matching")
+        await eventually(
+            lambda: client.service_client.check_health(),
+            lambda serving: serving,
+            timeout=60,
+            what="gRPC health SERVING once a node owns every partition",
+        )
+        assert await asyncio.to_thread(probe, cluster, "front", "/readyz") == 200
+        assert await asyncio.to_thread(probe, cluster, "back", "/readyz") == 200
+    finally:
+        cluster.close()

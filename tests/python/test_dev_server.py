@@ -52,8 +52,9 @@ def start(server: str, workdir: Path, cli: str) -> tuple[ServerProcess, str]:
 
 def stop(process: ServerProcess) -> None:
     status = process.interrupt(SHUTDOWN_TIMEOUT_S)
+    log = process.tail()
     process.close()
-    assert status == 0, f"{process.name} exited with {status}\n{process.tail()}"
+    assert status == 0, f"{process.name} exited with {status}\n{log}"
 
 
 async def event_types(client: Client, workflow_id: str) -> list[int]:

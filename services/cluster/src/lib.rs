@@ -12,6 +12,7 @@
 
 pub mod clients;
 pub mod directory;
+pub mod health;
 pub mod internal;
 pub mod membership;
 pub mod metrics;

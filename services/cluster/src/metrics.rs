@@ -232,11 +232,12 @@ impl Metrics {
         text
     }
 
-    /// Binds `address` and serves `GET /metrics` there in the background until `shutdown`
-    /// fires; returns the bound address and the serving task.
+    /// Binds `address` and serves `GET /metrics` (and the health probes) there in the
+    /// background until `shutdown` fires; returns the bound address and the serving task.
     pub async fn start(
         &self,
         address: std::net::SocketAddr,
+        health: crate::health::Health,
         shutdown: CancellationToken,
     ) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
         let listener = TcpListener::bind(address).await?;
@@ -244,34 +245,67 @@ impl Metrics {
         let metrics = self.clone();
         let task =
             cairn_runtime::supervise("metrics", cairn_runtime::Failure::Logged, async move {
-                if let Err(error) = metrics.serve(listener, shutdown).await {
+                if let Err(error) = metrics.serve(listener, health, shutdown).await {
                     tracing::warn!(error = %error, "serving metrics failed");
                 }
             });
         Ok((bound, task))
     }
 
-    /// Serves `GET /metrics` on `listener` until `shutdown` fires.
+    /// Serves `GET /metrics`, `/healthz` and `/readyz` on `listener` until `shutdown` fires.
     pub async fn serve(
         self,
         listener: TcpListener,
+        health: crate::health::Health,
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
-        let router = axum::Router::new().route(
-            "/metrics",
-            axum::routing::get(move || {
-                let metrics = self.clone();
-                async move {
-                    (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        metrics.render().await,
-                    )
-                }
-            }),
-        );
+        use axum::http::StatusCode;
+        let alive = health.clone();
+        let router = axum::Router::new()
+            .route(
+                "/healthz",
+                axum::routing::get(move || {
+                    let alive = alive.is_alive();
+                    async move {
+                        if alive {
+                            (StatusCode::OK, "alive\n")
+                        } else {
+                            (
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                "a task this node needs failed\n",
+                            )
+                        }
+                    }
+                }),
+            )
+            .route(
+                "/readyz",
+                axum::routing::get(move || {
+                    let ready = health.is_ready();
+                    async move {
+                        if ready {
+                            (StatusCode::OK, "ready\n")
+                        } else {
+                            (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+                        }
+                    }
+                }),
+            )
+            .route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let metrics = self.clone();
+                    async move {
+                        (
+                            [(
+                                axum::http::header::CONTENT_TYPE,
+                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                            )],
+                            metrics.render().await,
+                        )
+                    }
+                }),
+            );
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
@@ -343,26 +377,22 @@ where
 
 /// Serves the public API on `listener` until `shutdown` fires: `workflow` answers the
 /// WorkflowService (the frontend itself, or the router in front of it), `frontend` the
-/// OperatorService, gRPC health reports serving, `metrics` times every call, and at most
+/// OperatorService, `health` answers gRPC health checks, `metrics` times every call, and at most
 /// `rps` calls a second are served (the rest are answered `ResourceExhausted`).
-pub async fn serve_public<S>(
+pub async fn serve_public<S, H>(
     listener: TcpListener,
     workflow: S,
     frontend: cairn_frontend::Frontend,
+    health: tonic_health::pb::health_server::HealthServer<H>,
     metrics: &Metrics,
     rps: u32,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error>
 where
     S: cairn_api::workflowservice::workflow_service_server::WorkflowService,
+    H: tonic_health::pb::health_server::Health,
 {
     use tonic::codec::CompressionEncoding;
-    let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<cairn_api::workflowservice::workflow_service_server::WorkflowServiceServer<
-            cairn_frontend::Frontend,
-        >>()
-        .await;
     let health = health
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);

@@ -30,6 +30,7 @@ use crate::{
     RETENTION_SWEEP, SNAPSHOT_EVERY,
     clients::Clients,
     directory::{Directory, Role},
+    health::Health,
     internal::{
         HistoryPeer, MatchingPeer, history_server::HistoryServer, matching_server::MatchingServer,
     },
@@ -143,6 +144,7 @@ pub struct Node {
     matching_member: Option<Membership>,
     tasks: Vec<JoinHandle<()>>,
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
+    health: Health,
     _temp_dir: Option<tempfile::TempDir>,
 }
 
@@ -394,9 +396,16 @@ impl Node {
                 .matching
                 .then(|| matching_owned_for_metrics.clone()),
         });
+        let (health, health_service) = Health::new(failed.clone()).await;
+        background.push(supervise(
+            "health-failure",
+            Failure::Logged,
+            health.clone().follow_failure(stop.clone()),
+        ));
         let (metrics_address, serving_metrics) = metrics
             .start(
                 SocketAddr::new(config.ip, config.metrics_port),
+                health.clone(),
                 stop.clone(),
             )
             .await
@@ -422,7 +431,28 @@ impl Node {
             let stop = stop.clone();
             let rps = config.rps;
             servers.push(supervise("public-api", stops_node(), async move {
-                serve_public(listener, router, frontend, &metrics, rps, stop).await
+                serve_public(
+                    listener,
+                    router,
+                    frontend,
+                    health_service,
+                    &metrics,
+                    rps,
+                    stop,
+                )
+                .await
+            }));
+        }
+        {
+            let (directory, health, stop) = (directory.clone(), health.clone(), stop.clone());
+            let (history, matching) = (history_partitions, matching_partitions);
+            background.push(supervise("readiness", Failure::Logged, async move {
+                tokio::select! {
+                    () = every_partition_owned(&directory, history, matching) => {
+                        health.set_ready(true).await;
+                    }
+                    () = stop.cancelled() => {}
+                }
             }));
         }
         info!(
@@ -448,6 +478,7 @@ impl Node {
             matching_member,
             tasks: background,
             servers,
+            health,
             _temp_dir: temp_dir,
         })
     }
@@ -455,16 +486,9 @@ impl Node {
     /// Waits until every history and matching partition of the cluster has an owner (this
     /// node or another), so that calls are served at once rather than wait for one.
     pub async fn wait_until_served(&self) {
-        let mut changes = self.directory.changes();
         let history = u32::try_from(self.cluster.history_partitions).unwrap_or(0);
         let matching = u32::try_from(self.cluster.matching_partitions).unwrap_or(0);
-        loop {
-            let served = (0..history).all(|p| self.directory.route(Role::History, p).is_some())
-                && (0..matching).all(|p| self.directory.route(Role::Matching, p).is_some());
-            if served || changes.changed().await.is_err() {
-                return;
-            }
-        }
+        every_partition_owned(&self.directory, history, matching).await;
     }
 
     /// Cancelled when a task this node needs (a partition loop, the directory, the ownership
@@ -476,6 +500,8 @@ impl Node {
     /// Hands everything over: partitions are released before this node leaves their groups,
     /// so the next owner's claim comes after this owner's last write.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        // Probes and load balancers hear first, before anything is handed over.
+        self.health.set_ready(false).await;
         self.stop.cancel();
         for task in self.tasks.drain(..) {
             let _finished = task.await;
@@ -686,6 +712,19 @@ async fn redispatch_on_matching_moves(
         if now != last {
             history.redispatch();
             last = now;
+        }
+    }
+}
+
+/// Waits until every history and matching partition of the cluster has an owner. An owner
+/// claims a partition only once it has caught up its log, so then every call is served.
+async fn every_partition_owned(directory: &Directory, history: u32, matching: u32) {
+    let mut changes = directory.changes();
+    loop {
+        let served = (0..history).all(|p| directory.route(Role::History, p).is_some())
+            && (0..matching).all(|p| directory.route(Role::Matching, p).is_some());
+        if served || changes.changed().await.is_err() {
+            return;
         }
     }
 }
