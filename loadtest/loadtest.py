@@ -10,6 +10,12 @@ the workflows completed in it.
     .venv/bin/python loadtest/loadtest.py --targets cairn,temporal --duration 60
 
 Each target server is started by this script on free loopback ports and stopped at the end.
+`--kafka-dir DIR` adds a target `cairn-kafka`: the same dev server on the Apache Kafka cluster
+that `scripts/kafka start --dir DIR` started (`--kafka`, in topics of its own), whose brokers'
+CPU is reported apart:
+
+    scripts/kafka start --dir kafka-load
+    .venv/bin/python loadtest/loadtest.py --targets cairn-kafka,cairn --kafka-dir kafka-load
 """
 
 from __future__ import annotations
@@ -53,6 +59,12 @@ def cpu_seconds(pid: int) -> float:
     return (utime + stime + cutime + cstime) / CLK_TCK
 
 
+def cluster_env(kafka_dir: str) -> dict[str, str]:
+    """`KEY=VALUE` lines of a `scripts/kafka` cluster's `cluster.env`."""
+    pairs = (line.split("=", 1) for line in (Path(kafka_dir) / "cluster.env").read_text().splitlines() if "=" in line)
+    return {key.strip(): value.strip().strip('"') for key, value in pairs}
+
+
 class Server:
     def __init__(self, target: str, cairn_bin: str, temporal_bin: str, extra: list[str] | None = None) -> None:
         self.target = target
@@ -60,7 +72,7 @@ class Server:
         self.log = open(Path(self.dir.name) / "server.log", "w")
         port = free_port()
         self.address = f"127.0.0.1:{port}"
-        if target == "cairn":
+        if target in ("cairn", "cairn-kafka"):
             cmd = [cairn_bin, "server", "start-dev", "--port", str(port), "--ip", "127.0.0.1", *(extra or [])]
         elif target == "temporal":
             cmd = [
@@ -117,6 +129,7 @@ class Result:
     seconds: float
     workflows_per_second: float
     server_cpu_ms_per_workflow: float
+    kafka_cpu_ms_per_workflow: float | None
     latency_p50_ms: float
     latency_p95_ms: float
     latency_p99_ms: float
@@ -130,7 +143,9 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-async def drive(server: Server, concurrency: int, warmup: float, duration: float, workers: int) -> Result:
+async def drive(
+    server: Server, concurrency: int, warmup: float, duration: float, workers: int, kafka_pids: list[int]
+) -> Result:
     await server.ready()
     # The SDK's runtime cannot cross a fork: workers are fresh interpreters.
     context = multiprocessing.get_context("spawn")
@@ -164,10 +179,12 @@ async def drive(server: Server, concurrency: int, warmup: float, duration: float
     await asyncio.sleep(warmup)
     measuring = True
     cpu_before = cpu_seconds(server.proc.pid)
+    kafka_before = sum(cpu_seconds(pid) for pid in kafka_pids)
     t0 = time.monotonic()
     await asyncio.gather(*loops)
     elapsed = time.monotonic() - t0
     cpu = cpu_seconds(server.proc.pid) - cpu_before
+    kafka_cpu = sum(cpu_seconds(pid) for pid in kafka_pids) - kafka_before
     stop.set()
     for p in procs:
         p.join(timeout=30)
@@ -177,6 +194,7 @@ async def drive(server: Server, concurrency: int, warmup: float, duration: float
         seconds=round(elapsed, 2),
         workflows_per_second=round(done / elapsed, 1),
         server_cpu_ms_per_workflow=round(cpu * 1000 / max(done, 1), 2),
+        kafka_cpu_ms_per_workflow=round(kafka_cpu * 1000 / max(done, 1), 2) if kafka_pids else None,
         latency_p50_ms=round(percentile(latencies, 50), 1),
         latency_p95_ms=round(percentile(latencies, 95), 1),
         latency_p99_ms=round(percentile(latencies, 99), 1),
@@ -186,7 +204,8 @@ async def drive(server: Server, concurrency: int, warmup: float, duration: float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--targets", default="cairn,temporal", help="comma-separated: cairn, temporal")
+    parser.add_argument("--targets", default="cairn,temporal", help="comma-separated: cairn, temporal, cairn-kafka")
+    parser.add_argument("--kafka-dir", help="a cluster from `scripts/kafka start --dir DIR`, for the cairn-kafka target")
     parser.add_argument("--concurrency", type=int, default=50, help="workflows in flight")
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds before measuring")
@@ -199,9 +218,19 @@ def main() -> None:
 
     results = []
     for target in args.targets.split(","):
-        server = Server(target, args.cairn_bin, args.temporal_bin)
+        extra: list[str] = []
+        kafka_pids: list[int] = []
+        if target == "cairn-kafka":
+            if not args.kafka_dir:
+                raise SystemExit("the cairn-kafka target needs --kafka-dir")
+            env = cluster_env(args.kafka_dir)
+            extra = ["--kafka", env["KAFKA_BOOTSTRAP"], "--topic-prefix", f"load-{uuid.uuid4().hex[:12]}"]
+            kafka_pids = [int(pid) for pid in env["KAFKA_PIDS"].split()]
+        server = Server(target, args.cairn_bin, args.temporal_bin, extra)
         try:
-            result = asyncio.run(drive(server, args.concurrency, args.warmup, args.duration, args.workers))
+            result = asyncio.run(
+                drive(server, args.concurrency, args.warmup, args.duration, args.workers, kafka_pids)
+            )
         finally:
             server.stop()
         results.append(result)
