@@ -59,45 +59,19 @@ pub async fn create_topic(
     if let Some(actual) = partition_count(config, topic).await? {
         return same_partition_count(topic, partitions, actual);
     }
-    let admin: AdminClient<DefaultClientContext> =
-        config
-            .client_config("admin")
-            .create()
-            .map_err(|source| LogError::Connect {
-                role: "admin",
-                source,
-            })?;
-    let max_record = crate::MAX_RECORD_BYTES.to_string();
-    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication))
-        .set("max.message.bytes", &max_record);
-    let options = AdminOptions::new()
-        .request_timeout(Some(config.admin_timeout))
-        .operation_timeout(Some(config.admin_timeout));
-    // The future is completed by the admin client's own thread; awaiting it blocks nothing.
-    let results = admin
-        .create_topics([&new_topic], &options)
-        .await
-        .map_err(|source| LogError::CreateTopic {
-            topic: topic.to_owned(),
-            source,
-        })?;
-    for result in results {
-        match result {
-            Ok(_) => {}
-            // Another node created it between our check and our request.
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {
-                let actual = partition_count(config, topic).await?.unwrap_or(partitions);
-                return same_partition_count(topic, partitions, actual);
-            }
-            Err((_, source)) => {
-                return Err(LogError::CreateTopicRefused {
-                    topic: topic.to_owned(),
-                    source,
-                });
-            }
-        }
-    }
-    Ok(())
+    let spec = TopicSpec {
+        name: topic.to_owned(),
+        partitions,
+        replication,
+        configs: BTreeMap::from([(
+            "max.message.bytes".to_owned(),
+            crate::MAX_RECORD_BYTES.to_string(),
+        )]),
+    };
+    create_topic_with(config, &spec).await?;
+    // Another node may have created it between our check and our request.
+    let actual = partition_count(config, topic).await?.unwrap_or(partitions);
+    same_partition_count(topic, partitions, actual)
 }
 
 /// A topic as it should be: partitions, replicas and settings.

@@ -96,6 +96,35 @@ async fn start_all(history: &History, ids: &[String]) -> (Vec<String>, Vec<(Stri
     (acknowledged, failed)
 }
 
+/// A node that rebuilds from Kafka alone holds every acknowledged start exactly once.
+async fn rebuilt_holds_each_once(
+    kafka: &TestKafka,
+    topic: &str,
+    dir: &std::path::Path,
+    acknowledged: &[String],
+) {
+    let rebuilt = node(kafka, topic, dir, "rebuilt").await;
+    let mut runs = Vec::new();
+    for partition in 0..PARTITIONS {
+        runs.extend(rebuilt.runs(partition).await.unwrap());
+    }
+    assert_eq!(
+        runs.len(),
+        acknowledged.len(),
+        "one run per acknowledged start"
+    );
+    for id in acknowledged {
+        let state = rebuilt
+            .describe(run(id))
+            .await
+            .expect("acknowledged, so durable");
+        assert_eq!(
+            state.next_event_id, 3,
+            "{id}: started and one task scheduled, once"
+        );
+    }
+}
+
 fn ids(phase: &str) -> Vec<String> {
     (0..20).map(|i| format!("{phase}-{i}")).collect()
 }
@@ -204,27 +233,7 @@ async fn acknowledged_work_survives_broker_faults_and_nothing_is_applied_twice()
         acknowledged.push(id.clone());
     }
 
-    // A node that rebuilds from Kafka alone holds every acknowledged start exactly once.
-    let rebuilt = node(&kafka, &topic, dir.path(), "rebuilt").await;
-    let mut runs = Vec::new();
-    for partition in 0..PARTITIONS {
-        runs.extend(rebuilt.runs(partition).await.unwrap());
-    }
-    assert_eq!(
-        runs.len(),
-        acknowledged.len(),
-        "one run per acknowledged start"
-    );
-    for id in &acknowledged {
-        let state = rebuilt
-            .describe(run(id))
-            .await
-            .expect("acknowledged, so durable");
-        assert_eq!(
-            state.next_event_id, 3,
-            "{id}: started and one task scheduled, once"
-        );
-    }
+    rebuilt_holds_each_once(&kafka, &topic, dir.path(), &acknowledged).await;
 }
 
 /// Starts `phase`'s workflows while `fault` runs on another thread, then retries (with their
@@ -302,24 +311,5 @@ async fn acknowledged_work_survives_apache_kafka_brokers_killed_frozen_and_moved
         .await,
     );
 
-    let rebuilt = node(&kafka, &topic, dir.path(), "rebuilt").await;
-    let mut runs = Vec::new();
-    for partition in 0..PARTITIONS {
-        runs.extend(rebuilt.runs(partition).await.unwrap());
-    }
-    assert_eq!(
-        runs.len(),
-        acknowledged.len(),
-        "one run per acknowledged start"
-    );
-    for id in &acknowledged {
-        let state = rebuilt
-            .describe(run(id))
-            .await
-            .expect("acknowledged, so durable");
-        assert_eq!(
-            state.next_event_id, 3,
-            "{id}: started and one task scheduled, once"
-        );
-    }
+    rebuilt_holds_each_once(&kafka, &topic, dir.path(), &acknowledged).await;
 }
