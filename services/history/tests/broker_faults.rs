@@ -3,8 +3,8 @@
 //! going down and coming back. Through all of it a node keeps serving or resumes by itself,
 //! and nothing it acknowledged is lost or applied twice; and the same on Apache Kafka, with
 //! brokers killed, frozen and moved for real (given by `CAIRN_TEST_KAFKA_DIR`, a cluster that
-//! `scripts/kafka start` made). On a real broker the mock's faults cannot be injected and
-//! that test only checks the steady state.
+//! `scripts/kafka start` made). The mock's faults cannot be injected into a real broker, so
+//! that test runs on the mock only.
 
 use std::{sync::Arc, time::Duration};
 
@@ -140,6 +140,11 @@ fn run(workflow_id: &str) -> RunKey {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_work_survives_broker_faults_and_nothing_is_applied_twice() {
     let kafka = TestKafka::start_with_brokers(BROKERS);
+    if !kafka.is_mock() {
+        // On Apache Kafka the next test injects real faults; this one's cannot be injected
+        // there, and a node it started would meet that test's faults half-way.
+        return;
+    }
     let topic = kafka.topic("faults", PARTITIONS as i32);
     let dir = tempfile::tempdir().unwrap();
     let history = node(&kafka, &topic, dir.path(), "node").await;
