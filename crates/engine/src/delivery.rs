@@ -44,35 +44,23 @@ pub fn deliver<S: RunStore>(
         } => {
             let command = StartChildWorkflowExecutionCommandAttributes::decode(command.as_slice())
                 .unwrap_or_default();
-            let current = store.current_state(&now_run.workflow())?;
-            let decision = decide_start(
-                current.as_ref(),
+            start_by_policy(
+                store,
+                &now_run.workflow(),
                 &request_id,
                 command.workflow_id_reuse_policy(),
-                WorkflowIdConflictPolicy::Fail,
-            );
-            match decision {
-                Ok(StartDecision::Existing { run_id, .. }) => {
-                    TransferOutcome::ChildStarted { run_id }
-                }
-                Ok(decision) => {
-                    end_current_if_asked(store, decision, current.as_ref())?;
-                    let start = child_run_start(
+                |now| {
+                    child_run_start(
                         parent,
                         root.as_ref(),
                         namespace,
                         *initiated_event_id,
                         &command,
                         request_id.clone(),
-                        store.now(),
-                    );
-                    let run_id = start.run.run_id.clone();
-                    let (state, changes) = crate::start::begin(start, store.now());
-                    store.stage(state, changes);
-                    TransferOutcome::ChildStarted { run_id }
-                }
-                Err(_already_started) => TransferOutcome::ChildAlreadyExists,
-            }
+                        now,
+                    )
+                },
+            )?
         }
         Transfer::External {
             from,
@@ -166,35 +154,24 @@ pub fn deliver<S: RunStore>(
         } => {
             let request =
                 StartWorkflowExecutionRequest::decode(request.as_slice()).unwrap_or_default();
-            let current = store.current_state(&now_run.workflow())?;
-            match decide_start(
-                current.as_ref(),
+            // The scheduler asks for AllowDuplicate or RejectDuplicate only, but a start is
+            // a start: the same rule as a child's.
+            start_by_policy(
+                store,
+                &now_run.workflow(),
                 &request.request_id,
                 request.workflow_id_reuse_policy(),
-                WorkflowIdConflictPolicy::Fail,
-            ) {
-                Ok(StartDecision::Existing { run_id, .. }) => {
-                    TransferOutcome::ChildStarted { run_id }
-                }
-                Ok(decision) => {
-                    // The scheduler asks for AllowDuplicate or RejectDuplicate only, but a
-                    // start is a start: the same rule as any other.
-                    end_current_if_asked(store, decision, current.as_ref())?;
+                |now| {
                     let run = RunKey {
-                        run_id: crate::ids::derived_run_id(&request.request_id, store.now()),
-                        ..now_run
+                        run_id: crate::ids::derived_run_id(&request.request_id, now),
+                        ..now_run.clone()
                     };
-                    let start = RunStart {
+                    RunStart {
                         scheduled_by: Some(schedule.clone()),
-                        ..RunStart::from_request(run, namespace, &request, store.now())
-                    };
-                    let run_id = start.run.run_id.clone();
-                    let (state, changes) = crate::start::begin(start, store.now());
-                    store.stage(state, changes);
-                    TransferOutcome::ChildStarted { run_id }
-                }
-                Err(_already_started) => TransferOutcome::ChildAlreadyExists,
-            }
+                        ..RunStart::from_request(run, namespace, &request, now)
+                    }
+                },
+            )?
         }
         Transfer::StopScheduled {
             workflow,
@@ -304,15 +281,32 @@ pub fn settle<S: RunStore>(
     })
 }
 
-/// Terminates the current run when the ID reuse policy said TerminateIfRunning, before the
-/// new run starts.
-fn end_current_if_asked<S: RunStore>(
+/// Starts a new run of `workflow` as its ID reuse policy decides: the run an earlier
+/// delivery of this request started is found again, a new run begins (after the current one
+/// is terminated, when the policy says TerminateIfRunning), or the start is refused because
+/// the workflow is running or closed in a way the policy does not allow.
+fn start_by_policy<S: RunStore>(
     store: &mut S,
-    decision: StartDecision,
-    current: Option<&crate::MutableState>,
-) -> Result<(), S::Error> {
+    workflow: &crate::WorkflowKey,
+    request_id: &str,
+    reuse: crate::proto::enums::WorkflowIdReusePolicy,
+    new_run: impl FnOnce(crate::time::Nanos) -> RunStart,
+) -> Result<TransferOutcome, S::Error> {
+    let current = store.current_state(workflow)?;
+    let decision = match decide_start(
+        current.as_ref(),
+        request_id,
+        reuse,
+        WorkflowIdConflictPolicy::Fail,
+    ) {
+        Ok(StartDecision::Existing { run_id, .. }) => {
+            return Ok(TransferOutcome::ChildStarted { run_id });
+        }
+        Ok(decision) => decision,
+        Err(_already_started) => return Ok(TransferOutcome::ChildAlreadyExists),
+    };
     if decision == StartDecision::TerminateThenNew
-        && let Some(current) = current
+        && let Some(current) = &current
     {
         store.update(&current.run, |tx| {
             tx.terminate(
@@ -322,5 +316,9 @@ fn end_current_if_asked<S: RunStore>(
             )
         })?;
     }
-    Ok(())
+    let start = new_run(store.now());
+    let run_id = start.run.run_id.clone();
+    let (state, changes) = crate::start::begin(start, store.now());
+    store.stage(state, changes);
+    Ok(TransferOutcome::ChildStarted { run_id })
 }

@@ -66,13 +66,7 @@ pub fn run(args: &TopicsArgs) -> anyhow::Result<()> {
             Some(replication) => replication,
             None => topics::default_replication(cairn_log::broker_count(kafka).await?),
         };
-        let mut plan = vec![topics::metadata_plan(&names, replication)];
-        plan.extend(topics::partitioned_plan(
-            &names,
-            partitions,
-            partitions,
-            replication,
-        ));
+        let plan = topics::whole_plan(&names, partitions, replication);
         match args.action {
             TopicsAction::Print => {
                 for spec in &plan {

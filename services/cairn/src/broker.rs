@@ -30,9 +30,7 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("starting the broker on {}:{}", args.ip, args.port))?;
         let names = TopicNames::new(&args.topic_prefix)?;
-        let mut plan = topics::partitioned_plan(&names, partitions, partitions, 1);
-        plan.push(topics::metadata_plan(&names, 1));
-        for spec in plan {
+        for spec in topics::whole_plan(&names, partitions, 1) {
             let configs: Vec<(&str, &str)> = spec
                 .configs
                 .iter()

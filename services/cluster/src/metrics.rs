@@ -259,36 +259,24 @@ impl Metrics {
         health: crate::health::Health,
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
-        use axum::http::StatusCode;
         let alive = health.clone();
         let router = axum::Router::new()
             .route(
                 "/healthz",
                 axum::routing::get(move || {
-                    let alive = alive.is_alive();
-                    async move {
-                        if alive {
-                            (StatusCode::OK, "alive\n")
-                        } else {
-                            (
-                                StatusCode::SERVICE_UNAVAILABLE,
-                                "a task this node needs failed\n",
-                            )
-                        }
-                    }
+                    let answer = probe(
+                        alive.is_alive(),
+                        "alive\n",
+                        "a task this node needs failed\n",
+                    );
+                    async move { answer }
                 }),
             )
             .route(
                 "/readyz",
                 axum::routing::get(move || {
-                    let ready = health.is_ready();
-                    async move {
-                        if ready {
-                            (StatusCode::OK, "ready\n")
-                        } else {
-                            (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
-                        }
-                    }
+                    let answer = probe(health.is_ready(), "ready\n", "not ready\n");
+                    async move { answer }
                 }),
             )
             .route(
@@ -309,6 +297,19 @@ impl Metrics {
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
+    }
+}
+
+/// A probe's answer: 200 and `yes` when it holds, 503 and `no` otherwise.
+fn probe(
+    holds: bool,
+    yes: &'static str,
+    no: &'static str,
+) -> (axum::http::StatusCode, &'static str) {
+    if holds {
+        (axum::http::StatusCode::OK, yes)
+    } else {
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, no)
     }
 }
 

@@ -91,6 +91,14 @@ pub fn partitioned_plan(
     ]
 }
 
+/// Every topic of a cluster whose history and matching partitions are both `partitions`:
+/// the metadata topic first, as a node creates it.
+pub fn whole_plan(names: &TopicNames, partitions: i32, replication: i32) -> Vec<TopicSpec> {
+    let mut plan = vec![metadata_plan(names, replication)];
+    plan.extend(partitioned_plan(names, partitions, partitions, replication));
+    plan
+}
+
 fn spec(name: &str, partitions: i32, replication: i32) -> TopicSpec {
     let configs: BTreeMap<String, String> = [
         ("cleanup.policy", "delete".to_owned()),
