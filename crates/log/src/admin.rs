@@ -3,14 +3,15 @@
 //! librdkafka answers metadata and watermark queries with blocking calls, so they run on
 //! Tokio's blocking pool, never on an executor thread.
 
-use std::time::Duration;
-
 use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use crate::LogError;
 use crate::config::KafkaConfig;
@@ -176,21 +177,128 @@ pub async fn create_topic_with(config: &KafkaConfig, spec: &TopicSpec) -> Result
 }
 
 /// How many brokers the cluster has.
+///
+/// This is the first thing a node asks Kafka, so it is also the connection check: a broker
+/// that refuses the client's credentials or certificate (or whose certificate the client does
+/// not trust) ends it at once with librdkafka's reason, and a cluster that cannot be reached
+/// ends it after `admin_timeout` with the last problem seen, instead of the client retrying
+/// in silence.
 pub async fn broker_count(config: &KafkaConfig) -> Result<i32, LogError> {
     let config = config.clone();
     blocking(move || {
-        let consumer = metadata_client(&config)?;
-        let metadata = consumer
-            .fetch_metadata(None, config.admin_timeout)
-            .map_err(LogError::ClusterMetadata)?;
-        Ok(i32::try_from(metadata.brokers().len()).unwrap_or(i32::MAX))
+        let mut client = config.client_config("metadata")?;
+        client.set("allow.auto.create.topics", "false");
+        let consumer: BaseConsumer<ConnectionProblems> = client
+            .create_with_context(ConnectionProblems::default())
+            .map_err(|source| LogError::Connect {
+                role: "metadata",
+                source,
+            })?;
+        let deadline = Instant::now() + config.admin_timeout;
+        loop {
+            let wait = deadline
+                .saturating_duration_since(Instant::now())
+                .min(CONNECT_POLL);
+            match consumer.fetch_metadata(None, wait) {
+                Ok(metadata) => {
+                    return Ok(i32::try_from(metadata.brokers().len()).unwrap_or(i32::MAX));
+                }
+                Err(source) => {
+                    // Error events reach the context only when the client is polled.
+                    let _ = consumer.poll(Duration::ZERO);
+                    let problems = consumer.context();
+                    if let Some(reason) = problems.refusal() {
+                        return Err(LogError::Refused {
+                            bootstrap: config.bootstrap.clone(),
+                            reason,
+                        });
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(LogError::Unreachable {
+                            bootstrap: config.bootstrap.clone(),
+                            waited: config.admin_timeout,
+                            reason: problems.last().unwrap_or_else(|| source.to_string()),
+                        });
+                    }
+                }
+            }
+        }
     })
     .await
 }
 
+/// How often the connection check looks at what librdkafka reported.
+const CONNECT_POLL: Duration = Duration::from_millis(250);
+
+/// What librdkafka reported while a connection check waited: its error events and its
+/// error-level log lines, which name the cause (a refused password, an untrusted
+/// certificate, a connection refused) that a timed-out request does not.
+#[derive(Default)]
+struct ConnectionProblems {
+    refused: Mutex<Option<String>>,
+    last: Mutex<Option<String>>,
+}
+
+impl ConnectionProblems {
+    fn refusal(&self) -> Option<String> {
+        self.refused.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn last(&self) -> Option<String> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn record(&self, refused: bool, reason: String) {
+        if refused {
+            let mut slot = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+            slot.get_or_insert_with(|| reason.clone());
+        }
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        // "All broker connections are down" follows the reason each connection failed, which
+        // says more.
+        if last.is_none() || !reason.contains("brokers are down") {
+            *last = Some(reason);
+        }
+    }
+}
+
+/// Whether a librdkafka error is the broker or the client refusing the connection's security
+/// (credentials, certificates), which retrying does not mend.
+fn is_refusal(code: Option<RDKafkaErrorCode>, reason: &str) -> bool {
+    matches!(
+        code,
+        Some(
+            RDKafkaErrorCode::Authentication
+                | RDKafkaErrorCode::SSL
+                | RDKafkaErrorCode::SaslAuthenticationFailed
+                | RDKafkaErrorCode::UnsupportedSASLMechanism
+                | RDKafkaErrorCode::IllegalSASLState
+        )
+    ) || reason.contains("SSL handshake failed")
+        // OpenSSL's own errors, among them a broker's alert about the client's certificate.
+        || reason.contains("SSL routines")
+        || reason.contains("SASL authentication error")
+}
+
+impl ClientContext for ConnectionProblems {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        if (level as i32) <= (RDKafkaLogLevel::Error as i32) {
+            self.record(is_refusal(None, message), message.to_owned());
+        }
+        DefaultClientContext.log(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.record(is_refusal(error.rdkafka_error_code(), reason), reason.to_owned());
+        DefaultClientContext.error(error, reason);
+    }
+}
+
+impl ConsumerContext for ConnectionProblems {}
+
 fn admin_client(config: &KafkaConfig) -> Result<AdminClient<DefaultClientContext>, LogError> {
     config
-        .client_config("admin")
+        .client_config("admin")?
         .create()
         .map_err(|source| LogError::Connect {
             role: "admin",
@@ -212,7 +320,7 @@ fn same_partition_count(topic: &str, expected: i32, actual: i32) -> Result<(), L
 /// A consumer used only for metadata queries. As a consumer it never asks the broker to
 /// create a topic it looks up, unlike a producer.
 fn metadata_client(config: &KafkaConfig) -> Result<BaseConsumer, LogError> {
-    let mut client = config.client_config("metadata");
+    let mut client = config.client_config("metadata")?;
     client.set("allow.auto.create.topics", "false");
     client.create().map_err(|source| LogError::Connect {
         role: "metadata",

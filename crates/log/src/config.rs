@@ -6,6 +6,9 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::LogError;
+use crate::security::{self, SaslSettings, SecurityProtocol, TlsSettings};
+
 /// Settings for Cairn's Kafka clients.
 ///
 /// `Default` suits a local broker; tests build one with [`KafkaConfig::new`] from the
@@ -38,10 +41,18 @@ pub struct KafkaConfig {
     /// Bound on one metadata, watermark or topic-creation call.
     #[serde(with = "humantime_serde")]
     pub admin_timeout: Duration,
-    /// Extra librdkafka properties (security, buffer sizes), applied to every client first.
+    /// Kafka's `security.protocol`: `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
+    pub security_protocol: SecurityProtocol,
+    /// Certificates for `ssl` and `sasl_ssl`, and the client's own for mutual TLS.
+    pub tls: TlsSettings,
+    /// Mechanism and credentials for `sasl_plaintext` and `sasl_ssl`.
+    pub sasl: SaslSettings,
+    /// Extra librdkafka properties (buffer sizes, socket options), applied to every client
+    /// first.
     ///
     /// They cannot override the properties this crate sets itself, because those carry its
-    /// guarantees (idempotence, `acks=all`, no offset commits).
+    /// guarantees (idempotence, `acks=all`, no offset commits), nor the typed security
+    /// settings above when those are given.
     pub properties: BTreeMap<String, String>,
 }
 
@@ -55,10 +66,16 @@ impl KafkaConfig {
     }
 
     /// Returns a librdkafka configuration with the bootstrap servers, a client id of
-    /// `{client_id}-{role}` and the extra [`properties`](Self::properties).
+    /// `{client_id}-{role}`, the extra [`properties`](Self::properties) and the security
+    /// settings, reading the secret files they name.
     ///
     /// Callers set their role's own properties on the result, after these.
-    pub fn client_config(&self, role: &str) -> ClientConfig {
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::Security`] when the security settings do not work together or a file
+    /// they name cannot be read.
+    pub fn client_config(&self, role: &str) -> Result<ClientConfig, LogError> {
         let mut config = ClientConfig::new();
         for (key, value) in &self.properties {
             config.set(key, value);
@@ -66,7 +83,8 @@ impl KafkaConfig {
         config
             .set("bootstrap.servers", &self.bootstrap)
             .set("client.id", format!("{}-{role}", self.client_id));
-        config
+        security::apply(self.security_protocol, &self.tls, &self.sasl, &mut config)?;
+        Ok(config)
     }
 }
 
@@ -80,6 +98,9 @@ impl Default for KafkaConfig {
             delivery_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(10),
             admin_timeout: Duration::from_secs(10),
+            security_protocol: SecurityProtocol::default(),
+            tls: TlsSettings::default(),
+            sasl: SaslSettings::default(),
             properties: BTreeMap::new(),
         }
     }
@@ -103,7 +124,7 @@ mod tests {
         config
             .properties
             .insert("socket.keepalive.enable".to_owned(), "true".to_owned());
-        let client = config.client_config("reader");
+        let client = config.client_config("reader").unwrap();
         assert_eq!(client.get("bootstrap.servers"), Some("broker:1"));
         assert_eq!(client.get("client.id"), Some("cairn-reader"));
         assert_eq!(client.get("socket.keepalive.enable"), Some("true"));

@@ -104,6 +104,19 @@ pub enum LogError {
     },
     #[error("cannot fetch the cluster's metadata")]
     ClusterMetadata(#[source] KafkaError),
+    #[error(
+        "kafka at {bootstrap} refused the connection: {reason}; check kafka.security_protocol, \
+         kafka.tls and kafka.sasl"
+    )]
+    Refused { bootstrap: String, reason: String },
+    #[error("cannot reach kafka at {bootstrap} within {waited:?}: {reason}")]
+    Unreachable {
+        bootstrap: String,
+        waited: std::time::Duration,
+        reason: String,
+    },
+    #[error(transparent)]
+    Security(#[from] crate::security::SecurityError),
     #[error("blocking kafka call did not complete")]
     Blocking(#[source] tokio::task::JoinError),
 }

@@ -32,6 +32,7 @@ mod config;
 mod error;
 mod producer;
 mod reader;
+mod security;
 
 pub use admin::{
     TopicFacts, TopicSpec, broker_count, create_topic, create_topic_with, describe_topic,
@@ -41,3 +42,7 @@ pub use config::KafkaConfig;
 pub use error::LogError;
 pub use producer::LogProducer;
 pub use reader::{LogReader, PartitionStream, Record};
+pub use security::{
+    OAuthBearerSettings, SaslMechanism, SaslSettings, Secret, SecurityError, SecurityProtocol,
+    TlsSettings,
+};

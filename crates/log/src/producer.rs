@@ -46,7 +46,7 @@ impl std::fmt::Debug for LogProducer {
 impl LogProducer {
     /// Creates the producer. Brokers are contacted lazily, on the first append.
     pub fn connect(config: &KafkaConfig) -> Result<Self, LogError> {
-        let mut client = config.client_config("producer");
+        let mut client = config.client_config("producer")?;
         client
             // No duplicates and no reordering within a partition when requests are retried:
             // the broker deduplicates by producer id and sequence number.

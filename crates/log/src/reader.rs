@@ -87,7 +87,7 @@ impl LogReader {
     ///
     /// When called outside a Tokio runtime.
     pub fn connect(config: &KafkaConfig) -> Result<Self, LogError> {
-        let mut client = config.client_config("reader");
+        let mut client = config.client_config("reader")?;
         client
             // Required by librdkafka for assign(); never joined (no subscribe), never
             // committed to, so readers that share it do not interact.

@@ -1,7 +1,7 @@
 //! `cairn admin topics print|create|check`: the cluster's topic plan, for operators whose
 //! Kafka forbids automatic creation or who want to check their topics before a node refuses
 //! them. It reads the same settings as `cairn server start` (`--config`, `CAIRN__…`, flags),
-//! so the Kafka client's security properties apply here too.
+//! so the Kafka security settings apply here too.
 
 use anyhow::Context;
 use cairn_cluster::{TopicNames, topics};
@@ -28,6 +28,8 @@ pub struct TopicsArgs {
     /// Bootstrap servers of the Kafka cluster.
     #[arg(long)]
     pub kafka: Option<String>,
+    #[command(flatten)]
+    pub kafka_security: crate::kafka_flags::KafkaSecurityFlags,
     /// Prefix of the cluster's topics (default `cairn`).
     #[arg(long)]
     pub topic_prefix: Option<String>,
@@ -43,6 +45,7 @@ pub fn run(args: &TopicsArgs) -> anyhow::Result<()> {
     let config = crate::server::load(&StartArgs {
         config: args.config.clone(),
         kafka: args.kafka.clone(),
+        kafka_security: args.kafka_security.clone(),
         topic_prefix: args.topic_prefix.clone(),
         partitions: args.partitions,
         replication_factor: args.replication_factor,
@@ -55,6 +58,8 @@ pub fn run(args: &TopicsArgs) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let kafka = &config.kafka;
+        // First, so that a refused connection is reported as such.
+        let brokers = cairn_log::broker_count(kafka).await?;
         let partitions = match config.partitions {
             Some(partitions) => i32::try_from(partitions)?,
             None => cairn_log::partition_count(kafka, &names.history)
@@ -62,10 +67,9 @@ pub fn run(args: &TopicsArgs) -> anyhow::Result<()> {
                 .unwrap_or(i32::try_from(cairn_cluster::DEFAULT_PARTITIONS)?),
         };
         anyhow::ensure!(partitions > 0, "--partitions must be at least 1");
-        let replication = match config.replication_factor {
-            Some(replication) => replication,
-            None => topics::default_replication(cairn_log::broker_count(kafka).await?),
-        };
+        let replication = config
+            .replication_factor
+            .unwrap_or_else(|| topics::default_replication(brokers));
         let plan = topics::whole_plan(&names, partitions, replication);
         match args.action {
             TopicsAction::Print => {

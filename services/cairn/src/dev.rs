@@ -28,6 +28,10 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
         args.partitions != Some(0),
         "--partitions must be at least 1"
     );
+    anyhow::ensure!(
+        args.kafka.is_some() || args.kafka_security.is_empty(),
+        "the --kafka-… security flags are for an existing Kafka cluster: give --kafka too"
+    );
     let mut values = std::collections::BTreeMap::new();
     for flag in &args.dynamic_config {
         let (key, value) = dynamic_config::parse_flag(flag)?;
@@ -108,7 +112,9 @@ async fn serve(
         );
     }
     let mut kafka = KafkaConfig::new(bootstrap.clone());
-    if args.kafka.is_none() {
+    if args.kafka.is_some() {
+        args.kafka_security.apply(&mut kafka);
+    } else {
         // A partition's writes gather while one is in flight anyway; lingering for more only
         // adds latency on a broker in the same process.
         kafka.linger = Duration::ZERO;

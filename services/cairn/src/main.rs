@@ -6,6 +6,7 @@ mod admin;
 mod broker;
 mod dev;
 mod dynamic_config;
+mod kafka_flags;
 mod server;
 
 use std::{net::IpAddr, path::PathBuf, process::ExitCode};
@@ -76,6 +77,9 @@ pub struct DevArgs {
     /// Bootstrap servers of an existing Kafka cluster instead of the embedded broker.
     #[arg(long)]
     pub kafka: Option<String>,
+    /// How to reach that Kafka cluster securely.
+    #[command(flatten)]
+    pub kafka_security: kafka_flags::KafkaSecurityFlags,
     /// Prefix of the cluster's topics and consumer groups (`PREFIX.history`…), so that
     /// several Cairn clusters can share one Kafka.
     #[arg(long, env = "CAIRN__TOPIC_PREFIX", default_value = cairn_cluster::DEFAULT_TOPIC_PREFIX)]
@@ -135,6 +139,8 @@ pub struct StartArgs {
     /// Bootstrap servers of the Kafka cluster.
     #[arg(long)]
     pub kafka: Option<String>,
+    #[command(flatten)]
+    pub kafka_security: kafka_flags::KafkaSecurityFlags,
     /// Prefix of the cluster's topics and consumer groups (default `cairn`).
     #[arg(long)]
     pub topic_prefix: Option<String>,

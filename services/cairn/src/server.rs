@@ -162,11 +162,13 @@ pub fn load(args: &StartArgs) -> anyhow::Result<ServerConfig> {
             .map(|flag| crate::dynamic_config::parse_flag(flag))
             .collect::<anyhow::Result<_>>()?,
     };
-    figment
+    let mut config: ServerConfig = figment
         .merge(Env::prefixed("CAIRN__").split("__"))
         .merge(Serialized::defaults(flags))
         .extract()
-        .context("reading the configuration")
+        .context("reading the configuration")?;
+    args.kafka_security.apply(&mut config.kafka);
+    Ok(config)
 }
 
 pub fn run(config: ServerConfig) -> anyhow::Result<()> {

@@ -55,7 +55,7 @@ impl Membership {
             latest: Mutex::new(None),
         };
         let consumer: BaseConsumer<Assignments> = kafka
-            .client_config(&format!("{}-member", config.group))
+            .client_config(&format!("{}-member", config.group))?
             .set("group.id", &config.group)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "latest")

@@ -151,10 +151,12 @@ pub struct Node {
 impl Node {
     pub async fn start(config: NodeConfig) -> anyhow::Result<Self> {
         let kafka = &config.kafka;
-        let replication = match config.replication_factor {
-            Some(replication) => replication,
-            None => topics::default_replication(cairn_log::broker_count(kafka).await?),
-        };
+        // The connection check: wrong credentials or an untrusted certificate end the start
+        // here, with the reason, rather than in a retry loop.
+        let brokers = cairn_log::broker_count(kafka).await?;
+        let replication = config
+            .replication_factor
+            .unwrap_or_else(|| topics::default_replication(brokers));
         topics::ensure(
             kafka,
             &[topics::metadata_plan(&config.topics, replication)],
