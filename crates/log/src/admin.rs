@@ -241,7 +241,10 @@ struct ConnectionProblems {
 
 impl ConnectionProblems {
     fn refusal(&self) -> Option<String> {
-        self.refused.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn last(&self) -> Option<String> {
@@ -289,7 +292,10 @@ impl ClientContext for ConnectionProblems {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        self.record(is_refusal(error.rdkafka_error_code(), reason), reason.to_owned());
+        self.record(
+            is_refusal(error.rdkafka_error_code(), reason),
+            reason.to_owned(),
+        );
         DefaultClientContext.error(error, reason);
     }
 }
@@ -335,14 +341,24 @@ pub(crate) fn high_watermark(
     partition: i32,
     timeout: Duration,
 ) -> Result<i64, LogError> {
-    let (_low, high) = consumer
+    Ok(watermarks(consumer, topic, partition, timeout)?.1)
+}
+
+/// Blocking: asks the partition leader for the low and high watermarks: the oldest offset
+/// still kept (above 0 once retention deleted records) and the offset the next record gets.
+pub(crate) fn watermarks(
+    consumer: &impl Consumer,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> Result<(i64, i64), LogError> {
+    consumer
         .fetch_watermarks(topic, partition, timeout)
         .map_err(|source| LogError::Watermarks {
             topic: topic.to_owned(),
             partition,
             source,
-        })?;
-    Ok(high)
+        })
 }
 
 /// Blocking: reads the topic's metadata.

@@ -220,6 +220,18 @@ impl LogReader {
         })
         .await
     }
+
+    /// Returns the partition's low watermark: the oldest offset Kafka still keeps, above 0
+    /// once retention deleted the records before it.
+    pub async fn start_offset(&self, topic: &str, partition: i32) -> Result<i64, LogError> {
+        let consumer = Arc::clone(&self.shared.consumer);
+        let timeout = self.shared.config.admin_timeout;
+        let topic = topic.to_owned();
+        crate::admin::blocking(move || {
+            Ok(crate::admin::watermarks(consumer.as_ref(), &topic, partition, timeout)?.0)
+        })
+        .await
+    }
 }
 
 impl Shared {

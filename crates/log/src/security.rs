@@ -458,7 +458,10 @@ mod tests {
         let error = applied(SecurityProtocol::Ssl, &TlsSettings::default(), &sasl)
             .unwrap_err()
             .to_string();
-        assert!(error.contains("set security_protocol to sasl_ssl"), "{error}");
+        assert!(
+            error.contains("set security_protocol to sasl_ssl"),
+            "{error}"
+        );
 
         let error = applied(
             SecurityProtocol::SaslSsl,
@@ -502,7 +505,9 @@ mod tests {
         };
         let error = applied(SecurityProtocol::Ssl, &tls, &SaslSettings::default()).unwrap_err();
         assert!(
-            error.to_string().contains("tls.ca_file /nonexistent/ca.pem"),
+            error
+                .to_string()
+                .contains("tls.ca_file /nonexistent/ca.pem"),
             "{error}"
         );
     }
@@ -535,7 +540,10 @@ mod tests {
             client.get("enable.sasl.oauthbearer.unsecure.jwt"),
             Some("true")
         );
-        assert_eq!(client.get("sasl.oauthbearer.config"), Some("principal=cairn"));
+        assert_eq!(
+            client.get("sasl.oauthbearer.config"),
+            Some("principal=cairn")
+        );
     }
 
     #[test]

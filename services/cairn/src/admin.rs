@@ -39,6 +39,10 @@ pub struct TopicsArgs {
     /// Replicas per topic (default: three where the cluster has them).
     #[arg(long)]
     pub replication_factor: Option<i32>,
+    /// The nodes' snapshot interval (default 10m): the history and snapshot topics must keep
+    /// three of these, and the snapshot topic is planned to keep that long.
+    #[arg(long)]
+    pub snapshot_interval: Option<humantime::Duration>,
 }
 
 pub fn run(args: &TopicsArgs) -> anyhow::Result<()> {
@@ -49,6 +53,7 @@ pub fn run(args: &TopicsArgs) -> anyhow::Result<()> {
         topic_prefix: args.topic_prefix.clone(),
         partitions: args.partitions,
         replication_factor: args.replication_factor,
+        snapshot_interval: args.snapshot_interval,
         ..StartArgs::default()
     })?;
     let names = TopicNames::new(&config.topic_prefix)?;
@@ -70,10 +75,10 @@ pub fn run(args: &TopicsArgs) -> anyhow::Result<()> {
         let replication = config
             .replication_factor
             .unwrap_or_else(|| topics::default_replication(brokers));
-        let plan = topics::whole_plan(&names, partitions, replication);
+        let plan = topics::whole_plan(&names, partitions, replication, config.snapshot_interval);
         match args.action {
             TopicsAction::Print => {
-                for spec in &plan {
+                for topics::PlannedTopic { spec, .. } in &plan {
                     let settings: Vec<String> = spec
                         .configs
                         .iter()

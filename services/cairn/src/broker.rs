@@ -30,7 +30,13 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("starting the broker on {}:{}", args.ip, args.port))?;
         let names = TopicNames::new(&args.topic_prefix)?;
-        for spec in topics::whole_plan(&names, partitions, 1) {
+        let plan = topics::whole_plan(
+            &names,
+            partitions,
+            1,
+            cairn_cluster::DEFAULT_SNAPSHOT_INTERVAL,
+        );
+        for topics::PlannedTopic { spec, .. } in plan {
             let configs: Vec<(&str, &str)> = spec
                 .configs
                 .iter()

@@ -149,6 +149,7 @@ async fn serve(
         search_attributes,
         topics: cairn_cluster::TopicNames::new(&args.topic_prefix)?,
         replication_factor: None,
+        snapshot_interval: cairn_cluster::DEFAULT_SNAPSHOT_INTERVAL,
     })
     .await?;
     let failure = node.failure();

@@ -47,6 +47,10 @@ pub struct ServerConfig {
     pub topic_prefix: String,
     /// Replicas of the topics a node creates; three where the cluster has them by default.
     pub replication_factor: Option<i32>,
+    /// The longest time between two snapshots of a history partition; the history and
+    /// snapshot topics must keep three of these.
+    #[serde(with = "humantime_serde")]
+    pub snapshot_interval: Duration,
     /// Public API calls served per second (frontend role).
     pub rps: u32,
     /// Calls served per second for each namespace, by the node that serves them.
@@ -74,6 +78,7 @@ impl Default for ServerConfig {
             kafka: KafkaConfig::default(),
             topic_prefix: cairn_cluster::DEFAULT_TOPIC_PREFIX.into(),
             replication_factor: None,
+            snapshot_interval: cairn_cluster::DEFAULT_SNAPSHOT_INTERVAL,
             rps: cairn_cluster::rate_limit::DEFAULT_RPS,
             namespace_rps: cairn_frontend::DEFAULT_NAMESPACE_RPS,
             dynamic_config: BTreeMap::new(),
@@ -112,6 +117,8 @@ struct FlagOverrides {
     topic_prefix: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     replication_factor: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "humantime_serde")]
+    snapshot_interval: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rps: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -154,6 +161,7 @@ pub fn load(args: &StartArgs) -> anyhow::Result<ServerConfig> {
             .map(|bootstrap| KafkaOverrides { bootstrap }),
         topic_prefix: args.topic_prefix.clone(),
         replication_factor: args.replication_factor,
+        snapshot_interval: args.snapshot_interval.map(Duration::from),
         rps: args.rps,
         namespace_rps: args.namespace_rps,
         dynamic_config: args
@@ -214,6 +222,7 @@ pub fn run(config: ServerConfig) -> anyhow::Result<()> {
             search_attributes: std::collections::HashMap::new(),
             topics: cairn_cluster::TopicNames::new(&config.topic_prefix)?,
             replication_factor: config.replication_factor,
+            snapshot_interval: config.snapshot_interval,
         })
         .await?;
         if let Some(address) = node.frontend_address {

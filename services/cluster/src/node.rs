@@ -127,6 +127,9 @@ pub struct NodeConfig {
     pub topics: TopicNames,
     /// Replicas of topics this node creates: three where the cluster has them, unless set.
     pub replication_factor: Option<i32>,
+    /// The longest time between two snapshots of a history partition this node owns; the
+    /// history and snapshot topics must keep three of these.
+    pub snapshot_interval: Duration,
 }
 
 /// A running node.
@@ -233,6 +236,7 @@ impl Node {
                 snapshots: Some(SnapshotConfig {
                     topic: config.topics.snapshots.clone(),
                     every: SNAPSHOT_EVERY,
+                    interval: config.snapshot_interval,
                 }),
                 limits: config.limits,
                 max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
@@ -570,6 +574,7 @@ async fn cluster_record(
         record.history_partitions,
         record.matching_partitions,
         replication,
+        config.snapshot_interval,
     );
     topics::ensure(kafka, &plan, true)
         .await

@@ -3,13 +3,19 @@
 //! refuses to start on) when a topic exists, and what `cairn admin topics` prints, creates or
 //! checks for operators whose Kafka forbids automatic creation.
 //!
-//! Every record a node writes is needed to rebuild its partition (a snapshot covers only what
-//! came before it), so the plan keeps them all: `cleanup.policy=delete` with unlimited
-//! retention, never compaction, which would drop a workflow's older records since they share
-//! its key. Replication follows Kafka's advice for writes that must not be lost: three
-//! replicas where the cluster has them, `min.insync.replicas` 2, no unclean leader election.
+//! What a node needs to rebuild a history partition is its latest snapshot and the records
+//! after it. Owners snapshot every partition at least once per snapshot interval, so the
+//! history and snapshot topics may delete records older than [`needed_retention`] (three
+//! intervals: one snapshot that fails, and the time to write the next); the plan keeps the
+//! history forever (its records are also the workflows' histories for Kafka tools) and
+//! snapshots for that long. The metadata topic is read from its start and keeps everything;
+//! nothing is written to the matching topic. Never compaction, which would drop a workflow's
+//! older records since they share its key. Replication follows Kafka's advice for writes that
+//! must not be lost: three replicas where the cluster has them, `min.insync.replicas` 2, no
+//! unclean leader election.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use cairn_log::{KafkaConfig, MAX_RECORD_BYTES, TopicFacts, TopicSpec};
 
@@ -67,14 +73,39 @@ impl Default for TopicNames {
     }
 }
 
+/// How long a topic's records must be kept for the cluster to rebuild its partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Every record: nodes read the topic from its start.
+    Everything,
+    /// Records younger than this: the latest snapshot is always younger.
+    Younger(Duration),
+    /// Nothing: no records are written to the topic.
+    Nothing,
+}
+
+/// One topic of the plan: what a node creates, and what it must keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedTopic {
+    pub spec: TopicSpec,
+    pub keep: Keep,
+}
+
+/// The retention the history and snapshot topics need at least: three snapshot intervals, so
+/// that the latest complete snapshot and every record after it are always kept, even when one
+/// snapshot fails.
+pub fn needed_retention(snapshot_interval: Duration) -> Duration {
+    snapshot_interval.saturating_mul(3)
+}
+
 /// How many replicas a topic gets unless configured: three where the cluster has them.
 pub fn default_replication(brokers: i32) -> i32 {
     brokers.clamp(1, 3)
 }
 
 /// The metadata topic's plan (created before the cluster's size is known).
-pub fn metadata_plan(names: &TopicNames, replication: i32) -> TopicSpec {
-    spec(&names.metadata, 1, replication)
+pub fn metadata_plan(names: &TopicNames, replication: i32) -> PlannedTopic {
+    planned(&names.metadata, 1, replication, Keep::Everything, &[])
 }
 
 /// The plan of the topics sized by the cluster's partition counts.
@@ -83,24 +114,70 @@ pub fn partitioned_plan(
     history_partitions: i32,
     matching_partitions: i32,
     replication: i32,
-) -> Vec<TopicSpec> {
+    snapshot_interval: Duration,
+) -> Vec<PlannedTopic> {
+    let needed = needed_retention(snapshot_interval);
+    let needed_ms = millis(needed);
+    // Segments roll every interval, so that retention, which deletes whole segments, can
+    // drop old snapshots.
+    let interval_ms = millis(snapshot_interval);
     vec![
-        spec(&names.history, history_partitions, replication),
-        spec(&names.snapshots, history_partitions, replication),
-        spec(&names.matching, matching_partitions, replication),
+        planned(
+            &names.history,
+            history_partitions,
+            replication,
+            Keep::Younger(needed),
+            &[],
+        ),
+        planned(
+            &names.snapshots,
+            history_partitions,
+            replication,
+            Keep::Younger(needed),
+            &[("retention.ms", &needed_ms), ("segment.ms", &interval_ms)],
+        ),
+        planned(
+            &names.matching,
+            matching_partitions,
+            replication,
+            Keep::Nothing,
+            &[],
+        ),
     ]
 }
 
 /// Every topic of a cluster whose history and matching partitions are both `partitions`:
 /// the metadata topic first, as a node creates it.
-pub fn whole_plan(names: &TopicNames, partitions: i32, replication: i32) -> Vec<TopicSpec> {
+pub fn whole_plan(
+    names: &TopicNames,
+    partitions: i32,
+    replication: i32,
+    snapshot_interval: Duration,
+) -> Vec<PlannedTopic> {
     let mut plan = vec![metadata_plan(names, replication)];
-    plan.extend(partitioned_plan(names, partitions, partitions, replication));
+    plan.extend(partitioned_plan(
+        names,
+        partitions,
+        partitions,
+        replication,
+        snapshot_interval,
+    ));
     plan
 }
 
-fn spec(name: &str, partitions: i32, replication: i32) -> TopicSpec {
-    let configs: BTreeMap<String, String> = [
+fn millis(duration: Duration) -> String {
+    duration.as_millis().to_string()
+}
+
+/// A topic with Cairn's settings, `overrides` replacing some.
+fn planned(
+    name: &str,
+    partitions: i32,
+    replication: i32,
+    keep: Keep,
+    overrides: &[(&str, &str)],
+) -> PlannedTopic {
+    let mut configs: BTreeMap<String, String> = [
         ("cleanup.policy", "delete".to_owned()),
         ("retention.ms", "-1".to_owned()),
         ("retention.bytes", "-1".to_owned()),
@@ -111,17 +188,24 @@ fn spec(name: &str, partitions: i32, replication: i32) -> TopicSpec {
     .into_iter()
     .map(|(key, value)| (key.to_owned(), value))
     .collect();
-    TopicSpec {
-        name: name.to_owned(),
-        partitions,
-        replication,
-        configs,
+    for (key, value) in overrides {
+        configs.insert((*key).to_owned(), (*value).to_owned());
+    }
+    PlannedTopic {
+        spec: TopicSpec {
+            name: name.to_owned(),
+            partitions,
+            replication,
+            configs,
+        },
+        keep,
     }
 }
 
 /// What is wrong with an existing topic: each problem would lose records or wedge a
 /// partition, and says what to change. Empty when the topic can be used.
-pub fn problems(spec: &TopicSpec, facts: &TopicFacts) -> Vec<String> {
+pub fn problems(planned: &PlannedTopic, facts: &TopicFacts) -> Vec<String> {
+    let spec = &planned.spec;
     let name = &spec.name;
     let mut problems = Vec::new();
     if facts.partitions != spec.partitions {
@@ -141,17 +225,7 @@ pub fn problems(spec: &TopicSpec, facts: &TopicFacts) -> Vec<String> {
              records, which share its key; set cleanup.policy=delete"
         ));
     }
-    for key in ["retention.ms", "retention.bytes"] {
-        if let Some(value) = setting(key)
-            && value != "-1"
-        {
-            problems.push(format!(
-                "topic {name} has {key}={value}: Kafka would delete records a node needs to \
-                 rebuild its partitions (a snapshot covers only what came before it); set \
-                 {key}=-1"
-            ));
-        }
-    }
+    problems.extend(retention_problems(name, planned.keep, setting));
     if let Some(value) = setting("max.message.bytes")
         && value
             .parse::<usize>()
@@ -183,8 +257,53 @@ pub fn problems(spec: &TopicSpec, facts: &TopicFacts) -> Vec<String> {
     problems
 }
 
+/// What is wrong with a topic's retention for what the cluster must keep of it.
+fn retention_problems<'a>(
+    name: &str,
+    keep: Keep,
+    setting: impl Fn(&str) -> Option<&'a str>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let finite = |key: &str| setting(key).filter(|value| *value != "-1");
+    match keep {
+        Keep::Nothing => {}
+        Keep::Everything => {
+            for key in ["retention.ms", "retention.bytes"] {
+                if let Some(value) = finite(key) {
+                    problems.push(format!(
+                        "topic {name} has {key}={value}: nodes read this topic from its start, \
+                         and Kafka would delete records they need; set {key}=-1"
+                    ));
+                }
+            }
+        }
+        Keep::Younger(needed) => {
+            let needed_ms = needed.as_millis();
+            if let Some(value) = finite("retention.ms")
+                && value.parse::<u128>().is_ok_and(|ms| ms < needed_ms)
+            {
+                problems.push(format!(
+                    "topic {name} has retention.ms={value}: a partition is rebuilt from its \
+                     latest snapshot and the records after it, which may be up to three \
+                     snapshot intervals old; set retention.ms to at least {needed_ms} (or -1), \
+                     or shorten the snapshot interval"
+                ));
+            }
+            if let Some(value) = finite("retention.bytes") {
+                problems.push(format!(
+                    "topic {name} has retention.bytes={value}: a size limit can delete records \
+                     younger than the latest snapshot; set retention.bytes=-1 and limit the \
+                     topic by time (retention.ms)"
+                ));
+            }
+        }
+    }
+    problems
+}
+
 /// What an existing topic does less well than the plan, without losing records.
-pub fn warnings(spec: &TopicSpec, facts: &TopicFacts) -> Vec<String> {
+pub fn warnings(planned: &PlannedTopic, facts: &TopicFacts) -> Vec<String> {
+    let spec = &planned.spec;
     let mut warnings = Vec::new();
     if facts.replication < spec.replication {
         warnings.push(format!(
@@ -218,12 +337,13 @@ pub enum TopicOutcome {
 /// with every problem found, each saying what to change.
 pub async fn ensure(
     kafka: &KafkaConfig,
-    plan: &[TopicSpec],
+    plan: &[PlannedTopic],
     create: bool,
 ) -> anyhow::Result<Vec<(String, TopicOutcome)>> {
     let mut outcomes = Vec::new();
     let mut found = Vec::new();
-    for spec in plan {
+    for planned in plan {
+        let spec = &planned.spec;
         let mut facts = cairn_log::describe_topic(kafka, &spec.name).await?;
         let mut outcome = TopicOutcome::Exists;
         if facts.is_none() {
@@ -240,10 +360,10 @@ pub async fn ensure(
         let facts = facts.ok_or_else(|| {
             anyhow::anyhow!("topic {} was created but cannot be described", spec.name)
         })?;
-        for warning in warnings(spec, &facts) {
+        for warning in warnings(planned, &facts) {
             tracing::warn!("{warning}");
         }
-        found.extend(problems(spec, &facts));
+        found.extend(problems(planned, &facts));
         outcomes.push((spec.name.clone(), outcome));
     }
     if !found.is_empty() {
@@ -256,9 +376,9 @@ pub async fn ensure(
 }
 
 /// `kafka-topics.sh` commands that create the plan's topics by hand.
-pub fn commands(plan: &[TopicSpec]) -> Vec<String> {
+pub fn commands(plan: &[PlannedTopic]) -> Vec<String> {
     plan.iter()
-        .map(|spec| {
+        .map(|PlannedTopic { spec, .. }| {
             let configs: Vec<String> = spec
                 .configs
                 .iter()
@@ -294,35 +414,67 @@ mod tests {
     #[test]
     fn the_plan_keeps_every_record_with_three_replicas_where_there_are_three_brokers() {
         let names = TopicNames::new("team-a").unwrap();
-        let plan = partitioned_plan(&names, 16, 8, default_replication(5));
-        assert_eq!(plan[0].name, "team-a.history");
-        assert_eq!(plan[2].partitions, 8);
-        assert_eq!(plan[0].replication, 3);
-        assert_eq!(plan[0].configs["min.insync.replicas"], "2");
-        assert_eq!(plan[0].configs["cleanup.policy"], "delete");
-        assert_eq!(plan[0].configs["retention.ms"], "-1");
+        let plan = partitioned_plan(&names, 16, 8, default_replication(5), INTERVAL);
+        let history = &plan[0].spec;
+        assert_eq!(history.name, "team-a.history");
+        assert_eq!(plan[2].spec.partitions, 8);
+        assert_eq!(history.replication, 3);
+        assert_eq!(history.configs["min.insync.replicas"], "2");
+        assert_eq!(history.configs["cleanup.policy"], "delete");
+        assert_eq!(history.configs["retention.ms"], "-1");
         assert_eq!(
-            metadata_plan(&names, default_replication(1)).configs["min.insync.replicas"],
+            metadata_plan(&names, default_replication(1)).spec.configs["min.insync.replicas"],
             "1"
         );
     }
 
+    const INTERVAL: Duration = Duration::from_secs(600);
+
     #[test]
     fn a_topic_made_by_the_plan_has_no_problems() {
-        let spec = metadata_plan(&TopicNames::default(), 3);
-        let configs: Vec<(&str, &str)> = spec
-            .configs
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let made = facts(1, 3, &configs);
-        assert!(problems(&spec, &made).is_empty());
-        assert!(warnings(&spec, &made).is_empty());
+        for planned in whole_plan(&TopicNames::default(), 4, 3, INTERVAL) {
+            let configs: Vec<(&str, &str)> = planned
+                .spec
+                .configs
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let made = facts(planned.spec.partitions, 3, &configs);
+            assert!(problems(&planned, &made).is_empty(), "{planned:?}");
+            assert!(warnings(&planned, &made).is_empty(), "{planned:?}");
+        }
+    }
+
+    #[test]
+    fn snapshots_are_kept_three_intervals_and_the_history_may_be_kept_as_long() {
+        let plan = partitioned_plan(&TopicNames::default(), 4, 4, 3, INTERVAL);
+        let (history, snapshots, matching) = (&plan[0], &plan[1], &plan[2]);
+        assert_eq!(snapshots.spec.configs["retention.ms"], "1800000");
+        assert_eq!(snapshots.spec.configs["segment.ms"], "600000");
+        let kept = |ms: &str| facts(4, 3, &[("retention.ms", ms), ("retention.bytes", "-1")]);
+        // Kafka's default of seven days is plenty; ten minutes is not.
+        assert!(problems(history, &kept("604800000")).is_empty());
+        let short = problems(history, &kept("600000"));
+        assert_eq!(short.len(), 1, "{short:#?}");
+        assert!(short[0].contains("set retention.ms to at least 1800000"));
+        assert!(!problems(snapshots, &kept("600000")).is_empty());
+        // Nothing is written to the matching topic: any retention does.
+        assert!(problems(matching, &kept("1000")).is_empty());
+        let by_size = facts(
+            4,
+            3,
+            &[("retention.ms", "-1"), ("retention.bytes", "1073741824")],
+        );
+        assert!(problems(history, &by_size)[0].contains("set retention.bytes=-1"));
+        // The metadata topic is read from its start.
+        let metadata = metadata_plan(&TopicNames::default(), 3);
+        let found = problems(&metadata, &facts(1, 3, &[("retention.ms", "604800000")]));
+        assert!(found[0].contains("set retention.ms=-1"), "{found:#?}");
     }
 
     #[test]
     fn settings_that_lose_records_or_wedge_a_partition_are_each_named_with_their_fix() {
-        let spec = partitioned_plan(&TopicNames::default(), 16, 16, 3).remove(0);
+        let spec = partitioned_plan(&TopicNames::default(), 16, 16, 3, INTERVAL).remove(0);
         let found = problems(
             &spec,
             &facts(
@@ -330,7 +482,7 @@ mod tests {
                 2,
                 &[
                     ("cleanup.policy", "compact,delete"),
-                    ("retention.ms", "604800000"),
+                    ("retention.ms", "60000"),
                     ("retention.bytes", "-1"),
                     ("max.message.bytes", "1048588"),
                     ("min.insync.replicas", "3"),
@@ -341,7 +493,7 @@ mod tests {
         assert_eq!(found.len(), 6, "{found:#?}");
         assert!(found[0].contains("has 8 partitions where this cluster has 16"));
         assert!(found[1].contains("set cleanup.policy=delete"));
-        assert!(found[2].contains("set retention.ms=-1"));
+        assert!(found[2].contains("set retention.ms to at least"));
         assert!(found[3].contains(&format!("set max.message.bytes={MAX_RECORD_BYTES}")));
         assert!(found[4].contains("no write could ever be acknowledged"));
         assert!(found[5].contains("unclean.leader.election.enable"));

@@ -5,6 +5,7 @@
 //! `CAIRN_TEST_KAFKA_DIR` names a cluster from `scripts/kafka start`.
 
 use cairn_broker::{Broker, BrokerConfig};
+use cairn_cluster::DEFAULT_SNAPSHOT_INTERVAL;
 use cairn_cluster::topics::{self, TopicNames, TopicOutcome};
 use cairn_log::{KafkaConfig, TopicSpec};
 use cairn_testkit::{KafkaCluster, TestKafka};
@@ -35,7 +36,13 @@ async fn missing_topics_are_created_with_the_plans_settings_and_found_again() {
     let replication = topics::default_replication(cairn_log::broker_count(&kafka).await.unwrap());
     assert_eq!(replication, brokers.min(3));
     let mut plan = vec![topics::metadata_plan(&names, replication)];
-    plan.extend(topics::partitioned_plan(&names, 4, 2, replication));
+    plan.extend(topics::partitioned_plan(
+        &names,
+        4,
+        2,
+        replication,
+        DEFAULT_SNAPSHOT_INTERVAL,
+    ));
 
     let created = topics::ensure(&kafka, &plan, true).await.unwrap();
     assert!(
@@ -51,6 +58,16 @@ async fn missing_topics_are_created_with_the_plans_settings_and_found_again() {
     assert_eq!(history.replication, replication);
     assert_eq!(history.configs["cleanup.policy"], "delete");
     assert_eq!(history.configs["retention.ms"], "-1");
+    let snapshots = cairn_log::describe_topic(&kafka, &names.snapshots)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        snapshots.configs["retention.ms"],
+        topics::needed_retention(DEFAULT_SNAPSHOT_INTERVAL)
+            .as_millis()
+            .to_string()
+    );
     assert_eq!(
         history.configs["min.insync.replicas"],
         replication.min(2).to_string()
@@ -65,7 +82,7 @@ async fn missing_topics_are_created_with_the_plans_settings_and_found_again() {
 
     // Another cluster on the same Kafka gets topics of its own.
     let other = TopicNames::new(&prefix()).unwrap();
-    let other_plan = topics::partitioned_plan(&other, 8, 8, replication);
+    let other_plan = topics::partitioned_plan(&other, 8, 8, replication, DEFAULT_SNAPSHOT_INTERVAL);
     topics::ensure(&kafka, &other_plan, true).await.unwrap();
     assert_eq!(
         cairn_log::partition_count(&kafka, &names.history)
@@ -85,18 +102,18 @@ async fn missing_topics_are_created_with_the_plans_settings_and_found_again() {
 async fn topics_made_to_lose_records_are_refused_with_what_to_change() {
     let (kafka, broker, _) = broker().await;
     let names = TopicNames::new(&prefix()).unwrap();
-    let planned = topics::partitioned_plan(&names, 4, 4, 1).remove(0);
-    // What an operator might have made: Kafka's default retention and message limit, the
-    // wrong partition count, and (where the broker allows it) compaction.
+    let planned = topics::partitioned_plan(&names, 4, 4, 1, DEFAULT_SNAPSHOT_INTERVAL).remove(0);
+    // What an operator might have made: a retention of one minute, Kafka's default message
+    // limit, the wrong partition count, and (where the broker allows it) compaction.
     let mut configs = std::collections::BTreeMap::from([
-        ("retention.ms".to_owned(), "604800000".to_owned()),
+        ("retention.ms".to_owned(), "60000".to_owned()),
         ("max.message.bytes".to_owned(), "1048588".to_owned()),
     ]);
     if broker.is_none() {
         configs.insert("cleanup.policy".to_owned(), "compact".to_owned());
     }
     let made = TopicSpec {
-        name: planned.name.clone(),
+        name: planned.spec.name.clone(),
         partitions: 2,
         replication: 1,
         configs,
@@ -111,8 +128,11 @@ async fn topics_made_to_lose_records_are_refused_with_what_to_change() {
         refused.contains("has 2 partitions where this cluster has 4"),
         "{refused}"
     );
-    assert!(refused.contains("retention.ms=604800000"), "{refused}");
-    assert!(refused.contains("set retention.ms=-1"), "{refused}");
+    assert!(refused.contains("retention.ms=60000"), "{refused}");
+    assert!(
+        refused.contains("set retention.ms to at least 1800000"),
+        "{refused}"
+    );
     assert!(refused.contains("max.message.bytes=1048588"), "{refused}");
     if broker.is_none() {
         assert!(refused.contains("set cleanup.policy=delete"), "{refused}");

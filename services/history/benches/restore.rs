@@ -80,6 +80,7 @@ async fn run(workflows: usize, signals: usize, snapshot_every: u64) {
     let snapshots = (snapshot_every > 0).then(|| SnapshotConfig {
         topic: kafka.topic("restore-snapshots", PARTITIONS as i32),
         every: snapshot_every,
+        interval: std::time::Duration::from_secs(3600),
     });
     let config = |node: &str| HistoryConfig {
         partitions: PARTITIONS,

@@ -284,6 +284,7 @@ async fn a_node_without_state_starts_from_the_latest_snapshot_and_replays_the_re
     let snapshots = cairn_history::SnapshotConfig {
         topic: kafka.topic("snapshots", 1),
         every: 10,
+        interval: std::time::Duration::from_secs(3600),
     };
     let dir = tempfile::tempdir().unwrap();
     let with_snapshots = |name: &str| HistoryConfig {
@@ -353,6 +354,60 @@ async fn a_node_without_state_starts_from_the_latest_snapshot_and_replays_the_re
     }
     // And it serves on: the restored state is the partition's state.
     start(&restored, "after-restore").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_with_few_transitions_is_snapshotted_once_its_interval_passes() {
+    let kafka = TestKafka::start();
+    let topic = kafka.topic("history", 1);
+    // Never by count: only the interval can cause a snapshot.
+    let snapshots = cairn_history::SnapshotConfig {
+        topic: kafka.topic("snapshots", 1),
+        every: u64::MAX,
+        interval: std::time::Duration::from_millis(300),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = |name: &str| HistoryConfig {
+        partitions: 1,
+        topic: topic.clone(),
+        node_id: name.to_string(),
+        kafka: KafkaConfig::new(kafka.bootstrap()),
+        snapshots: Some(snapshots.clone()),
+        limits: Default::default(),
+        max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
+    };
+    let first = History::start(
+        config("first"),
+        StateDb::open(&dir.path().join("first")).unwrap(),
+        Arc::new(Tasks::default()),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    for i in 0..3 {
+        start(&first, &format!("wf-{i}")).await.unwrap();
+    }
+    let reader = cairn_log::LogReader::connect(&KafkaConfig::new(kafka.bootstrap())).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while reader.end_offset(&snapshots.topic, 0).await.unwrap() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no snapshot was written although its interval passed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await; // poll interval
+    }
+    let expected = first.describe(run("wf-2")).await.unwrap();
+
+    let restored = History::start(
+        config("restored"),
+        StateDb::open(&dir.path().join("restored")).unwrap(),
+        Arc::new(Tasks::default()),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    assert_eq!(restored.snapshot_loads(), 1, "restored from the snapshot");
+    assert_eq!(restored.describe(run("wf-2")).await.unwrap(), expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

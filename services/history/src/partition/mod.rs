@@ -87,6 +87,8 @@ pub struct Partition {
     snapshots: Option<SnapshotConfig>,
     /// Transitions applied since the last snapshot began.
     since_snapshot: u64,
+    /// When the next snapshot is due whatever happens: `interval` after the last began.
+    snapshot_due: tokio::time::Instant,
     /// Offset of the last complete snapshot's last chunk in the snapshots topic; -1: none.
     last_snapshot: i64,
     snapshotting: Option<tokio::task::JoinHandle<Result<Option<i64>, HistoryError>>>,
@@ -147,6 +149,7 @@ impl Partition {
             parts
                 .reader
                 .open_partition(&parts.topic, parts.id as i32, checkpoint.next_offset)?;
+        let snapshot_due = snapshot_due(parts.snapshots.as_ref());
         let mut partition = Self {
             id: parts.id,
             topic: parts.topic,
@@ -165,6 +168,7 @@ impl Partition {
             applied: Arc::new(AtomicI64::new(checkpoint.next_offset)),
             snapshots: parts.snapshots,
             since_snapshot: 0,
+            snapshot_due,
             last_snapshot,
             snapshotting: None,
             loaded_snapshot,
@@ -403,6 +407,10 @@ impl Partition {
                     None => return,
                 },
                 () = sleep_until_nanos(next_due, self.clock.now()) => {}
+                () = tokio::time::sleep_until(self.snapshot_due), if self.snapshots.is_some() => {
+                    self.maybe_snapshot();
+                    continue;
+                }
                 changed = self.redispatch.changed() => {
                     if changed.is_err() {
                         return;
@@ -442,13 +450,18 @@ impl Partition {
     }
 
     /// Starts a snapshot in the background once enough transitions were applied since the
-    /// last one began, unless one is still being written.
+    /// last one began, or its interval passed, unless one is still being written.
     fn maybe_snapshot(&mut self) {
         let Some(config) = &self.snapshots else {
             return;
         };
+        let now = tokio::time::Instant::now();
         if let Some(task) = &self.snapshotting {
             if !task.is_finished() {
+                if now >= self.snapshot_due {
+                    // Due while the previous one is still being written: look again soon.
+                    self.snapshot_due = now + SNAPSHOT_BUSY_RETRY;
+                }
                 return;
             }
             let task = self.snapshotting.take().expect("checked above");
@@ -458,10 +471,11 @@ impl Partition {
                 _ => {}
             }
         }
-        if self.since_snapshot < config.every {
+        if self.since_snapshot < config.every && now < self.snapshot_due {
             return;
         }
         self.since_snapshot = 0;
+        self.snapshot_due = now + config.interval;
         // A snapshot that fails (or panics) is retried at the next interval; the loop
         // hears of it when it looks at the handle.
         self.snapshotting = Some(cairn_runtime::supervise(
@@ -892,4 +906,13 @@ fn transition(
         changes: cairn_schemas::state_changes(sections)?,
         deleted: changes.deleted,
     })
+}
+
+/// How long a snapshot that fell due while another was being written waits to look again.
+const SNAPSHOT_BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// When a new owner's first snapshot is due at the latest: one interval after its claim.
+fn snapshot_due(config: Option<&SnapshotConfig>) -> tokio::time::Instant {
+    let interval = config.map_or(std::time::Duration::from_secs(3600), |c| c.interval);
+    tokio::time::Instant::now() + interval
 }

@@ -12,11 +12,18 @@ use tracing::{debug, info, warn};
 use crate::HistoryError;
 
 /// Where snapshots go and how often.
+///
+/// An owner snapshots its partition after `every` transitions, and at the latest `interval`
+/// after the previous snapshot began, even when nothing changed: Kafka may delete any record
+/// older than the topics' retention, and the latest snapshot must always be younger than
+/// that (see `cairn_cluster::topics` for the retention this needs).
 #[derive(Debug, Clone)]
 pub struct SnapshotConfig {
     pub topic: String,
     /// Transitions applied between two snapshots.
     pub every: u64,
+    /// The longest time between two snapshots.
+    pub interval: std::time::Duration,
 }
 
 /// Entries per chunk stay under this many bytes, well below a record's limit.
@@ -58,12 +65,26 @@ pub async fn latest(
     if !last.last || last.state_format != cairn_schemas::state_format() {
         return Ok(None);
     }
+    let first_offset = if last.first_offset < 0 {
+        last_offset
+    } else {
+        last.first_offset
+    };
+    // Retention may have deleted the snapshot's first chunks (a quiet partition whose owner
+    // was away for longer than the topic keeps records): loading the rest would leave the
+    // partition incomplete.
+    let kept_from = reader.start_offset(topic, kafka_partition).await?;
+    if kept_from > first_offset {
+        warn!(
+            partition,
+            first_offset,
+            kept_from,
+            "the latest snapshot's first chunks were deleted by retention; not using it"
+        );
+        return Ok(None);
+    }
     Ok(Some(Found {
-        first_offset: if last.first_offset < 0 {
-            last_offset
-        } else {
-            last.first_offset
-        },
+        first_offset,
         last_offset,
         snapshot_id: last.snapshot_id,
         checkpoint: Checkpoint {
