@@ -209,7 +209,7 @@ pub async fn broker_count(config: &KafkaConfig) -> Result<i32, LogError> {
                     let problems = consumer.context();
                     if let Some(reason) = problems.refusal() {
                         return Err(LogError::Refused {
-                            bootstrap: config.bootstrap.clone(),
+                            bootstrap: config.bootstrap,
                             reason,
                         });
                     }
