@@ -12,6 +12,7 @@ import asyncio
 import os
 import random
 import re
+import signal
 import time
 import uuid
 from collections import Counter
@@ -383,5 +384,41 @@ async def test_a_node_is_not_ready_until_every_partition_has_an_owner(tmp_path: 
         )
         assert await asyncio.to_thread(probe, cluster, "front", "/readyz") == 200
         assert await asyncio.to_thread(probe, cluster, "back", "/readyz") == 200
+    finally:
+        cluster.close()
+
+
+async def test_a_node_that_loses_kafka_reports_itself_not_ready_until_kafka_answers_again(
+    tmp_path: Path,
+):
+    cluster = Cluster(tmp_path, partitions=2)
+    try:
+        cluster.add("n1", "frontend,history,matching")
+        client = await Client.connect(cluster.frontend("n1"))
+        await eventually(
+            lambda: client.service_client.check_health(),
+            lambda serving: serving,
+            timeout=60,
+            what="gRPC health SERVING",
+        )
+        cluster.broker.proc.send_signal(signal.SIGSTOP)  # Kafka stops answering
+        try:
+            await eventually(
+                lambda: asyncio.to_thread(probe, cluster, "n1", "/readyz"),
+                lambda status: status == 503,
+                timeout=30,
+                what="/readyz 503 while Kafka does not answer",
+            )
+            assert not await client.service_client.check_health()
+            assert await asyncio.to_thread(probe, cluster, "n1", "/healthz") == 200
+        finally:
+            cluster.broker.proc.send_signal(signal.SIGCONT)
+        await eventually(
+            lambda: client.service_client.check_health(),
+            lambda serving: serving,
+            timeout=60,
+            what="gRPC health SERVING once Kafka answers again",
+        )
+        assert "kafka does not answer: not ready" in cluster.log("n1")
     finally:
         cluster.close()

@@ -227,6 +227,32 @@ pub async fn broker_count(config: &KafkaConfig) -> Result<i32, LogError> {
     .await
 }
 
+/// A long-lived client that asks whether the cluster answers, for a node's readiness: one
+/// metadata request per call, over connections kept between calls.
+pub struct ClusterProbe {
+    consumer: std::sync::Arc<BaseConsumer>,
+}
+
+impl ClusterProbe {
+    pub fn connect(config: &KafkaConfig) -> Result<Self, LogError> {
+        Ok(Self {
+            consumer: std::sync::Arc::new(metadata_client(config)?),
+        })
+    }
+
+    /// How many brokers answer for the cluster, within `timeout`.
+    pub async fn brokers(&self, timeout: Duration) -> Result<i32, LogError> {
+        let consumer = std::sync::Arc::clone(&self.consumer);
+        blocking(move || {
+            let metadata = consumer
+                .fetch_metadata(None, timeout)
+                .map_err(LogError::ClusterMetadata)?;
+            Ok(i32::try_from(metadata.brokers().len()).unwrap_or(i32::MAX))
+        })
+        .await
+    }
+}
+
 /// How often the connection check looks at what librdkafka reported.
 const CONNECT_POLL: Duration = Duration::from_millis(250);
 

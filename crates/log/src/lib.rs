@@ -35,8 +35,8 @@ mod reader;
 mod security;
 
 pub use admin::{
-    TopicFacts, TopicSpec, broker_count, create_topic, create_topic_with, describe_topic,
-    end_offset, partition_count,
+    ClusterProbe, TopicFacts, TopicSpec, broker_count, create_topic, create_topic_with,
+    describe_topic, end_offset, partition_count,
 };
 pub use config::KafkaConfig;
 pub use error::LogError;

@@ -408,6 +408,11 @@ impl Node {
             Failure::Logged,
             health.clone().follow_failure(stop.clone()),
         ));
+        background.push(supervise(
+            "health-kafka",
+            Failure::Logged,
+            health.clone().follow_kafka(kafka.clone(), stop.clone()),
+        ));
         let (metrics_address, serving_metrics) = metrics
             .start(
                 SocketAddr::new(config.ip, config.metrics_port),
