@@ -1,5 +1,6 @@
-"""A Cairn cluster of separate processes around one `cairn broker start-dev`, for tests that
-kill and restart its processes.
+"""A Cairn cluster of separate processes around one `cairn broker start-dev`, or on the Apache
+Kafka cluster started by `scripts/kafka start` (in topics of its own), for tests that kill and
+restart its processes, Kafka's brokers included.
 
 Contract with the cairn binary:
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -38,21 +40,50 @@ class Node:
     kills: list[float] = field(default_factory=list)
 
 
+def kafka_cluster_env(directory: str | Path) -> dict[str, str]:
+    """The `cluster.env` of a cluster from `scripts/kafka start`."""
+    values = {}
+    for line in (Path(directory) / "cluster.env").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            values[key] = value.strip('"')
+    return values
+
+
 class Cluster:
-    def __init__(self, workdir: Path, *, partitions: int = 8, session_timeout: str = "4s"):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        partitions: int = 8,
+        session_timeout: str = "4s",
+        kafka_dir: str | Path | None = None,
+    ):
         self.workdir = workdir
         self.binary = str(cairn_binary())
         self.partitions = partitions
         self.session_timeout = session_timeout
         self.env = dict(os.environ, NO_COLOR="1", RUST_BACKTRACE="1", RUST_LOG="info,librdkafka=warn,rdkafka=warn")
         self.nodes: dict[str, Node] = {}
-        self.broker = ServerProcess(
-            "broker",
-            [self.binary, "broker", "start-dev", "--port", "0", "--partitions", str(partitions)],
-            workdir,
-            self.env,
-        )
-        self.bootstrap = self.broker.wait_ready(STARTUP_TIMEOUT_S)
+        self.kafka_dir = Path(kafka_dir) if kafka_dir else None
+        self.broker: ServerProcess | None = None
+        self.topic_args: list[str] = []
+        if self.kafka_dir is None:
+            self.broker = ServerProcess(
+                "broker",
+                [self.binary, "broker", "start-dev", "--port", "0", "--partitions", str(partitions)],
+                workdir,
+                self.env,
+            )
+            self.bootstrap = self.broker.wait_ready(STARTUP_TIMEOUT_S)
+        else:
+            kafka = kafka_cluster_env(self.kafka_dir)
+            self.bootstrap = kafka["KAFKA_BOOTSTRAP"]
+            self.kafka_brokers = int(kafka["KAFKA_BROKERS"])
+            self.topic_args = [
+                "--topic-prefix", f"cluster-{os.getpid()}-{int(time.time() * 1000)}",
+                "--partitions", str(partitions),
+            ]
 
     def add(self, name: str, roles: str) -> Node:
         node = Node(name, roles)
@@ -70,6 +101,7 @@ class Cluster:
             "--data-dir", str(self.workdir / node.name),
             "--session-timeout", self.session_timeout,
             "--log-level", "info",
+            *self.topic_args,
         ]
         node.process = ServerProcess(f"{node.name}.{node.starts}", argv, self.workdir, self.env)
         address = node.process.wait_ready(STARTUP_TIMEOUT_S)
@@ -155,8 +187,33 @@ class Cluster:
                     gaps.append(after[0] - killed)
         return gaps
 
+    def kill_kafka_broker(self, broker: int) -> None:
+        """SIGKILL one of the Apache Kafka brokers, wait until it is gone, and start it again
+        (with its data); returns once its process runs, before it is back in sync."""
+        assert self.kafka_dir is not None
+        pid = int((self.kafka_dir / f"broker-{broker}" / "pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while _running(pid):
+            assert time.monotonic() < deadline, f"kafka broker {broker} (pid {pid}) did not die"
+            time.sleep(0.01)  # poll interval
+        subprocess.run(
+            [str(self.kafka_dir / f"broker-{broker}" / "start")],
+            check=True, capture_output=True, timeout=60,
+        )
+
     def close(self) -> None:
         for node in self.nodes.values():
             if node.process is not None:
                 node.process.close()
-        self.broker.close()
+        if self.broker is not None:
+            self.broker.close()
+
+
+def _running(pid: int) -> bool:
+    """Whether the process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"

@@ -1,6 +1,7 @@
 """Cairn as a cluster of separate processes around one broker: a broker process, 2 frontends,
 3 history and 2 matching nodes. Workflows from the official Python SDK run to the right end
-while random Cairn processes are killed with SIGKILL and restarted.
+while random Cairn processes are killed with SIGKILL and restarted; on Apache Kafka (the
+cluster of `CAIRN_TEST_KAFKA_DIR`), Kafka's brokers are killed among them.
 
 `CAIRN_CHAOS_WORKFLOWS` and `CAIRN_CHAOS_KILL_EVERY` (seconds) make the run longer or harsher;
 the suite runs the bounded default.
@@ -43,38 +44,85 @@ TOPOLOGY = [
 ]
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path, partitions=PARTITIONS, session_timeout="4s")
+KAFKA_DIR = os.environ.get("CAIRN_TEST_KAFKA_DIR")
+# A killed Kafka broker needs a while to catch up and rejoin the in-sync replicas; a second
+# one killed before that would leave partitions below min.insync.replicas (writes wait, as
+# Kafka means them to). One broker kill per this many seconds at most.
+KAFKA_KILL_SPACING_S = 20.0
+
+
+def start_topology(cluster: Cluster) -> Cluster:
     try:
         for name, roles in TOPOLOGY:
             cluster.add(name, roles)
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    cluster = start_topology(Cluster(tmp_path, partitions=PARTITIONS, session_timeout="4s"))
+    try:
         yield cluster
     finally:
         cluster.close()
 
 
 async def chaos(cluster: Cluster, stop: asyncio.Event, kills: Counter[str]) -> None:
-    """Every few seconds: SIGKILL one random Cairn process and start it again."""
+    """Every few seconds: SIGKILL one random Cairn process (or, on Apache Kafka, a broker)
+    and start it again."""
     rng = random.Random()
     # The client's own frontend stays up: a client's calls in flight to a frontend that dies
     # fail as they would with any server (production clients reach frontends through a load
     # balancer). Workers absorb it, so the workers' frontend is killed like the rest.
     names = [name for name, _ in TOPOLOGY if name != "frontend-b"]
+    brokers = [f"kafka-{i}" for i in range(1, getattr(cluster, "kafka_brokers", 0) + 1)]
+    last_broker_kill = -KAFKA_KILL_SPACING_S
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), KILL_EVERY_S)  # the kill rhythm, not a sync
             return
         except TimeoutError:
             pass
-        victim = rng.choice(names)
-        await asyncio.to_thread(cluster.kill, victim)
+        spaced = time.monotonic() - last_broker_kill >= KAFKA_KILL_SPACING_S
+        victim = rng.choice(names + brokers if spaced else names)
         kills[victim] += 1
-        await asyncio.to_thread(cluster.restart, victim)
+        if victim in brokers:
+            last_broker_kill = time.monotonic()
+            await asyncio.to_thread(cluster.kill_kafka_broker, int(victim.split("-")[1]))
+        else:
+            await asyncio.to_thread(cluster.kill, victim)
+            await asyncio.to_thread(cluster.restart, victim)
 
 
 @pytest.mark.timeout(900)
 async def test_workflows_complete_exactly_once_while_processes_are_killed(cluster: Cluster):
+    await run_chaos(cluster, WORKFLOWS)
+
+
+@pytest.mark.skipif(not KAFKA_DIR, reason="needs an Apache Kafka cluster in $CAIRN_TEST_KAFKA_DIR")
+@pytest.mark.timeout(1200)
+async def test_workflows_complete_exactly_once_while_processes_and_kafka_brokers_are_killed(
+    tmp_path: Path,
+):
+    # Kafka's smallest session timeout (group.min.session.timeout.ms) is 6 s.
+    cluster = start_topology(
+        Cluster(tmp_path, partitions=PARTITIONS, session_timeout="6s", kafka_dir=KAFKA_DIR)
+    )
+    try:
+        kills = await run_chaos(cluster, int(os.environ.get("CAIRN_CHAOS_WORKFLOWS", "200")))
+        assert any(victim.startswith("kafka-") for victim in kills), (
+            f"the run ended before any Kafka broker was killed: {dict(kills)}"
+        )
+    finally:
+        cluster.close()
+
+
+async def run_chaos(cluster: Cluster, workflows: int) -> Counter[str]:
+    """Runs `workflows` workflows through the cluster while `chaos` kills its processes;
+    checks that each completed exactly once with the right result and history."""
     worker_client = await Client.connect(cluster.frontend("frontend-a"))
     client = await Client.connect(cluster.frontend("frontend-b"))
     task_queue = f"chaos-{uuid.uuid4().hex[:8]}"
@@ -100,7 +148,7 @@ async def test_workflows_complete_exactly_once_while_processes_are_killed(cluste
             return handle.id, await handle.result()
 
         try:
-            results = await asyncio.gather(*(one(n) for n in range(WORKFLOWS)))
+            results = await asyncio.gather(*(one(n) for n in range(workflows)))
         finally:
             stop.set()
             await killer
@@ -136,7 +184,7 @@ async def test_workflows_complete_exactly_once_while_processes_are_killed(cluste
 
     takeovers = cluster.takeovers()
     print(
-        f"\nchaos: {WORKFLOWS} workflows in {elapsed:.0f}s, {sum(kills.values())} kills "
+        f"\nchaos: {workflows} workflows in {elapsed:.0f}s, {sum(kills.values())} kills "
         f"({dict(kills)}); history takeovers: "
         + (
             f"{len(takeovers)}, median {sorted(takeovers)[len(takeovers) // 2]:.1f}s, "
@@ -146,6 +194,7 @@ async def test_workflows_complete_exactly_once_while_processes_are_killed(cluste
         )
     )
     assert sum(kills.values()) >= 1, "the run ended before any process was killed"
+    return kills
 
 
 @pytest.mark.timeout(300)
@@ -401,6 +450,7 @@ async def test_a_node_that_loses_kafka_reports_itself_not_ready_until_kafka_answ
             timeout=60,
             what="gRPC health SERVING",
         )
+        assert cluster.broker is not None
         cluster.broker.proc.send_signal(signal.SIGSTOP)  # Kafka stops answering
         try:
             await eventually(
