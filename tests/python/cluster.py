@@ -188,8 +188,13 @@ class Cluster:
         return gaps
 
     def kill_kafka_broker(self, broker: int) -> None:
-        """SIGKILL one of the Apache Kafka brokers, wait until it is gone, and start it again
-        (with its data); returns once its process runs, before it is back in sync."""
+        """SIGKILL one of the Apache Kafka brokers and start it again (with its data); returns
+        once its process runs, before it is back in sync."""
+        self.stop_kafka_broker(broker)
+        self.start_kafka_broker(broker)
+
+    def stop_kafka_broker(self, broker: int) -> None:
+        """SIGKILL one of the Apache Kafka brokers and wait until it is gone."""
         assert self.kafka_dir is not None
         pid = int((self.kafka_dir / f"broker-{broker}" / "pid").read_text())
         os.kill(pid, signal.SIGKILL)
@@ -197,6 +202,9 @@ class Cluster:
         while _running(pid):
             assert time.monotonic() < deadline, f"kafka broker {broker} (pid {pid}) did not die"
             time.sleep(0.01)  # poll interval
+
+    def start_kafka_broker(self, broker: int) -> None:
+        assert self.kafka_dir is not None
         subprocess.run(
             [str(self.kafka_dir / f"broker-{broker}" / "start")],
             check=True, capture_output=True, timeout=60,

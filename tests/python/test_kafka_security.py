@@ -14,6 +14,7 @@ import os
 import subprocess
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
@@ -148,7 +149,8 @@ async def test_scram_sha_512_over_tls_with_the_password_in_a_file(tmp_path: Path
 async def test_a_cluster_node_takes_scram_sha_256_from_its_config_file_and_the_password_from_the_environment(
     tmp_path: Path,
 ) -> None:
-    user, password = unique("scram"), unique("pw")
+    # All digits: the environment's value is the password's text, not a number.
+    user, password = unique("scram"), str(uuid.uuid4().int)[:12]
     _add_scram_user("SCRAM-SHA-256", user, password)
     config = tmp_path / "cairn.toml"
     config.write_text(

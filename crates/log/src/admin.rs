@@ -378,14 +378,35 @@ pub(crate) fn watermarks(
     partition: i32,
     timeout: Duration,
 ) -> Result<(i64, i64), LogError> {
-    consumer
-        .fetch_watermarks(topic, partition, timeout)
-        .map_err(|source| LogError::Watermarks {
-            topic: topic.to_owned(),
-            partition,
-            source,
-        })
+    retried(timeout, |remaining| {
+        consumer.fetch_watermarks(topic, partition, remaining)
+    })
+    .map_err(|source| LogError::Watermarks {
+        topic: topic.to_owned(),
+        partition,
+        source,
+    })
 }
+
+/// Blocking: runs `attempt` with the time left until it succeeds or `timeout` has passed,
+/// then returns the last error. A query that fails at once (the leader just died or moved, a
+/// connection being replaced) is worth asking again within the caller's bound.
+pub(crate) fn retried<T>(
+    timeout: Duration,
+    mut attempt: impl FnMut(Duration) -> Result<T, KafkaError>,
+) -> Result<T, KafkaError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match attempt(deadline.saturating_duration_since(Instant::now())) {
+            Ok(value) => return Ok(value),
+            Err(error) if Instant::now() + QUERY_RETRY >= deadline => return Err(error),
+            Err(_) => std::thread::sleep(QUERY_RETRY), // backoff between attempts
+        }
+    }
+}
+
+/// The pause between two attempts of a retried query.
+const QUERY_RETRY: Duration = Duration::from_millis(100);
 
 /// Blocking: reads the topic's metadata.
 fn fetch_partition_count(
@@ -402,12 +423,13 @@ fn topic_layout(
     topic: &str,
     timeout: Duration,
 ) -> Result<Option<(i32, i32)>, LogError> {
-    let metadata = consumer
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(|source| LogError::Metadata {
-            topic: topic.to_owned(),
-            source,
-        })?;
+    let metadata = retried(timeout, |remaining| {
+        consumer.fetch_metadata(Some(topic), remaining)
+    })
+    .map_err(|source| LogError::Metadata {
+        topic: topic.to_owned(),
+        source,
+    })?;
     let Some(found) = metadata.topics().iter().find(|found| found.name() == topic) else {
         return Ok(None);
     };

@@ -136,15 +136,17 @@ impl LogProducer {
         let inner = Arc::clone(&self.inner);
         let topic = topic.to_owned();
         crate::admin::blocking(move || {
-            let (_low, high) = inner
-                .producer
-                .client()
-                .fetch_watermarks(&topic, partition, inner.admin_timeout)
-                .map_err(|source| LogError::Watermarks {
-                    topic: topic.clone(),
-                    partition,
-                    source,
-                })?;
+            let (_low, high) = crate::admin::retried(inner.admin_timeout, |remaining| {
+                inner
+                    .producer
+                    .client()
+                    .fetch_watermarks(&topic, partition, remaining)
+            })
+            .map_err(|source| LogError::Watermarks {
+                topic: topic.clone(),
+                partition,
+                source,
+            })?;
             Ok(high)
         })
         .await

@@ -78,24 +78,27 @@ pub fn run(args: &TopicsArgs) -> anyhow::Result<()> {
         let plan = topics::whole_plan(&names, partitions, replication, config.snapshot_interval);
         match args.action {
             TopicsAction::Print => {
+                let mut out = String::new();
                 for topics::PlannedTopic { spec, .. } in &plan {
                     let settings: Vec<String> = spec
                         .configs
                         .iter()
                         .map(|(key, value)| format!("{key}={value}"))
                         .collect();
-                    println!(
-                        "{}  partitions={} replication-factor={}  {}",
+                    out.push_str(&format!(
+                        "{}  partitions={} replication-factor={}  {}\n",
                         spec.name,
                         spec.partitions,
                         spec.replication,
                         settings.join(" ")
-                    );
+                    ));
                 }
-                println!();
+                out.push('\n');
                 for command in topics::commands(&plan) {
-                    println!("{command}");
+                    out.push_str(&command);
+                    out.push('\n');
                 }
+                print_unless_closed(&out)?;
             }
             TopicsAction::Create | TopicsAction::Check => {
                 let create = args.action == TopicsAction::Create;
@@ -110,4 +113,17 @@ pub fn run(args: &TopicsArgs) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })
+}
+
+/// Writes to stdout; a reader that stopped early (`| head`) is not an error.
+fn print_unless_closed(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => Ok(result?),
+    }
 }

@@ -171,12 +171,47 @@ pub fn load(args: &StartArgs) -> anyhow::Result<ServerConfig> {
             .collect::<anyhow::Result<_>>()?,
     };
     let mut config: ServerConfig = figment
-        .merge(Env::prefixed("CAIRN__").split("__"))
+        .merge(
+            Env::prefixed("CAIRN__")
+                .filter(|key| !TEXT_ENV.iter().any(|text| key == *text))
+                .split("__"),
+        )
         .merge(Serialized::defaults(flags))
         .extract()
         .context("reading the configuration")?;
+    apply_text_env(&mut config.kafka);
     args.kafka_security.apply(&mut config.kafka);
     Ok(config)
+}
+
+/// `CAIRN__…` variables taken as the text they hold. Other variables are read as TOML-like
+/// values (`12345` a number, `true` a boolean), which would refuse a numeric password and
+/// turn a user called `007` into 7.
+const TEXT_ENV: [&str; 5] = [
+    "KAFKA__SASL__USERNAME",
+    "KAFKA__SASL__PASSWORD",
+    "KAFKA__SASL__OAUTHBEARER__CLIENT_ID",
+    "KAFKA__SASL__OAUTHBEARER__CLIENT_SECRET",
+    "KAFKA__TLS__KEY_PASSWORD",
+];
+
+fn apply_text_env(kafka: &mut KafkaConfig) {
+    let var = |key: &str| std::env::var(format!("CAIRN__{key}")).ok();
+    if let Some(value) = var(TEXT_ENV[0]) {
+        kafka.sasl.username = Some(value);
+    }
+    if let Some(value) = var(TEXT_ENV[1]) {
+        kafka.sasl.password = Some(cairn_log::Secret(value));
+    }
+    if let Some(value) = var(TEXT_ENV[2]) {
+        kafka.sasl.oauthbearer.client_id = Some(value);
+    }
+    if let Some(value) = var(TEXT_ENV[3]) {
+        kafka.sasl.oauthbearer.client_secret = Some(cairn_log::Secret(value));
+    }
+    if let Some(value) = var(TEXT_ENV[4]) {
+        kafka.tls.key_password = Some(cairn_log::Secret(value));
+    }
 }
 
 pub fn run(config: ServerConfig) -> anyhow::Result<()> {
