@@ -76,12 +76,18 @@ async def main() -> None:
         starts: list[tuple[float, float]] = []  # (began, seconds waited)
         stop = asyncio.Event()
 
+        errors: list[tuple[float, str]] = []  # (when, what)
+
         async def load() -> None:
             while not stop.is_set():
                 began = time.time()
-                await client.start_workflow(
-                    "Idle", id=f"failover-{uuid.uuid4().hex}", task_queue="failover-no-worker"
-                )
+                try:
+                    await client.start_workflow(
+                        "Idle", id=f"failover-{uuid.uuid4().hex}", task_queue="failover-no-worker"
+                    )
+                except Exception as error:  # noqa: BLE001 (counted and shown, not hidden)
+                    errors.append((time.time(), f"{type(error).__name__}: {error}"[:120]))
+                    continue
                 starts.append((began, time.time() - began))
 
         loaders = [asyncio.create_task(load()) for _ in range(args.concurrency)]
@@ -111,6 +117,7 @@ async def main() -> None:
                     "starts_while_down": len(after),
                     "first_claim_s": claims[0] if claims else None,
                     "last_claim_s": claims[-1] if claims else None,
+                    "errors": [what for at, what in errors if killed_at - 1 < at < killed_at + args.down],
                 }
             )
             print(rounds[-1], flush=True)

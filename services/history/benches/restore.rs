@@ -159,9 +159,14 @@ async fn run(workflows: usize, signals: usize, snapshot_every: u64) {
     .await
     .expect("the restorer starts");
     let from_kafka = started.elapsed();
-    let pending = tasks.0.load(Ordering::Relaxed);
+    // Pending tasks go to matching from each partition's effects task, just after its claim.
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while tasks.0.load(Ordering::Relaxed) < workflows && Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await; // poll interval
+    }
     assert_eq!(
-        pending, workflows,
+        tasks.0.load(Ordering::Relaxed),
+        workflows,
         "every open workflow's task is pending again"
     );
     restored.shutdown().await;
