@@ -1,8 +1,8 @@
 """Restore under retention, on Apache Kafka (the cluster of `CAIRN_TEST_KAFKA_DIR`): the
-history topic keeps records for only three snapshot intervals and rolls small segments, Kafka
-deletes the old ones while workflows run, and a node with an empty data directory still
-rebuilds every partition, from the snapshots taken by time and the records after them, with
-nothing lost.
+history topic keeps records for 20 s (ten snapshot intervals, longer than the outage the
+test causes) in half-second segments, Kafka deletes the old ones while workflows run, and a
+node with an empty data directory still rebuilds every partition, from the snapshots taken by
+time and the records after them, with nothing lost.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from cluster import kafka_cluster_env
 from conftest import STARTUP_TIMEOUT_S, ServerProcess, cairn_binary
 from support import eventually, unique, worker
 from workflows import GreetingWorkflow, SignalQueryWorkflow
@@ -23,21 +24,11 @@ from workflows import GreetingWorkflow, SignalQueryWorkflow
 KAFKA_DIR_ENV = "CAIRN_TEST_KAFKA_DIR"
 PARTITIONS = 4
 SNAPSHOT_INTERVAL_S = 2
+# Whatever came after a partition's latest snapshot must outlive the time no node owns it.
+HISTORY_RETENTION_S = 20
 
 
-def _cluster_env() -> dict[str, str]:
-    directory = os.environ.get(KAFKA_DIR_ENV)
-    if not directory:
-        return {}
-    values = {}
-    for line in (Path(directory) / "cluster.env").read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, value = line.split("=", 1)
-            values[key] = value.strip('"')
-    return values
-
-
-KAFKA = _cluster_env()
+KAFKA = kafka_cluster_env(os.environ[KAFKA_DIR_ENV]) if os.environ.get(KAFKA_DIR_ENV) else {}
 
 pytestmark = pytest.mark.skipif(
     "KAFKA_BOOTSTRAP" not in KAFKA, reason=f"needs an Apache Kafka cluster in ${KAFKA_DIR_ENV}"
@@ -81,8 +72,8 @@ async def test_a_wiped_node_rebuilds_every_partition_after_kafka_deleted_old_seg
 ) -> None:
     prefix = unique("retention")
     history = f"{prefix}.history"
-    # The operator's topics: Cairn's plan, then the history kept for exactly what restore
-    # needs (three snapshot intervals) in segments that roll every half second.
+    # The operator's topics: Cairn's plan, then a short retention on the history, in
+    # segments that roll every half second.
     subprocess.run(
         [str(cairn_binary()), "admin", "topics", "create", "--kafka", KAFKA["KAFKA_BOOTSTRAP"],
          "--topic-prefix", prefix, "--partitions", str(PARTITIONS),
@@ -91,7 +82,7 @@ async def test_a_wiped_node_rebuilds_every_partition_after_kafka_deleted_old_seg
     )
     _kafka_tool(
         "ConfigCommand", "--alter", "--entity-type", "topics", "--entity-name", history,
-        "--add-config", f"retention.ms={3 * SNAPSHOT_INTERVAL_S * 1000},segment.ms=500",
+        "--add-config", f"retention.ms={HISTORY_RETENTION_S * 1000},segment.ms=500",
     )
 
     first = _node(tmp_path, "first", prefix)

@@ -22,6 +22,7 @@ from typing import Iterator
 import pytest
 from temporalio.client import Client
 
+from cluster import kafka_cluster_env
 from conftest import STARTUP_TIMEOUT_S, ServerProcess, cairn_binary
 from support import unique, worker
 from workflows import GreetingWorkflow
@@ -29,19 +30,7 @@ from workflows import GreetingWorkflow
 KAFKA_DIR_ENV = "CAIRN_TEST_KAFKA_DIR"
 
 
-def _cluster_env() -> dict[str, str]:
-    directory = os.environ.get(KAFKA_DIR_ENV)
-    if not directory:
-        return {}
-    values = {}
-    for line in (Path(directory) / "cluster.env").read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, value = line.split("=", 1)
-            values[key] = value.strip('"')
-    return values
-
-
-KAFKA = _cluster_env()
+KAFKA = kafka_cluster_env(os.environ[KAFKA_DIR_ENV]) if os.environ.get(KAFKA_DIR_ENV) else {}
 
 pytestmark = pytest.mark.skipif(
     "KAFKA_SASL_SSL_BOOTSTRAP" not in KAFKA,
@@ -98,10 +87,19 @@ def _own_ca(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def _dev_server(workdir: Path, bootstrap: str, flags: list[str], env: dict[str, str] | None = None) -> list[str]:
+def _dev_server(bootstrap: str, flags: list[str]) -> list[str]:
+    """`cairn server start-dev` on the given listeners, with security flags."""
     return [
         str(cairn_binary()), "server", "start-dev", "--port", "0", "--kafka", bootstrap,
         "--topic-prefix", unique("sec"), *flags,
+    ]
+
+
+def _cluster_node(tmp_path: Path, config: Path) -> list[str]:
+    """`cairn server start` with its Kafka settings in a TOML file."""
+    return [
+        str(cairn_binary()), "server", "start", "--config", str(config), "--port", "0",
+        "--topic-prefix", unique("sec"), "--data-dir", str(tmp_path / "data"),
     ]
 
 
@@ -136,7 +134,7 @@ def _refused_at_start(argv: list[str], workdir: Path) -> str:
 async def test_scram_sha_512_over_tls_with_the_password_in_a_file(tmp_path: Path) -> None:
     user, password = unique("scram"), unique("pw")
     _add_scram_user("SCRAM-SHA-512", user, password)
-    argv = _dev_server(tmp_path, KAFKA["KAFKA_SASL_SSL_BOOTSTRAP"], [
+    argv = _dev_server(KAFKA["KAFKA_SASL_SSL_BOOTSTRAP"], [
         "--kafka-security-protocol", "sasl_ssl",
         "--kafka-sasl-mechanism", "SCRAM-SHA-512",
         "--kafka-sasl-username", user,
@@ -167,15 +165,13 @@ mechanism = "SCRAM-SHA-256"
 username = "{user}"
 """
     )
-    argv = [
-        str(cairn_binary()), "server", "start", "--config", str(config), "--port", "0",
-        "--topic-prefix", unique("sec"), "--data-dir", str(tmp_path / "data"),
-    ]
-    await _runs_a_workflow(argv, tmp_path, {"CAIRN__KAFKA__SASL__PASSWORD": password})
+    await _runs_a_workflow(
+        _cluster_node(tmp_path, config), tmp_path, {"CAIRN__KAFKA__SASL__PASSWORD": password}
+    )
 
 
 async def test_plain_over_tls(tmp_path: Path) -> None:
-    argv = _dev_server(tmp_path, KAFKA["KAFKA_SASL_SSL_BOOTSTRAP"], [
+    argv = _dev_server(KAFKA["KAFKA_SASL_SSL_BOOTSTRAP"], [
         "--kafka-security-protocol", "sasl_ssl",
         "--kafka-sasl-mechanism", "PLAIN",
         "--kafka-sasl-username", KAFKA["KAFKA_PLAIN_USER"],
@@ -188,7 +184,7 @@ async def test_plain_over_tls(tmp_path: Path) -> None:
 
 async def test_mutual_tls_with_a_client_certificate_signed_by_the_cluster_ca(tmp_path: Path) -> None:
     cert, key = _certificate(tmp_path, "cairn-node", KAFKA["KAFKA_CA_FILE"], KAFKA["KAFKA_CA_KEY_FILE"])
-    argv = _dev_server(tmp_path, KAFKA["KAFKA_SSL_BOOTSTRAP"], [
+    argv = _dev_server(KAFKA["KAFKA_SSL_BOOTSTRAP"], [
         "--kafka-security-protocol", "ssl",
         "--kafka-tls-ca-file", KAFKA["KAFKA_CA_FILE"],
         "--kafka-tls-cert-file", str(cert),
@@ -263,19 +259,15 @@ client_secret_file = "{secret}"
 scope = "kafka"
 """
     )
-    argv = [
-        str(cairn_binary()), "server", "start", "--config", str(config), "--port", "0",
-        "--topic-prefix", unique("sec"), "--data-dir", str(tmp_path / "data"),
-    ]
     grants_before = len(_TokenEndpoint.grants)
-    await _runs_a_workflow(argv, tmp_path)
+    await _runs_a_workflow(_cluster_node(tmp_path, config), tmp_path)
     assert len(_TokenEndpoint.grants) > grants_before, "the node never asked the endpoint for a token"
 
 
 def test_a_wrong_password_stops_the_node_at_start_with_the_reason(tmp_path: Path) -> None:
     user = unique("scram")
     _add_scram_user("SCRAM-SHA-512", user, "right-password")
-    argv = _dev_server(tmp_path, KAFKA["KAFKA_SASL_SSL_BOOTSTRAP"], [
+    argv = _dev_server(KAFKA["KAFKA_SASL_SSL_BOOTSTRAP"], [
         "--kafka-security-protocol", "sasl_ssl",
         "--kafka-sasl-mechanism", "SCRAM-SHA-512",
         "--kafka-sasl-username", user,
@@ -289,7 +281,7 @@ def test_a_wrong_password_stops_the_node_at_start_with_the_reason(tmp_path: Path
 
 def test_a_broker_certificate_from_an_untrusted_ca_stops_the_node_at_start(tmp_path: Path) -> None:
     stranger, _ = _own_ca(tmp_path)
-    argv = _dev_server(tmp_path, KAFKA["KAFKA_SASL_SSL_BOOTSTRAP"], [
+    argv = _dev_server(KAFKA["KAFKA_SASL_SSL_BOOTSTRAP"], [
         "--kafka-security-protocol", "sasl_ssl",
         "--kafka-sasl-mechanism", "PLAIN",
         "--kafka-sasl-username", KAFKA["KAFKA_PLAIN_USER"],
@@ -304,7 +296,7 @@ def test_a_broker_certificate_from_an_untrusted_ca_stops_the_node_at_start(tmp_p
 def test_a_client_certificate_the_brokers_do_not_trust_stops_the_node_at_start(tmp_path: Path) -> None:
     stranger_cert, stranger_key = _own_ca(tmp_path)
     cert, key = _certificate(tmp_path, "impostor", str(stranger_cert), str(stranger_key))
-    argv = _dev_server(tmp_path, KAFKA["KAFKA_SSL_BOOTSTRAP"], [
+    argv = _dev_server(KAFKA["KAFKA_SSL_BOOTSTRAP"], [
         "--kafka-security-protocol", "ssl",
         "--kafka-tls-ca-file", KAFKA["KAFKA_CA_FILE"],
         "--kafka-tls-cert-file", str(cert),
@@ -315,7 +307,7 @@ def test_a_client_certificate_the_brokers_do_not_trust_stops_the_node_at_start(t
 
 
 def test_settings_that_cannot_work_are_refused_with_what_to_change(tmp_path: Path) -> None:
-    argv = _dev_server(tmp_path, KAFKA["KAFKA_SASL_SSL_BOOTSTRAP"], [
+    argv = _dev_server(KAFKA["KAFKA_SASL_SSL_BOOTSTRAP"], [
         "--kafka-security-protocol", "ssl",
         "--kafka-sasl-mechanism", "SCRAM-SHA-512",
         "--kafka-sasl-username", "someone",

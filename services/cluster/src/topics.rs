@@ -4,15 +4,17 @@
 //! checks for operators whose Kafka forbids automatic creation.
 //!
 //! What a node needs to rebuild a history partition is its latest snapshot and the records
-//! after it. Owners snapshot every partition at least once per snapshot interval, so the
-//! history and snapshot topics may delete records older than [`needed_retention`] (three
-//! intervals: one snapshot that fails, and the time to write the next); the plan keeps the
-//! history forever (its records are also the workflows' histories for Kafka tools) and
-//! snapshots for that long. The metadata topic is read from its start and keeps everything;
-//! nothing is written to the matching topic. Never compaction, which would drop a workflow's
-//! older records since they share its key. Replication follows Kafka's advice for writes that
-//! must not be lost: three replicas where the cluster has them, `min.insync.replicas` 2, no
-//! unclean leader election.
+//! after it. The snapshot topic is compacted, each chunk keyed by its place in a snapshot,
+//! so Kafka keeps every partition's latest snapshot for as long as it is the latest, however
+//! old, and drops the ones it replaced. Owners snapshot a partition that changed at least
+//! once per snapshot interval, so the history topic may delete records older than
+//! [`needed_retention`] (three intervals: one snapshot that fails, and the time to write the
+//! next); the plan keeps the history forever all the same, as its records are also the
+//! workflows' histories for Kafka tools. The metadata topic is read from its start and keeps
+//! everything; nothing is written to the matching topic. The history and metadata topics are
+//! never compacted, which would drop a workflow's older records since they share its key.
+//! Replication follows Kafka's advice for writes that must not be lost: three replicas where
+//! the cluster has them, `min.insync.replicas` 2, no unclean leader election.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -80,6 +82,8 @@ pub enum Keep {
     Everything,
     /// Records younger than this: the latest snapshot is always younger.
     Younger(Duration),
+    /// The latest record of each key: compaction, or everything.
+    LatestOfEachKey,
     /// Nothing: no records are written to the topic.
     Nothing,
 }
@@ -117,9 +121,8 @@ pub fn partitioned_plan(
     snapshot_interval: Duration,
 ) -> Vec<PlannedTopic> {
     let needed = needed_retention(snapshot_interval);
-    let needed_ms = millis(needed);
-    // Segments roll every interval, so that retention, which deletes whole segments, can
-    // drop old snapshots.
+    // Segments roll every interval, so that compaction, which leaves the active segment
+    // alone, can drop replaced snapshots.
     let interval_ms = millis(snapshot_interval);
     vec![
         planned(
@@ -133,8 +136,8 @@ pub fn partitioned_plan(
             &names.snapshots,
             history_partitions,
             replication,
-            Keep::Younger(needed),
-            &[("retention.ms", &needed_ms), ("segment.ms", &interval_ms)],
+            Keep::LatestOfEachKey,
+            &[("cleanup.policy", "compact"), ("segment.ms", &interval_ms)],
         ),
         planned(
             &names.matching,
@@ -219,6 +222,7 @@ pub fn problems(planned: &PlannedTopic, facts: &TopicFacts) -> Vec<String> {
     let setting = |key: &str| facts.configs.get(key).map(String::as_str);
     if let Some(policy) = setting("cleanup.policy")
         && policy.contains("compact")
+        && matches!(planned.keep, Keep::Everything | Keep::Younger(_))
     {
         problems.push(format!(
             "topic {name} has cleanup.policy={policy}: compaction drops a workflow's older \
@@ -267,6 +271,18 @@ fn retention_problems<'a>(
     let finite = |key: &str| setting(key).filter(|value| *value != "-1");
     match keep {
         Keep::Nothing => {}
+        Keep::LatestOfEachKey => {
+            let policy = setting("cleanup.policy").unwrap_or("delete");
+            let deletes = policy.contains("delete")
+                && (finite("retention.ms").is_some() || finite("retention.bytes").is_some());
+            if deletes {
+                problems.push(format!(
+                    "topic {name} has cleanup.policy={policy} with a finite retention: Kafka \
+                     would delete a quiet partition's only snapshot; set \
+                     cleanup.policy=compact"
+                ));
+            }
+        }
         Keep::Everything => {
             for key in ["retention.ms", "retention.bytes"] {
                 if let Some(value) = finite(key) {
@@ -446,10 +462,10 @@ mod tests {
     }
 
     #[test]
-    fn snapshots_are_kept_three_intervals_and_the_history_may_be_kept_as_long() {
+    fn snapshots_are_compacted_and_the_history_may_be_kept_three_intervals() {
         let plan = partitioned_plan(&TopicNames::default(), 4, 4, 3, INTERVAL);
         let (history, snapshots, matching) = (&plan[0], &plan[1], &plan[2]);
-        assert_eq!(snapshots.spec.configs["retention.ms"], "1800000");
+        assert_eq!(snapshots.spec.configs["cleanup.policy"], "compact");
         assert_eq!(snapshots.spec.configs["segment.ms"], "600000");
         let kept = |ms: &str| facts(4, 3, &[("retention.ms", ms), ("retention.bytes", "-1")]);
         // Kafka's default of seven days is plenty; ten minutes is not.
@@ -457,7 +473,20 @@ mod tests {
         let short = problems(history, &kept("600000"));
         assert_eq!(short.len(), 1, "{short:#?}");
         assert!(short[0].contains("set retention.ms to at least 1800000"));
-        assert!(!problems(snapshots, &kept("600000")).is_empty());
+        // A quiet partition's only snapshot may be any age: deleting by time loses it.
+        let deleted = problems(snapshots, &kept("604800000"));
+        assert!(
+            deleted[0].contains("set cleanup.policy=compact"),
+            "{deleted:#?}"
+        );
+        assert!(problems(snapshots, &kept("-1")).is_empty());
+        let compacted = facts(
+            4,
+            3,
+            &[("cleanup.policy", "compact"), ("retention.ms", "1000")],
+        );
+        assert!(problems(snapshots, &compacted).is_empty());
+        assert!(!problems(history, &compacted).is_empty());
         // Nothing is written to the matching topic: any retention does.
         assert!(problems(matching, &kept("1000")).is_empty());
         let by_size = facts(

@@ -62,12 +62,7 @@ async fn missing_topics_are_created_with_the_plans_settings_and_found_again() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        snapshots.configs["retention.ms"],
-        topics::needed_retention(DEFAULT_SNAPSHOT_INTERVAL)
-            .as_millis()
-            .to_string()
-    );
+    assert_eq!(snapshots.configs["cleanup.policy"], "compact");
     assert_eq!(
         history.configs["min.insync.replicas"],
         replication.min(2).to_string()

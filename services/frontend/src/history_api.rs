@@ -93,22 +93,20 @@ pub(crate) async fn get_workflow_execution_history(
         // Long poll: wait for a durable change of this workflow, or answer empty at the
         // deadline. Subscribed before the first look, so no change slips between.
         if !wait_for_change(&mut changes, &workflow, deadline).await {
-            return Ok(Response::new(idle_answer(close_only, from)));
+            return Ok(Response::new(idle_answer(from)));
         }
     }
 }
 
 /// What a history long poll that saw nothing new answers: an empty page that continues
 /// where the request started.
-fn idle_answer(close_only: bool, from: i64) -> ws::GetWorkflowExecutionHistoryResponse {
-    let next_page_token = if close_only {
-        Vec::new()
-    } else {
-        from.to_be_bytes().to_vec()
-    };
+///
+/// A token even when only the close event is asked for: as Temporal does for a run still
+/// open, so that the SDKs poll again rather than conclude that the history has no end.
+fn idle_answer(from: i64) -> ws::GetWorkflowExecutionHistoryResponse {
     ws::GetWorkflowExecutionHistoryResponse {
         history: Some(HistoryPage::default()),
-        next_page_token,
+        next_page_token: from.to_be_bytes().to_vec(),
         ..Default::default()
     }
 }
@@ -118,9 +116,8 @@ fn idle_answer(close_only: bool, from: i64) -> ws::GetWorkflowExecutionHistoryRe
 pub fn idle_history_poll(
     r: &ws::GetWorkflowExecutionHistoryRequest,
 ) -> ws::GetWorkflowExecutionHistoryResponse {
-    let close_only = r.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
     let from = <[u8; 8]>::try_from(r.next_page_token.as_slice()).map_or(1, i64::from_be_bytes);
-    idle_answer(close_only, from)
+    idle_answer(from)
 }
 
 /// GetWorkflowExecutionHistoryReverse: a run's events newest first, in pages.

@@ -136,15 +136,41 @@ impl Partition {
             last_snapshot = found.last_offset;
             // A snapshot ahead of what this node holds saves replaying up to it.
             if checkpoint.is_none_or(|local| local.next_offset < found.checkpoint.next_offset) {
-                snapshot::load(&parts.reader, &config.topic, parts.id, &found, &parts.db).await?;
-                checkpoint = Some(found.checkpoint);
-                loaded_snapshot = true;
+                match snapshot::load(&parts.reader, &config.topic, parts.id, &found, &parts.db)
+                    .await
+                {
+                    Ok(()) => {
+                        checkpoint = Some(found.checkpoint);
+                        loaded_snapshot = true;
+                    }
+                    // Loading cleared the partition's state: it is rebuilt from the log,
+                    // which refuses to go on if records it needs are gone.
+                    Err(error @ HistoryError::Snapshot { .. }) => {
+                        warn!(partition = parts.id, error = %cairn_runtime::report(&error), "snapshot not usable, rebuilding from the log");
+                        checkpoint = None;
+                    }
+                    Err(error) => return Err(error),
+                }
             }
         }
         let checkpoint = checkpoint.unwrap_or(Checkpoint {
             next_offset: 0,
             epoch: 0,
         });
+        // Records this node needs that Kafka no longer keeps (a retention shorter than the
+        // time since the latest snapshot): refuse rather than serve without them, and
+        // rather than wait for records that will never come.
+        let kept_from = parts
+            .reader
+            .start_offset(&parts.topic, parts.id as i32)
+            .await?;
+        if kept_from > checkpoint.next_offset {
+            return Err(HistoryError::LogTruncated {
+                partition: parts.id,
+                expected: checkpoint.next_offset,
+                found: kept_from,
+            });
+        }
         let stream =
             parts
                 .reader
@@ -167,7 +193,9 @@ impl Partition {
             redispatch: parts.redispatch,
             applied: Arc::new(AtomicI64::new(checkpoint.next_offset)),
             snapshots: parts.snapshots,
-            since_snapshot: 0,
+            // The claim appends a record after the latest snapshot: the next interval
+            // covers it, so that a quiet partition's history can be deleted whole.
+            since_snapshot: 1,
             snapshot_due,
             last_snapshot,
             snapshotting: None,
@@ -471,7 +499,14 @@ impl Partition {
                 _ => {}
             }
         }
-        if self.since_snapshot < config.every && now < self.snapshot_due {
+        // By time only when something changed: the snapshot topic is compacted, so a quiet
+        // partition's latest snapshot stays, however old.
+        if self.since_snapshot < config.every
+            && (now < self.snapshot_due || self.since_snapshot == 0)
+        {
+            if now >= self.snapshot_due {
+                self.snapshot_due = now + config.interval;
+            }
             return;
         }
         self.since_snapshot = 0;

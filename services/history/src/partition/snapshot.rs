@@ -14,9 +14,10 @@ use crate::HistoryError;
 /// Where snapshots go and how often.
 ///
 /// An owner snapshots its partition after `every` transitions, and at the latest `interval`
-/// after the previous snapshot began, even when nothing changed: Kafka may delete any record
-/// older than the topics' retention, and the latest snapshot must always be younger than
-/// that (see `cairn_cluster::topics` for the retention this needs).
+/// after the previous snapshot began if anything changed since: the history topic may
+/// delete records older than its retention, and whatever came after the latest snapshot
+/// must be younger than that (see `cairn_cluster::topics` for the retention this needs).
+/// The snapshot topic is compacted, so the latest snapshot stays however old it is.
 #[derive(Debug, Clone)]
 pub struct SnapshotConfig {
     pub topic: String,
@@ -50,15 +51,19 @@ pub async fn latest(
     if end == 0 {
         return Ok(None);
     }
-    let tail = read_one(reader, topic, kafka_partition, end - 1).await?;
+    let Some(tail) = read_one(reader, topic, kafka_partition, end - 1).await? else {
+        return Ok(None);
+    };
     let (last_offset, last) = if tail.last {
         (end - 1, tail)
     } else if tail.previous_last_offset >= 0 {
+        // The snapshot at the end was cut short; the one before it may have been compacted
+        // away under it, chunk by chunk.
         let offset = tail.previous_last_offset;
-        (
-            offset,
-            read_one(reader, topic, kafka_partition, offset).await?,
-        )
+        let Some(previous) = read_one(reader, topic, kafka_partition, offset).await? else {
+            return Ok(None);
+        };
+        (offset, previous)
     } else {
         return Ok(None);
     };
@@ -94,22 +99,29 @@ pub async fn latest(
     }))
 }
 
+/// The record at `offset`, or `None` when Kafka no longer has it (compacted, or deleted
+/// by a retention the topic should not have) and the read lands on a later one.
 async fn read_one(
     reader: &LogReader,
     topic: &str,
     partition: i32,
     offset: i64,
-) -> Result<SnapshotRecord, HistoryError> {
+) -> Result<Option<SnapshotRecord>, HistoryError> {
     let mut stream = reader.open_partition(topic, partition, offset)?;
     loop {
         let record = stream.next().await?;
         if record.offset < offset {
             continue;
         }
-        return SnapshotRecord::decode(&record.payload).map_err(|error| HistoryError::Snapshot {
-            partition: partition as u32,
-            message: cairn_runtime::report(&error).to_string(),
-        });
+        if record.offset > offset {
+            return Ok(None);
+        }
+        return SnapshotRecord::decode(&record.payload)
+            .map(Some)
+            .map_err(|error| HistoryError::Snapshot {
+                partition: partition as u32,
+                message: cairn_runtime::report(&error).to_string(),
+            });
     }
 }
 
@@ -128,6 +140,9 @@ pub async fn load(
         .expect("clearing does not panic")?;
     let mut stream = reader.open_partition(topic, partition as i32, found.first_offset)?;
     let mut entries = 0;
+    // Chunks are numbered from 0; each must be there, in order, or the state is not whole.
+    let mut next_chunk = 0;
+    let mut whole = false;
     loop {
         let record = stream.next().await?;
         if record.offset > found.last_offset {
@@ -139,20 +154,41 @@ pub async fn load(
         if chunk.snapshot_id != found.snapshot_id {
             continue;
         }
+        if chunk.chunk != next_chunk {
+            return Err(HistoryError::Snapshot {
+                partition,
+                message: format!(
+                    "snapshot {} lacks chunk {next_chunk} (found {}); not loading it",
+                    found.snapshot_id, chunk.chunk
+                ),
+            });
+        }
+        next_chunk += 1;
+        let complete = chunk.last;
         let pairs: Vec<(Vec<u8>, Vec<u8>)> = chunk
             .entries
             .into_iter()
             .map(|entry| (entry.key, entry.value))
             .collect();
         entries += pairs.len();
-        let checkpoint = chunk.last.then_some(found.checkpoint);
+        let checkpoint = complete.then_some(found.checkpoint);
         let db = db.clone();
         tokio::task::spawn_blocking(move || db.import(partition, &pairs, checkpoint))
             .await
             .expect("importing does not panic")?;
-        if record.offset >= found.last_offset {
+        if complete {
+            whole = true;
             break;
         }
+    }
+    if !whole {
+        return Err(HistoryError::Snapshot {
+            partition,
+            message: format!(
+                "snapshot {} ended before its last chunk; not using it",
+                found.snapshot_id
+            ),
+        });
     }
     info!(
         partition,
@@ -213,7 +249,9 @@ pub async fn write(
             .append(
                 &config.topic,
                 partition as i32,
-                b"snapshot",
+                // Keyed by place: compaction keeps the latest snapshot's every chunk, and
+                // drops the chunks it replaced.
+                format!("chunk-{index}").as_bytes(),
                 &record.encode()?,
             )
             .await?;
