@@ -39,8 +39,8 @@ pub struct TopicsArgs {
     /// Replicas per topic (default: three where the cluster has them).
     #[arg(long)]
     pub replication_factor: Option<i32>,
-    /// The nodes' snapshot interval (default 10m): the history and snapshot topics must keep
-    /// three of these, and the snapshot topic is planned to keep that long.
+    /// The nodes' snapshot interval (default 10m): the history topic must keep three of
+    /// these, and the snapshot topic's segments roll at it.
     #[arg(long)]
     pub snapshot_interval: Option<humantime::Duration>,
 }

@@ -147,8 +147,8 @@ pub struct StartArgs {
     /// Replicas of the topics this node creates (default: three where the cluster has them).
     #[arg(long)]
     pub replication_factor: Option<i32>,
-    /// Longest time between two snapshots of a history partition, e.g. `10m` (the default);
-    /// the history and snapshot topics must keep three of these.
+    /// Longest time between two snapshots of a history partition that changed, e.g. `10m`
+    /// (the default); the history topic must keep three of these.
     #[arg(long)]
     pub snapshot_interval: Option<humantime::Duration>,
     /// Directory for this node's RocksDB cache; a temporary one when not given.

@@ -47,8 +47,8 @@ pub struct ServerConfig {
     pub topic_prefix: String,
     /// Replicas of the topics a node creates; three where the cluster has them by default.
     pub replication_factor: Option<i32>,
-    /// The longest time between two snapshots of a history partition; the history and
-    /// snapshot topics must keep three of these.
+    /// The longest time between two snapshots of a history partition that changed; the
+    /// history topic must keep three of these.
     #[serde(with = "humantime_serde")]
     pub snapshot_interval: Duration,
     /// Public API calls served per second (frontend role).

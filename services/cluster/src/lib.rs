@@ -30,6 +30,6 @@ pub use topics::{DEFAULT_TOPIC_PREFIX, TopicNames};
 pub const RETENTION_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
 /// Transitions a history partition applies between two snapshots.
 pub const SNAPSHOT_EVERY: u64 = 10_000;
-/// The longest time between two snapshots of a history partition, unless configured; the
-/// history and snapshot topics must keep three of these (see `topics::needed_retention`).
+/// The longest time between two snapshots of a history partition that changed, unless
+/// configured; the history topic must keep three of these (see `topics::needed_retention`).
 pub const DEFAULT_SNAPSHOT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);

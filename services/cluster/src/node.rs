@@ -127,8 +127,8 @@ pub struct NodeConfig {
     pub topics: TopicNames,
     /// Replicas of topics this node creates: three where the cluster has them, unless set.
     pub replication_factor: Option<i32>,
-    /// The longest time between two snapshots of a history partition this node owns; the
-    /// history and snapshot topics must keep three of these.
+    /// The longest time between two snapshots of a history partition this node owns, when
+    /// it changed; the history topic must keep three of these.
     pub snapshot_interval: Duration,
 }
 

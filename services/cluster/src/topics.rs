@@ -95,9 +95,9 @@ pub struct PlannedTopic {
     pub keep: Keep,
 }
 
-/// The retention the history and snapshot topics need at least: three snapshot intervals, so
-/// that the latest complete snapshot and every record after it are always kept, even when one
-/// snapshot fails.
+/// The retention the history topic needs at least: three snapshot intervals, so that every
+/// record after a partition's latest complete snapshot is kept, even when one snapshot fails
+/// (plus the time no node owns the partition, which only an operator can bound).
 pub fn needed_retention(snapshot_interval: Duration) -> Duration {
     snapshot_interval.saturating_mul(3)
 }

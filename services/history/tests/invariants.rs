@@ -29,12 +29,23 @@ impl TaskSink for Tasks {
 }
 
 async fn node(kafka: &TestKafka, topic: &str, dir: &std::path::Path, name: &str) -> History {
+    node_with_snapshots(kafka, topic, None, dir, name).await
+}
+
+/// A history node of one partition, its state in `dir/name`.
+async fn node_with_snapshots(
+    kafka: &TestKafka,
+    topic: &str,
+    snapshots: Option<&cairn_history::SnapshotConfig>,
+    dir: &std::path::Path,
+    name: &str,
+) -> History {
     let config = HistoryConfig {
         partitions: 1,
         topic: topic.to_string(),
         node_id: name.to_string(),
         kafka: KafkaConfig::new(kafka.bootstrap()),
-        snapshots: None,
+        snapshots: snapshots.cloned(),
         limits: Default::default(),
         max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
     };
@@ -287,23 +298,7 @@ async fn a_node_without_state_starts_from_the_latest_snapshot_and_replays_the_re
         interval: std::time::Duration::from_secs(3600),
     };
     let dir = tempfile::tempdir().unwrap();
-    let with_snapshots = |name: &str| HistoryConfig {
-        partitions: 1,
-        topic: topic.clone(),
-        node_id: name.to_string(),
-        kafka: KafkaConfig::new(kafka.bootstrap()),
-        snapshots: Some(snapshots.clone()),
-        limits: Default::default(),
-        max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
-    };
-    let first = History::start(
-        with_snapshots("first"),
-        StateDb::open(&dir.path().join("first")).unwrap(),
-        Arc::new(Tasks::default()),
-        Arc::new(SystemClock),
-    )
-    .await
-    .unwrap();
+    let first = node_with_snapshots(&kafka, &topic, Some(&snapshots), dir.path(), "first").await;
     for i in 0..40 {
         start(&first, &format!("wf-{i}")).await.unwrap();
     }
@@ -329,14 +324,8 @@ async fn a_node_without_state_starts_from_the_latest_snapshot_and_replays_the_re
         states
     };
 
-    let restored = History::start(
-        with_snapshots("restored"),
-        StateDb::open(&dir.path().join("restored")).unwrap(),
-        Arc::new(Tasks::default()),
-        Arc::new(SystemClock),
-    )
-    .await
-    .unwrap();
+    let restored =
+        node_with_snapshots(&kafka, &topic, Some(&snapshots), dir.path(), "restored").await;
     assert_eq!(
         restored.snapshot_loads(),
         1,
@@ -367,23 +356,7 @@ async fn a_partition_with_few_transitions_is_snapshotted_once_its_interval_passe
         interval: std::time::Duration::from_millis(300),
     };
     let dir = tempfile::tempdir().unwrap();
-    let config = |name: &str| HistoryConfig {
-        partitions: 1,
-        topic: topic.clone(),
-        node_id: name.to_string(),
-        kafka: KafkaConfig::new(kafka.bootstrap()),
-        snapshots: Some(snapshots.clone()),
-        limits: Default::default(),
-        max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
-    };
-    let first = History::start(
-        config("first"),
-        StateDb::open(&dir.path().join("first")).unwrap(),
-        Arc::new(Tasks::default()),
-        Arc::new(SystemClock),
-    )
-    .await
-    .unwrap();
+    let first = node_with_snapshots(&kafka, &topic, Some(&snapshots), dir.path(), "first").await;
     for i in 0..3 {
         start(&first, &format!("wf-{i}")).await.unwrap();
     }
@@ -398,14 +371,8 @@ async fn a_partition_with_few_transitions_is_snapshotted_once_its_interval_passe
     }
     let expected = first.describe(run("wf-2")).await.unwrap();
 
-    let restored = History::start(
-        config("restored"),
-        StateDb::open(&dir.path().join("restored")).unwrap(),
-        Arc::new(Tasks::default()),
-        Arc::new(SystemClock),
-    )
-    .await
-    .unwrap();
+    let restored =
+        node_with_snapshots(&kafka, &topic, Some(&snapshots), dir.path(), "restored").await;
     assert_eq!(restored.snapshot_loads(), 1, "restored from the snapshot");
     assert_eq!(restored.describe(run("wf-2")).await.unwrap(), expected);
 }
