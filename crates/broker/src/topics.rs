@@ -261,8 +261,11 @@ fn validate_config(name: &str, value: &str) -> Result<(), CreateError> {
             Ok(bytes) if bytes >= crate::batch::HEADER_BYTES => Ok(()),
             _ => Err(invalid("a number of bytes larger than a batch header")),
         },
-        "cleanup.policy" if value != "delete" => Err(invalid(
-            "the embedded broker keeps every record; only `delete` (with nothing deleted) is supported",
+        // Compaction allows dropping a key's older records and promises nothing about when:
+        // keeping them all is a compaction that has not run yet.
+        "cleanup.policy" if value != "delete" && value != "compact" => Err(invalid(
+            "the embedded broker keeps every record; `delete` (with nothing deleted) and \
+             `compact` (with nothing compacted) are supported",
         )),
         "min.insync.replicas" if value != "1" => {
             Err(invalid("the embedded broker has one replica"))
