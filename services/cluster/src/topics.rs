@@ -370,7 +370,17 @@ pub async fn ensure(
                 spec.name
             );
             cairn_log::create_topic_with(kafka, spec).await?;
-            facts = cairn_log::describe_topic(kafka, &spec.name).await?;
+            // Kafka answers once its controller has the topic; a broker asked next may not
+            // know of it for a moment.
+            let deadline = tokio::time::Instant::now() + kafka.admin_timeout;
+            loop {
+                let described = cairn_log::describe_topic(kafka, &spec.name).await;
+                if tokio::time::Instant::now() >= deadline || matches!(described, Ok(Some(_))) {
+                    facts = described?;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await; // poll interval
+            }
             outcome = TopicOutcome::Created;
         }
         let facts = facts.ok_or_else(|| {

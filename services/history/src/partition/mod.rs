@@ -495,8 +495,14 @@ impl Partition {
             let task = self.snapshotting.take().expect("checked above");
             match futures::FutureExt::now_or_never(task) {
                 Some(Ok(Ok(Some(last)))) => self.last_snapshot = last,
-                Some(Ok(Err(error))) => snapshot::failed(self.id, &error),
-                _ => {}
+                Some(Ok(Ok(None))) => {}
+                // What the failed snapshot was to cover still needs covering, even if
+                // nothing changes again.
+                Some(Ok(Err(error))) => {
+                    snapshot::failed(self.id, &error);
+                    self.since_snapshot = self.since_snapshot.max(1);
+                }
+                _ => self.since_snapshot = self.since_snapshot.max(1),
             }
         }
         // By time only when something changed: the snapshot topic is compacted, so a quiet

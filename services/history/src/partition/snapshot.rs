@@ -278,7 +278,8 @@ pub async fn write(
     Ok(Some(last_offset))
 }
 
-/// Logs a failed snapshot: the next one will be tried after as many transitions again.
+/// Logs a failed snapshot: the next one is tried at the next interval, or after as many
+/// transitions again, whichever comes first.
 pub fn failed(partition: PartitionId, error: &HistoryError) {
     warn!(partition, error = %cairn_runtime::report(error), "writing a snapshot failed");
 }
