@@ -95,6 +95,22 @@ def _dev_server(bootstrap: str, flags: list[str]) -> list[str]:
     ]
 
 
+def _sasl_ssl_config(tmp_path: Path, sasl: str) -> Path:
+    """A TOML file for the SASL_SSL listeners, trusting the cluster's CA, with `sasl` added."""
+    config = tmp_path / "cairn.toml"
+    config.write_text(
+        f"""
+[kafka]
+bootstrap = "{KAFKA['KAFKA_SASL_SSL_BOOTSTRAP']}"
+security_protocol = "sasl_ssl"
+
+[kafka.tls]
+ca_file = "{KAFKA['KAFKA_CA_FILE']}"
+{sasl}"""
+    )
+    return config
+
+
 def _cluster_node(tmp_path: Path, config: Path) -> list[str]:
     """`cairn server start` with its Kafka settings in a TOML file."""
     return [
@@ -150,21 +166,11 @@ async def test_a_cluster_node_takes_scram_sha_256_from_its_config_file_and_the_p
     # All digits: the environment's value is the password's text, not a number.
     user, password = unique("scram"), str(uuid.uuid4().int)[:12]
     _add_scram_user("SCRAM-SHA-256", user, password)
-    config = tmp_path / "cairn.toml"
-    config.write_text(
-        f"""
-[kafka]
-bootstrap = "{KAFKA['KAFKA_SASL_SSL_BOOTSTRAP']}"
-security_protocol = "sasl_ssl"
-
-[kafka.tls]
-ca_file = "{KAFKA['KAFKA_CA_FILE']}"
-
+    config = _sasl_ssl_config(tmp_path, f"""
 [kafka.sasl]
 mechanism = "SCRAM-SHA-256"
 username = "{user}"
-"""
-    )
+""")
     await _runs_a_workflow(
         _cluster_node(tmp_path, config), tmp_path, {"CAIRN__KAFKA__SASL__PASSWORD": password}
     )
@@ -239,16 +245,7 @@ def token_endpoint() -> Iterator[str]:
 
 async def test_oauthbearer_with_tokens_from_an_oidc_endpoint(tmp_path: Path, token_endpoint: str) -> None:
     secret = _secret_file(tmp_path, "client-secret", _TokenEndpoint.client_secret)
-    config = tmp_path / "cairn.toml"
-    config.write_text(
-        f"""
-[kafka]
-bootstrap = "{KAFKA['KAFKA_SASL_SSL_BOOTSTRAP']}"
-security_protocol = "sasl_ssl"
-
-[kafka.tls]
-ca_file = "{KAFKA['KAFKA_CA_FILE']}"
-
+    config = _sasl_ssl_config(tmp_path, f"""
 [kafka.sasl]
 mechanism = "OAUTHBEARER"
 
@@ -257,8 +254,7 @@ token_endpoint = "{token_endpoint}"
 client_id = "{_TokenEndpoint.client_id}"
 client_secret_file = "{secret}"
 scope = "kafka"
-"""
-    )
+""")
     grants_before = len(_TokenEndpoint.grants)
     await _runs_a_workflow(_cluster_node(tmp_path, config), tmp_path)
     assert len(_TokenEndpoint.grants) > grants_before, "the node never asked the endpoint for a token"

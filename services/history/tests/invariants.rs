@@ -60,6 +60,19 @@ async fn node_with_snapshots(
     .unwrap()
 }
 
+/// Snapshots are written in the background: waits until one is in the topic.
+async fn wait_for_a_snapshot(kafka: &TestKafka, topic: &str) {
+    let reader = cairn_log::LogReader::connect(&KafkaConfig::new(kafka.bootstrap())).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while reader.end_offset(topic, 0).await.unwrap() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no snapshot was written"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await; // poll interval
+    }
+}
+
 fn start_request(workflow_id: &str) -> StartWorkflowExecutionRequest {
     StartWorkflowExecutionRequest {
         namespace: "default".into(),
@@ -302,16 +315,7 @@ async fn a_node_without_state_starts_from_the_latest_snapshot_and_replays_the_re
     for i in 0..40 {
         start(&first, &format!("wf-{i}")).await.unwrap();
     }
-    // Snapshots are written in the background; wait until one is complete.
-    let reader = cairn_log::LogReader::connect(&KafkaConfig::new(kafka.bootstrap())).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while reader.end_offset(&snapshots.topic, 0).await.unwrap() == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no snapshot was written"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await; // poll interval
-    }
+    wait_for_a_snapshot(&kafka, &snapshots.topic).await;
     // Work after the snapshot is in the log only.
     for i in 40..45 {
         start(&first, &format!("wf-{i}")).await.unwrap();
@@ -360,15 +364,7 @@ async fn a_partition_with_few_transitions_is_snapshotted_once_its_interval_passe
     for i in 0..3 {
         start(&first, &format!("wf-{i}")).await.unwrap();
     }
-    let reader = cairn_log::LogReader::connect(&KafkaConfig::new(kafka.bootstrap())).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while reader.end_offset(&snapshots.topic, 0).await.unwrap() == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no snapshot was written although its interval passed"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await; // poll interval
-    }
+    wait_for_a_snapshot(&kafka, &snapshots.topic).await;
     let expected = first.describe(run("wf-2")).await.unwrap();
 
     let restored =
