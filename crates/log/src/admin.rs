@@ -112,15 +112,31 @@ pub async fn describe_topic(
     let Some((partitions, replication)) = layout else {
         return Ok(None);
     };
-    let admin = admin_client(config)?;
-    let options = AdminOptions::new().request_timeout(Some(config.admin_timeout));
-    let results = admin
-        .describe_configs([&ResourceSpecifier::Topic(topic)], &options)
-        .await
-        .map_err(|source| LogError::DescribeConfigs {
-            topic: topic.to_owned(),
-            source,
-        })?;
+    // Asked of one broker, which may be the one that just died: each attempt gets a part of
+    // the bound and a new client, until the bound has passed.
+    let deadline = Instant::now() + config.admin_timeout;
+    let results = loop {
+        let attempt = (config.admin_timeout / 4)
+            .max(Duration::from_secs(1))
+            .min(deadline.saturating_duration_since(Instant::now()));
+        let admin = admin_client(config)?;
+        let options = AdminOptions::new().request_timeout(Some(attempt));
+        match admin
+            .describe_configs([&ResourceSpecifier::Topic(topic)], &options)
+            .await
+        {
+            Ok(results) => break results,
+            Err(_) if Instant::now() + QUERY_RETRY < deadline => {
+                tokio::time::sleep(QUERY_RETRY).await; // backoff between attempts
+            }
+            Err(source) => {
+                return Err(LogError::DescribeConfigs {
+                    topic: topic.to_owned(),
+                    source,
+                });
+            }
+        }
+    };
     let mut configs = BTreeMap::new();
     for result in results {
         let resource = result.map_err(|source| LogError::DescribeConfigsRefused {
