@@ -194,6 +194,28 @@ fn create_real_topic(admin: &AdminClient<DefaultClientContext>, name: &str, part
             panic!("test broker refused to create topic `{topic}`: {code}");
         }
     }
+    // Kafka answers once its controller has the topic; each broker learns of it a moment
+    // later. Wait until several answers in a row (from whichever brokers) know it whole.
+    let deadline = std::time::Instant::now() + ADMIN_TIMEOUT;
+    let mut known = 0;
+    while known < 3 {
+        let whole = admin
+            .inner()
+            .fetch_metadata(Some(name), Duration::from_secs(2))
+            .is_ok_and(|metadata| {
+                metadata.topics().iter().any(|topic| {
+                    topic.name() == name
+                        && topic.error().is_none()
+                        && topic.partitions().len() == partitions as usize
+                })
+            });
+        known = if whole { known + 1 } else { 0 };
+        assert!(
+            std::time::Instant::now() < deadline,
+            "topic `{name}` was created but the brokers do not show it"
+        );
+        thread::sleep(Duration::from_millis(20)); // poll interval
+    }
 }
 
 type MockJob = Box<dyn FnOnce(&Mock) + Send>;
