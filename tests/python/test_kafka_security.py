@@ -111,6 +111,18 @@ ca_file = "{KAFKA['KAFKA_CA_FILE']}"
     return config
 
 
+def _plain_flags(tmp_path: Path, ca_file: str) -> list[str]:
+    """Flags for the cluster's PLAIN user over SASL_SSL, trusting the CAs in `ca_file`."""
+    return [
+        "--kafka-security-protocol", "sasl_ssl",
+        "--kafka-sasl-mechanism", "PLAIN",
+        "--kafka-sasl-username", KAFKA["KAFKA_PLAIN_USER"],
+        "--kafka-sasl-password-file",
+        str(_secret_file(tmp_path, "password", KAFKA["KAFKA_PLAIN_PASSWORD"])),
+        "--kafka-tls-ca-file", ca_file,
+    ]
+
+
 def _cluster_node(tmp_path: Path, config: Path) -> list[str]:
     """`cairn server start` with its Kafka settings in a TOML file."""
     return [
@@ -177,14 +189,7 @@ username = "{user}"
 
 
 async def test_plain_over_tls(tmp_path: Path) -> None:
-    argv = _dev_server(KAFKA["KAFKA_SASL_SSL_BOOTSTRAP"], [
-        "--kafka-security-protocol", "sasl_ssl",
-        "--kafka-sasl-mechanism", "PLAIN",
-        "--kafka-sasl-username", KAFKA["KAFKA_PLAIN_USER"],
-        "--kafka-sasl-password-file",
-        str(_secret_file(tmp_path, "password", KAFKA["KAFKA_PLAIN_PASSWORD"])),
-        "--kafka-tls-ca-file", KAFKA["KAFKA_CA_FILE"],
-    ])
+    argv = _dev_server(KAFKA["KAFKA_SASL_SSL_BOOTSTRAP"], _plain_flags(tmp_path, KAFKA["KAFKA_CA_FILE"]))
     await _runs_a_workflow(argv, tmp_path)
 
 
@@ -277,14 +282,7 @@ def test_a_wrong_password_stops_the_node_at_start_with_the_reason(tmp_path: Path
 
 def test_a_broker_certificate_from_an_untrusted_ca_stops_the_node_at_start(tmp_path: Path) -> None:
     stranger, _ = _own_ca(tmp_path)
-    argv = _dev_server(KAFKA["KAFKA_SASL_SSL_BOOTSTRAP"], [
-        "--kafka-security-protocol", "sasl_ssl",
-        "--kafka-sasl-mechanism", "PLAIN",
-        "--kafka-sasl-username", KAFKA["KAFKA_PLAIN_USER"],
-        "--kafka-sasl-password-file",
-        str(_secret_file(tmp_path, "password", KAFKA["KAFKA_PLAIN_PASSWORD"])),
-        "--kafka-tls-ca-file", str(stranger),
-    ])
+    argv = _dev_server(KAFKA["KAFKA_SASL_SSL_BOOTSTRAP"], _plain_flags(tmp_path, str(stranger)))
     said = _refused_at_start(argv, tmp_path)
     assert "refused the connection" in said and "certificate verify failed" in said, said[-3000:]
 
