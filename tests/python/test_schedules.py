@@ -392,13 +392,20 @@ async def overlap_and_closing(client: Client) -> dict[str, object]:
     await eventually(
         handle.describe, lambda d: len(d.info.running_actions) == 1, what="the first start"
     )
-    for _ in range(2):
-        await handle.trigger(overlap=ScheduleOverlapPolicy.BUFFER_ONE)
-    # Temporal takes patches in the background: wait until both were seen.
+    # Temporal takes patches in the background: each trigger is waited for before the next.
+    await handle.trigger(overlap=ScheduleOverlapPolicy.BUFFER_ONE)
+    await eventually(
+        handle.describe,
+        lambda d: d.raw_description.info.buffer_size == 1,
+        timeout=60,
+        what="the second trigger buffered",
+    )
+    await handle.trigger(overlap=ScheduleOverlapPolicy.BUFFER_ONE)
     described = await eventually(
         handle.describe,
-        lambda d: d.info.num_actions_skipped_overlap + d.raw_description.info.buffer_size == 2,
-        what="two more triggers taken",
+        lambda d: d.info.num_actions_skipped_overlap == 1,
+        timeout=60,
+        what="the third trigger skipped",
     )
     seen["while running"] = (
         described.info.num_actions,
