@@ -49,10 +49,16 @@ fn main() {
             "Reply<Vec<cairn_engine::proto::HistoryEvent>>",
         ))
         .method(method(
-            "runs",
-            "Runs",
-            "Partition",
-            "Reply<Vec<cairn_engine::MutableState>>",
+            "visibility_page",
+            "VisibilityPage",
+            "VisibilityPage",
+            "Reply<cairn_visibility::Page>",
+        ))
+        .method(method(
+            "visibility_count",
+            "VisibilityCount",
+            "VisibilityCount",
+            "Reply<cairn_visibility::Counts>",
         ))
         .method(method(
             "deliver",

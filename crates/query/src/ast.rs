@@ -13,7 +13,7 @@ use crate::field::Field;
 use crate::value::Value;
 
 /// A boolean filter over one record.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Expr {
     /// True when every operand is; the parser flattens `a AND b AND c` into one list of at
     /// least two operands.
@@ -56,7 +56,7 @@ pub enum Expr {
 }
 
 /// A binary comparison operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum CompareOp {
     Eq,
     Ne,
@@ -93,14 +93,14 @@ impl CompareOp {
 }
 
 /// One `ORDER BY` key, on a field whose type can be sorted.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct OrderBy {
     pub field: Field,
     pub direction: Direction,
 }
 
 /// The direction of an `ORDER BY` key; `Asc` when the query does not say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub enum Direction {
     #[default]
     Asc,

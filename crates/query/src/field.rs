@@ -4,7 +4,7 @@ use std::fmt;
 
 /// A search attribute: one of Temporal's system attributes, or a namespace's custom attribute.
 /// Names are case-sensitive, as in Temporal.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Field {
     WorkflowId,
     WorkflowType,
@@ -24,7 +24,7 @@ pub enum Field {
 
 /// The Temporal indexed value type of a search attribute, which decides the literals and
 /// operators it accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ValueType {
     /// Exact-match strings; ordered byte-wise. `ExecutionStatus` is a keyword whose values are
     /// status names.

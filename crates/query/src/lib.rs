@@ -69,7 +69,7 @@ pub use time::{TimeError, format_rfc3339, parse_rfc3339};
 pub use value::Value;
 
 /// A parsed visibility query.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Query {
     /// The filter; `None` matches every record.
     pub filter: Option<Expr>,

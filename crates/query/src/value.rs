@@ -6,7 +6,7 @@ use crate::status::ExecutionStatus;
 
 /// A search attribute value. Records return `Null` for an attribute they do not have, such as
 /// the `CloseTime` of a running workflow; a parsed query never contains `Null` or `List`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Value {
     Null,
     /// A `Keyword` or `Text` value.

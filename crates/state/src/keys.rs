@@ -5,7 +5,10 @@
 //!             (key: the item's event ID BE, a signal's request ID, or nothing)
 //! event:      p | 2 | ns | wf | run | id BE  -> HistoryEvent (protobuf)
 //! current:    p | 3 | ns | wf                -> run ID
-//! checkpoint: p | 0                          -> next offset BE | epoch BE | state format (8)
+//! checkpoint: p | 0                          -> next offset BE | epoch BE | store format (8)
+//! row:        p | 4 | ns | wf | run          -> visibility row (see `visibility`)
+//! index:      p | 5 | entry                  -> nothing
+//! count:      p | 6 | count key              -> i64 BE
 //! ```
 //! Each string component is `len (u16 BE) | bytes`.
 
@@ -18,6 +21,9 @@ pub enum Table {
     Run = 1,
     Event = 2,
     Current = 3,
+    Row = 4,
+    Index = 5,
+    Count = 6,
 }
 
 pub fn table_prefix(partition: PartitionId, table: Table) -> Vec<u8> {
@@ -100,5 +106,26 @@ pub fn current(partition: PartitionId, workflow: &WorkflowKey) -> Vec<u8> {
     let mut key = table_prefix(partition, Table::Current);
     push_str(&mut key, &workflow.namespace_id);
     push_str(&mut key, &workflow.workflow_id);
+    key
+}
+
+pub fn row(partition: PartitionId, run: &RunKey) -> Vec<u8> {
+    let mut key = table_prefix(partition, Table::Row);
+    push_str(&mut key, &run.namespace_id);
+    push_str(&mut key, &run.workflow_id);
+    push_str(&mut key, &run.run_id);
+    key
+}
+
+/// An entry of the visibility index, or the prefix of a range of them.
+pub fn index_entry(partition: PartitionId, entry: &[u8]) -> Vec<u8> {
+    let mut key = table_prefix(partition, Table::Index);
+    key.extend_from_slice(entry);
+    key
+}
+
+pub fn count(partition: PartitionId, count_key: &[u8]) -> Vec<u8> {
+    let mut key = table_prefix(partition, Table::Count);
+    key.extend_from_slice(count_key);
     key
 }

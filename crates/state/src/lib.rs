@@ -9,6 +9,7 @@
 //! are length-prefixed so no ID can run into the next.
 
 mod keys;
+mod visibility;
 
 use std::{path::Path, sync::Arc};
 
@@ -83,8 +84,10 @@ impl StateDb {
         checkpoint: Checkpoint,
     ) -> Result<(), StateError> {
         let mut batch = WriteBatch::default();
+        let mut visible = visibility::Staged::default();
         for transition in transitions {
             let run = &transition.run;
+            self.stage_visibility(&mut batch, &mut visible, partition, transition)?;
             if transition.deleted {
                 batch.delete_range(keys::run(partition, run), keys::run_end(partition, run));
                 batch.delete_range(
@@ -124,6 +127,7 @@ impl StateDb {
                 batch.put(keys::event(partition, run, event.event_id), &event.data);
             }
         }
+        self.stage_counts(&mut batch, visible, partition)?;
         batch.put(keys::checkpoint(partition), checkpoint_value(checkpoint));
         self.db.write(batch)?;
         Ok(())
@@ -309,18 +313,30 @@ pub struct Export {
     pub entries: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-/// Offset, epoch and the mutable state's format: 24 bytes.
+/// The layout of what the store keeps of a partition beyond the state's own sections (the
+/// visibility index): raised when it changes, so older caches and snapshots are rebuilt.
+const STORE_LAYOUT: &[u8] = b"visibility/1";
+
+/// The format of a partition's cache: the mutable state's format and the store's layout.
+/// A checkpoint or a snapshot in another format is not read.
+pub fn store_format() -> [u8; 8] {
+    let mut described = cairn_schemas::state_format().to_vec();
+    described.extend_from_slice(STORE_LAYOUT);
+    xxhash_rust::xxh3::xxh3_64(&described).to_be_bytes()
+}
+
+/// Offset, epoch and the store's format: 24 bytes.
 fn checkpoint_value(checkpoint: Checkpoint) -> Vec<u8> {
     let mut value = Vec::with_capacity(24);
     value.extend_from_slice(&checkpoint.next_offset.to_be_bytes());
     value.extend_from_slice(&checkpoint.epoch.to_be_bytes());
-    value.extend_from_slice(&cairn_schemas::state_format());
+    value.extend_from_slice(&store_format());
     value
 }
 
-/// A checkpoint in the current state format; `None` for any other.
+/// A checkpoint in the current store format; `None` for any other.
 fn parse_checkpoint(value: &[u8]) -> Option<Checkpoint> {
-    if value.len() != 24 || value[16..] != cairn_schemas::state_format() {
+    if value.len() != 24 || value[16..] != store_format() {
         return None;
     }
     let next_offset = i64::from_be_bytes(value[..8].try_into().ok()?);

@@ -111,9 +111,22 @@ impl history_server::History for HistoryPeer {
             .await
     }
 
-    async fn runs(&self, request: Request<wire::Partition>) -> Answer<Vec<MutableState>> {
-        let wire::Partition(partition) = request.into_inner();
-        self.answer(partition, self.history.runs(partition)).await
+    async fn visibility_page(
+        &self,
+        request: Request<wire::VisibilityPage>,
+    ) -> Answer<cairn_visibility::Page> {
+        let r = request.into_inner();
+        self.answer(r.partition, self.history.visibility_page(r.partition, r.request))
+            .await
+    }
+
+    async fn visibility_count(
+        &self,
+        request: Request<wire::VisibilityCount>,
+    ) -> Answer<cairn_visibility::Counts> {
+        let r = request.into_inner();
+        self.answer(r.partition, self.history.visibility_count(r.partition, r.request))
+            .await
     }
 
     async fn deliver(&self, request: Request<wire::Transfer>) -> Answer<TransferOutcome> {

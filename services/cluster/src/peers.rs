@@ -166,9 +166,28 @@ impl Peers for RemotePeers {
         .await
     }
 
-    async fn runs(&self, partition: PartitionId) -> Result<Vec<MutableState>, HistoryError> {
-        self.call(partition, true, |mut client| async move {
-            client.runs(wire::Partition(partition)).await
+    async fn visibility_page(
+        &self,
+        partition: PartitionId,
+        request: cairn_visibility::PageRequest,
+    ) -> Result<cairn_visibility::Page, HistoryError> {
+        let request = wire::VisibilityPage { partition, request };
+        self.call(partition, true, |mut client| {
+            let request = request.clone();
+            async move { client.visibility_page(request).await }
+        })
+        .await
+    }
+
+    async fn visibility_count(
+        &self,
+        partition: PartitionId,
+        request: cairn_visibility::CountRequest,
+    ) -> Result<cairn_visibility::Counts, HistoryError> {
+        let request = wire::VisibilityCount { partition, request };
+        self.call(partition, true, |mut client| {
+            let request = request.clone();
+            async move { client.visibility_count(request).await }
         })
         .await
     }

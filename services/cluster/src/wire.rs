@@ -41,6 +41,20 @@ pub struct EventsRequest {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Partition(pub PartitionId);
 
+/// A partition's part of a listing page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VisibilityPage {
+    pub partition: PartitionId,
+    pub request: cairn_visibility::PageRequest,
+}
+
+/// A partition's counts of a query's matches.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VisibilityCount {
+    pub partition: PartitionId,
+    pub request: cairn_visibility::CountRequest,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AddTasks {
     /// The matching partition every task belongs to, which the receiver must own.

@@ -30,37 +30,43 @@ pub fn execution(state: &MutableState) -> WorkflowExecution {
 }
 
 pub fn execution_info(state: &MutableState) -> WorkflowExecutionInfo {
+    row_info(&cairn_visibility::Row::of(state))
+}
+
+/// A run's visibility row as List returns it.
+pub fn row_info(row: &cairn_visibility::Row) -> WorkflowExecutionInfo {
+    let execution = WorkflowExecution {
+        workflow_id: row.workflow_id.clone(),
+        run_id: row.run_id.clone(),
+    };
     WorkflowExecutionInfo {
-        execution: Some(execution(state)),
+        execution: Some(execution.clone()),
         r#type: Some(WorkflowType {
-            name: state.workflow_type.clone(),
+            name: row.workflow_type.clone(),
         }),
-        start_time: Some(time::timestamp(state.start_time)),
-        close_time: state.close_time.map(time::timestamp),
-        status: state.status.to_proto(),
-        history_length: state.next_event_id - 1,
-        execution_time: Some(time::timestamp(state.execution_time)),
-        memo: decode_opt(&state.memo),
-        search_attributes: decode_opt(&state.search_attributes),
-        task_queue: state.task_queue.clone(),
-        history_size_bytes: state.history_size_bytes,
-        first_run_id: state.first_run_id.clone(),
-        parent_namespace_id: state
-            .parent
-            .as_ref()
-            .map(|p| p.run.namespace_id.clone())
-            .unwrap_or_default(),
-        parent_execution: state.parent.as_ref().map(|p| WorkflowExecution {
-            workflow_id: p.run.workflow_id.clone(),
-            run_id: p.run.run_id.clone(),
+        start_time: Some(time::timestamp(row.start_time)),
+        close_time: row.close_time.map(time::timestamp),
+        status: row.status,
+        history_length: row.history_length,
+        execution_time: Some(time::timestamp(row.execution_time)),
+        memo: decode_opt(&row.memo),
+        search_attributes: decode_opt(&row.search_attributes),
+        task_queue: row.task_queue.clone(),
+        history_size_bytes: row.history_size_bytes,
+        first_run_id: row.first_run_id.clone(),
+        parent_namespace_id: row.parent_namespace_id.clone(),
+        parent_execution: (!row.parent_workflow_id.is_empty()).then(|| WorkflowExecution {
+            workflow_id: row.parent_workflow_id.clone(),
+            run_id: row.parent_run_id.clone(),
         }),
         // A run without a parent is its own root, as Temporal reports it.
-        root_execution: Some(match &state.root {
-            Some(root) => WorkflowExecution {
-                workflow_id: root.workflow_id.clone(),
-                run_id: root.run_id.clone(),
-            },
-            None => execution(state),
+        root_execution: Some(if row.root_workflow_id.is_empty() {
+            execution
+        } else {
+            WorkflowExecution {
+                workflow_id: row.root_workflow_id.clone(),
+                run_id: row.root_run_id.clone(),
+            }
         }),
         ..Default::default()
     }

@@ -465,17 +465,41 @@ impl Frontend {
         query: &str,
     ) -> Result<Vec<MutableState>, Status> {
         let query = parse_query(namespace, query)?;
-        let mut found: Vec<MutableState> = self
-            .all_runs()
-            .await?
-            .into_iter()
-            .filter(|s| {
-                s.run.namespace_id == namespace.id
-                    && s.is_open()
-                    && s.schedule.is_some()
-                    && query.matches(&ScheduleRecord(s))
-            })
-            .collect();
+        // The runs holding schedules are the scheduler division of the visibility index.
+        let open = cairn_query::parse("ExecutionStatus = 'Running'").expect("a valid query");
+        let mut rows = Vec::new();
+        let mut after = None;
+        loop {
+            let (page, next) = self
+                .list_rows(
+                    &namespace.id,
+                    &open,
+                    vec![cairn_visibility::keys::Division::Schedulers],
+                    after,
+                    DEFAULT_PAGE_SIZE,
+                )
+                .await?;
+            rows.extend(page);
+            match next {
+                Some(cursor) => after = Some(cursor),
+                None => break,
+            }
+        }
+        let mut found = Vec::with_capacity(rows.len());
+        for row in rows {
+            // Deleted since it was listed: not a schedule any more.
+            let state = match self.history.describe(row.run()).await {
+                Ok(state) => state,
+                Err(cairn_history::HistoryError::Engine(cairn_engine::EngineError::NotFound(_))) => {
+                    continue;
+                }
+                Err(error) => return Err(crate::error::status(error)),
+            };
+            if state.is_open() && state.schedule.is_some() && query.matches(&ScheduleRecord(&state))
+            {
+                found.push(state);
+            }
+        }
         found.sort_by(|a, b| {
             b.start_time
                 .cmp(&a.start_time)

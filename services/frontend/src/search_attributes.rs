@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use cairn_query::{Value, ValueType};
-use temporalio_protos::protos::temporal::api::common::v1::{Payload, SearchAttributes};
+use cairn_query::ValueType;
+use temporalio_protos::protos::temporal::api::common::v1::SearchAttributes;
 use tonic::Status;
 
 use crate::namespaces::Namespace;
@@ -144,7 +144,7 @@ pub fn validate(
                 namespace.name
             )));
         };
-        if decode(payload, *value_type).is_err() {
+        if decode(payload, *value_type).is_none() {
             return Err(Status::invalid_argument(format!(
                 "invalid value for search attribute {name} of type {value_type}: {}",
                 String::from_utf8_lossy(&payload.data)
@@ -170,58 +170,13 @@ pub fn typed(namespace: &Namespace, attributes: &mut Option<SearchAttributes>) {
     }
 }
 
-/// A search attribute's value as a query sees it: the payload's JSON read as `value_type`.
-/// An empty payload (how workflows unset an attribute) is `Null`.
-pub fn decode(payload: &Payload, value_type: ValueType) -> Result<Value, ()> {
-    if payload.data.is_empty() {
-        return Ok(Value::Null);
-    }
-    let json: serde_json::Value = serde_json::from_slice(&payload.data).map_err(|_| ())?;
-    let text = |json: &serde_json::Value| json.as_str().map(str::to_string);
-    // As Temporal reads them, a single-valued attribute may come as a list: an empty one
-    // unsets it, one of a single value is that value.
-    let json = match (value_type, json) {
-        (ValueType::KeywordList, json) => json,
-        (_, serde_json::Value::Array(items)) if items.is_empty() => serde_json::Value::Null,
-        (_, serde_json::Value::Array(mut items)) if items.len() == 1 => items.remove(0),
-        (_, json) => json,
-    };
-    Ok(match (value_type, &json) {
-        (_, serde_json::Value::Null) => Value::Null,
-        (ValueType::Keyword | ValueType::Text, json) => Value::String(text(json).ok_or(())?),
-        (ValueType::Int, json) => Value::Int(json.as_i64().ok_or(())?),
-        (ValueType::Double, json) => Value::Float(json.as_f64().ok_or(())?),
-        (ValueType::Bool, json) => Value::Bool(json.as_bool().ok_or(())?),
-        (ValueType::Datetime, json) => {
-            let text = text(json).ok_or(())?;
-            Value::Time(cairn_query::parse_rfc3339(&text).map_err(|_| ())?)
-        }
-        // A single keyword counts as a list of one, as Temporal reads it.
-        (ValueType::KeywordList, serde_json::Value::Array(items)) => Value::List(
-            items
-                .iter()
-                .map(|item| text(item).ok_or(()))
-                .collect::<Result<_, _>>()?,
-        ),
-        (ValueType::KeywordList, json) => Value::List(vec![text(json).ok_or(())?]),
-    })
-}
-
-/// A run's value of a custom attribute, `Null` when it has none.
-pub fn value_of(encoded: &[u8], name: &str, value_type: ValueType) -> Value {
-    use prost::Message;
-    let Ok(attributes) = SearchAttributes::decode(encoded) else {
-        return Value::Null;
-    };
-    attributes
-        .indexed_fields
-        .get(name)
-        .and_then(|payload| decode(payload, value_type).ok())
-        .unwrap_or(Value::Null)
-}
+pub use cairn_visibility::attributes::{decode, value_of};
 
 #[cfg(test)]
 mod tests {
+    use cairn_query::Value;
+    use temporalio_protos::protos::temporal::api::common::v1::Payload;
+
     use super::*;
 
     fn json(text: &str) -> Payload {
@@ -234,32 +189,32 @@ mod tests {
 
     #[test]
     fn values_decode_by_their_type() {
-        assert_eq!(decode(&json("7"), ValueType::Int), Ok(Value::Int(7)));
-        assert_eq!(decode(&json("\"x\""), ValueType::Int), Err(()));
+        assert_eq!(decode(&json("7"), ValueType::Int), Some(Value::Int(7)));
+        assert_eq!(decode(&json("\"x\""), ValueType::Int), None);
         assert_eq!(
             decode(&json("1.5"), ValueType::Double),
-            Ok(Value::Float(1.5))
+            Some(Value::Float(1.5))
         );
         assert_eq!(
             decode(&json("true"), ValueType::Bool),
-            Ok(Value::Bool(true))
+            Some(Value::Bool(true))
         );
         assert_eq!(
             decode(&json("[\"a\",\"b\"]"), ValueType::KeywordList),
-            Ok(Value::List(vec!["a".into(), "b".into()]))
+            Some(Value::List(vec!["a".into(), "b".into()]))
         );
         assert_eq!(
             decode(&json("\"2024-01-02T03:04:05Z\""), ValueType::Datetime),
-            Ok(Value::Time(1_704_164_645_000_000_000))
+            Some(Value::Time(1_704_164_645_000_000_000))
         );
-        assert_eq!(decode(&json(""), ValueType::Keyword), Ok(Value::Null));
+        assert_eq!(decode(&json(""), ValueType::Keyword), Some(Value::Null));
         assert_eq!(
             decode(&json("[\"one\"]"), ValueType::Keyword),
-            Ok(Value::String("one".into())),
+            Some(Value::String("one".into())),
             "a list of one value reads as that value"
         );
-        assert_eq!(decode(&json("[]"), ValueType::Int), Ok(Value::Null));
-        assert_eq!(decode(&json("[1, 2]"), ValueType::Int), Err(()));
+        assert_eq!(decode(&json("[]"), ValueType::Int), Some(Value::Null));
+        assert_eq!(decode(&json("[1, 2]"), ValueType::Int), None);
     }
 
     #[test]

@@ -1,5 +1,13 @@
-//! ListWorkflowExecutions and CountWorkflowExecutions.
+//! ListWorkflowExecutions and CountWorkflowExecutions: each partition's visibility index is
+//! asked in parallel (its owner, in a cluster), and the answers merged. A page token is a
+//! cursor, the place of the last run returned, so paging is stable while runs change.
 
+use cairn_query::Query;
+use cairn_visibility::{
+    CountRequest, Counts, Cursor, PageRequest, Row,
+    keys::Division,
+    page,
+};
 use temporalio_protos::protos::temporal::api::workflowservice::v1::{self as ws};
 use temporalio_protos::protos::temporal::api::{
     common::v1::Payload, workflowservice::v1::count_workflow_executions_response::AggregationGroup,
@@ -17,37 +25,30 @@ pub(crate) async fn list_workflow_executions(
     let r = request.into_inner();
     let namespace = frontend.namespace(&r.namespace)?;
     let query = visibility::parse(&namespace, &r.query)?;
-    let runs = frontend.all_runs().await?;
-    let selected = visibility::select(&query, &namespace.id, runs);
-    let offset: usize = if r.next_page_token.is_empty() {
-        0
-    } else {
-        std::str::from_utf8(&r.next_page_token)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| Status::invalid_argument("Invalid NextPageToken."))?
-    };
-    let page_size = if r.page_size > 0 {
-        r.page_size as usize
-    } else {
-        DEFAULT_PAGE_SIZE
-    };
-    let end = (offset + page_size).min(selected.len());
-    let executions = selected
-        .get(offset..end)
-        .unwrap_or_default()
-        .iter()
-        .map(convert::execution_info)
-        .collect();
-    let next_page_token = if end < selected.len() {
-        end.to_string().into_bytes()
-    } else {
-        Vec::new()
-    };
+    let after = page_token(&r.next_page_token, &query)?;
+    // As Temporal: a page size that is not positive, or above the largest, is the largest.
+    let page_size = usize::try_from(r.page_size)
+        .ok()
+        .filter(|size| (1..=DEFAULT_PAGE_SIZE).contains(size))
+        .unwrap_or(DEFAULT_PAGE_SIZE);
+    let divisions = cairn_visibility::plan::divisions(&query).to_vec();
+    let (rows, next) = frontend
+        .list_rows(&namespace.id, &query, divisions, after, page_size)
+        .await?;
     Ok(Response::new(ws::ListWorkflowExecutionsResponse {
-        executions,
-        next_page_token,
+        executions: rows.iter().map(convert::row_info).collect(),
+        next_page_token: next.map(|cursor| cursor.to_token()).unwrap_or_default(),
     }))
+}
+
+/// The cursor a page token holds; an empty token starts from the top.
+fn page_token(token: &[u8], query: &Query) -> Result<Option<Cursor>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    Cursor::from_token(token, query)
+        .map(Some)
+        .ok_or_else(|| Status::invalid_argument("Invalid NextPageToken."))
 }
 
 pub(crate) async fn count_workflow_executions(
@@ -57,27 +58,23 @@ pub(crate) async fn count_workflow_executions(
     let r = request.into_inner();
     let namespace = frontend.namespace(&r.namespace)?;
     let query = visibility::parse(&namespace, &r.query)?;
-    let runs = frontend.all_runs().await?;
-    let selected = visibility::select(&query, &namespace.id, runs);
-    let count = selected.len() as i64;
+    let divisions = cairn_visibility::plan::divisions(&query).to_vec();
+    let counts = frontend.count_rows(&namespace.id, &query, divisions).await?;
     // The query language admits one grouping: `GROUP BY ExecutionStatus`.
     let groups = if query.group_by.is_empty() {
         Vec::new()
     } else {
-        let mut by_status = std::collections::BTreeMap::new();
-        for state in &selected {
-            *by_status.entry(state.status.to_proto()).or_insert(0_i64) += 1;
-        }
-        by_status
-            .into_iter()
-            .map(|(status, count)| AggregationGroup {
+        counts
+            .by_status
+            .iter()
+            .map(|(&status, &count)| AggregationGroup {
                 group_values: vec![json_string(status_name(status))],
                 count,
             })
             .collect()
     };
     Ok(Response::new(ws::CountWorkflowExecutionsResponse {
-        count,
+        count: counts.total,
         groups,
     }))
 }
@@ -98,11 +95,54 @@ fn json_string(value: &str) -> Payload {
 }
 
 impl Frontend {
-    pub(crate) async fn all_runs(&self) -> Result<Vec<cairn_engine::MutableState>, Status> {
-        let mut runs = Vec::new();
-        for partition in 0..self.history.partitions() {
-            runs.extend(self.history.runs(partition).await.map_err(status)?);
+    /// One page of the runs a query matches, after `after`, and the cursor after the page
+    /// when more follow: every partition's first `limit`, merged.
+    pub(crate) async fn list_rows(
+        &self,
+        namespace_id: &str,
+        query: &Query,
+        divisions: Vec<Division>,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<(Vec<Row>, Option<Cursor>), Status> {
+        let asks = (0..self.history.partitions()).map(|partition| {
+            let request = PageRequest {
+                namespace_id: namespace_id.to_string(),
+                query: query.clone(),
+                divisions: divisions.clone(),
+                after: after.clone(),
+                limit,
+            };
+            self.history.visibility_page(partition, request)
+        });
+        let pages = futures::future::try_join_all(asks)
+            .await
+            .map_err(status)?;
+        Ok(page::merge(query, pages, limit))
+    }
+
+    /// How many runs a query matches, summed over every partition.
+    pub(crate) async fn count_rows(
+        &self,
+        namespace_id: &str,
+        query: &Query,
+        divisions: Vec<Division>,
+    ) -> Result<Counts, Status> {
+        let asks = (0..self.history.partitions()).map(|partition| {
+            let request = CountRequest {
+                namespace_id: namespace_id.to_string(),
+                query: query.clone(),
+                divisions: divisions.clone(),
+            };
+            self.history.visibility_count(partition, request)
+        });
+        let mut total = Counts::default();
+        for counts in futures::future::try_join_all(asks)
+            .await
+            .map_err(status)?
+        {
+            total.merge(counts);
         }
-        Ok(runs)
+        Ok(total)
     }
 }

@@ -22,6 +22,7 @@ use std::{collections::HashMap, sync::RwLock};
 
 use cairn_log::{KafkaConfig, LogProducer, LogReader};
 use cairn_state::StateDb;
+use cairn_visibility::{CountRequest, Counts, Page, PageRequest};
 use futures::FutureExt;
 use prost::Message;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -1035,13 +1036,36 @@ impl History {
         .await
     }
 
-    /// Every run stored in a partition (for visibility).
-    pub async fn runs(&self, partition: PartitionId) -> Result<Vec<MutableState>, HistoryError> {
+    /// This node's cache of the partitions it owns.
+    pub(crate) fn db(&self) -> &StateDb {
+        &self.inner.db
+    }
+
+    /// A partition's part of a listing page (see `cairn_visibility::page`), read from its
+    /// visibility index.
+    pub async fn visibility_page(
+        &self,
+        partition: PartitionId,
+        request: PageRequest,
+    ) -> Result<Page, HistoryError> {
         if let Some(peers) = self.remote(partition) {
-            return peers.runs(partition).await;
+            return peers.visibility_page(partition, request).await;
         }
         let db = self.inner.db.clone();
-        blocking(move || Ok(db.runs(partition)?)).await
+        blocking(move || Ok(db.visibility_page(partition, &request)?)).await
+    }
+
+    /// How many runs of a partition a query matches, from its visibility index.
+    pub async fn visibility_count(
+        &self,
+        partition: PartitionId,
+        request: CountRequest,
+    ) -> Result<Counts, HistoryError> {
+        if let Some(peers) = self.remote(partition) {
+            return peers.visibility_count(partition, request).await;
+        }
+        let db = self.inner.db.clone();
+        blocking(move || Ok(db.visibility_count(partition, &request)?)).await
     }
 }
 

@@ -41,8 +41,19 @@ pub trait Peers: Send + Sync + 'static {
         to: i64,
     ) -> Result<Vec<HistoryEvent>, HistoryError>;
 
-    /// Every run stored in a partition.
-    async fn runs(&self, partition: PartitionId) -> Result<Vec<MutableState>, HistoryError>;
+    /// A partition's part of a listing page (see `History::visibility_page`).
+    async fn visibility_page(
+        &self,
+        partition: PartitionId,
+        request: cairn_visibility::PageRequest,
+    ) -> Result<cairn_visibility::Page, HistoryError>;
+
+    /// A partition's counts of a query's matches (see `History::visibility_count`).
+    async fn visibility_count(
+        &self,
+        partition: PartitionId,
+        request: cairn_visibility::CountRequest,
+    ) -> Result<cairn_visibility::Counts, HistoryError>;
 
     /// Applies a transfer to the workflow it acts on (see `History::deliver`).
     async fn deliver(&self, transfer: Transfer) -> Result<TransferOutcome, HistoryError>;

@@ -5,11 +5,14 @@
 
 use std::{sync::Arc, time::Duration};
 
-use cairn_engine::{PartitionId, RunKey, retention::expired};
+use cairn_engine::{PartitionId, RunKey};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::{History, HistoryError};
+
+/// Most runs one sweep of a partition deletes; the next sweep goes on.
+const MAX_SWEEP: usize = 10_000;
 
 /// A namespace's retention in nanoseconds, by namespace ID; `None` keeps its runs.
 pub type RetentionOf = Arc<dyn Fn(&str) -> Option<i64> + Send + Sync>;
@@ -52,13 +55,18 @@ impl History {
         retention: &RetentionOf,
     ) -> Result<usize, HistoryError> {
         let now = self.now();
-        let candidates: Vec<RunKey> = self
-            .runs(partition)
-            .await?
-            .into_iter()
-            .filter(|state| expired(state, retention(&state.run.namespace_id), now))
-            .map(|state| state.run)
-            .collect();
+        let db = self.db().clone();
+        let cutoffs = Arc::clone(retention);
+        // The visibility index lists closed runs by close time: only the expired are read.
+        let candidates: Vec<RunKey> = tokio::task::spawn_blocking(move || {
+            db.closed_before(
+                partition,
+                &|namespace_id| cutoffs(namespace_id).map(|kept| now.saturating_sub(kept)),
+                MAX_SWEEP,
+            )
+        })
+        .await
+        .expect("visibility reads do not panic")?;
         if candidates.is_empty() {
             return Ok(0);
         }

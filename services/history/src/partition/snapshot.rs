@@ -67,7 +67,7 @@ pub async fn latest(
     } else {
         return Ok(None);
     };
-    if !last.last || last.state_format != cairn_schemas::state_format() {
+    if !last.last || last.state_format != cairn_state::store_format() {
         return Ok(None);
     }
     let first_offset = if last.first_offset < 0 {
@@ -238,7 +238,7 @@ pub async fn write(
             partition: partition as i32,
             as_of_offset: export.checkpoint.next_offset,
             epoch: export.checkpoint.epoch,
-            state_format: cairn_schemas::state_format().to_vec(),
+            state_format: cairn_state::store_format().to_vec(),
             chunk: i32::try_from(index).unwrap_or(i32::MAX),
             last: index + 1 == count,
             first_offset,
