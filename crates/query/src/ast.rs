@@ -100,7 +100,9 @@ pub struct OrderBy {
 }
 
 /// The direction of an `ORDER BY` key; `Asc` when the query does not say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub enum Direction {
     #[default]
     Asc,

@@ -4,7 +4,9 @@ use std::fmt;
 
 /// A workflow execution status, numbered as in Temporal's `WorkflowExecutionStatus` proto
 /// enum. `UNSPECIFIED` (0) is deliberately absent: no execution is ever in that state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum ExecutionStatus {
     Running,
     Completed,

@@ -17,7 +17,7 @@ use cairn_engine::{PartitionId, RunKey, sections::SectionKind};
 use cairn_query::{Field, Query};
 use cairn_schemas::Transition;
 use cairn_visibility::{
-    Counts, CountRequest, Page, PageRequest, Row,
+    CountRequest, Counts, Page, PageRequest, Row,
     keys::{self as index, Division},
     page::is_after,
     plan,
@@ -99,7 +99,11 @@ impl StateDb {
             batch.put(keys::index_entry(partition, entry), []);
         }
         let count_of = |row: &Row| {
-            index::count_key(&row.namespace_id, Division::of(row), index::status_byte(row.status))
+            index::count_key(
+                &row.namespace_id,
+                Division::of(row),
+                index::status_byte(row.status),
+            )
         };
         if let Some(row) = &before {
             *staged.counts.entry(count_of(row)).or_default() -= 1;
@@ -245,7 +249,9 @@ impl StateDb {
         let mut counts = Counts::default();
         if plan.exact && status_only(&request.query) {
             for prefix in &plan.prefixes {
-                let Some(status) = prefix.status else { continue };
+                let Some(status) = prefix.status else {
+                    continue;
+                };
                 for &division in &request.divisions {
                     let key = keys::count(
                         partition,
@@ -354,10 +360,11 @@ impl StateDb {
 
 /// Whether a filter names the status and nothing else.
 fn status_only(query: &Query) -> bool {
-    query
-        .filter
-        .as_ref()
-        .is_none_or(|f| f.fields().iter().all(|field| *field == Field::ExecutionStatus))
+    query.filter.as_ref().is_none_or(|f| {
+        f.fields()
+            .iter()
+            .all(|field| *field == Field::ExecutionStatus)
+    })
 }
 
 fn read_count(bytes: &[u8]) -> i64 {
@@ -365,7 +372,9 @@ fn read_count(bytes: &[u8]) -> i64 {
 }
 
 fn decode_row(bytes: &[u8]) -> Result<Row, StateError> {
-    Row::decode(bytes).map_err(|_| StateError::Malformed { table: "visibility" })
+    Row::decode(bytes).map_err(|_| StateError::Malformed {
+        table: "visibility",
+    })
 }
 
 /// Reads rows from one consistent snapshot.
@@ -379,7 +388,9 @@ impl Reader<'_> {
     /// The row an order key names.
     fn row_at(&self, order: &[u8]) -> Result<Option<Row>, StateError> {
         let Some((workflow_id, run_id)) = index::run_of_order_key(order) else {
-            return Err(StateError::Malformed { table: "visibility" });
+            return Err(StateError::Malformed {
+                table: "visibility",
+            });
         };
         let run = RunKey {
             namespace_id: self.namespace_id.to_string(),

@@ -31,12 +31,9 @@ pub fn decode(payload: &Payload, value_type: ValueType) -> Option<Value> {
             Value::Time(cairn_query::parse_rfc3339(&text).ok()?)
         }
         // A single keyword counts as a list of one, as Temporal reads it.
-        (ValueType::KeywordList, serde_json::Value::Array(items)) => Value::List(
-            items
-                .iter()
-                .map(text)
-                .collect::<Option<_>>()?,
-        ),
+        (ValueType::KeywordList, serde_json::Value::Array(items)) => {
+            Value::List(items.iter().map(text).collect::<Option<_>>()?)
+        }
         (ValueType::KeywordList, json) => Value::List(vec![text(json)?]),
     })
 }

@@ -19,7 +19,7 @@ pub mod plan;
 mod record;
 mod row;
 
-pub use page::{Counts, CountRequest, Cursor, Page, PageRequest};
+pub use page::{CountRequest, Counts, Cursor, Page, PageRequest};
 pub use plan::Plan;
 pub use record::{NAMESPACE_DIVISION, SCHEDULER_DIVISION, names_division};
 pub use row::Row;

@@ -118,7 +118,9 @@ pub fn plan(namespace_id: &str, query: &Query, divisions: &[Division]) -> Plan {
         for &division in divisions {
             for value in values {
                 let mut key = match field {
-                    Field::WorkflowId => keys::kind_prefix(namespace_id, division, Kind::WorkflowId),
+                    Field::WorkflowId => {
+                        keys::kind_prefix(namespace_id, division, Kind::WorkflowId)
+                    }
                     Field::WorkflowType => keys::kind_prefix(namespace_id, division, Kind::Type),
                     Field::TaskQueue => keys::kind_prefix(namespace_id, division, Kind::Queue),
                     _ => keys::kind_prefix(namespace_id, division, Kind::Attribute),

@@ -2,10 +2,7 @@
 //! mutable state. Rows are derived from the state sections a transition changes, stored
 //! beside the state in the same batch, and are what List returns and Count counts.
 
-use cairn_engine::{
-    MutableState, RunKey,
-    sections::Section,
-};
+use cairn_engine::{MutableState, RunKey, sections::Section};
 use serde::{Deserialize, Serialize};
 
 /// One run's visibility record. Encoded with protobuf in the store (compact, and new fields
@@ -117,11 +114,23 @@ impl Row {
         self.history_size_bytes = state.history_size_bytes;
         self.first_run_id.clone_from(&state.first_run_id);
         let parent = state.parent.as_ref();
-        self.parent_namespace_id = parent.map(|p| p.run.namespace_id.clone()).unwrap_or_default();
-        self.parent_workflow_id = parent.map(|p| p.run.workflow_id.clone()).unwrap_or_default();
+        self.parent_namespace_id = parent
+            .map(|p| p.run.namespace_id.clone())
+            .unwrap_or_default();
+        self.parent_workflow_id = parent
+            .map(|p| p.run.workflow_id.clone())
+            .unwrap_or_default();
         self.parent_run_id = parent.map(|p| p.run.run_id.clone()).unwrap_or_default();
-        self.root_workflow_id = state.root.as_ref().map(|r| r.workflow_id.clone()).unwrap_or_default();
-        self.root_run_id = state.root.as_ref().map(|r| r.run_id.clone()).unwrap_or_default();
+        self.root_workflow_id = state
+            .root
+            .as_ref()
+            .map(|r| r.workflow_id.clone())
+            .unwrap_or_default();
+        self.root_run_id = state
+            .root
+            .as_ref()
+            .map(|r| r.run_id.clone())
+            .unwrap_or_default();
     }
 
     fn set_schedule(&mut self, schedule: Option<&cairn_engine::schedule::ScheduleState>) {

@@ -116,8 +116,11 @@ impl history_server::History for HistoryPeer {
         request: Request<wire::VisibilityPage>,
     ) -> Answer<cairn_visibility::Page> {
         let r = request.into_inner();
-        self.answer(r.partition, self.history.visibility_page(r.partition, r.request))
-            .await
+        self.answer(
+            r.partition,
+            self.history.visibility_page(r.partition, r.request),
+        )
+        .await
     }
 
     async fn visibility_count(
@@ -125,8 +128,11 @@ impl history_server::History for HistoryPeer {
         request: Request<wire::VisibilityCount>,
     ) -> Answer<cairn_visibility::Counts> {
         let r = request.into_inner();
-        self.answer(r.partition, self.history.visibility_count(r.partition, r.request))
-            .await
+        self.answer(
+            r.partition,
+            self.history.visibility_count(r.partition, r.request),
+        )
+        .await
     }
 
     async fn deliver(&self, request: Request<wire::Transfer>) -> Answer<TransferOutcome> {

@@ -326,7 +326,7 @@ impl Node {
                 .max_encoding_message_size(usize::MAX),
             )
             .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(internal_listener),
+                crate::metrics::no_delay(internal_listener),
                 stop.clone().cancelled_owned(),
             );
         servers.push(supervise("internal-api", stops_node(), internal));

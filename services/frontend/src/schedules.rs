@@ -490,7 +490,9 @@ impl Frontend {
             // Deleted since it was listed: not a schedule any more.
             let state = match self.history.describe(row.run()).await {
                 Ok(state) => state,
-                Err(cairn_history::HistoryError::Engine(cairn_engine::EngineError::NotFound(_))) => {
+                Err(cairn_history::HistoryError::Engine(cairn_engine::EngineError::NotFound(
+                    _,
+                ))) => {
                     continue;
                 }
                 Err(error) => return Err(crate::error::status(error)),

@@ -3,11 +3,7 @@
 //! cursor, the place of the last run returned, so paging is stable while runs change.
 
 use cairn_query::Query;
-use cairn_visibility::{
-    CountRequest, Counts, Cursor, PageRequest, Row,
-    keys::Division,
-    page,
-};
+use cairn_visibility::{CountRequest, Counts, Cursor, PageRequest, Row, keys::Division, page};
 use temporalio_protos::protos::temporal::api::workflowservice::v1::{self as ws};
 use temporalio_protos::protos::temporal::api::{
     common::v1::Payload, workflowservice::v1::count_workflow_executions_response::AggregationGroup,
@@ -59,7 +55,9 @@ pub(crate) async fn count_workflow_executions(
     let namespace = frontend.namespace(&r.namespace)?;
     let query = visibility::parse(&namespace, &r.query)?;
     let divisions = cairn_visibility::plan::divisions(&query).to_vec();
-    let counts = frontend.count_rows(&namespace.id, &query, divisions).await?;
+    let counts = frontend
+        .count_rows(&namespace.id, &query, divisions)
+        .await?;
     // The query language admits one grouping: `GROUP BY ExecutionStatus`.
     let groups = if query.group_by.is_empty() {
         Vec::new()
@@ -115,9 +113,7 @@ impl Frontend {
             };
             self.history.visibility_page(partition, request)
         });
-        let pages = futures::future::try_join_all(asks)
-            .await
-            .map_err(status)?;
+        let pages = futures::future::try_join_all(asks).await.map_err(status)?;
         Ok(page::merge(query, pages, limit))
     }
 
@@ -137,10 +133,7 @@ impl Frontend {
             self.history.visibility_count(partition, request)
         });
         let mut total = Counts::default();
-        for counts in futures::future::try_join_all(asks)
-            .await
-            .map_err(status)?
-        {
+        for counts in futures::future::try_join_all(asks).await.map_err(status)? {
             total.merge(counts);
         }
         Ok(total)

@@ -111,7 +111,11 @@ async fn rebuilt_holds_each_once(
             query: cairn_query::Query::default(),
             divisions: vec![cairn_visibility::keys::Division::Workflows],
         };
-        runs += rebuilt.visibility_count(partition, every_run).await.unwrap().total;
+        runs += rebuilt
+            .visibility_count(partition, every_run)
+            .await
+            .unwrap()
+            .total;
     }
     assert_eq!(
         runs,

@@ -15,8 +15,8 @@ use cairn_engine::{
 use cairn_query::{Query, ValueType};
 use cairn_schemas::Transition;
 use cairn_visibility::{CountRequest, Counts, Cursor, PageRequest, Row, keys::Division, page};
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 
 use crate::{Checkpoint, StateDb};
 
@@ -331,8 +331,15 @@ fn a_cursor_pages_through_changes_without_skipping_or_repeating_an_unchanged_run
             namespace: 0,
         };
         let state = state_of(&spec);
-        db.apply(0, &[transition(None, &state)], Checkpoint { next_offset: i, epoch: 1 })
-            .unwrap();
+        db.apply(
+            0,
+            &[transition(None, &state)],
+            Checkpoint {
+                next_offset: i,
+                epoch: 1,
+            },
+        )
+        .unwrap();
         states.push(state);
     }
     let query = parse("");
@@ -353,8 +360,15 @@ fn a_cursor_pages_through_changes_without_skipping_or_repeating_an_unchanged_run
             namespace: 0,
         };
         let state = state_of(&spec);
-        db.apply(0, &[transition(None, &state)], Checkpoint { next_offset: i, epoch: 1 })
-            .unwrap();
+        db.apply(
+            0,
+            &[transition(None, &state)],
+            Checkpoint {
+                next_offset: i,
+                epoch: 1,
+            },
+        )
+        .unwrap();
         changed.insert(spec.workflow_id);
     }
     for i in [4, 13, 20] {
@@ -362,15 +376,30 @@ fn a_cursor_pages_through_changes_without_skipping_or_repeating_an_unchanged_run
         let mut after = before.clone();
         after.status = ExecutionStatus::Completed;
         after.close_time = Some(5_000 + i as i64);
-        db.apply(0, &[transition(Some(&before), &after)], Checkpoint { next_offset: 50, epoch: 1 })
-            .unwrap();
+        db.apply(
+            0,
+            &[transition(Some(&before), &after)],
+            Checkpoint {
+                next_offset: 50,
+                epoch: 1,
+            },
+        )
+        .unwrap();
         changed.insert(before.run.workflow_id.clone());
     }
     let gone = states[25].run.clone();
     db.apply(
         0,
-        &[Transition { run: gone.clone(), events: vec![], changes: vec![], deleted: true }],
-        Checkpoint { next_offset: 51, epoch: 1 },
+        &[Transition {
+            run: gone.clone(),
+            events: vec![],
+            changes: vec![],
+            deleted: true,
+        }],
+        Checkpoint {
+            next_offset: 51,
+            epoch: 1,
+        },
     )
     .unwrap();
     changed.insert(gone.workflow_id.clone());
@@ -429,8 +458,15 @@ fn closed_runs_past_their_retention_are_found_by_close_time() {
             closed: (i % 2 == 0).then_some(((i % 3) as usize, 100 * (i + 1))),
             namespace: (i % 4 == 0) as usize,
         };
-        db.apply(0, &[transition(None, &state_of(&spec))], Checkpoint { next_offset: i, epoch: 1 })
-            .unwrap();
+        db.apply(
+            0,
+            &[transition(None, &state_of(&spec))],
+            Checkpoint {
+                next_offset: i,
+                epoch: 1,
+            },
+        )
+        .unwrap();
     }
     // ns-0 keeps runs for 1000 after they close, ns-1 keeps them for ever; now is 1500.
     let found = db

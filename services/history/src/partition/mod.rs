@@ -346,18 +346,19 @@ impl Partition {
 
     fn load_open_runs(&mut self) -> Result<(), HistoryError> {
         let mut transfers = Vec::new();
-        for state in self.db.runs(self.id)? {
+        let (timers, cache) = (&mut self.timers, &mut self.cache);
+        self.db.each_run(self.id, |state| {
             // Closed runs may still owe other workflows something.
             transfers.extend(cairn_engine::transfer::pending(&state));
             if !state.is_open() {
-                continue;
+                return;
             }
-            self.timers.schedule_run(&state);
-            self.cache
+            timers.schedule_run(&state);
+            cache
                 .current
                 .insert(state.run.workflow(), state.run.run_id.clone());
-            self.cache.runs.insert(state.run.clone(), state);
-        }
+            cache.runs.insert(state.run.clone(), state);
+        })?;
         self.dispatch_pending();
         self.commit(Committed {
             transfers,
