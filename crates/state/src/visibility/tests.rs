@@ -402,7 +402,7 @@ fn a_cursor_pages_through_changes_without_skipping_or_repeating_an_unchanged_run
         },
     )
     .unwrap();
-    changed.insert(gone.workflow_id.clone());
+    changed.insert(gone.workflow_id);
     let mut after = cursor;
     while let Some(cursor) = after {
         let (rows, next) = paged_once(&db, &query, Some(cursor), 10);
