@@ -329,6 +329,41 @@ impl StateDb {
         Ok(found)
     }
 
+    /// Hands the state of every open run of the partition to `visit`, one at a time: the
+    /// runs the visibility index lists as running, not every run stored.
+    pub fn each_open_run(
+        &self,
+        partition: PartitionId,
+        mut visit: impl FnMut(cairn_engine::MutableState),
+    ) -> Result<(), StateError> {
+        let snapshot = self.db.snapshot();
+        let running = index::status_byte(cairn_engine::ExecutionStatus::Running.to_proto());
+        for (namespace_id, division, status) in self.counted(&snapshot, partition)? {
+            if status != running {
+                continue;
+            }
+            let mut prefix = index::kind_prefix(&namespace_id, division, index::Kind::Status);
+            prefix.push(status);
+            let mut scan = Scan::new(&snapshot, partition, &prefix, None);
+            while let Some(order) = scan.next() {
+                let Some((workflow_id, run_id)) = index::run_of_order_key(&order) else {
+                    return Err(StateError::Malformed {
+                        table: "visibility",
+                    });
+                };
+                let run = RunKey {
+                    namespace_id: namespace_id.clone(),
+                    workflow_id: workflow_id.to_string(),
+                    run_id: run_id.to_string(),
+                };
+                if let Some(state) = self.run(partition, &run)? {
+                    visit(state);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Every (namespace, division, status) the partition counts runs in.
     fn counted(
         &self,

@@ -150,6 +150,7 @@ async fn serve(
         topics: cairn_cluster::TopicNames::new(&args.topic_prefix)?,
         replication_factor: None,
         snapshot_interval: cairn_cluster::DEFAULT_SNAPSHOT_INTERVAL,
+        cached_runs: args.cached_runs,
     })
     .await?;
     let failure = node.failure();

@@ -99,6 +99,10 @@ pub struct DevArgs {
     /// History partitions of a new cluster (16 when not given).
     #[arg(long)]
     pub partitions: Option<u32>,
+    /// Most open runs each history partition keeps in memory; the rest are read from
+    /// RocksDB when needed.
+    #[arg(long, default_value_t = cairn_history::DEFAULT_CACHED_RUNS, env = "CAIRN_CACHED_RUNS")]
+    pub cached_runs: usize,
     /// Port of `/metrics` (Prometheus); 0 (the default) picks a free one.
     #[arg(long, default_value_t = 0)]
     pub metrics_port: u16,
@@ -172,6 +176,10 @@ pub struct StartArgs {
     /// History partitions of a new cluster (fixed from then on).
     #[arg(long)]
     pub partitions: Option<u32>,
+    /// Most open runs each history partition keeps in memory (default 4096); the rest are
+    /// read from RocksDB when needed.
+    #[arg(long)]
+    pub cached_runs: Option<usize>,
     /// How long a silent node keeps its partitions, e.g. `6s`.
     #[arg(long)]
     pub session_timeout: Option<humantime::Duration>,

@@ -51,6 +51,8 @@ pub struct ServerConfig {
     /// history topic must keep three of these.
     #[serde(with = "humantime_serde")]
     pub snapshot_interval: Duration,
+    /// Most open runs each history partition keeps in memory.
+    pub cached_runs: usize,
     /// Public API calls served per second (frontend role).
     pub rps: u32,
     /// Calls served per second for each namespace, by the node that serves them.
@@ -79,6 +81,7 @@ impl Default for ServerConfig {
             topic_prefix: cairn_cluster::DEFAULT_TOPIC_PREFIX.into(),
             replication_factor: None,
             snapshot_interval: cairn_cluster::DEFAULT_SNAPSHOT_INTERVAL,
+            cached_runs: cairn_history::DEFAULT_CACHED_RUNS,
             rps: cairn_cluster::rate_limit::DEFAULT_RPS,
             namespace_rps: cairn_frontend::DEFAULT_NAMESPACE_RPS,
             dynamic_config: BTreeMap::new(),
@@ -119,6 +122,8 @@ struct FlagOverrides {
     replication_factor: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none", with = "humantime_serde")]
     snapshot_interval: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cached_runs: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rps: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,6 +167,7 @@ pub fn load(args: &StartArgs) -> anyhow::Result<ServerConfig> {
         topic_prefix: args.topic_prefix.clone(),
         replication_factor: args.replication_factor,
         snapshot_interval: args.snapshot_interval.map(Duration::from),
+        cached_runs: args.cached_runs,
         rps: args.rps,
         namespace_rps: args.namespace_rps,
         dynamic_config: args
@@ -258,6 +264,7 @@ pub fn run(config: ServerConfig) -> anyhow::Result<()> {
             topics: cairn_cluster::TopicNames::new(&config.topic_prefix)?,
             replication_factor: config.replication_factor,
             snapshot_interval: config.snapshot_interval,
+            cached_runs: config.cached_runs,
         })
         .await?;
         if let Some(address) = node.frontend_address {

@@ -130,6 +130,8 @@ pub struct NodeConfig {
     /// The longest time between two snapshots of a history partition this node owns, when
     /// it changed; the history topic must keep three of these.
     pub snapshot_interval: Duration,
+    /// Most open runs each history partition keeps in memory.
+    pub cached_runs: usize,
 }
 
 /// A running node.
@@ -240,6 +242,7 @@ impl Node {
                 }),
                 limits: config.limits,
                 max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
+                cached_runs: config.cached_runs,
             },
             db,
             Arc::new(tasks.clone()),

@@ -90,6 +90,7 @@ async fn run(workflows: usize, signals: usize, snapshot_every: u64) {
         snapshots: snapshots.clone(),
         limits: Default::default(),
         max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
+        cached_runs: cairn_history::DEFAULT_CACHED_RUNS,
     };
     let dir = tempfile::tempdir().expect("a temporary directory");
     let clock = Arc::new(SystemClock);

@@ -58,7 +58,12 @@ pub struct HistoryConfig {
     /// fragments. Keep it below the history topic's `max.message.bytes` (and the producer's
     /// `message.max.bytes`).
     pub max_record_bytes: usize,
+    /// Most open runs each partition keeps in memory; the rest are read from RocksDB.
+    pub cached_runs: usize,
 }
+
+/// Open runs a partition keeps in memory unless configured.
+pub const DEFAULT_CACHED_RUNS: usize = 4096;
 
 /// Below Kafka's default `max.message.bytes` (1 MiB) with room for the batch's framing.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 900 * 1024;
@@ -233,6 +238,7 @@ impl History {
             limits: self.inner.config.limits,
             max_record_bytes: self.inner.config.max_record_bytes,
             appended: Arc::clone(&self.inner.appended),
+            cached_runs: self.inner.config.cached_runs,
         })
         .await?;
         let epoch = partition.epoch();

@@ -29,7 +29,9 @@ use cairn_engine::TaskRef;
 pub use cairn_engine::schedule::create::NewSchedule;
 pub use cairn_engine::start::Started;
 pub use error::HistoryError;
-pub use handle::{ActivityTarget, Appended, DEFAULT_MAX_RECORD_BYTES, History, HistoryConfig};
+pub use handle::{
+    ActivityTarget, Appended, DEFAULT_CACHED_RUNS, DEFAULT_MAX_RECORD_BYTES, History, HistoryConfig,
+};
 pub use partition::SnapshotConfig;
 pub use peers::Peers;
 pub use poll::{StartedActivityTask, StartedWorkflowTask};

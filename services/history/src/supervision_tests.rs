@@ -32,6 +32,7 @@ async fn a_partition_loop_that_panics_stops_its_node_and_gives_up_the_partition(
             snapshots: None,
             limits: Default::default(),
             max_record_bytes: crate::DEFAULT_MAX_RECORD_BYTES,
+            cached_runs: crate::DEFAULT_CACHED_RUNS,
         },
         StateDb::open(dir.path()).unwrap(),
         Arc::new(NoTasks),

@@ -39,6 +39,7 @@ async fn node(kafka: &TestKafka, topic: &str, dir: &std::path::Path, name: &str)
         snapshots: None,
         limits: Default::default(),
         max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
+        cached_runs: cairn_history::DEFAULT_CACHED_RUNS,
     };
     History::start(
         config,

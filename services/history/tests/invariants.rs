@@ -48,6 +48,9 @@ async fn node_with_snapshots(
         snapshots: snapshots.cloned(),
         limits: Default::default(),
         max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
+        // One open run in memory: every other is read back from RocksDB, as on a node with
+        // more open runs than its cache holds.
+        cached_runs: 1,
     };
     let db = StateDb::open(&dir.join(name)).unwrap();
     History::start(
@@ -397,6 +400,7 @@ async fn a_log_missing_records_is_refused_rather_than_rebuilt_without_them() {
         snapshots: None,
         limits: Default::default(),
         max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
+        cached_runs: cairn_history::DEFAULT_CACHED_RUNS,
     };
     let refused = History::start(
         config,

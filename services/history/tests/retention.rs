@@ -82,6 +82,7 @@ async fn closed_runs_go_once_their_retention_has_passed() {
         snapshots: None,
         limits: Default::default(),
         max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
+        cached_runs: cairn_history::DEFAULT_CACHED_RUNS,
     };
     let db = StateDb::open(dir.path()).unwrap();
     let history = History::start(

@@ -122,6 +122,8 @@ pub struct PartitionParts {
     pub max_record_bytes: usize,
     /// Counts what the partition appends.
     pub(crate) appended: Arc<crate::handle::Appended>,
+    /// Most open runs kept in memory.
+    pub cached_runs: usize,
 }
 
 impl Partition {
@@ -186,7 +188,7 @@ impl Partition {
             producer: parts.producer,
             stream,
             reader: Arc::clone(&parts.reader),
-            cache: Cache::default(),
+            cache: Cache::new(parts.cached_runs),
             timers: TimerWheel::default(),
             clock: parts.clock,
             effects: parts.effects,
@@ -346,7 +348,11 @@ impl Partition {
 
     fn load_open_runs(&mut self) -> Result<(), HistoryError> {
         let mut transfers = Vec::new();
+        let mut tasks = Vec::new();
+        let now = self.clock.now();
         let (timers, cache) = (&mut self.timers, &mut self.cache);
+        // One pass over the stored runs; only as many open runs as the cache holds stay in
+        // memory.
         self.db.each_run(self.id, |state| {
             // Closed runs may still owe other workflows something.
             transfers.extend(cairn_engine::transfer::pending(&state));
@@ -354,12 +360,12 @@ impl Partition {
                 return;
             }
             timers.schedule_run(&state);
-            cache
-                .current
-                .insert(state.run.workflow(), state.run.run_id.clone());
-            cache.runs.insert(state.run.clone(), state);
+            tasks.extend(state.pending_tasks(now));
+            cache.set_current(&state.run);
+            cache.put(state);
+            cache.trim();
         })?;
-        self.dispatch_pending();
+        self.hand_over(tasks);
         self.commit(Committed {
             transfers,
             ..Committed::default()
@@ -367,15 +373,18 @@ impl Partition {
         Ok(())
     }
 
-    /// Hands every pending task of the open runs to matching.
-    fn dispatch_pending(&self) {
+    /// Hands every pending task of the open runs to matching: the runs in memory are those
+    /// RocksDB holds, between rounds, so they are read from there.
+    fn dispatch_pending(&self) -> Result<(), HistoryError> {
         let now = self.clock.now();
-        let tasks: Vec<_> = self
-            .cache
-            .runs
-            .values()
-            .flat_map(|state| state.pending_tasks(now))
-            .collect();
+        let mut tasks = Vec::new();
+        self.db
+            .each_open_run(self.id, |state| tasks.extend(state.pending_tasks(now)))?;
+        self.hand_over(tasks);
+        Ok(())
+    }
+
+    fn hand_over(&self, tasks: Vec<cairn_engine::TaskRef>) {
         if !tasks.is_empty() {
             debug!(
                 partition = self.id,
@@ -409,11 +418,12 @@ impl Partition {
         self.serve(requests, stop).await;
         // Whoever waits here for a change of this partition's runs (a long poll) must learn
         // that the changes now happen elsewhere, and look again.
+        // (Those whose runs left the cache are not told; their long polls end at their own
+        // deadline and look again.)
         let open: Vec<_> = self
             .cache
-            .runs
-            .keys()
-            .map(cairn_engine::RunKey::workflow)
+            .runs()
+            .map(|state| state.run.workflow())
             .collect();
         self.commit(Committed {
             changed: open,
@@ -444,7 +454,9 @@ impl Partition {
                     if changed.is_err() {
                         return;
                     }
-                    self.dispatch_pending();
+                    if let Err(error) = self.dispatch_pending() {
+                        warn!(partition = self.id, error = %cairn_runtime::report(&error), "pending tasks could not be read to hand over again");
+                    }
                     continue;
                 }
             }
@@ -614,11 +626,9 @@ impl Partition {
                 self.appended.transitions.fetch_add(1, Ordering::Relaxed);
                 touched.push(state.run.clone());
                 if starts_run(&changes) {
-                    self.cache
-                        .current
-                        .insert(state.run.workflow(), state.run.run_id.clone());
+                    self.cache.set_current(&state.run);
                 }
-                self.cache.runs.insert(state.run.clone(), state);
+                self.cache.put(state);
             }
             let record = HistoryRecord {
                 epoch: self.epoch,
@@ -657,10 +667,7 @@ impl Partition {
             self.update_endings.record(&run, ended);
         }
         for run in deleted {
-            self.cache.runs.remove(&run);
-            if self.cache.current.get(&run.workflow()) == Some(&run.run_id) {
-                self.cache.current.remove(&run.workflow());
-            }
+            self.cache.remove(&run);
         }
         for respond in responders {
             respond(None);
@@ -671,14 +678,16 @@ impl Partition {
         }
         let mut transfers = Vec::new();
         for run in touched {
-            if let Some(state) = self.cache.runs.get(&run) {
+            if let Some(state) = self.cache.get(&run) {
                 transfers.extend(cairn_engine::transfer::pending(state));
                 if !state.is_open() {
                     // Closed runs are served from RocksDB; keep the cache to open ones.
-                    self.cache.runs.remove(&run);
+                    self.cache.forget_state(&run);
                 }
             }
         }
+        // Everything held is durable now.
+        self.cache.trim();
         self.commit(Committed {
             tasks,
             transfers,
@@ -833,7 +842,7 @@ impl Partition {
     /// After a batch with an unknown outcome: drop in-memory state and rebuild it from the
     /// log, which holds whatever of the batch was written.
     async fn recover(&mut self) -> Result<(), HistoryError> {
-        self.cache = Cache::default();
+        self.cache.clear();
         self.timers.clear();
         tokio::time::sleep(Duration::from_millis(100)).await;
         // Everything up to the end of the log, including our own records if they landed.

@@ -2,23 +2,90 @@
 //! Staged transitions reach the partition's cache and the log only if the whole request
 //! succeeds.
 
-use std::{borrow::Cow, collections::HashMap};
+use std::borrow::Cow;
 
 use cairn_engine::{
     Changes, EngineError, MutableState, PartitionId, RunKey, WorkflowKey, events::Tx,
     limits::Limits, proto::HistoryEvent, sections,
 };
 use cairn_state::StateDb;
+use lru::LruCache;
 use prost::Message;
 
 use crate::HistoryError;
 
-/// In-memory state of an owned partition: every run touched since it was loaded, including
-/// the effects of appends still in flight.
-#[derive(Default)]
+/// The open runs of an owned partition that are kept in memory, most recently written first,
+/// and the current run of their workflows. It includes the effects of appends still in
+/// flight, so a round may hold more than `capacity`; [`Cache::trim`] lets the least recently
+/// written go once everything held is durable, and they are read from RocksDB when needed.
 pub struct Cache {
-    pub runs: HashMap<RunKey, MutableState>,
-    pub current: HashMap<WorkflowKey, String>,
+    runs: LruCache<RunKey, MutableState>,
+    current: LruCache<WorkflowKey, String>,
+    capacity: usize,
+}
+
+impl Cache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            runs: LruCache::unbounded(),
+            current: LruCache::unbounded(),
+            capacity,
+        }
+    }
+
+    pub fn get(&self, run: &RunKey) -> Option<&MutableState> {
+        self.runs.peek(run)
+    }
+
+    pub fn current(&self, workflow: &WorkflowKey) -> Option<&String> {
+        self.current.peek(workflow)
+    }
+
+    /// Holds a run's newest state; it becomes the most recently written.
+    pub fn put(&mut self, state: MutableState) {
+        self.runs.put(state.run.clone(), state);
+    }
+
+    /// Makes a run its workflow's current run.
+    pub fn set_current(&mut self, run: &RunKey) {
+        self.current.put(run.workflow(), run.run_id.clone());
+    }
+
+    /// Forgets a deleted run, and its workflow's current run if it was that.
+    pub fn remove(&mut self, run: &RunKey) {
+        let workflow = run.workflow();
+        if self.current.peek(&workflow) == Some(&run.run_id) {
+            self.current.pop(&workflow);
+        }
+        self.runs.pop(run);
+    }
+
+    /// Forgets a run's state, keeping its workflow's current run (a run that closed).
+    pub fn forget_state(&mut self, run: &RunKey) {
+        self.runs.pop(run);
+    }
+
+    /// The runs held, in no particular order.
+    pub fn runs(&self) -> impl Iterator<Item = &MutableState> {
+        self.runs.iter().map(|(_, state)| state)
+    }
+
+    /// Lets the least recently written runs go down to the capacity. Only when every run
+    /// held is durable: what goes is then read back from RocksDB as it was.
+    pub fn trim(&mut self) {
+        while self.runs.len() > self.capacity {
+            self.runs.pop_lru();
+        }
+        while self.current.len() > self.capacity {
+            self.current.pop_lru();
+        }
+    }
+
+    /// Forgets everything (before the partition is rebuilt from the log).
+    pub fn clear(&mut self) {
+        self.runs.clear();
+        self.current.clear();
+    }
 }
 
 /// A run's transition as a request staged it.
@@ -64,7 +131,7 @@ impl<'a> Work<'a> {
             let sections = if changes.deleted {
                 Vec::new()
             } else {
-                let before = match self.cache.runs.get(&state.run) {
+                let before = match self.cache.get(&state.run) {
                     Some(before) => Some(Cow::Borrowed(before)),
                     None => self.db.run(self.partition, &state.run)?.map(Cow::Owned),
                 };
@@ -98,7 +165,7 @@ impl<'a> Work<'a> {
         if let Some((state, _)) = self.staged.iter().rev().find(|(s, _)| &s.run == run) {
             return Ok(Some(Cow::Borrowed(state)));
         }
-        if let Some(state) = self.cache.runs.get(run) {
+        if let Some(state) = self.cache.get(run) {
             return Ok(Some(Cow::Borrowed(state)));
         }
         Ok(self.db.run(self.partition, run)?.map(Cow::Owned))
@@ -117,7 +184,7 @@ impl<'a> Work<'a> {
         {
             return Ok(Some(state.clone()));
         }
-        let run_id = match self.cache.current.get(workflow) {
+        let run_id = match self.cache.current(workflow) {
             Some(run_id) => Some(run_id.clone()),
             None => self.db.current_run(self.partition, workflow)?,
         };
