@@ -9,6 +9,7 @@
 //! row:        p | 4 | ns | wf | run          -> visibility row (see `visibility`)
 //! index:      p | 5 | entry                  -> nothing
 //! count:      p | 6 | count key              -> i64 BE
+//! obligation: p | 7 | ns | wf | run | mark   -> nothing (see `obligations`)
 //! ```
 //! Each string component is `len (u16 BE) | bytes`.
 
@@ -24,6 +25,7 @@ pub enum Table {
     Row = 4,
     Index = 5,
     Count = 6,
+    Obligation = 7,
 }
 
 pub fn table_prefix(partition: PartitionId, table: Table) -> Vec<u8> {
@@ -128,4 +130,38 @@ pub fn count(partition: PartitionId, count_key: &[u8]) -> Vec<u8> {
     let mut key = table_prefix(partition, Table::Count);
     key.extend_from_slice(count_key);
     key
+}
+
+/// A mark on a run in the obligations table.
+pub fn obligation(partition: PartitionId, run: &RunKey, mark: &[u8]) -> Vec<u8> {
+    let mut key = table_prefix(partition, Table::Obligation);
+    push_str(&mut key, &run.namespace_id);
+    push_str(&mut key, &run.workflow_id);
+    push_str(&mut key, &run.run_id);
+    key.extend_from_slice(mark);
+    key
+}
+
+/// The run named at the start of `bytes` (three length-prefixed strings); what follows is
+/// ignored.
+pub fn parse_run(bytes: &[u8]) -> Option<RunKey> {
+    let mut at = 0;
+    let mut parts = Vec::with_capacity(3);
+    for _ in 0..3 {
+        let len = usize::from(u16::from_be_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
+        parts.push(
+            std::str::from_utf8(bytes.get(at + 2..at + 2 + len)?)
+                .ok()?
+                .to_string(),
+        );
+        at += 2 + len;
+    }
+    let run_id = parts.pop()?;
+    let workflow_id = parts.pop()?;
+    let namespace_id = parts.pop()?;
+    Some(RunKey {
+        namespace_id,
+        workflow_id,
+        run_id,
+    })
 }

@@ -9,6 +9,7 @@
 //! are length-prefixed so no ID can run into the next.
 
 mod keys;
+mod obligations;
 mod visibility;
 
 use std::{path::Path, sync::Arc};
@@ -88,6 +89,12 @@ impl StateDb {
         for transition in transitions {
             let run = &transition.run;
             self.stage_visibility(&mut batch, &mut visible, partition, transition)?;
+            Self::stage_obligations(
+                &mut batch,
+                partition,
+                transition,
+                visible.notify_parent(run),
+            );
             if transition.deleted {
                 batch.delete_range(keys::run(partition, run), keys::run_end(partition, run));
                 batch.delete_range(
@@ -193,7 +200,7 @@ impl StateDb {
     }
 
     /// Hands every run of the partition to `visit`, one at a time, in key order.
-    pub fn each_run(
+    fn each_run(
         &self,
         partition: PartitionId,
         mut visit: impl FnMut(MutableState),

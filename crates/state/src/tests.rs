@@ -14,7 +14,7 @@ fn started(workflow_id: &str) -> Transition {
 }
 
 /// A new run's first transition, and the state it creates.
-fn started_with_state(workflow_id: &str) -> (Transition, MutableState) {
+pub(crate) fn started_with_state(workflow_id: &str) -> (Transition, MutableState) {
     let run = RunKey {
         namespace_id: "ns".into(),
         workflow_id: workflow_id.into(),

@@ -34,6 +34,16 @@ pub(crate) struct Staged {
     counts: HashMap<Vec<u8>, i64>,
 }
 
+impl Staged {
+    /// A run's `notify_parent` as the batch left it, when the batch changed its row.
+    pub(crate) fn notify_parent(&self, run: &RunKey) -> Option<bool> {
+        match self.rows.get(run) {
+            Some(Some(row)) => Some(row.notify_parent),
+            _ => None,
+        }
+    }
+}
+
 impl StateDb {
     /// Adds to `batch` what the transition changes in the partition's visibility.
     pub(crate) fn stage_visibility(

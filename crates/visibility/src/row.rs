@@ -58,6 +58,10 @@ pub struct Row {
     /// For a run holding a schedule: whether the schedule is paused.
     #[prost(bool, optional, tag = "21")]
     pub schedule_paused: Option<bool>,
+    /// The run closed and its parent (or the schedule that started it) has not been told
+    /// yet. Not shown; it lets a new owner find the runs that still owe a message.
+    #[prost(bool, tag = "22")]
+    pub notify_parent: bool,
 }
 
 impl Row {
@@ -113,6 +117,7 @@ impl Row {
         self.history_length = state.next_event_id - 1;
         self.history_size_bytes = state.history_size_bytes;
         self.first_run_id.clone_from(&state.first_run_id);
+        self.notify_parent = state.notify_parent;
         let parent = state.parent.as_ref();
         self.parent_namespace_id = parent
             .map(|p| p.run.namespace_id.clone())

@@ -351,20 +351,24 @@ impl Partition {
         let mut tasks = Vec::new();
         let now = self.clock.now();
         let (timers, cache) = (&mut self.timers, &mut self.cache);
-        // One pass over the stored runs; only as many open runs as the cache holds stay in
-        // memory.
-        self.db.each_run(self.id, |state| {
-            // Closed runs may still owe other workflows something.
+        // The open runs, as the visibility index lists them; only as many as the cache holds
+        // stay in memory.
+        self.db.each_open_run(self.id, |state| {
             transfers.extend(cairn_engine::transfer::pending(&state));
-            if !state.is_open() {
-                return;
-            }
             timers.schedule_run(&state);
             tasks.extend(state.pending_tasks(now));
             cache.set_current(&state.run);
             cache.put(state);
             cache.trim();
         })?;
+        // Closed runs that may still owe other workflows a message.
+        for run in self.db.owing_runs(self.id)? {
+            if let Some(state) = self.db.run(self.id, &run)?
+                && !state.is_open()
+            {
+                transfers.extend(cairn_engine::transfer::pending(&state));
+            }
+        }
         self.hand_over(tasks);
         self.commit(Committed {
             transfers,
