@@ -151,7 +151,7 @@ mod tests {
         closed.status = ExecutionStatus::Completed;
         closed.notify_parent = true;
         apply(&db, &with_children, &closed);
-        assert_eq!(db.owing_runs(0).unwrap(), vec![parent.run.clone()]);
+        assert_eq!(db.owing_runs(0).unwrap(), vec![parent.run]);
 
         let mut done = closed.clone();
         done.children.clear();
