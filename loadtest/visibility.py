@@ -12,7 +12,10 @@ and half stay open. Then each call is timed, best of three:
 - reading 10,000 results in pages of 1,000;
 
 and the server's resident memory is read from /proc. The start rate is reported for the
-first and the last tenth of the starts. One JSON line per target.
+first and the last tenth of the starts. For Cairn, the server then stops and starts again on
+the same broker log and RocksDB directory, and the seconds from its start until every
+history partition was claimed (from its log) are reported, with a first page listed after
+it. One JSON line per target.
 
     CAIRN_PROFILE=release .venv/bin/python loadtest/visibility.py \\
         --targets cairn:1000000,temporal:20000
@@ -24,9 +27,11 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
+import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -149,6 +154,33 @@ async def measure(server: Server, count: int, concurrency: int) -> dict[str, obj
     return result
 
 
+OWNED = re.compile(r"^(\S+Z) .*partition owned")
+
+
+async def restart_claim(args: argparse.Namespace, extra: list[str]) -> dict[str, object]:
+    """Starts Cairn again on the same directories: seconds until every partition is owned,
+    and the first page after that."""
+    began = time.time()
+    server = Server("cairn", args.cairn_bin, args.temporal_bin, extra)
+    try:
+        await server.ready(deadline_s=1800)
+        log = Path(server.dir.name) / "server.log"
+        while True:
+            owned = [OWNED.match(line) for line in log.read_text().splitlines()]
+            stamps = [datetime.fromisoformat(m.group(1).replace("Z", "+00:00")).timestamp() for m in owned if m]
+            if len(stamps) >= 16:
+                break
+            await asyncio.sleep(0.5)
+        client = await Client.connect(server.address)
+        return {
+            "restart_all_partitions_owned_seconds": round(max(stamps) - began, 1),
+            "restart_first_page_ms": await best_of(3, lambda: first_page(client, "", 10)),
+            "restart_rss_mib": round(rss_mib(server.proc.pid)),
+        }
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--targets", default="cairn:100000,temporal:20000",
@@ -160,11 +192,21 @@ def main() -> None:
     args = parser.parse_args()
     for item in args.targets.split(","):
         target, count = item.split(":")
-        server = Server(target, args.cairn_bin, args.temporal_bin)
+        keep = tempfile.TemporaryDirectory(prefix="visibility-")
+        # Cairn's broker log and RocksDB cache outlive the process, for the restart.
+        extra = (
+            ["--db-filename", keep.name, "--log-level", "info"]
+            if target == "cairn"
+            else []
+        )
+        server = Server(target, args.cairn_bin, args.temporal_bin, extra)
         try:
             result = asyncio.run(measure(server, int(count), args.concurrency))
         finally:
             server.stop()
+        if target == "cairn":
+            result.update(asyncio.run(restart_claim(args, extra)))
+        keep.cleanup()
         print(json.dumps(result), flush=True)
 
 

@@ -120,8 +120,17 @@ class Cluster:
         node.process.proc.wait(10)
         node.process.close()
 
-    def restart(self, name: str) -> None:
-        self.start(self.nodes[name])
+    def restart(self, name: str, attempts: int = 5) -> None:
+        """Starts a stopped node again; as a process supervisor would, again if it exits
+        while starting (it refuses to start while Kafka cannot answer it, say while a
+        killed broker's partitions elect new leaders)."""
+        for attempt in range(attempts):
+            try:
+                self.start(self.nodes[name])
+                return
+            except Exception:
+                if attempt == attempts - 1:
+                    raise
 
     def freeze(self, name: str) -> None:
         """SIGSTOP: the process keeps its sockets and memory but does nothing."""

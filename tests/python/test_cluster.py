@@ -147,8 +147,15 @@ async def run_chaos(cluster: Cluster, workflows: int) -> Counter[str]:
                 await handle.signal(ChaosWorkflow.poke, token)
             return handle.id, await handle.result()
 
+        gathered = asyncio.ensure_future(asyncio.gather(*(one(n) for n in range(workflows))))
         try:
-            results = await asyncio.gather(*(one(n) for n in range(workflows)))
+            # A killer that fails (a node that would not come back) ends the run with its
+            # error, rather than leaving workflows waiting on a missing node.
+            done, _ = await asyncio.wait({gathered, killer}, return_when=asyncio.FIRST_COMPLETED)
+            if killer in done and not gathered.done():
+                gathered.cancel()
+                killer.result()
+            results = await gathered
         finally:
             stop.set()
             await killer

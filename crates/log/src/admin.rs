@@ -404,8 +404,8 @@ pub(crate) fn watermarks(
     })
 }
 
-/// Blocking: runs `attempt` with the time left until it succeeds or `timeout` has passed,
-/// then returns the last error. A query that fails at once (the leader just died or moved, a
+/// Blocking: runs `attempt` with the time left (at most [`MAX_ATTEMPT`]) until it succeeds
+/// or `timeout` has passed, then returns the last error. A query that fails at once (the leader just died or moved, a
 /// connection being replaced) is worth asking again within the caller's bound.
 pub(crate) fn retried<T>(
     timeout: Duration,
@@ -413,7 +413,10 @@ pub(crate) fn retried<T>(
 ) -> Result<T, KafkaError> {
     let deadline = Instant::now() + timeout;
     loop {
-        match attempt(deadline.saturating_duration_since(Instant::now())) {
+        // One attempt never takes the whole budget: one stuck on a broker that just died
+        // leaves time for another, once metadata names the partition's new leader.
+        let left = deadline.saturating_duration_since(Instant::now());
+        match attempt(left.min(MAX_ATTEMPT)) {
             Ok(value) => return Ok(value),
             Err(error) if Instant::now() + QUERY_RETRY >= deadline => return Err(error),
             Err(_) => std::thread::sleep(QUERY_RETRY), // backoff between attempts
@@ -423,6 +426,8 @@ pub(crate) fn retried<T>(
 
 /// The pause between two attempts of a retried query.
 const QUERY_RETRY: Duration = Duration::from_millis(100);
+/// The longest one attempt of a retried query may take.
+const MAX_ATTEMPT: Duration = Duration::from_secs(2);
 
 /// Blocking: reads the topic's metadata.
 fn fetch_partition_count(
