@@ -45,12 +45,17 @@ pub fn checkpoint(partition: PartitionId) -> Vec<u8> {
     table_prefix(partition, Table::Checkpoint)
 }
 
-pub fn run(partition: PartitionId, run: &RunKey) -> Vec<u8> {
-    let mut key = table_prefix(partition, Table::Run);
+/// A table's key prefix for one run: `p | table | ns | wf | run`.
+fn run_in(partition: PartitionId, table: Table, run: &RunKey) -> Vec<u8> {
+    let mut key = table_prefix(partition, table);
     push_str(&mut key, &run.namespace_id);
     push_str(&mut key, &run.workflow_id);
     push_str(&mut key, &run.run_id);
     key
+}
+
+pub fn run(partition: PartitionId, run: &RunKey) -> Vec<u8> {
+    run_in(partition, Table::Run, run)
 }
 
 /// The key of one section of a run's mutable state.
@@ -96,10 +101,7 @@ pub fn split_section(key: &[u8]) -> Option<(usize, SectionKind, &[u8])> {
 }
 
 pub fn event(partition: PartitionId, run: &RunKey, event_id: i64) -> Vec<u8> {
-    let mut key = table_prefix(partition, Table::Event);
-    push_str(&mut key, &run.namespace_id);
-    push_str(&mut key, &run.workflow_id);
-    push_str(&mut key, &run.run_id);
+    let mut key = run_in(partition, Table::Event, run);
     key.extend_from_slice(&event_id.to_be_bytes());
     key
 }
@@ -112,11 +114,7 @@ pub fn current(partition: PartitionId, workflow: &WorkflowKey) -> Vec<u8> {
 }
 
 pub fn row(partition: PartitionId, run: &RunKey) -> Vec<u8> {
-    let mut key = table_prefix(partition, Table::Row);
-    push_str(&mut key, &run.namespace_id);
-    push_str(&mut key, &run.workflow_id);
-    push_str(&mut key, &run.run_id);
-    key
+    run_in(partition, Table::Row, run)
 }
 
 /// An entry of the visibility index, or the prefix of a range of them.
@@ -134,10 +132,7 @@ pub fn count(partition: PartitionId, count_key: &[u8]) -> Vec<u8> {
 
 /// A mark on a run in the obligations table.
 pub fn obligation(partition: PartitionId, run: &RunKey, mark: &[u8]) -> Vec<u8> {
-    let mut key = table_prefix(partition, Table::Obligation);
-    push_str(&mut key, &run.namespace_id);
-    push_str(&mut key, &run.workflow_id);
-    push_str(&mut key, &run.run_id);
+    let mut key = run_in(partition, Table::Obligation, run);
     key.extend_from_slice(mark);
     key
 }

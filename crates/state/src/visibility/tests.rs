@@ -318,30 +318,29 @@ proptest! {
 fn a_cursor_pages_through_changes_without_skipping_or_repeating_an_unchanged_run() {
     let dir = tempfile::tempdir().unwrap();
     let db = StateDb::open(dir.path()).unwrap();
-    let mut states = Vec::new();
-    for i in 0..30 {
-        let spec = Spec {
+    // A run of ns-0 started at 1000 + i, first written at offset i.
+    let start = |i: i64, closed: Option<(usize, i64)>| {
+        let state = state_of(&Spec {
             workflow_id: format!("wf-{i}"),
             workflow_type: 0,
             queue: 0,
             start: 1_000 + i,
             tier: None,
             rank: None,
-            closed: (i % 3 == 0).then_some((0, 500 + i)),
+            closed,
             namespace: 0,
+        });
+        let checkpoint = Checkpoint {
+            next_offset: i,
+            epoch: 1,
         };
-        let state = state_of(&spec);
-        db.apply(
-            0,
-            &[transition(None, &state)],
-            Checkpoint {
-                next_offset: i,
-                epoch: 1,
-            },
-        )
-        .unwrap();
-        states.push(state);
-    }
+        db.apply(0, &[transition(None, &state)], checkpoint)
+            .unwrap();
+        state
+    };
+    let states: Vec<MutableState> = (0..30)
+        .map(|i| start(i, (i % 3 == 0).then_some((0, 500 + i))))
+        .collect();
     let query = parse("");
     let first = paged_once(&db, &query, None, 10);
     let (rows, cursor) = first;
@@ -349,27 +348,7 @@ fn a_cursor_pages_through_changes_without_skipping_or_repeating_an_unchanged_run
     // Meanwhile: new runs start (ahead of the cursor), some runs close, one is deleted.
     let mut changed = std::collections::HashSet::new();
     for i in 30..35 {
-        let spec = Spec {
-            workflow_id: format!("wf-{i}"),
-            workflow_type: 0,
-            queue: 0,
-            start: 1_000 + i,
-            tier: None,
-            rank: None,
-            closed: None,
-            namespace: 0,
-        };
-        let state = state_of(&spec);
-        db.apply(
-            0,
-            &[transition(None, &state)],
-            Checkpoint {
-                next_offset: i,
-                epoch: 1,
-            },
-        )
-        .unwrap();
-        changed.insert(spec.workflow_id);
+        changed.insert(start(i, None).run.workflow_id);
     }
     for i in [4, 13, 20] {
         let before = states[i].clone();
