@@ -37,16 +37,37 @@ pub enum Item {
 #[derive(Default)]
 pub struct Queue {
     backlog: VecDeque<Item>,
-    /// Identities of backlogged tasks, so a task dispatched twice waits once.
-    queued: HashSet<TaskRef>,
+    /// Identities of backlogged tasks (see [`identity`]), so a task dispatched twice waits
+    /// once.
+    queued: HashSet<u128>,
     pollers: VecDeque<oneshot::Sender<Item>>,
+}
+
+/// A task's identity in 16 bytes rather than a second copy of it: a backlog of a million
+/// tasks keeps each once. Two tasks meet the same identity with a chance of about 2^-128 per
+/// pair.
+fn identity(task: &TaskRef) -> u128 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    for part in [
+        task.run.namespace_id.as_bytes(),
+        task.run.workflow_id.as_bytes(),
+        task.run.run_id.as_bytes(),
+        task.task_queue.as_bytes(),
+    ] {
+        hasher.update(&(part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hasher.update(&[task.kind as u8]);
+    hasher.update(&task.scheduled_event_id.to_be_bytes());
+    hasher.update(&task.attempt.to_be_bytes());
+    hasher.digest128()
 }
 
 impl Queue {
     /// Hands the item to the first poller still waiting, or adds it to the backlog.
     pub fn offer(&mut self, mut item: Item) {
         if let Item::Task(task) = &item
-            && self.queued.contains(task)
+            && self.queued.contains(&identity(task))
         {
             return;
         }
@@ -57,7 +78,7 @@ impl Queue {
             }
         }
         if let Item::Task(task) = &item {
-            self.queued.insert(task.clone());
+            self.queued.insert(identity(task));
         }
         self.backlog.push_back(item);
     }
@@ -65,7 +86,7 @@ impl Queue {
     pub fn take(&mut self) -> Option<Item> {
         let item = self.backlog.pop_front()?;
         if let Item::Task(task) = &item {
-            self.queued.remove(task);
+            self.queued.remove(&identity(task));
         }
         Some(item)
     }
