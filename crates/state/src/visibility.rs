@@ -192,14 +192,14 @@ impl StateDb {
                 .collect();
             let mut heads = BinaryHeap::new();
             for (i, scan) in scans.iter_mut().enumerate() {
-                if let Some(order) = scan.next() {
+                if let Some(order) = scan.next()? {
                     heads.push(Reverse((order, i)));
                 }
             }
             let mut page = Page::default();
             let mut last: Option<Vec<u8>> = None;
             while let Some(Reverse((order, i))) = heads.pop() {
-                if let Some(next) = scans[i].next() {
+                if let Some(next) = scans[i].next()? {
                     heads.push(Reverse((next, i)));
                 }
                 // A run under two prefixes (a custom list attribute's items) shows once.
@@ -228,7 +228,7 @@ impl StateDb {
         };
         for prefix in &plan.prefixes {
             let mut scan = Scan::new(&snapshot, partition, &prefix.bytes, None);
-            while let Some(order) = scan.next() {
+            while let Some(order) = scan.next()? {
                 if let Some(row) = reader.row_at(&order)?
                     && accepts(&row)
                 {
@@ -282,7 +282,7 @@ impl StateDb {
         let mut seen = std::collections::HashSet::new();
         for prefix in &plan.prefixes {
             let mut scan = Scan::new(&snapshot, partition, &prefix.bytes, None);
-            while let Some(order) = scan.next() {
+            while let Some(order) = scan.next()? {
                 match (plan.exact, prefix.status) {
                     (true, Some(status)) => counts.add(i32::from(status), 1),
                     _ => {
@@ -323,7 +323,7 @@ impl StateDb {
             // Entries run from the newest close to the oldest: start at the cutoff.
             let start = (!((cutoff as u64) ^ (1 << 63))).to_be_bytes();
             let mut scan = Scan::new(&snapshot, partition, &prefix, Some(&start));
-            while let Some(order) = scan.next() {
+            while let Some(order) = scan.next()? {
                 if found.len() == limit {
                     return Ok(found);
                 }
@@ -355,7 +355,7 @@ impl StateDb {
             let mut prefix = index::kind_prefix(&namespace_id, division, index::Kind::Status);
             prefix.push(status);
             let mut scan = Scan::new(&snapshot, partition, &prefix, None);
-            while let Some(order) = scan.next() {
+            while let Some(order) = scan.next()? {
                 let Some((workflow_id, run_id)) = index::run_of_order_key(&order) else {
                     return Err(StateError::Malformed {
                         table: "visibility",
@@ -477,18 +477,22 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// The next order key under the prefix.
-    fn next(&mut self) -> Option<Vec<u8>> {
+    /// The next order key under the prefix; `None` past its last, an error when the store
+    /// could not be read.
+    fn next(&mut self) -> Result<Option<Vec<u8>>, StateError> {
         loop {
-            let key = self.iter.key()?;
+            let Some(key) = self.iter.key() else {
+                self.iter.status()?;
+                return Ok(None);
+            };
             if !key.starts_with(&self.prefix) {
-                return None;
+                return Ok(None);
             }
             let order = key[self.prefix.len()..].to_vec();
             let skip = self.skip.take().is_some_and(|skip| skip == key);
             self.iter.next();
             if !skip {
-                return Some(order);
+                return Ok(Some(order));
             }
         }
     }
