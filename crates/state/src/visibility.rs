@@ -100,13 +100,19 @@ impl StateDb {
         if before == after {
             return Ok(());
         }
-        let old_entries = before.as_ref().map(index::entries).unwrap_or_default();
-        let new_entries = after.as_ref().map(index::entries).unwrap_or_default();
-        for entry in old_entries.iter().filter(|e| !new_entries.contains(e)) {
-            batch.delete(keys::index_entry(partition, entry));
-        }
-        for entry in new_entries.iter().filter(|e| !old_entries.contains(e)) {
-            batch.put(keys::index_entry(partition, entry), []);
+        let entries_moved = match (&before, &after) {
+            (Some(before), Some(after)) => !index::same_entries(before, after),
+            _ => true,
+        };
+        if entries_moved {
+            let old_entries = before.as_ref().map(index::entries).unwrap_or_default();
+            let new_entries = after.as_ref().map(index::entries).unwrap_or_default();
+            for entry in old_entries.iter().filter(|e| !new_entries.contains(e)) {
+                batch.delete(keys::index_entry(partition, entry));
+            }
+            for entry in new_entries.iter().filter(|e| !old_entries.contains(e)) {
+                batch.put(keys::index_entry(partition, entry), []);
+            }
         }
         let count_of = |row: &Row| {
             index::count_key(

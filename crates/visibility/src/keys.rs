@@ -157,6 +157,21 @@ pub fn entries(row: &Row) -> Vec<Vec<u8>> {
     prefixes
 }
 
+/// Whether two rows of a run have the same entries: they differ only in fields no entry
+/// holds (history length and size, memo, parent...). Most transitions change only those.
+pub fn same_entries(a: &Row, b: &Row) -> bool {
+    a.namespace_id == b.namespace_id
+        && a.workflow_id == b.workflow_id
+        && a.run_id == b.run_id
+        && a.status == b.status
+        && a.start_time == b.start_time
+        && a.close_time == b.close_time
+        && a.workflow_type == b.workflow_type
+        && a.task_queue == b.task_queue
+        && a.scheduler == b.scheduler
+        && a.search_attributes == b.search_attributes
+}
+
 /// A status as the one byte entries hold.
 pub fn status_byte(status: i32) -> u8 {
     u8::try_from(status).unwrap_or(0)
