@@ -194,18 +194,8 @@ impl StateDb {
 
     /// Every run of the partition, open or closed, in key order.
     pub fn runs(&self, partition: PartitionId) -> Result<Vec<MutableState>, StateError> {
-        let mut out = Vec::new();
-        self.each_run(partition, |state| out.push(state))?;
-        Ok(out)
-    }
-
-    /// Hands every run of the partition to `visit`, one at a time, in key order.
-    fn each_run(
-        &self,
-        partition: PartitionId,
-        mut visit: impl FnMut(MutableState),
-    ) -> Result<(), StateError> {
         let prefix = keys::table_prefix(partition, Table::Run);
+        let mut out = Vec::new();
         let mut run_prefix: Vec<u8> = Vec::new();
         let mut sections = Vec::new();
         for item in self
@@ -219,18 +209,15 @@ impl StateDb {
             let (run_len, _, _) =
                 keys::split_section(&key).ok_or(StateError::Malformed { table: "runs" })?;
             if key[..run_len] != run_prefix[..] {
-                if let Some(state) = cairn_engine::sections::assemble(std::mem::take(&mut sections))
-                {
-                    visit(state);
-                }
+                out.extend(cairn_engine::sections::assemble(std::mem::take(
+                    &mut sections,
+                )));
                 run_prefix = key[..run_len].to_vec();
             }
             sections.push(decode_section(&key, &value)?);
         }
-        if let Some(state) = cairn_engine::sections::assemble(sections) {
-            visit(state);
-        }
-        Ok(())
+        out.extend(cairn_engine::sections::assemble(sections));
+        Ok(out)
     }
 
     /// Encoded `HistoryEvent`s of a run with IDs in `[from, to)`, at most `limit` of them.

@@ -327,19 +327,13 @@ impl StateDb {
             let mut prefix = index::kind_prefix(&namespace_id, division, index::Kind::Status);
             prefix.push(status);
             // Entries run from the newest close to the oldest: start at the cutoff.
-            let start = (!((cutoff as u64) ^ (1 << 63))).to_be_bytes();
+            let start = index::descending(cutoff);
             let mut scan = Scan::new(&snapshot, partition, &prefix, Some(&start));
             while let Some(order) = scan.next()? {
                 if found.len() == limit {
                     return Ok(found);
                 }
-                if let Some((workflow_id, run_id)) = index::run_of_order_key(&order) {
-                    found.push(RunKey {
-                        namespace_id: namespace_id.clone(),
-                        workflow_id: workflow_id.to_string(),
-                        run_id: run_id.to_string(),
-                    });
-                }
+                found.push(run_at(&namespace_id, &order)?);
             }
         }
         Ok(found)
@@ -362,17 +356,7 @@ impl StateDb {
             prefix.push(status);
             let mut scan = Scan::new(&snapshot, partition, &prefix, None);
             while let Some(order) = scan.next()? {
-                let Some((workflow_id, run_id)) = index::run_of_order_key(&order) else {
-                    return Err(StateError::Malformed {
-                        table: "visibility",
-                    });
-                };
-                let run = RunKey {
-                    namespace_id: namespace_id.clone(),
-                    workflow_id: workflow_id.to_string(),
-                    run_id: run_id.to_string(),
-                };
-                if let Some(state) = self.run(partition, &run)? {
+                if let Some(state) = self.run(partition, &run_at(&namespace_id, &order)?)? {
                     visit(state);
                 }
             }
@@ -422,6 +406,18 @@ fn read_count(bytes: &[u8]) -> i64 {
     bytes.try_into().map(i64::from_be_bytes).unwrap_or(0)
 }
 
+/// The run of a namespace an index entry's order key names.
+fn run_at(namespace_id: &str, order: &[u8]) -> Result<RunKey, StateError> {
+    let (workflow_id, run_id) = index::run_of_order_key(order).ok_or(StateError::Malformed {
+        table: "visibility",
+    })?;
+    Ok(RunKey {
+        namespace_id: namespace_id.to_string(),
+        workflow_id: workflow_id.to_string(),
+        run_id: run_id.to_string(),
+    })
+}
+
 fn decode_row(bytes: &[u8]) -> Result<Row, StateError> {
     Row::decode(bytes).map_err(|_| StateError::Malformed {
         table: "visibility",
@@ -438,16 +434,7 @@ struct Reader<'a> {
 impl Reader<'_> {
     /// The row an order key names.
     fn row_at(&self, order: &[u8]) -> Result<Option<Row>, StateError> {
-        let Some((workflow_id, run_id)) = index::run_of_order_key(order) else {
-            return Err(StateError::Malformed {
-                table: "visibility",
-            });
-        };
-        let run = RunKey {
-            namespace_id: self.namespace_id.to_string(),
-            workflow_id: workflow_id.to_string(),
-            run_id: run_id.to_string(),
-        };
+        let run = run_at(self.namespace_id, order)?;
         self.snapshot
             .get(keys::row(self.partition, &run))?
             .map(|bytes| decode_row(&bytes))

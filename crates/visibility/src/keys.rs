@@ -57,7 +57,8 @@ fn ascending(value: i64) -> [u8; 8] {
     ((value as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-fn descending(value: i64) -> [u8; 8] {
+/// An integer as bytes that sort in its descending order (as order keys hold times).
+pub fn descending(value: i64) -> [u8; 8] {
     (!((value as u64) ^ (1 << 63))).to_be_bytes()
 }
 
