@@ -87,7 +87,11 @@ async def chaos(cluster: Cluster, stop: asyncio.Event, kills: Counter[str]) -> N
         except TimeoutError:
             pass
         spaced = time.monotonic() - last_broker_kill >= KAFKA_KILL_SPACING_S
-        victim = rng.choice(names + brokers if spaced else names)
+        if brokers and not any(kills[broker] for broker in brokers):
+            # The first kill takes a broker, so even a short run has lost one.
+            victim = rng.choice(brokers)
+        else:
+            victim = rng.choice(names + brokers if spaced else names)
         kills[victim] += 1
         if victim in brokers:
             last_broker_kill = time.monotonic()
