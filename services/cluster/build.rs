@@ -61,6 +61,12 @@ fn main() {
             "Reply<cairn_visibility::Counts>",
         ))
         .method(method(
+            "waiting_tasks",
+            "WaitingTasks",
+            "WaitingTasks",
+            "Reply<i64>",
+        ))
+        .method(method(
             "deliver",
             "Deliver",
             "Transfer",

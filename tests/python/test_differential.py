@@ -2316,3 +2316,37 @@ async def test_cairn_task_queue_pollers_match_reference(
     ref_client: Client, cairn_client: Client
 ) -> None:
     assert await task_queue_pollers(cairn_client) == await task_queue_pollers(ref_client)
+
+
+async def task_queue_backlog(client: Client) -> dict[str, int]:
+    """Starts workflows on a queue no worker polls and reads its backlog by kind."""
+    queue = unique("backlog")
+    for i in range(7):
+        await client.start_workflow("Waits", id=unique(f"backlog-{i}"), task_queue=queue)
+    request = DescribeTaskQueueRequest(
+        namespace="default",
+        task_queue=TaskQueue(name=queue),
+        api_mode=1,  # ENHANCED, as the CLI asks
+        report_stats=True,
+        task_queue_types=[1, 2],
+    )
+
+    def backlogs(response) -> dict[str, int]:
+        info = response.versions_info[""].types_info
+        return {
+            "workflow": info[1].stats.approximate_backlog_count,
+            "activity": info[2].stats.approximate_backlog_count,
+        }
+
+    described = await eventually(
+        lambda: client.workflow_service.describe_task_queue(request),
+        lambda response: backlogs(response)["workflow"] == 7,
+        what="a backlog of seven workflow tasks",
+    )
+    return backlogs(described)
+
+
+async def test_cairn_task_queue_backlog_matches_reference(
+    ref_client: Client, cairn_client: Client
+) -> None:
+    assert await task_queue_backlog(cairn_client) == await task_queue_backlog(ref_client)

@@ -10,6 +10,9 @@
 //! index:      p | 5 | entry                  -> nothing
 //! count:      p | 6 | count key              -> i64 BE
 //! obligation: p | 7 | ns | wf | run | mark   -> nothing (see `obligations`)
+//! task:       p | 8 | task key               -> nothing (see `tasks`)
+//! held:       p | 9 | ns | wf | run | mark   -> task key
+//! waiting:    p | 10 | queue key             -> i64 BE
 //! ```
 //! Each string component is `len (u16 BE) | bytes`.
 
@@ -26,6 +29,9 @@ pub enum Table {
     Index = 5,
     Count = 6,
     Obligation = 7,
+    Task = 8,
+    Held = 9,
+    Waiting = 10,
 }
 
 pub fn table_prefix(partition: PartitionId, table: Table) -> Vec<u8> {
@@ -134,6 +140,27 @@ pub fn count(partition: PartitionId, count_key: &[u8]) -> Vec<u8> {
 pub fn obligation(partition: PartitionId, run: &RunKey, mark: &[u8]) -> Vec<u8> {
     let mut key = run_in(partition, Table::Obligation, run);
     key.extend_from_slice(mark);
+    key
+}
+
+/// A task entry, or the prefix of a range of them.
+pub fn task(partition: PartitionId, entry: &[u8]) -> Vec<u8> {
+    let mut key = table_prefix(partition, Table::Task);
+    key.extend_from_slice(entry);
+    key
+}
+
+/// A run's mark on the task entry it holds.
+pub fn held(partition: PartitionId, run: &RunKey, mark: &[u8]) -> Vec<u8> {
+    let mut key = run_in(partition, Table::Held, run);
+    key.extend_from_slice(mark);
+    key
+}
+
+/// The count of a queue's waiting tasks.
+pub fn waiting(partition: PartitionId, queue: &[u8]) -> Vec<u8> {
+    let mut key = table_prefix(partition, Table::Waiting);
+    key.extend_from_slice(queue);
     key
 }
 

@@ -10,6 +10,7 @@
 
 mod keys;
 mod obligations;
+mod tasks;
 mod visibility;
 
 use std::{path::Path, sync::Arc};
@@ -22,6 +23,9 @@ use cairn_schemas::Transition;
 use rocksdb::{DB, Direction, IteratorMode, Options, WriteBatch};
 
 use keys::Table;
+pub use tasks::{
+    QueueKey, TaskChange, TaskChangeKind, TaskKey, parse_queue, parse_task, queue_key, queue_of,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -77,18 +81,22 @@ impl StateDb {
     }
 
     /// Applies a log record in one atomic batch: the runs' changed sections, their new
-    /// events, the current-run pointers and the checkpoint after it.
+    /// events, the current-run pointers, the visibility and task indexes and the
+    /// checkpoint after it. Returns what it did to the task index.
     pub fn apply(
         &self,
         partition: PartitionId,
         transitions: &[Transition],
         checkpoint: Checkpoint,
-    ) -> Result<(), StateError> {
+    ) -> Result<Vec<TaskChange>, StateError> {
         let mut batch = WriteBatch::default();
         let mut visible = visibility::Staged::default();
+        let mut tasks = tasks::Staged::default();
         for transition in transitions {
             let run = &transition.run;
             self.stage_visibility(&mut batch, &mut visible, partition, transition)?;
+            let open = !transition.deleted && visible.is_open(run);
+            self.stage_tasks(&mut batch, &mut tasks, partition, transition, open)?;
             Self::stage_obligations(
                 &mut batch,
                 partition,
@@ -135,9 +143,10 @@ impl StateDb {
             }
         }
         self.stage_counts(&mut batch, visible, partition)?;
+        let changes = self.stage_task_counts(&mut batch, tasks, partition)?;
         batch.put(keys::checkpoint(partition), checkpoint_value(checkpoint));
         self.db.write(batch)?;
-        Ok(())
+        Ok(changes)
     }
 
     pub fn run(
@@ -321,8 +330,8 @@ pub struct Export {
 }
 
 /// The layout of what the store keeps of a partition beyond the state's own sections (the
-/// visibility index): raised when it changes, so older caches and snapshots are rebuilt.
-const STORE_LAYOUT: &[u8] = b"visibility/1";
+/// visibility and task indexes): raised when it changes, so older caches and snapshots are rebuilt.
+const STORE_LAYOUT: &[u8] = b"visibility/1 tasks/1";
 
 /// The format of a partition's cache: the mutable state's format and the store's layout.
 /// A checkpoint or a snapshot in another format is not read.

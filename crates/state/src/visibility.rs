@@ -42,6 +42,11 @@ impl Staged {
             _ => None,
         }
     }
+
+    /// Whether a run the batch staged is open after it.
+    pub(crate) fn is_open(&self, run: &RunKey) -> bool {
+        matches!(self.rows.get(run), Some(Some(row)) if row.is_open())
+    }
 }
 
 impl StateDb {
@@ -98,6 +103,7 @@ impl StateDb {
             (!row.run_id.is_empty()).then_some(row)
         };
         if before == after {
+            staged.rows.insert(run.clone(), after);
             return Ok(());
         }
         let entries_moved = match (&before, &after) {

@@ -151,6 +151,7 @@ async fn serve(
         replication_factor: None,
         snapshot_interval: cairn_cluster::DEFAULT_SNAPSHOT_INTERVAL,
         cached_runs: args.cached_runs,
+        task_window: args.task_window,
     })
     .await?;
     let failure = node.failure();

@@ -103,6 +103,10 @@ pub struct DevArgs {
     /// RocksDB when needed.
     #[arg(long, default_value_t = cairn_history::DEFAULT_CACHED_RUNS, env = "CAIRN_CACHED_RUNS")]
     pub cached_runs: usize,
+    /// Most tasks of one queue each history partition hands matching at a time; the rest
+    /// wait in the partition's task index until workers take these.
+    #[arg(long, default_value_t = cairn_history::DEFAULT_TASK_WINDOW, env = "CAIRN_TASK_WINDOW")]
+    pub task_window: usize,
     /// Port of `/metrics` (Prometheus); 0 (the default) picks a free one.
     #[arg(long, default_value_t = 0)]
     pub metrics_port: u16,
@@ -180,6 +184,10 @@ pub struct StartArgs {
     /// read from RocksDB when needed.
     #[arg(long)]
     pub cached_runs: Option<usize>,
+    /// Most tasks of one queue each history partition hands matching at a time (default
+    /// 1000); the rest wait in the partition's task index.
+    #[arg(long)]
+    pub task_window: Option<usize>,
     /// How long a silent node keeps its partitions, e.g. `6s`.
     #[arg(long)]
     pub session_timeout: Option<humantime::Duration>,

@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub snapshot_interval: Duration,
     /// Most open runs each history partition keeps in memory.
     pub cached_runs: usize,
+    /// Most tasks of one queue each history partition hands matching at a time.
+    pub task_window: usize,
     /// Public API calls served per second (frontend role).
     pub rps: u32,
     /// Calls served per second for each namespace, by the node that serves them.
@@ -82,6 +84,7 @@ impl Default for ServerConfig {
             replication_factor: None,
             snapshot_interval: cairn_cluster::DEFAULT_SNAPSHOT_INTERVAL,
             cached_runs: cairn_history::DEFAULT_CACHED_RUNS,
+            task_window: cairn_history::DEFAULT_TASK_WINDOW,
             rps: cairn_cluster::rate_limit::DEFAULT_RPS,
             namespace_rps: cairn_frontend::DEFAULT_NAMESPACE_RPS,
             dynamic_config: BTreeMap::new(),
@@ -124,6 +127,8 @@ struct FlagOverrides {
     snapshot_interval: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cached_runs: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task_window: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rps: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -168,6 +173,7 @@ pub fn load(args: &StartArgs) -> anyhow::Result<ServerConfig> {
         replication_factor: args.replication_factor,
         snapshot_interval: args.snapshot_interval.map(Duration::from),
         cached_runs: args.cached_runs,
+        task_window: args.task_window,
         rps: args.rps,
         namespace_rps: args.namespace_rps,
         dynamic_config: args
@@ -265,6 +271,7 @@ pub fn run(config: ServerConfig) -> anyhow::Result<()> {
             replication_factor: config.replication_factor,
             snapshot_interval: config.snapshot_interval,
             cached_runs: config.cached_runs,
+            task_window: config.task_window,
         })
         .await?;
         if let Some(address) = node.frontend_address {

@@ -135,6 +135,16 @@ impl history_server::History for HistoryPeer {
         .await
     }
 
+    async fn waiting_tasks(&self, request: Request<wire::WaitingTasks>) -> Answer<i64> {
+        let r = request.into_inner();
+        self.answer(
+            r.partition,
+            self.history
+                .waiting_tasks(r.partition, r.namespace_id, r.task_queue, r.kind),
+        )
+        .await
+    }
+
     async fn deliver(&self, request: Request<wire::Transfer>) -> Answer<TransferOutcome> {
         let transfer = request.into_inner();
         let partition = self.partition(&transfer.target());
@@ -165,6 +175,9 @@ impl matching_server::Matching for MatchingPeer {
     async fn add_tasks(&self, request: Request<wire::AddTasks>) -> Answer<()> {
         let r = request.into_inner();
         let reply = self.owned(r.partition).map(|()| {
+            if !r.withdrawn.is_empty() {
+                cairn_history::TaskSink::withdraw(&self.matching, r.withdrawn);
+            }
             cairn_history::TaskSink::dispatch(&self.matching, r.tasks);
         });
         Ok(Response::new(reply))

@@ -78,6 +78,7 @@ struct Inner {
     history_lag: Family<PartitionLabels, Gauge>,
     matching_owned: Family<PartitionLabels, Gauge>,
     backlog: Family<QueueLabels, Gauge>,
+    held: Family<QueueLabels, Gauge>,
     appended_records: Counter,
     appended_bytes: Counter,
     transitions: Counter,
@@ -115,8 +116,14 @@ impl Metrics {
         let backlog = Family::<QueueLabels, Gauge>::default();
         registry.register(
             "task_queue_backlog",
-            "Tasks waiting for a poller, by task queue",
+            "Tasks waiting for a worker, by task queue, in the history partitions this node owns (summed over the nodes, the queue's backlog)",
             backlog.clone(),
+        );
+        let held = Family::<QueueLabels, Gauge>::default();
+        registry.register(
+            "task_queue_held",
+            "Tasks this node's matching holds for pollers, by task queue: the windows history partitions hand it",
+            held.clone(),
         );
         let appended_records = Counter::default();
         registry.register(
@@ -150,6 +157,7 @@ impl Metrics {
                 history_lag,
                 matching_owned,
                 backlog,
+                held,
                 appended_records,
                 appended_bytes,
                 transitions,
@@ -212,6 +220,17 @@ impl Metrics {
             }
         }
         inner.backlog.clear();
+        if let Some(history) = &inner.sources.history {
+            for (namespace_id, task_queue, kind, count) in history.waiting_by_queue() {
+                let labels = QueueLabels {
+                    namespace_id,
+                    task_queue,
+                    kind: format!("{kind:?}").to_lowercase(),
+                };
+                inner.backlog.get_or_create(&labels).set(count);
+            }
+        }
+        inner.held.clear();
         if let Some(matching) = &inner.sources.matching {
             for (namespace_id, task_queue, kind, length) in matching.backlogs() {
                 let labels = QueueLabels {
@@ -220,7 +239,7 @@ impl Metrics {
                     kind: format!("{kind:?}").to_lowercase(),
                 };
                 inner
-                    .backlog
+                    .held
                     .get_or_create(&labels)
                     .set(i64::try_from(length).unwrap_or(i64::MAX));
             }

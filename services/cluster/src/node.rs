@@ -132,6 +132,8 @@ pub struct NodeConfig {
     pub snapshot_interval: Duration,
     /// Most open runs each history partition keeps in memory.
     pub cached_runs: usize,
+    /// Most tasks of one queue each history partition hands matching at a time.
+    pub task_window: usize,
 }
 
 /// A running node.
@@ -243,6 +245,7 @@ impl Node {
                 limits: config.limits,
                 max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
                 cached_runs: config.cached_runs,
+                task_window: config.task_window,
             },
             db,
             Arc::new(tasks.clone()),

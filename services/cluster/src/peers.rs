@@ -166,6 +166,26 @@ impl Peers for RemotePeers {
         .await
     }
 
+    async fn waiting_tasks(
+        &self,
+        partition: PartitionId,
+        namespace_id: String,
+        task_queue: String,
+        kind: cairn_engine::TaskKind,
+    ) -> Result<i64, HistoryError> {
+        let request = wire::WaitingTasks {
+            partition,
+            namespace_id,
+            task_queue,
+            kind,
+        };
+        self.call(partition, true, |mut client| {
+            let request = request.clone();
+            async move { client.waiting_tasks(request).await }
+        })
+        .await
+    }
+
     async fn visibility_page(
         &self,
         partition: PartitionId,
@@ -252,6 +272,16 @@ impl RemoteTasks {
                             .add_tasks(wire::AddTasks {
                                 partition,
                                 tasks: tasks.clone(),
+                                withdrawn: Vec::new(),
+                            })
+                            .await
+                    }
+                    Handover::Withdrawn(tasks) => {
+                        client
+                            .add_tasks(wire::AddTasks {
+                                partition,
+                                tasks: Vec::new(),
+                                withdrawn: tasks.clone(),
                             })
                             .await
                     }
@@ -280,6 +310,7 @@ impl RemoteTasks {
 /// What a history owner hands to a matching owner.
 enum Handover {
     Tasks(Vec<TaskRef>),
+    Withdrawn(Vec<TaskRef>),
     Query(Box<wire::AddQuery>),
 }
 
@@ -287,6 +318,7 @@ impl Handover {
     fn deliver_locally(self, matching: &Matching) {
         match self {
             Self::Tasks(tasks) => matching.dispatch(tasks),
+            Self::Withdrawn(tasks) => matching.withdraw(tasks),
             Self::Query(query) => {
                 matching.dispatch_query(&query.namespace_id, &query.task_queue, query.task);
             }
@@ -303,6 +335,17 @@ impl TaskSink for RemoteTasks {
         }
         for (partition, tasks) in by_partition {
             self.spawn_send(partition, Handover::Tasks(tasks));
+        }
+    }
+
+    fn withdraw(&self, tasks: Vec<TaskRef>) {
+        let mut by_partition: HashMap<PartitionId, Vec<TaskRef>> = HashMap::new();
+        for task in tasks {
+            let partition = self.partition_of(&task.run.namespace_id, &task.task_queue);
+            by_partition.entry(partition).or_default().push(task);
+        }
+        for (partition, tasks) in by_partition {
+            self.spawn_send(partition, Handover::Withdrawn(tasks));
         }
     }
 

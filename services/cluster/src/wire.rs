@@ -55,11 +55,25 @@ pub struct VisibilityCount {
     pub request: cairn_visibility::CountRequest,
 }
 
+/// How many tasks of a queue wait in a history partition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WaitingTasks {
+    pub partition: PartitionId,
+    pub namespace_id: String,
+    pub task_queue: String,
+    pub kind: cairn_engine::TaskKind,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AddTasks {
     /// The matching partition every task belongs to, which the receiver must own.
     pub partition: PartitionId,
     pub tasks: Vec<TaskRef>,
+    /// Tasks handed earlier that no longer wait: dropped before `tasks` are added. (Added
+    /// in protocol 1 with a default: an older node ignores it and keeps stale copies, which
+    /// history refuses when they are polled.)
+    #[serde(default)]
+    pub withdrawn: Vec<TaskRef>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

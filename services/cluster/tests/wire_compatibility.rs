@@ -10,7 +10,8 @@
 use std::path::{Path, PathBuf};
 
 use cairn_cluster::wire::{
-    self, AddQuery, AddTasks, EventsRequest, Partition, RecordStarted, Reply, WireError,
+    self, AddQuery, AddTasks, EventsRequest, Partition, RecordStarted, Reply, WaitingTasks,
+    WireError,
 };
 use cairn_engine::{
     RunKey, TaskKind, TaskRef,
@@ -100,6 +101,16 @@ fn messages() -> Vec<(&'static str, Vec<u8>)> {
             encode(&AddTasks {
                 partition: 3,
                 tasks: vec![task()],
+                withdrawn: vec![task()],
+            }),
+        ),
+        (
+            "waiting-tasks",
+            encode(&WaitingTasks {
+                partition: 3,
+                namespace_id: run().namespace_id,
+                task_queue: "orders".into(),
+                kind: TaskKind::Activity,
             }),
         ),
         (
@@ -158,6 +169,7 @@ fn read(name: &str, bytes: &[u8]) -> Result<(), tonic::Status> {
         "partition" => wire::decode::<Partition>(bytes).map(drop),
         "run" => wire::decode::<RunKey>(bytes).map(drop),
         "add-tasks" => wire::decode::<AddTasks>(bytes).map(drop),
+        "waiting-tasks" => wire::decode::<WaitingTasks>(bytes).map(drop),
         "add-query" => wire::decode::<AddQuery>(bytes).map(drop),
         "transfer" => wire::decode::<Transfer>(bytes).map(drop),
         "reply-workflow-task" => wire::decode::<Reply<StartedWorkflowTask>>(bytes).map(drop),

@@ -631,7 +631,20 @@ impl WorkflowService for Frontend {
                 })
                 .collect()
         };
-        let backlog = |kind| self.matching.backlog(&namespace.id, &queue, kind) as i64;
+        // Exact: every task waiting for a worker is in its history partition's task index,
+        // whether matching holds it or not.
+        let mut backlogs = std::collections::HashMap::new();
+        #[allow(deprecated)] // the legacy task queue status
+        if r.report_stats || r.include_task_queue_status {
+            for kind in [
+                cairn_engine::TaskKind::Workflow,
+                cairn_engine::TaskKind::Activity,
+            ] {
+                let waiting = self.waiting_tasks(&namespace.id, &queue, kind).await?;
+                backlogs.insert(kind, waiting);
+            }
+        }
+        let backlog = |kind| backlogs.get(&kind).copied().unwrap_or_default();
         let stats = |kind| TaskQueueStats {
             approximate_backlog_count: backlog(kind),
             approximate_backlog_age: Some(Default::default()),

@@ -117,6 +117,25 @@ impl Frontend {
         Ok(page::merge(query, pages, limit))
     }
 
+    /// How many tasks of a queue wait for a worker, summed over every history partition.
+    pub(crate) async fn waiting_tasks(
+        &self,
+        namespace_id: &str,
+        task_queue: &str,
+        kind: cairn_engine::TaskKind,
+    ) -> Result<i64, Status> {
+        let asks = (0..self.history.partitions()).map(|partition| {
+            self.history.waiting_tasks(
+                partition,
+                namespace_id.to_string(),
+                task_queue.to_string(),
+                kind,
+            )
+        });
+        let counts = futures::future::try_join_all(asks).await.map_err(status)?;
+        Ok(counts.into_iter().sum())
+    }
+
     /// How many runs a query matches, summed over every partition.
     pub(crate) async fn count_rows(
         &self,

@@ -36,6 +36,7 @@ const PARTITIONS: u32 = 16;
 struct CountedTasks(AtomicUsize);
 
 impl TaskSink for CountedTasks {
+    fn withdraw(&self, _: Vec<TaskRef>) {}
     fn dispatch(&self, tasks: Vec<TaskRef>) {
         self.0.fetch_add(tasks.len(), Ordering::Relaxed);
     }
@@ -91,6 +92,7 @@ async fn run(workflows: usize, signals: usize, snapshot_every: u64) {
         limits: Default::default(),
         max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
         cached_runs: cairn_history::DEFAULT_CACHED_RUNS,
+        task_window: cairn_history::DEFAULT_TASK_WINDOW,
     };
     let dir = tempfile::tempdir().expect("a temporary directory");
     let clock = Arc::new(SystemClock);

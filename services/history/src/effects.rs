@@ -15,6 +15,8 @@ use crate::{Changed, SharedTaskSink, transfers::Transfers};
 pub(crate) struct Committed {
     /// Tasks that became ready for a worker.
     pub tasks: Vec<TaskRef>,
+    /// Tasks handed earlier that no longer wait: matching drops its copies.
+    pub withdrawn: Vec<TaskRef>,
     /// What runs now owe other workflows (sent again until settled).
     pub transfers: Vec<Transfer>,
     /// Workflows whose runs changed.
@@ -36,17 +38,28 @@ pub(crate) async fn carry_out(
         // Whatever else is already waiting goes out with it: one dispatch, one wake-up.
         let Committed {
             mut tasks,
+            mut withdrawn,
             transfers: mut owed,
             changed: mut workflows,
         } = first;
         while let Ok(more) = committed.try_recv() {
+            if !more.withdrawn.is_empty() {
+                // Handed earlier in these rounds and withdrawn since: not handed at all.
+                let gone: std::collections::HashSet<&TaskRef> = more.withdrawn.iter().collect();
+                tasks.retain(|task| !gone.contains(task));
+            }
             tasks.extend(more.tasks);
+            withdrawn.extend(more.withdrawn);
             owed.extend(more.transfers);
             workflows.extend(more.changed);
         }
         if !workflows.is_empty() {
             // Nobody listening is fine: long polls subscribe only while they wait.
             let _listeners = changed.send(Arc::new(workflows));
+        }
+        // Withdrawn before added: what is added is what waits after these rounds.
+        if !withdrawn.is_empty() {
+            sink.withdraw(withdrawn);
         }
         if !tasks.is_empty() {
             sink.dispatch(tasks);

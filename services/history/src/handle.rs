@@ -60,6 +60,9 @@ pub struct HistoryConfig {
     pub max_record_bytes: usize,
     /// Most open runs each partition keeps in memory; the rest are read from RocksDB.
     pub cached_runs: usize,
+    /// Most tasks of one queue each partition hands matching at a time; the rest wait in
+    /// its task index until workers take the first.
+    pub task_window: usize,
 }
 
 /// Open runs a partition keeps in memory unless configured.
@@ -239,6 +242,7 @@ impl History {
             max_record_bytes: self.inner.config.max_record_bytes,
             appended: Arc::clone(&self.inner.appended),
             cached_runs: self.inner.config.cached_runs,
+            task_window: self.inner.config.task_window,
         })
         .await?;
         let epoch = partition.epoch();
@@ -1059,6 +1063,51 @@ impl History {
         }
         let db = self.inner.db.clone();
         blocking(move || Ok(db.visibility_page(partition, &request)?)).await
+    }
+
+    /// How many tasks of a queue wait in a partition for a worker to start them, from its
+    /// task index.
+    pub async fn waiting_tasks(
+        &self,
+        partition: PartitionId,
+        namespace_id: String,
+        task_queue: String,
+        kind: cairn_engine::TaskKind,
+    ) -> Result<i64, HistoryError> {
+        if let Some(peers) = self.remote(partition) {
+            return peers
+                .waiting_tasks(partition, namespace_id, task_queue, kind)
+                .await;
+        }
+        let db = self.inner.db.clone();
+        blocking(move || {
+            let queue = cairn_state::queue_key(&namespace_id, &task_queue, kind);
+            Ok(db.waiting_tasks(partition, &queue)?)
+        })
+        .await
+    }
+
+    /// The tasks waiting in each queue, over the partitions this node owns: namespace ID,
+    /// queue, kind and count. Summed over the nodes of a cluster, a queue's backlog.
+    pub fn waiting_by_queue(&self) -> Vec<(String, String, cairn_engine::TaskKind, i64)> {
+        let mut totals = std::collections::BTreeMap::new();
+        for (partition, _) in self.owned() {
+            let Ok(queues) = self.inner.db.task_queues(partition) else {
+                continue;
+            };
+            for (queue, count) in queues {
+                if let Some((namespace_id, name, kind)) = cairn_state::parse_queue(&queue) {
+                    totals
+                        .entry((namespace_id, name, kind as u8))
+                        .or_insert((kind, 0))
+                        .1 += count;
+                }
+            }
+        }
+        totals
+            .into_iter()
+            .map(|((namespace_id, name, _), (kind, count))| (namespace_id, name, kind, count))
+            .collect()
     }
 
     /// How many runs of a partition a query matches, from its visibility index.

@@ -32,7 +32,7 @@ pub use error::HistoryError;
 pub use handle::{
     ActivityTarget, Appended, DEFAULT_CACHED_RUNS, DEFAULT_MAX_RECORD_BYTES, History, HistoryConfig,
 };
-pub use partition::SnapshotConfig;
+pub use partition::{DEFAULT_TASK_WINDOW, SnapshotConfig};
 pub use peers::Peers;
 pub use poll::{StartedActivityTask, StartedWorkflowTask};
 pub use queries::{AnswerWaiter, Queries, QueryAnswer, QueryTask};
@@ -43,6 +43,10 @@ pub use updates::UpdateEndings;
 /// once: a task handed over twice is refused when a poller asks to start it again.
 pub trait TaskSink: Send + Sync + 'static {
     fn dispatch(&self, tasks: Vec<TaskRef>);
+    /// Tasks handed earlier that no longer wait (their run closed, they timed out or moved):
+    /// copies still queued are dropped. Best effort: a stale copy left behind is refused
+    /// when a poller asks to start it.
+    fn withdraw(&self, tasks: Vec<TaskRef>);
     /// A query for a worker of `task_queue`, for a run with no workflow task pending.
     fn dispatch_query(&self, namespace_id: &str, task_queue: &str, task: QueryTask);
 }

@@ -55,6 +55,15 @@ pub trait Peers: Send + Sync + 'static {
         request: cairn_visibility::CountRequest,
     ) -> Result<cairn_visibility::Counts, HistoryError>;
 
+    /// How many tasks of a queue wait in a partition (see `History::waiting_tasks`).
+    async fn waiting_tasks(
+        &self,
+        partition: PartitionId,
+        namespace_id: String,
+        task_queue: String,
+        kind: cairn_engine::TaskKind,
+    ) -> Result<i64, HistoryError>;
+
     /// Applies a transfer to the workflow it acts on (see `History::deliver`).
     async fn deliver(&self, transfer: Transfer) -> Result<TransferOutcome, HistoryError>;
 }

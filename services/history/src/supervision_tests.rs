@@ -13,6 +13,7 @@ use crate::{History, HistoryConfig, HistoryError, QueryTask, SystemClock, TaskSi
 struct NoTasks;
 
 impl TaskSink for NoTasks {
+    fn withdraw(&self, _: Vec<TaskRef>) {}
     fn dispatch(&self, _: Vec<TaskRef>) {}
 
     fn dispatch_query(&self, _: &str, _: &str, _: QueryTask) {}
@@ -33,6 +34,7 @@ async fn a_partition_loop_that_panics_stops_its_node_and_gives_up_the_partition(
             limits: Default::default(),
             max_record_bytes: crate::DEFAULT_MAX_RECORD_BYTES,
             cached_runs: crate::DEFAULT_CACHED_RUNS,
+            task_window: crate::DEFAULT_TASK_WINDOW,
         },
         StateDb::open(dir.path()).unwrap(),
         Arc::new(NoTasks),

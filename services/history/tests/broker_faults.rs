@@ -26,6 +26,7 @@ const BROKERS: i32 = 3;
 struct NoTasks;
 
 impl TaskSink for NoTasks {
+    fn withdraw(&self, _: Vec<TaskRef>) {}
     fn dispatch(&self, _: Vec<TaskRef>) {}
     fn dispatch_query(&self, _: &str, _: &str, _: QueryTask) {}
 }
@@ -40,6 +41,7 @@ async fn node(kafka: &TestKafka, topic: &str, dir: &std::path::Path, name: &str)
         limits: Default::default(),
         max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
         cached_runs: cairn_history::DEFAULT_CACHED_RUNS,
+        task_window: cairn_history::DEFAULT_TASK_WINDOW,
     };
     History::start(
         config,

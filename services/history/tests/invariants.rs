@@ -19,6 +19,7 @@ use cairn_testkit::TestKafka;
 struct Tasks(Mutex<Vec<TaskRef>>);
 
 impl TaskSink for Tasks {
+    fn withdraw(&self, _: Vec<TaskRef>) {}
     fn dispatch(&self, tasks: Vec<TaskRef>) {
         self.0.lock().unwrap().extend(tasks);
     }
@@ -51,6 +52,7 @@ async fn node_with_snapshots(
         // One open run in memory: every other is read back from RocksDB, as on a node with
         // more open runs than its cache holds.
         cached_runs: 1,
+        task_window: cairn_history::DEFAULT_TASK_WINDOW,
     };
     let db = StateDb::open(&dir.join(name)).unwrap();
     History::start(
@@ -401,6 +403,7 @@ async fn a_log_missing_records_is_refused_rather_than_rebuilt_without_them() {
         limits: Default::default(),
         max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
         cached_runs: cairn_history::DEFAULT_CACHED_RUNS,
+        task_window: cairn_history::DEFAULT_TASK_WINDOW,
     };
     let refused = History::start(
         config,

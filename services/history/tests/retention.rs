@@ -22,6 +22,7 @@ const DAY: i64 = 24 * 3600 * 1_000_000_000;
 struct NoTasks;
 
 impl TaskSink for NoTasks {
+    fn withdraw(&self, _: Vec<TaskRef>) {}
     fn dispatch(&self, _: Vec<TaskRef>) {}
     fn dispatch_query(&self, _: &str, _: &str, _: QueryTask) {}
 }
@@ -83,6 +84,7 @@ async fn closed_runs_go_once_their_retention_has_passed() {
         limits: Default::default(),
         max_record_bytes: cairn_history::DEFAULT_MAX_RECORD_BYTES,
         cached_runs: cairn_history::DEFAULT_CACHED_RUNS,
+        task_window: cairn_history::DEFAULT_TASK_WINDOW,
     };
     let db = StateDb::open(dir.path()).unwrap();
     let history = History::start(

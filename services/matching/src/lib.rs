@@ -1,7 +1,10 @@
 //! Matching: task queues held in memory. A task that becomes ready goes straight to a poller
-//! that is waiting (sync match) or waits in its queue's backlog. Backlogs are rebuildable:
-//! history dispatches every pending task again when it loads a partition, and history
-//! refuses stale or duplicate tasks when a poller asks to start them.
+//! that is waiting (sync match) or waits in its queue's backlog. A backlog here is a window:
+//! each history partition hands at most so many tasks of a queue at a time and keeps the
+//! rest in its task index, handing more as workers start these. Backlogs are rebuildable:
+//! history hands its windows again when it loads a partition or matching moves, withdraws
+//! tasks that stopped waiting, and refuses stale or duplicate tasks when a poller asks to
+//! start them.
 //!
 //! A poll that times out or whose client goes away gives any task it was handed back to the
 //! queue, so a task is never lost between a match and a poller that vanished.
@@ -39,6 +42,20 @@ impl TaskSink for Matching {
         for task in tasks {
             let key = QueueKey::new(&task.run.namespace_id, &task.task_queue, task.kind);
             self.offer(key, Item::Task(task));
+        }
+    }
+
+    fn withdraw(&self, tasks: Vec<TaskRef>) {
+        let mut queues = self
+            .inner
+            .queues
+            .lock()
+            .expect("matching lock is not poisoned");
+        for task in tasks {
+            let key = QueueKey::new(&task.run.namespace_id, &task.task_queue, task.kind);
+            if let Some(queue) = queues.get_mut(&key) {
+                queue.withdraw(&task);
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! One task queue: a backlog of tasks and a line of waiting pollers. At any time at most one
 //! of the two is non-empty.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use cairn_engine::{TaskKind, TaskRef};
 use cairn_history::QueryTask;
@@ -36,10 +36,12 @@ pub enum Item {
 
 #[derive(Default)]
 pub struct Queue {
-    backlog: VecDeque<Item>,
-    /// Identities of backlogged tasks (see [`identity`]), so a task dispatched twice waits
-    /// once.
-    queued: HashSet<u128>,
+    /// Waiting items by arrival.
+    backlog: BTreeMap<u64, Item>,
+    next: u64,
+    /// Where each backlogged task waits, by identity (see [`identity`]): a task dispatched
+    /// twice waits once, and a withdrawn one is found.
+    queued: HashMap<u128, u64>,
     pollers: VecDeque<oneshot::Sender<Item>>,
 }
 
@@ -67,7 +69,7 @@ impl Queue {
     /// Hands the item to the first poller still waiting, or adds it to the backlog.
     pub fn offer(&mut self, mut item: Item) {
         if let Item::Task(task) = &item
-            && self.queued.contains(&identity(task))
+            && self.queued.contains_key(&identity(task))
         {
             return;
         }
@@ -77,18 +79,27 @@ impl Queue {
                 Err(returned) => item = returned,
             }
         }
+        let at = self.next;
+        self.next += 1;
         if let Item::Task(task) = &item {
-            self.queued.insert(identity(task));
+            self.queued.insert(identity(task), at);
         }
-        self.backlog.push_back(item);
+        self.backlog.insert(at, item);
     }
 
     pub fn take(&mut self) -> Option<Item> {
-        let item = self.backlog.pop_front()?;
+        let (_, item) = self.backlog.pop_first()?;
         if let Item::Task(task) = &item {
             self.queued.remove(&identity(task));
         }
         Some(item)
+    }
+
+    /// Drops the task from the backlog, if it waits there.
+    pub fn withdraw(&mut self, task: &TaskRef) {
+        if let Some(at) = self.queued.remove(&identity(task)) {
+            self.backlog.remove(&at);
+        }
     }
 
     pub fn wait(&mut self) -> oneshot::Receiver<Item> {

@@ -118,3 +118,26 @@ async fn a_released_queue_ends_its_waiting_polls_and_drops_its_backlog() {
     );
     assert_eq!(matching.backlog("ns", "q", TaskKind::Activity), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_withdrawn_task_is_never_handed_out_and_takes_no_room() {
+    let matching = Matching::new();
+    matching.dispatch(vec![task(1), task(2), task(3)]);
+    matching.withdraw(vec![task(2), task(9)]);
+    assert_eq!(matching.backlog("ns", "q", TaskKind::Activity), 2);
+    let wait = Duration::from_secs(1);
+    assert_eq!(
+        scheduled(matching.poll("ns", "q", TaskKind::Activity, wait).await),
+        Some(1)
+    );
+    assert_eq!(
+        scheduled(matching.poll("ns", "q", TaskKind::Activity, wait).await),
+        Some(3)
+    );
+    // Handed again after it was withdrawn (a new window), it waits again.
+    matching.dispatch(vec![task(2)]);
+    assert_eq!(
+        scheduled(matching.poll("ns", "q", TaskKind::Activity, wait).await),
+        Some(2)
+    );
+}

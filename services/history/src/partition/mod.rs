@@ -11,6 +11,7 @@
 //! back, finds the newer claim first and answers its callers with an error.
 
 mod snapshot;
+mod window;
 mod work;
 
 use std::{
@@ -25,7 +26,7 @@ use std::{
 use cairn_engine::{Changes, MutableState, PartitionId, limits::Limits};
 use cairn_log::{LogProducer, LogReader, PartitionStream};
 use cairn_schemas::{Assembler, Claim, Event, HistoryRecord, Transition};
-use cairn_state::{Checkpoint, StateDb};
+use cairn_state::{Checkpoint, StateDb, TaskChange};
 use prost::Message;
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, debug, debug_span, info, warn};
@@ -37,6 +38,7 @@ use crate::{
     updates::UpdateEndings,
 };
 pub use snapshot::SnapshotConfig;
+pub use window::DEFAULT_TASK_WINDOW;
 pub use work::{Cache, Staged, Work};
 
 /// What one request did: whether it succeeded, and how to answer its caller once the
@@ -98,6 +100,10 @@ pub struct Partition {
     limits: Limits,
     max_record_bytes: usize,
     appended: Arc<crate::handle::Appended>,
+    /// The tasks matching holds of this partition's queues.
+    windows: window::Windows,
+    /// What the batches applied since the windows last moved did to the task index.
+    task_changes: Vec<TaskChange>,
 }
 
 pub struct PartitionParts {
@@ -124,6 +130,8 @@ pub struct PartitionParts {
     pub(crate) appended: Arc<crate::handle::Appended>,
     /// Most open runs kept in memory.
     pub cached_runs: usize,
+    /// Most tasks of one queue handed to matching at a time.
+    pub task_window: usize,
 }
 
 impl Partition {
@@ -206,6 +214,8 @@ impl Partition {
             limits: parts.limits,
             max_record_bytes: parts.max_record_bytes,
             appended: parts.appended,
+            windows: window::Windows::new(parts.id, parts.task_window),
+            task_changes: Vec::new(),
         };
         partition.redispatch.mark_unchanged();
         loop {
@@ -339,24 +349,23 @@ impl Partition {
             next_offset: self.next_offset,
             epoch: self.epoch,
         };
-        tokio::task::spawn_blocking(move || db.apply(partition, &transitions, checkpoint))
-            .await
-            .expect("state apply does not panic")?;
+        let changes =
+            tokio::task::spawn_blocking(move || db.apply(partition, &transitions, checkpoint))
+                .await
+                .expect("state apply does not panic")?;
+        self.task_changes.extend(changes);
         self.applied.store(self.next_offset, Ordering::Relaxed);
         Ok(())
     }
 
     fn load_open_runs(&mut self) -> Result<(), HistoryError> {
         let mut transfers = Vec::new();
-        let mut tasks = Vec::new();
-        let now = self.clock.now();
         let (timers, cache) = (&mut self.timers, &mut self.cache);
         // The open runs, as the visibility index lists them; only as many as the cache holds
         // stay in memory.
         self.db.each_open_run(self.id, |state| {
             transfers.extend(cairn_engine::transfer::pending(&state));
             timers.schedule_run(&state);
-            tasks.extend(state.pending_tasks(now));
             cache.set_current(&state.run);
             cache.put(state);
             cache.trim();
@@ -369,21 +378,17 @@ impl Partition {
                 transfers.extend(cairn_engine::transfer::pending(&state));
             }
         }
-        self.hand_over(tasks);
         self.commit(Committed {
             transfers,
             ..Committed::default()
         });
-        Ok(())
+        self.dispatch_pending()
     }
 
-    /// Hands every pending task of the open runs to matching: the runs in memory are those
-    /// RocksDB holds, between rounds, so they are read from there.
-    fn dispatch_pending(&self) -> Result<(), HistoryError> {
-        let now = self.clock.now();
-        let mut tasks = Vec::new();
-        self.db
-            .each_open_run(self.id, |state| tasks.extend(state.pending_tasks(now)))?;
+    /// Hands matching each queue's first window of waiting tasks, as if it held none.
+    fn dispatch_pending(&mut self) -> Result<(), HistoryError> {
+        self.task_changes.clear();
+        let tasks = self.windows.reset(&self.db, self.clock.now())?;
         self.hand_over(tasks);
         Ok(())
     }
@@ -676,6 +681,9 @@ impl Partition {
         for respond in responders {
             respond(None);
         }
+        // The index could not be read: the partition reloads, and hands its windows again.
+        let changes = std::mem::take(&mut self.task_changes);
+        let settled = self.windows.settle(&self.db, changes, &tasks, now)?;
         let changed: Vec<_> = touched.iter().map(cairn_engine::RunKey::workflow).collect();
         for (run, deadlines) in deadlines {
             self.timers.schedule(&run, deadlines);
@@ -693,7 +701,8 @@ impl Partition {
         // Everything held is durable now.
         self.cache.trim();
         self.commit(Committed {
-            tasks,
+            tasks: settled.handed,
+            withdrawn: settled.withdrawn,
             transfers,
             changed,
         });
