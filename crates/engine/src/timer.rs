@@ -12,7 +12,9 @@ use crate::{
     time::Nanos,
 };
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Deadline {
     UserTimer {
         timer_id: String,
@@ -61,6 +63,35 @@ pub fn deadlines(state: &MutableState) -> Vec<(Nanos, Deadline)> {
         activity_deadlines(activity, &mut out);
     }
     run_deadlines(state, &mut out);
+    out
+}
+
+/// The deadlines one section of an open run holds: the run's own fields (without its
+/// schedule, a section of its own), a timer, an activity, a schedule. Over every section of
+/// a state they are [`deadlines`], so an index of them can be kept section by section.
+pub fn section_deadlines(section: &Section) -> Vec<(Nanos, Deadline)> {
+    let mut out = Vec::new();
+    match section {
+        Section::Run(fields) => {
+            let fields: &MutableState = fields;
+            if fields.schedule.is_none() {
+                run_deadlines(fields, &mut out);
+            } else {
+                // Only a state's own fields come here; its schedule counts as a section.
+                let mut fields = fields.clone();
+                fields.schedule = None;
+                run_deadlines(&fields, &mut out);
+            }
+        }
+        Section::Timer(timer) => out.push(timer_deadline(timer)),
+        Section::Activity(activity) => activity_deadlines(activity, &mut out),
+        Section::Schedule(schedule) => {
+            if let Some(due) = schedule.wake_time() {
+                out.push((due, Deadline::ScheduleWake));
+            }
+        }
+        _ => {}
+    }
     out
 }
 

@@ -13,6 +13,8 @@
 //! task:       p | 8 | task key               -> nothing (see `tasks`)
 //! held:       p | 9 | ns | wf | run | mark   -> task key
 //! waiting:    p | 10 | queue key             -> i64 BE
+//! deadline:   p | 11 | due | run | deadline  -> nothing (see `deadlines`)
+//! timed:      p | 12 | ns | wf | run | mark  -> deadline keys
 //! ```
 //! Each string component is `len (u16 BE) | bytes`.
 
@@ -32,6 +34,8 @@ pub enum Table {
     Task = 8,
     Held = 9,
     Waiting = 10,
+    Deadline = 11,
+    Timed = 12,
 }
 
 pub fn table_prefix(partition: PartitionId, table: Table) -> Vec<u8> {
@@ -161,6 +165,20 @@ pub fn held(partition: PartitionId, run: &RunKey, mark: &[u8]) -> Vec<u8> {
 pub fn waiting(partition: PartitionId, queue: &[u8]) -> Vec<u8> {
     let mut key = table_prefix(partition, Table::Waiting);
     key.extend_from_slice(queue);
+    key
+}
+
+/// A deadline entry, or the prefix of a range of them.
+pub fn deadline(partition: PartitionId, entry: &[u8]) -> Vec<u8> {
+    let mut key = table_prefix(partition, Table::Deadline);
+    key.extend_from_slice(entry);
+    key
+}
+
+/// A run's mark on the deadlines one of its sections holds.
+pub fn timed(partition: PartitionId, run: &RunKey, mark: &[u8]) -> Vec<u8> {
+    let mut key = run_in(partition, Table::Timed, run);
+    key.extend_from_slice(mark);
     key
 }
 

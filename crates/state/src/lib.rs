@@ -8,6 +8,7 @@
 //! Keys start with the partition (4 bytes, big-endian) and a table byte; string components
 //! are length-prefixed so no ID can run into the next.
 
+mod deadlines;
 mod keys;
 mod obligations;
 mod tasks;
@@ -22,6 +23,7 @@ use cairn_engine::{
 use cairn_schemas::Transition;
 use rocksdb::{DB, Direction, IteratorMode, Options, WriteBatch};
 
+pub use deadlines::DueDeadline;
 use keys::Table;
 pub use tasks::{
     QueueKey, TaskChange, TaskChangeKind, TaskKey, parse_queue, parse_task, queue_key, queue_of,
@@ -92,11 +94,23 @@ impl StateDb {
         let mut batch = WriteBatch::default();
         let mut visible = visibility::Staged::default();
         let mut tasks = tasks::Staged::default();
+        let mut deadlines = deadlines::Staged::default();
         for transition in transitions {
             let run = &transition.run;
-            self.stage_visibility(&mut batch, &mut visible, partition, transition)?;
+            let sections = decode_changes(transition)?;
+            self.stage_visibility(&mut batch, &mut visible, partition, transition, &sections)?;
             let open = !transition.deleted && visible.is_open(run);
-            self.stage_tasks(&mut batch, &mut tasks, partition, transition, open)?;
+            self.stage_tasks(
+                &mut batch, &mut tasks, partition, transition, &sections, open,
+            )?;
+            self.stage_deadlines(
+                &mut batch,
+                &mut deadlines,
+                partition,
+                transition,
+                &sections,
+                open,
+            )?;
             Self::stage_obligations(
                 &mut batch,
                 partition,
@@ -331,7 +345,7 @@ pub struct Export {
 
 /// The layout of what the store keeps of a partition beyond the state's own sections (the
 /// visibility and task indexes): raised when it changes, so older caches and snapshots are rebuilt.
-const STORE_LAYOUT: &[u8] = b"visibility/1 tasks/1";
+const STORE_LAYOUT: &[u8] = b"visibility/1 tasks/1 deadlines/1 obligations/2";
 
 /// The format of a partition's cache: the mutable state's format and the store's layout.
 /// A checkpoint or a snapshot in another format is not read.
@@ -358,6 +372,32 @@ fn parse_checkpoint(value: &[u8]) -> Option<Checkpoint> {
     let next_offset = i64::from_be_bytes(value[..8].try_into().ok()?);
     let epoch = i64::from_be_bytes(value[8..16].try_into().ok()?);
     Some(Checkpoint { next_offset, epoch })
+}
+
+/// The sections a transition puts that the indexes read (the run's own fields, memo, search
+/// attributes, schedule, activities, timers), decoded once; `None` for the others.
+fn decode_changes(transition: &Transition) -> Result<Vec<Option<Section>>, StateError> {
+    transition
+        .changes
+        .iter()
+        .map(|change| match (&change.value, change.kind) {
+            (
+                Some(value),
+                SectionKind::Run
+                | SectionKind::Memo
+                | SectionKind::SearchAttributes
+                | SectionKind::Schedule
+                | SectionKind::Activity
+                | SectionKind::Timer,
+            ) => cairn_schemas::decode_section(change.kind, change.id, &change.name, value)
+                .map(Some)
+                .map_err(|source| StateError::Corrupt {
+                    table: "runs",
+                    source,
+                }),
+            _ => Ok(None),
+        })
+        .collect()
 }
 
 fn decode_section(key: &[u8], value: &[u8]) -> Result<Section, StateError> {

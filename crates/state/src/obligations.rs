@@ -1,11 +1,15 @@
-//! The runs that may still owe another workflow a message after they closed: a parent that
-//! must tell its children it closed (one mark per child it holds), and a child or scheduled
-//! workflow that must tell its parent or schedule (one mark while it has not). A new owner
-//! reads these marks, not every closed run, to find what it must still send.
+//! The runs that may owe another workflow a message: a parent that must start its children
+//! or tell them it closed (one mark per child it holds), a run that must signal or cancel
+//! another (one mark per request it holds), a schedule that must start its actions (one
+//! mark while it has a schedule), and a child or scheduled workflow that must tell its
+//! parent or schedule (one mark while it has not). A new owner reads these marks, not every
+//! run, to find what it must still send.
 //!
 //! ```text
-//! mark: p | 7 | ns | wf | run | 'c' | child's initiated event ID BE   (a child section)
-//!       p | 7 | ns | wf | run | 'n'                                  (notify_parent)
+//! mark: p | 7 | ns | wf | run | 'c' | child's initiated event ID BE    (a child section)
+//!       p | 7 | ns | wf | run | 'x' | request's initiated event ID BE  (an external request)
+//!       p | 7 | ns | wf | run | 's'                                   (a schedule)
+//!       p | 7 | ns | wf | run | 'n'                                   (notify_parent)
 //! ```
 
 use cairn_engine::{PartitionId, RunKey, sections::SectionKind};
@@ -15,6 +19,8 @@ use rocksdb::WriteBatch;
 use crate::{StateDb, StateError, keys};
 
 const CHILD: u8 = b'c';
+const EXTERNAL: u8 = b'x';
+const SCHEDULE: u8 = b's';
 const NOTIFY: u8 = b'n';
 
 impl StateDb {
@@ -40,14 +46,18 @@ impl StateDb {
             return;
         }
         for change in &transition.changes {
-            if change.kind == SectionKind::Child {
-                let mut mark = vec![CHILD];
-                mark.extend_from_slice(&change.id.to_be_bytes());
-                let key = keys::obligation(partition, run, &mark);
-                match change.value {
-                    Some(_) => batch.put(key, []),
-                    None => batch.delete(key),
+            let mark = match change.kind {
+                SectionKind::Child => [&[CHILD][..], &change.id.to_be_bytes()].concat(),
+                SectionKind::ExternalRequest => {
+                    [&[EXTERNAL][..], &change.id.to_be_bytes()].concat()
                 }
+                SectionKind::Schedule => vec![SCHEDULE],
+                _ => continue,
+            };
+            let key = keys::obligation(partition, run, &mark);
+            match change.value {
+                Some(_) => batch.put(key, []),
+                None => batch.delete(key),
             }
         }
         match notify_parent {

@@ -199,6 +199,7 @@ impl StateDb {
         staged: &mut Staged,
         partition: PartitionId,
         transition: &Transition,
+        sections: &[Option<Section>],
         open: bool,
     ) -> Result<(), StateError> {
         let run = &transition.run;
@@ -209,13 +210,10 @@ impl StateDb {
             }
             return Ok(());
         }
-        for change in &transition.changes {
-            let (mark, wanted, started) = match (change.kind, &change.value) {
-                (SectionKind::Run, Some(value)) => {
-                    let Section::Run(fields) = decode(change.kind, change.id, value)? else {
-                        continue;
-                    };
-                    let fields: &MutableState = &fields;
+        for (change, section) in transition.changes.iter().zip(sections) {
+            let (mark, wanted, started) = match (change.kind, section) {
+                (SectionKind::Run, Some(Section::Run(fields))) => {
+                    let fields: &MutableState = fields;
                     let task = fields.workflow_task.as_ref();
                     (
                         vec![WORKFLOW_TASK],
@@ -223,19 +221,14 @@ impl StateDb {
                         task.is_some_and(WorkflowTaskInfo::is_started),
                     )
                 }
-                (SectionKind::Activity, value) => {
+                (SectionKind::Activity, section) => {
                     let mut mark = vec![ACTIVITY];
                     mark.extend_from_slice(&change.id.to_be_bytes());
-                    match value {
-                        Some(value) => {
-                            let Section::Activity(activity) =
-                                decode(change.kind, change.id, value)?
-                            else {
-                                continue;
-                            };
-                            (mark, activity_entry(run, &activity), activity.is_started())
+                    match section {
+                        Some(Section::Activity(activity)) => {
+                            (mark, activity_entry(run, activity), activity.is_started())
                         }
-                        None => (mark, None, false),
+                        _ => (mark, None, false),
                     }
                 }
                 _ => continue,
@@ -416,13 +409,6 @@ impl StateDb {
             .as_deref()
             .map_or(0, read_i64))
     }
-}
-
-fn decode(kind: SectionKind, id: i64, value: &[u8]) -> Result<Section, StateError> {
-    cairn_schemas::decode_section(kind, id, "", value).map_err(|source| StateError::Corrupt {
-        table: "runs",
-        source,
-    })
 }
 
 fn read_i64(bytes: &[u8]) -> i64 {

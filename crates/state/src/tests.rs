@@ -286,3 +286,83 @@ fn changed_sections_apply_over_the_stored_ones() {
     assert!(fields.timers.is_empty(), "only the run's own fields");
     assert_eq!(db.runs(7).unwrap(), vec![later]);
 }
+
+/// A transition from `before` to `after` of the same run.
+fn changed(before: &MutableState, after: &MutableState) -> Transition {
+    Transition {
+        run: after.run.clone(),
+        events: Vec::new(),
+        changes: cairn_schemas::state_changes(&cairn_engine::sections::diff(Some(before), after))
+            .unwrap(),
+        deleted: false,
+    }
+}
+
+#[test]
+fn an_open_run_s_waiting_task_and_deadlines_are_indexed_until_it_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = StateDb::open(dir.path()).unwrap();
+    let (transition, state) = started_with_state("wf-1");
+    let mut timed = state.clone();
+    timed.execution_expiration = Some(60_000);
+    let checkpoint = |next_offset| Checkpoint {
+        next_offset,
+        epoch: 1,
+    };
+    let added = db
+        .apply(3, &[transition, changed(&state, &timed)], checkpoint(1))
+        .unwrap();
+
+    let queue = queue_key("ns", "q", cairn_engine::TaskKind::Workflow);
+    let task = cairn_engine::TaskRef::workflow(&state.run, state.workflow_task.as_ref().unwrap());
+    assert_eq!(
+        added
+            .iter()
+            .map(|change| (parse_task(&change.key).unwrap().0, change.kind))
+            .collect::<Vec<_>>(),
+        [(task.clone(), TaskChangeKind::Added)]
+    );
+    let ready = db.ready_tasks(3, &queue, None, i64::MAX, 10).unwrap();
+    assert_eq!(ready.iter().map(|(_, t)| t).collect::<Vec<_>>(), [&task]);
+    assert!(
+        db.ready_tasks(3, &queue, None, 999, 10).unwrap().is_empty(),
+        "a task is not ready before it was scheduled"
+    );
+    assert_eq!(db.waiting_tasks(3, &queue).unwrap(), 1);
+    assert_eq!(
+        db.deadlines_between(3, i64::MIN, i64::MAX).unwrap(),
+        [DueDeadline {
+            due: 60_000,
+            run: state.run,
+            deadline: cairn_engine::timer::Deadline::WorkflowTimeout,
+        }]
+    );
+    assert!(
+        db.deadlines_between(3, i64::MIN, 60_000)
+            .unwrap()
+            .is_empty(),
+        "the span ends before its end"
+    );
+
+    let mut closed = timed.clone();
+    closed.status = cairn_engine::ExecutionStatus::Terminated;
+    let removed = db
+        .apply(3, &[changed(&timed, &closed)], checkpoint(2))
+        .unwrap();
+    assert_eq!(
+        removed.iter().map(|c| c.kind).collect::<Vec<_>>(),
+        [TaskChangeKind::Withdrawn]
+    );
+    assert!(
+        db.ready_tasks(3, &queue, None, i64::MAX, 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(db.waiting_tasks(3, &queue).unwrap(), 0);
+    assert!(db.task_queues(3).unwrap().is_empty());
+    assert!(
+        db.deadlines_between(3, i64::MIN, i64::MAX)
+            .unwrap()
+            .is_empty()
+    );
+}

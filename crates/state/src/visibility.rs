@@ -13,7 +13,10 @@ use std::{
     collections::{BinaryHeap, HashMap},
 };
 
-use cairn_engine::{PartitionId, RunKey, sections::SectionKind};
+use cairn_engine::{
+    PartitionId, RunKey,
+    sections::{Section, SectionKind},
+};
 use cairn_query::{Field, Query};
 use cairn_schemas::Transition;
 use cairn_visibility::{
@@ -57,6 +60,7 @@ impl StateDb {
         staged: &mut Staged,
         partition: PartitionId,
         transition: &Transition,
+        sections: &[Option<Section>],
     ) -> Result<(), StateError> {
         let run = &transition.run;
         let before = match staged.rows.get(run) {
@@ -72,28 +76,18 @@ impl StateDb {
             None
         } else {
             let mut row = before.clone().unwrap_or_default();
-            for change in &transition.changes {
-                match (&change.value, change.kind) {
+            for (change, section) in transition.changes.iter().zip(sections) {
+                match (section, change.kind) {
                     (
-                        Some(value),
+                        Some(section),
                         SectionKind::Run
                         | SectionKind::Memo
                         | SectionKind::SearchAttributes
                         | SectionKind::Schedule,
                     ) => {
-                        let section = cairn_schemas::decode_section(
-                            change.kind,
-                            change.id,
-                            &change.name,
-                            value,
-                        )
-                        .map_err(|source| StateError::Corrupt {
-                            table: "runs",
-                            source,
-                        })?;
-                        row.apply(&section);
+                        row.apply(section);
                     }
-                    (None, kind) => {
+                    (None, kind) if change.value.is_none() => {
                         row.remove(kind);
                     }
                     _ => {}
@@ -343,31 +337,6 @@ impl StateDb {
             }
         }
         Ok(found)
-    }
-
-    /// Hands the state of every open run of the partition to `visit`, one at a time: the
-    /// runs the visibility index lists as running, not every run stored.
-    pub fn each_open_run(
-        &self,
-        partition: PartitionId,
-        mut visit: impl FnMut(cairn_engine::MutableState),
-    ) -> Result<(), StateError> {
-        let snapshot = self.db.snapshot();
-        let running = index::status_byte(cairn_engine::ExecutionStatus::Running.to_proto());
-        for (namespace_id, division, status) in self.counted(&snapshot, partition)? {
-            if status != running {
-                continue;
-            }
-            let mut prefix = index::kind_prefix(&namespace_id, division, index::Kind::Status);
-            prefix.push(status);
-            let mut scan = Scan::new(&snapshot, partition, &prefix, None);
-            while let Some(order) = scan.next()? {
-                if let Some(state) = self.run(partition, &run_at(&namespace_id, &order)?)? {
-                    visit(state);
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Every (namespace, division, status) the partition counts runs in.

@@ -321,6 +321,18 @@ fn check_changes_replay(before: &MutableState, after: &MutableState) {
         Some(after),
         "a state's sections put together give it back"
     );
+    // The deadline index is kept section by section: over every section of an open run it
+    // must hold exactly the run's deadlines.
+    if after.is_open() {
+        let mut by_section: Vec<_> = sections::sections(after)
+            .iter()
+            .flat_map(timer::section_deadlines)
+            .collect();
+        let mut whole = timer::deadlines(after);
+        by_section.sort();
+        whole.sort();
+        assert_eq!(by_section, whole, "the sections' deadlines are the run's");
+    }
     assert_eq!(
         sections::apply(None, sections::diff(None, after)).as_ref(),
         Some(after),

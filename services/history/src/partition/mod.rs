@@ -358,23 +358,13 @@ impl Partition {
         Ok(())
     }
 
+    /// Takes up the partition's open runs from its indexes, reading no run that needs
+    /// nothing: the messages runs owe other workflows (the runs the obligation marks name),
+    /// the deadlines of the next span, and a window of each queue's waiting tasks.
     fn load_open_runs(&mut self) -> Result<(), HistoryError> {
         let mut transfers = Vec::new();
-        let (timers, cache) = (&mut self.timers, &mut self.cache);
-        // The open runs, as the visibility index lists them; only as many as the cache holds
-        // stay in memory.
-        self.db.each_open_run(self.id, |state| {
-            transfers.extend(cairn_engine::transfer::pending(&state));
-            timers.schedule_run(&state);
-            cache.set_current(&state.run);
-            cache.put(state);
-            cache.trim();
-        })?;
-        // Closed runs that may still owe other workflows a message.
         for run in self.db.owing_runs(self.id)? {
-            if let Some(state) = self.db.run(self.id, &run)?
-                && !state.is_open()
-            {
+            if let Some(state) = self.db.run(self.id, &run)? {
                 transfers.extend(cairn_engine::transfer::pending(&state));
             }
         }
@@ -382,7 +372,20 @@ impl Partition {
             transfers,
             ..Committed::default()
         });
+        self.timers.clear();
+        self.load_deadlines(self.clock.now())?;
         self.dispatch_pending()
+    }
+
+    /// Moves the timer wheel's horizon a span past `now`, reading the deadlines it passes
+    /// from the index.
+    fn load_deadlines(&mut self, now: i64) -> Result<(), HistoryError> {
+        let horizon = now.saturating_add(crate::timers::SPAN);
+        let due = self
+            .db
+            .deadlines_between(self.id, self.timers.horizon(), horizon)?;
+        self.timers.extend(horizon, due);
+        Ok(())
     }
 
     /// Hands matching each queue's first window of waiting tasks, as if it held none.
@@ -475,7 +478,13 @@ impl Partition {
                     Err(_) => break,
                 }
             }
-            self.fire_due_timers(&mut batch);
+            if let Err(error) = self.fire_due_timers(&mut batch) {
+                warn!(partition = self.id, error = %cairn_runtime::report(&error), "deadlines could not be read, reloading partition from the log");
+                if let Err(error) = self.recover().await {
+                    warn!(partition = self.id, error = %cairn_runtime::report(&error), "partition could not recover, stopping");
+                    return;
+                }
+            }
             while !batch.is_empty() {
                 let span = debug_span!("batch", partition = self.id, requests = batch.len());
                 match self.process(&mut batch).instrument(span).await {
@@ -554,8 +563,11 @@ impl Partition {
         ));
     }
 
-    fn fire_due_timers(&mut self, batch: &mut VecDeque<Op>) {
+    fn fire_due_timers(&mut self, batch: &mut VecDeque<Op>) -> Result<(), HistoryError> {
         let now = self.clock.now();
+        if now >= self.timers.horizon() {
+            self.load_deadlines(now)?;
+        }
         for (run, deadline) in self.timers.take_due(now) {
             batch.push_back(Op {
                 name: "fire_deadline",
@@ -574,6 +586,7 @@ impl Partition {
                 }),
             });
         }
+        Ok(())
     }
 
     /// Runs requests from the front of `batch` through the engine, until their records
