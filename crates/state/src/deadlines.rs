@@ -21,9 +21,12 @@ use cairn_engine::{
     timer::{Deadline, section_deadlines},
 };
 use cairn_schemas::Transition;
-use rocksdb::{Direction, IteratorMode, WriteBatch};
+use rocksdb::WriteBatch;
 
-use crate::{StateDb, StateError, keys};
+use crate::{
+    StateDb, StateError,
+    keys::{self, ordered_time, time_of},
+};
 
 /// A deadline of a run, as the index lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,18 +135,11 @@ impl StateDb {
         partition: PartitionId,
         run: &RunKey,
     ) -> Result<Vec<Vec<u8>>, StateError> {
-        let prefix = keys::timed(partition, run, &[]);
-        let mut marks: BTreeMap<Vec<u8>, bool> = BTreeMap::new();
-        for item in self
-            .db
-            .iterator(IteratorMode::From(&prefix, Direction::Forward))
-        {
-            let (key, _) = item?;
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            marks.insert(key[prefix.len()..].to_vec(), true);
-        }
+        let mut marks: BTreeMap<Vec<u8>, bool> = self
+            .under(&keys::timed(partition, run, &[]))?
+            .into_iter()
+            .map(|(mark, _)| (mark, true))
+            .collect();
         if let Some(staged) = staged.timed.get(run) {
             for (mark, keys) in staged {
                 marks.insert(mark.clone(), !keys.is_empty());
@@ -228,12 +224,4 @@ fn split_keys(mut value: &[u8]) -> Result<Vec<Vec<u8>>, StateError> {
         value = &value[4 + len..];
     }
     Ok(out)
-}
-
-fn ordered_time(nanos: Nanos) -> u64 {
-    (nanos as u64) ^ (1 << 63)
-}
-
-fn time_of(ordered: u64) -> Nanos {
-    (ordered ^ (1 << 63)) as Nanos
 }

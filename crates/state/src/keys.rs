@@ -45,7 +45,18 @@ pub fn table_prefix(partition: PartitionId, table: Table) -> Vec<u8> {
     key
 }
 
-fn push_str(key: &mut Vec<u8>, s: &str) {
+/// A Unix nanosecond as a u64 that sorts like the signed time.
+pub fn ordered_time(nanos: i64) -> u64 {
+    (nanos as u64) ^ (1 << 63)
+}
+
+/// The time [`ordered_time`] encoded.
+pub fn time_of(ordered: u64) -> i64 {
+    (ordered ^ (1 << 63)) as i64
+}
+
+/// Appends a length-prefixed string.
+pub fn push_str(key: &mut Vec<u8>, s: &str) {
     let len = u16::try_from(s.len()).expect("identifiers are validated to be shorter than 64 KiB");
     key.extend_from_slice(&len.to_be_bytes());
     key.extend_from_slice(s.as_bytes());

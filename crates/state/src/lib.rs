@@ -52,6 +52,9 @@ pub struct Checkpoint {
     pub epoch: i64,
 }
 
+/// RocksDB's cache of uncompressed blocks, per node.
+const BLOCK_CACHE_BYTES: usize = 64 << 20;
+
 #[derive(Clone)]
 pub struct StateDb {
     db: Arc<DB>,
@@ -62,6 +65,12 @@ impl StateDb {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        // Most reads are point lookups of keys a new run does not have yet (its row, its
+        // marks): a Bloom filter answers those without searching every level's blocks.
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_bloom_filter(10.0, false);
+        table.set_block_cache(&rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES));
+        options.set_block_based_table_factory(&table);
         let db = DB::open(&options, path)?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -333,6 +342,52 @@ impl StateDb {
         self.db.write(batch)?;
         Ok(())
     }
+}
+
+impl StateDb {
+    /// Every entry under `prefix`, in key order: the rest of its key, and its value.
+    pub(crate) fn under(&self, prefix: &[u8]) -> Result<Vec<Suffixed>, StateError> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator(IteratorMode::From(prefix, Direction::Forward))
+        {
+            let (key, value) = item?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            out.push((key[prefix.len()..].to_vec(), value.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Adds `delta` to the count stored at `key`, in `batch`; a count that reaches zero is
+    /// removed.
+    pub(crate) fn stage_count(
+        &self,
+        batch: &mut WriteBatch,
+        key: Vec<u8>,
+        delta: i64,
+    ) -> Result<(), StateError> {
+        if delta == 0 {
+            return Ok(());
+        }
+        let now = self.db.get(&key)?.as_deref().map_or(0, read_count) + delta;
+        if now == 0 {
+            batch.delete(key);
+        } else {
+            batch.put(key, now.to_be_bytes());
+        }
+        Ok(())
+    }
+}
+
+/// An entry found under a prefix: the rest of its key, and its value.
+pub(crate) type Suffixed = (Vec<u8>, Vec<u8>);
+
+/// A count as [`StateDb::stage_count`] stores it.
+pub(crate) fn read_count(bytes: &[u8]) -> i64 {
+    bytes.try_into().map(i64::from_be_bytes).unwrap_or_default()
 }
 
 /// A partition's cache as [`StateDb::export`] copied it.

@@ -24,9 +24,13 @@ use cairn_engine::{
     time::Nanos,
 };
 use cairn_schemas::Transition;
-use rocksdb::{Direction, IteratorMode, WriteBatch};
+use rocksdb::WriteBatch;
 
-use crate::{StateDb, StateError, keys};
+use crate::{
+    StateDb, StateError,
+    keys::{self, ordered_time, push_str, time_of},
+    read_count,
+};
 
 const WORKFLOW_TASK: u8 = b'w';
 const ACTIVITY: u8 = b'a';
@@ -152,20 +156,6 @@ fn kind_of(byte: u8) -> Option<TaskKind> {
         b'A' => Some(TaskKind::Activity),
         _ => None,
     }
-}
-
-fn ordered_time(nanos: Nanos) -> u64 {
-    (nanos as u64) ^ (1 << 63)
-}
-
-fn time_of(ordered: u64) -> Nanos {
-    (ordered ^ (1 << 63)) as Nanos
-}
-
-fn push_str(key: &mut Vec<u8>, s: &str) {
-    let len = u16::try_from(s.len()).expect("identifiers are validated to be shorter than 64 KiB");
-    key.extend_from_slice(&len.to_be_bytes());
-    key.extend_from_slice(s.as_bytes());
 }
 
 fn read_len(key: &[u8], at: usize) -> Option<usize> {
@@ -296,18 +286,11 @@ impl StateDb {
         partition: PartitionId,
         run: &RunKey,
     ) -> Result<Vec<(Vec<u8>, TaskKey)>, StateError> {
-        let prefix = keys::held(partition, run, &[]);
-        let mut marks: BTreeMap<Vec<u8>, Option<TaskKey>> = BTreeMap::new();
-        for item in self
-            .db
-            .iterator(IteratorMode::From(&prefix, Direction::Forward))
-        {
-            let (key, value) = item?;
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            marks.insert(key[prefix.len()..].to_vec(), Some(value.to_vec()));
-        }
+        let mut marks: BTreeMap<Vec<u8>, Option<TaskKey>> = self
+            .under(&keys::held(partition, run, &[]))?
+            .into_iter()
+            .map(|(mark, key)| (mark, Some(key)))
+            .collect();
         if let Some(staged) = staged.held.get(run) {
             for (mark, key) in staged {
                 marks.insert(mark.clone(), key.clone());
@@ -327,16 +310,7 @@ impl StateDb {
         partition: PartitionId,
     ) -> Result<Vec<TaskChange>, StateError> {
         for (queue, delta) in staged.counts {
-            if delta == 0 {
-                continue;
-            }
-            let key = keys::waiting(partition, &queue);
-            let now = self.db.get(&key)?.as_deref().map_or(0, read_i64) + delta;
-            if now == 0 {
-                batch.delete(key);
-            } else {
-                batch.put(key, now.to_be_bytes());
-            }
+            self.stage_count(batch, keys::waiting(partition, &queue), delta)?;
         }
         Ok(staged.changes)
     }
@@ -394,7 +368,7 @@ impl StateDb {
             if !key.starts_with(&table) {
                 break;
             }
-            out.push((key[table.len()..].to_vec(), read_i64(value)));
+            out.push((key[table.len()..].to_vec(), read_count(value)));
             iter.next();
         }
         iter.status()?;
@@ -407,10 +381,6 @@ impl StateDb {
             .db
             .get(keys::waiting(partition, queue))?
             .as_deref()
-            .map_or(0, read_i64))
+            .map_or(0, read_count))
     }
-}
-
-fn read_i64(bytes: &[u8]) -> i64 {
-    bytes.try_into().map(i64::from_be_bytes).unwrap_or_default()
 }

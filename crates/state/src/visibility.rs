@@ -28,7 +28,7 @@ use cairn_visibility::{
 use prost::Message;
 use rocksdb::{DB, DBRawIteratorWithThreadMode, SnapshotWithThreadMode, WriteBatch};
 
-use crate::{StateDb, StateError, keys};
+use crate::{StateDb, StateError, keys, read_count};
 
 /// The rows a batch of transitions leaves, and the counts it moves.
 #[derive(Default)]
@@ -143,16 +143,7 @@ impl StateDb {
         partition: PartitionId,
     ) -> Result<(), StateError> {
         for (key, delta) in staged.counts {
-            if delta == 0 {
-                continue;
-            }
-            let key = keys::count(partition, &key);
-            let now = self.db.get(&key)?.as_deref().map_or(0, read_count) + delta;
-            if now == 0 {
-                batch.delete(key);
-            } else {
-                batch.put(key, now.to_be_bytes());
-            }
+            self.stage_count(batch, keys::count(partition, &key), delta)?;
         }
         Ok(())
     }
@@ -375,10 +366,6 @@ fn status_only(query: &Query) -> bool {
             .iter()
             .all(|field| *field == Field::ExecutionStatus)
     })
-}
-
-fn read_count(bytes: &[u8]) -> i64 {
-    bytes.try_into().map(i64::from_be_bytes).unwrap_or(0)
 }
 
 /// The run of a namespace an index entry's order key names.

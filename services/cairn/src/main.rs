@@ -11,6 +11,12 @@ mod server;
 
 use std::{net::IpAddr, path::PathBuf, process::ExitCode};
 
+/// jemalloc for every allocation of the process, RocksDB's and librdkafka's included (it
+/// takes `malloc`'s name): glibc's allocator fragments under a long run of many small
+/// allocations from many threads, its resident memory growing and `malloc` slowing with it.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use clap::{Args, Parser, Subcommand};
 
 /// Cairn: durable execution on Kafka, speaking Temporal's API.

@@ -694,7 +694,7 @@ impl Partition {
         for respond in responders {
             respond(None);
         }
-        // The index could not be read: the partition reloads, and hands its windows again.
+        // Should the task index not read, the partition reloads and hands its windows again.
         let changes = std::mem::take(&mut self.task_changes);
         let settled = self.windows.settle(&self.db, changes, &tasks, now)?;
         let changed: Vec<_> = touched.iter().map(cairn_engine::RunKey::workflow).collect();
