@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
 from conftest import STARTUP_TIMEOUT_S, ServerProcess, cairn_binary
 
 _OWNED = re.compile(r"^(\S+Z) .*partition owned.*partition=(\d+)")
@@ -128,7 +130,8 @@ class Cluster:
             try:
                 self.start(self.nodes[name])
                 return
-            except Exception:
+            # A start that fails reports it with pytest.fail, whose exception is no Exception.
+            except (Exception, pytest.fail.Exception):
                 if attempt == attempts - 1:
                     raise
 
