@@ -60,6 +60,7 @@ class Cluster:
         partitions: int = 8,
         session_timeout: str = "4s",
         kafka_dir: str | Path | None = None,
+        node_args: list[str] | None = None,
     ):
         self.workdir = workdir
         self.binary = str(cairn_binary())
@@ -70,6 +71,8 @@ class Cluster:
         self.kafka_dir = Path(kafka_dir) if kafka_dir else None
         self.broker: ServerProcess | None = None
         self.topic_args: list[str] = []
+        # Flags every node gets (a config file, say).
+        self.node_args = node_args or []
         if self.kafka_dir is None:
             self.broker = ServerProcess(
                 "broker",
@@ -104,6 +107,7 @@ class Cluster:
             "--session-timeout", self.session_timeout,
             "--log-level", "info",
             *self.topic_args,
+            *self.node_args,
         ]
         node.process = ServerProcess(f"{node.name}.{node.starts}", argv, self.workdir, self.env)
         address = node.process.wait_ready(STARTUP_TIMEOUT_S)
@@ -151,6 +155,13 @@ class Cluster:
         process = self.nodes[name].process
         assert process is not None and process.address is not None
         return process.address
+
+    def internal_address(self, name: str) -> str:
+        """Where a node serves its peers, as it printed it."""
+        for line in self.log(name).splitlines():
+            if "internal services listening on " in line:
+                return line.rsplit(" ", 1)[1]
+        raise AssertionError(f"{name} printed no internal address")
 
     def log(self, name: str) -> str:
         process = self.nodes[name].process

@@ -22,6 +22,7 @@ from typing import Iterator
 import pytest
 from temporalio.client import Client
 
+from certificates import Issued, issue, make_ca
 from cluster import kafka_cluster_env
 from conftest import STARTUP_TIMEOUT_S, ServerProcess, cairn_binary
 from support import unique, worker
@@ -58,33 +59,6 @@ def _add_scram_user(mechanism: str, user: str, password: str) -> None:
         capture_output=True,
         timeout=120,
     )
-
-
-def _certificate(directory: Path, name: str, ca_cert: str, ca_key: str) -> tuple[Path, Path]:
-    """A client key and certificate signed by the given CA."""
-    key, csr, cert = (directory / f"{name}.{ext}" for ext in ("key", "csr", "crt"))
-    subprocess.run(
-        ["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-subj", f"/CN={name}", "-keyout", key, "-out", csr],
-        check=True, capture_output=True,
-    )
-    subprocess.run(
-        ["openssl", "x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key,
-         "-CAcreateserial", "-days", "1", "-out", cert],
-        check=True, capture_output=True,
-    )
-    return cert, key
-
-
-def _own_ca(directory: Path) -> tuple[Path, Path]:
-    """A CA that Kafka's brokers know nothing of."""
-    key, cert = directory / "stranger-ca.key", directory / "stranger-ca.crt"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-days", "1", "-subj", "/CN=stranger", "-keyout", key, "-out", cert],
-        check=True, capture_output=True,
-    )
-    return cert, key
 
 
 def _dev_server(bootstrap: str, flags: list[str]) -> list[str]:
@@ -194,7 +168,9 @@ async def test_plain_over_tls(tmp_path: Path) -> None:
 
 
 async def test_mutual_tls_with_a_client_certificate_signed_by_the_cluster_ca(tmp_path: Path) -> None:
-    cert, key = _certificate(tmp_path, "cairn-node", KAFKA["KAFKA_CA_FILE"], KAFKA["KAFKA_CA_KEY_FILE"])
+    kafka_ca = Issued(Path(KAFKA["KAFKA_CA_FILE"]), Path(KAFKA["KAFKA_CA_KEY_FILE"]))
+    node = issue(tmp_path, "cairn-node", kafka_ca)
+    cert, key = node.cert, node.key
     argv = _dev_server(KAFKA["KAFKA_SSL_BOOTSTRAP"], [
         "--kafka-security-protocol", "ssl",
         "--kafka-tls-ca-file", KAFKA["KAFKA_CA_FILE"],
@@ -281,15 +257,15 @@ def test_a_wrong_password_stops_the_node_at_start_with_the_reason(tmp_path: Path
 
 
 def test_a_broker_certificate_from_an_untrusted_ca_stops_the_node_at_start(tmp_path: Path) -> None:
-    stranger, _ = _own_ca(tmp_path)
+    stranger = make_ca(tmp_path, "stranger").cert
     argv = _dev_server(KAFKA["KAFKA_SASL_SSL_BOOTSTRAP"], _plain_flags(tmp_path, str(stranger)))
     said = _refused_at_start(argv, tmp_path)
     assert "refused the connection" in said and "certificate verify failed" in said, said[-3000:]
 
 
 def test_a_client_certificate_the_brokers_do_not_trust_stops_the_node_at_start(tmp_path: Path) -> None:
-    stranger_cert, stranger_key = _own_ca(tmp_path)
-    cert, key = _certificate(tmp_path, "impostor", str(stranger_cert), str(stranger_key))
+    impostor = issue(tmp_path, "impostor", make_ca(tmp_path, "stranger"))
+    cert, key = impostor.cert, impostor.key
     argv = _dev_server(KAFKA["KAFKA_SSL_BOOTSTRAP"], [
         "--kafka-security-protocol", "ssl",
         "--kafka-tls-ca-file", KAFKA["KAFKA_CA_FILE"],

@@ -277,9 +277,17 @@ impl StateDb {
         Ok(out)
     }
 
-    /// A consistent copy of a partition's cache, read from one RocksDB snapshot: its
-    /// checkpoint and every other entry. `None` when the partition has no checkpoint.
-    pub fn export(&self, partition: PartitionId) -> Result<Option<Export>, StateError> {
+    /// Copies the partition's cache as of one moment, every entry but the checkpoint, in
+    /// chunks of about `chunk_bytes` handed to `chunk` in key order (at least one chunk, maybe
+    /// empty), without holding more than one chunk in memory. `chunk` returns false to stop.
+    /// Returns the checkpoint the copy is as of and the entries it held; `None`, with no
+    /// chunk, when the partition has no checkpoint.
+    pub fn export(
+        &self,
+        partition: PartitionId,
+        chunk_bytes: usize,
+        mut chunk: impl FnMut(Checkpoint, Vec<(Vec<u8>, Vec<u8>)>) -> bool,
+    ) -> Result<Option<(Checkpoint, u64)>, StateError> {
         let snapshot = self.db.snapshot();
         let Some(value) = snapshot.get(keys::checkpoint(partition))? else {
             return Ok(None);
@@ -290,19 +298,28 @@ impl StateDb {
         let prefix = partition.to_be_bytes();
         let checkpoint_key = keys::checkpoint(partition);
         let mut entries = Vec::new();
+        let mut size = 0;
+        let mut count = 0;
         for item in snapshot.iterator(IteratorMode::From(&prefix, Direction::Forward)) {
             let (key, value) = item?;
             if !key.starts_with(&prefix) {
                 break;
             }
-            if key.as_ref() != checkpoint_key.as_slice() {
-                entries.push((key.to_vec(), value.to_vec()));
+            if key.as_ref() == checkpoint_key.as_slice() {
+                continue;
             }
+            if size + key.len() + value.len() > chunk_bytes && !entries.is_empty() {
+                if !chunk(checkpoint, std::mem::take(&mut entries)) {
+                    return Ok(Some((checkpoint, count)));
+                }
+                size = 0;
+            }
+            size += key.len() + value.len();
+            count += 1;
+            entries.push((key.to_vec(), value.to_vec()));
         }
-        Ok(Some(Export {
-            checkpoint,
-            entries,
-        }))
+        chunk(checkpoint, entries);
+        Ok(Some((checkpoint, count)))
     }
 
     /// Writes entries exported from the same partition, in one batch. The checkpoint goes
@@ -388,14 +405,6 @@ pub(crate) type Suffixed = (Vec<u8>, Vec<u8>);
 /// A count as [`StateDb::stage_count`] stores it.
 pub(crate) fn read_count(bytes: &[u8]) -> i64 {
     bytes.try_into().map(i64::from_be_bytes).unwrap_or_default()
-}
-
-/// A partition's cache as [`StateDb::export`] copied it.
-#[derive(Debug, Clone)]
-pub struct Export {
-    pub checkpoint: Checkpoint,
-    /// Every entry but the checkpoint, keys in the store's own layout.
-    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// The layout of what the store keeps of a partition beyond the state's own sections (the

@@ -173,21 +173,30 @@ fn an_export_imported_elsewhere_is_the_same_partition_and_a_cut_import_has_no_ch
         .apply(4, &[started("wf-1"), started("wf-2")], checkpoint)
         .unwrap();
     source.apply(5, &[started("other")], checkpoint).unwrap();
-    let export = source
-        .export(4)
+    // Chunks of one entry each: no chunk holds more than its share.
+    let mut chunks = Vec::new();
+    let (as_of, count) = source
+        .export(4, 1, |at, entries| {
+            assert_eq!(at, checkpoint);
+            chunks.push(entries);
+            true
+        })
         .unwrap()
         .expect("partition 4 has a checkpoint");
-    assert_eq!(export.checkpoint, checkpoint);
+    assert_eq!(as_of, checkpoint);
+    assert!(chunks.len() > 1 && chunks.iter().all(|chunk| chunk.len() == 1));
+    assert_eq!(count, chunks.len() as u64);
+    assert_eq!(source.export(6, 1, |_, _| true).unwrap(), None);
 
     let target = StateDb::open(&dir.path().join("target")).unwrap();
-    let (head, tail) = export.entries.split_at(1);
-    target.import(4, head, None).unwrap();
+    let (head, tail) = chunks.split_at(1);
+    target.import(4, &head[0], None).unwrap();
     assert_eq!(
         target.checkpoint(4).unwrap(),
         None,
         "a cut import counts for nothing"
     );
-    target.import(4, tail, Some(export.checkpoint)).unwrap();
+    target.import(4, &tail.concat(), Some(checkpoint)).unwrap();
     assert_eq!(target.checkpoint(4).unwrap(), Some(checkpoint));
     assert_eq!(target.runs(4).unwrap(), source.runs(4).unwrap());
     let run = started("wf-2").run;
@@ -200,7 +209,7 @@ fn an_export_imported_elsewhere_is_the_same_partition_and_a_cut_import_has_no_ch
         "only partition 4 was exported"
     );
     assert!(
-        target.import(5, &export.entries, None).is_err(),
+        target.import(5, &chunks.concat(), None).is_err(),
         "entries of one partition are refused by another"
     );
 }

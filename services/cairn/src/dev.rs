@@ -123,6 +123,10 @@ async fn serve(
         kafka.fetch_wait_max = EMBEDDED_FETCH_WAIT;
     }
     let shutdown = Shutdown::on_signals();
+    let mut tls = cairn_cluster::tls::TlsSettings::default();
+    args.tls.apply(&mut tls);
+    let mut authorization = cairn_frontend::authorization::AuthSettings::default();
+    args.auth.apply(&mut authorization);
     let node = Node::start(NodeConfig {
         roles: Roles::ALL,
         kafka,
@@ -152,6 +156,8 @@ async fn serve(
         snapshot_interval: cairn_cluster::DEFAULT_SNAPSHOT_INTERVAL,
         cached_runs: args.cached_runs,
         task_window: args.task_window,
+        tls,
+        authorization,
     })
     .await?;
     let failure = node.failure();

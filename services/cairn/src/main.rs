@@ -3,11 +3,13 @@
 //! commands in `admin.rs`.
 
 mod admin;
+mod auth_flags;
 mod broker;
 mod dev;
 mod dynamic_config;
 mod kafka_flags;
 mod server;
+mod tls_flags;
 
 use std::{net::IpAddr, path::PathBuf, process::ExitCode};
 
@@ -86,6 +88,12 @@ pub struct DevArgs {
     /// How to reach that Kafka cluster securely.
     #[command(flatten)]
     pub kafka_security: kafka_flags::KafkaSecurityFlags,
+    /// TLS on the public port.
+    #[command(flatten)]
+    pub tls: tls_flags::TlsFlags,
+    /// Who may make which call.
+    #[command(flatten)]
+    pub auth: auth_flags::AuthFlags,
     /// Prefix of the cluster's topics and consumer groups (`PREFIX.history`…), so that
     /// several Cairn clusters can share one Kafka.
     #[arg(long, env = "CAIRN__TOPIC_PREFIX", default_value = cairn_cluster::DEFAULT_TOPIC_PREFIX)]
@@ -155,6 +163,12 @@ pub struct StartArgs {
     pub kafka: Option<String>,
     #[command(flatten)]
     pub kafka_security: kafka_flags::KafkaSecurityFlags,
+    /// TLS on the public port.
+    #[command(flatten)]
+    pub tls: tls_flags::TlsFlags,
+    /// Who may make which call.
+    #[command(flatten)]
+    pub auth: auth_flags::AuthFlags,
     /// Prefix of the cluster's topics and consumer groups (default `cairn`).
     #[arg(long)]
     pub topic_prefix: Option<String>,

@@ -63,6 +63,10 @@ pub struct ServerConfig {
     /// the per-workflow limits and rate limits apply, other keys change nothing. Give every
     /// node the same values.
     pub dynamic_config: BTreeMap<String, serde_json::Value>,
+    /// TLS on the public port (`[tls.frontend]`) and between nodes (`[tls.internode]`).
+    pub tls: cairn_cluster::tls::TlsSettings,
+    /// Bearer tokens and the roles they grant (`[authorization]`); off without key sets.
+    pub authorization: cairn_frontend::authorization::AuthSettings,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +92,8 @@ impl Default for ServerConfig {
             rps: cairn_cluster::rate_limit::DEFAULT_RPS,
             namespace_rps: cairn_frontend::DEFAULT_NAMESPACE_RPS,
             dynamic_config: BTreeMap::new(),
+            tls: cairn_cluster::tls::TlsSettings::default(),
+            authorization: cairn_frontend::authorization::AuthSettings::default(),
         }
     }
 }
@@ -193,6 +199,8 @@ pub fn load(args: &StartArgs) -> anyhow::Result<ServerConfig> {
         .context("reading the configuration")?;
     apply_text_env(&mut config.kafka);
     args.kafka_security.apply(&mut config.kafka);
+    args.tls.apply(&mut config.tls);
+    args.auth.apply(&mut config.authorization);
     Ok(config)
 }
 
@@ -272,6 +280,8 @@ pub fn run(config: ServerConfig) -> anyhow::Result<()> {
             snapshot_interval: config.snapshot_interval,
             cached_runs: config.cached_runs,
             task_window: config.task_window,
+            tls: config.tls,
+            authorization: config.authorization,
         })
         .await?;
         if let Some(address) = node.frontend_address {

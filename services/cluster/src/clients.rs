@@ -10,9 +10,17 @@ use std::{
 };
 
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
+use tonic::{
+    metadata::{AsciiMetadataValue, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Channel, Endpoint},
+};
 
-use crate::directory::Directory;
+use crate::{directory::Directory, tls::InternodeConnector};
+
+/// The header every internal call carries: the cluster's id, which only those who can
+/// read the cluster's metadata topic know. The internal port answers no call without it.
+pub const CLUSTER_HEADER: &str = "cairn-cluster-id";
 
 /// How long an internal call keeps looking for a partition's owner. Ownership can take a
 /// few session timeouts to settle while nodes keep failing; a call waits that out rather
@@ -25,45 +33,87 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause between attempts when nothing in the directory changed.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
-#[derive(Clone, Default)]
+/// Adds [`CLUSTER_HEADER`] to a call.
+#[derive(Clone)]
+pub struct ClusterToken(AsciiMetadataValue);
+
+impl ClusterToken {
+    pub fn new(cluster_id: &str) -> anyhow::Result<Self> {
+        Ok(Self(MetadataValue::try_from(cluster_id)?))
+    }
+
+    /// Whether `value` is this cluster's id.
+    pub fn matches(&self, value: Option<&http::HeaderValue>) -> bool {
+        value.is_some_and(|value| value.as_bytes() == self.0.as_bytes())
+    }
+}
+
+impl Interceptor for ClusterToken {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert(CLUSTER_HEADER, self.0.clone());
+        Ok(request)
+    }
+}
+
+/// A channel to a peer, whose calls carry the cluster's id.
+pub type PeerChannel = InterceptedService<Channel, ClusterToken>;
+
+#[derive(Clone)]
 pub struct Clients {
     /// For long polls and forwarded calls, which bound each attempt themselves.
     open: Arc<Mutex<HashMap<String, Channel>>>,
     /// For the internal services, every call bounded by [`ATTEMPT_TIMEOUT`].
     bounded: Arc<Mutex<HashMap<String, Channel>>>,
+    token: ClusterToken,
+    /// Mutual TLS to peers, when the cluster has it.
+    tls: Option<InternodeConnector>,
 }
 
 impl Clients {
+    pub fn new(token: ClusterToken, tls: Option<InternodeConnector>) -> Self {
+        Self {
+            open: Arc::default(),
+            bounded: Arc::default(),
+            token,
+            tls,
+        }
+    }
+
     /// A channel to `address` with no bound on a call's duration.
-    pub fn channel(&self, address: &str) -> Channel {
-        Self::get(&self.open, address, None)
+    pub fn channel(&self, address: &str) -> PeerChannel {
+        self.get(&self.open, address, None)
     }
 
     /// A channel to `address` whose calls fail after [`ATTEMPT_TIMEOUT`].
-    pub fn bounded_channel(&self, address: &str) -> Channel {
-        Self::get(&self.bounded, address, Some(ATTEMPT_TIMEOUT))
+    pub fn bounded_channel(&self, address: &str) -> PeerChannel {
+        self.get(&self.bounded, address, Some(ATTEMPT_TIMEOUT))
     }
 
     fn get(
+        &self,
         cache: &Mutex<HashMap<String, Channel>>,
         address: &str,
         timeout: Option<Duration>,
-    ) -> Channel {
+    ) -> PeerChannel {
         let mut channels = cache.lock().expect("client lock is not poisoned");
-        channels
+        let channel = channels
             .entry(address.to_string())
             .or_insert_with(|| {
                 let endpoint = Endpoint::from_shared(format!("http://{address}"))
                     .expect("peer addresses are host:port")
                     .connect_timeout(Duration::from_secs(1))
                     .tcp_nodelay(true);
-                match timeout {
+                let endpoint = match timeout {
                     Some(timeout) => endpoint.timeout(timeout),
                     None => endpoint,
+                };
+                match &self.tls {
+                    Some(tls) => endpoint.connect_with_connector_lazy(tls.clone()),
+                    None => endpoint.connect_lazy(),
                 }
-                .connect_lazy()
             })
-            .clone()
+            .clone();
+        InterceptedService::new(channel, self.token.clone())
     }
 }
 

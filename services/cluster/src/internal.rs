@@ -196,3 +196,62 @@ impl matching_server::Matching for MatchingPeer {
         Ok(Response::new(reply))
     }
 }
+
+/// Answers `Unauthenticated` to a call on the internal port without the cluster's id
+/// ([`crate::clients::CLUSTER_HEADER`]): the port serves the public API too, for calls
+/// frontends forward to owners, and must not serve it to anyone who reaches the port.
+#[derive(Clone)]
+pub struct RequireCluster {
+    pub token: crate::clients::ClusterToken,
+}
+
+impl<S> tower::Layer<S> for RequireCluster {
+    type Service = ClusterOnly<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ClusterOnly {
+            inner,
+            token: self.token.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ClusterOnly<S> {
+    inner: S,
+    token: crate::clients::ClusterToken,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for ClusterOnly<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Send,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if self
+            .token
+            .matches(request.headers().get(crate::clients::CLUSTER_HEADER))
+        {
+            Box::pin(self.inner.call(request))
+        } else {
+            let refused = Status::unauthenticated(
+                "this is a Cairn node's internal port, which serves only the nodes of its \
+                 cluster; call the public port",
+            )
+            .into_http();
+            Box::pin(std::future::ready(Ok(refused)))
+        }
+    }
+}

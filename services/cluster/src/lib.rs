@@ -8,6 +8,7 @@
 //! - [`internal`] and [`peers`]: the gRPC services nodes call on each other (task starts and
 //!   reads on history owners, task handover to matching owners).
 //! - [`router`]: a frontend's public API, sending each call to the owner of its state.
+//! - [`tls`]: TLS on the public port, mutual TLS between nodes, files read again as they change.
 //! - [`node`]: one process, put together from the roles it runs.
 
 pub mod clients;
@@ -20,6 +21,7 @@ pub mod node;
 pub mod peers;
 pub mod rate_limit;
 pub mod router;
+pub mod tls;
 pub mod topics;
 pub mod wire;
 

@@ -395,17 +395,27 @@ where
     }
 }
 
+/// Who the public port admits: over TLS or not, who may make which call, and how many
+/// calls a second.
+#[derive(Clone)]
+pub struct Admission {
+    pub tls: Option<crate::tls::ServerTls>,
+    pub authorizer: Option<cairn_frontend::authorization::Authorizer>,
+    pub rps: u32,
+}
+
 /// Serves the public API on `listener` until `shutdown` fires: `workflow` answers the
 /// WorkflowService (the frontend itself, or the router in front of it), `frontend` the
 /// OperatorService, `health` answers gRPC health checks, `metrics` times every call, and at most
-/// `rps` calls a second are served (the rest are answered `ResourceExhausted`).
+/// `admission.rps` calls a second are served (the rest are answered `ResourceExhausted`),
+/// over TLS when `admission.tls` is given, each call authorized by `admission.authorizer`.
 pub async fn serve_public<S, H>(
     listener: TcpListener,
     workflow: S,
     frontend: cairn_frontend::Frontend,
     health: tonic_health::pb::health_server::HealthServer<H>,
     metrics: &Metrics,
-    rps: u32,
+    admission: Admission,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error>
 where
@@ -418,17 +428,16 @@ where
         .send_compressed(CompressionEncoding::Gzip);
     tonic::transport::Server::builder()
         .layer(metrics.rpc_layer())
-        .layer(crate::rate_limit::RateLimitLayer::new(rps))
+        .layer(crate::rate_limit::RateLimitLayer::new(admission.rps))
+        .layer(cairn_frontend::authorization::AuthorizeLayer {
+            authorizer: admission.authorizer,
+        })
         .add_service(health)
         .add_service(cairn_frontend::workflow_service(workflow))
         .add_service(cairn_frontend::operator_service(frontend))
-        .serve_with_incoming_shutdown(no_delay(listener), shutdown.cancelled_owned())
+        .serve_with_incoming_shutdown(
+            crate::tls::incoming(listener, admission.tls, shutdown.clone()),
+            shutdown.cancelled_owned(),
+        )
         .await
-}
-
-/// A gRPC server's connections, with Nagle's algorithm off: a response goes out in several
-/// writes (headers, message, trailers), and a write held back for the client's delayed ACK
-/// costs a call about 40 ms.
-pub(crate) fn no_delay(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
-    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }

@@ -15,7 +15,10 @@ use std::{
 
 use anyhow::Context;
 use cairn_engine::{PartitionId, partition_of};
-use cairn_frontend::{Frontend, Namespaces};
+use cairn_frontend::{
+    Frontend, Namespaces,
+    authorization::{AuthSettings, Authorizer},
+};
 use cairn_history::{Clock, History, HistoryConfig, SnapshotConfig, SystemClock};
 use cairn_log::KafkaConfig;
 use cairn_matching::Matching;
@@ -28,16 +31,18 @@ use tracing::{info, warn};
 
 use crate::{
     RETENTION_SWEEP, SNAPSHOT_EVERY,
-    clients::Clients,
+    clients::{Clients, ClusterToken},
     directory::{Directory, Role},
     health::Health,
     internal::{
         HistoryPeer, MatchingPeer, history_server::HistoryServer, matching_server::MatchingServer,
     },
     membership::{Membership, MembershipConfig},
-    metrics::{Metrics, Sources, serve_public},
+    metrics::{Admission, Metrics, Sources, serve_public},
+    internal::RequireCluster,
     peers::{RemotePeers, RemoteTasks},
     router::Router,
+    tls::{self, InternodeConnector, ServerTls, TlsSettings},
     topics::{self, TopicNames},
 };
 
@@ -134,6 +139,10 @@ pub struct NodeConfig {
     pub cached_runs: usize,
     /// Most tasks of one queue each history partition hands matching at a time.
     pub task_window: usize,
+    /// TLS on the public port and between nodes.
+    pub tls: TlsSettings,
+    /// Who may make which public call; off unless key sets are given.
+    pub authorization: AuthSettings,
 }
 
 /// A running node.
@@ -158,6 +167,17 @@ pub struct Node {
 impl Node {
     pub async fn start(config: NodeConfig) -> anyhow::Result<Self> {
         let kafka = &config.kafka;
+        let stop = CancellationToken::new();
+        // Certificates are read before anything else: a wrong file ends the start here.
+        let public_tls = ServerTls::frontend(&config.tls, stop.clone())
+            .context("the public port's TLS (tls.frontend)")?;
+        let internode_tls = ServerTls::internode(&config.tls, stop.clone())
+            .context("TLS between nodes (tls.internode)")?;
+        let internode_connector = InternodeConnector::new(&config.tls, stop.clone())
+            .context("TLS between nodes (tls.internode)")?;
+        let authorizer = Authorizer::start(&config.authorization, stop.clone())
+            .await
+            .context("authorization")?;
         // The connection check: wrong credentials or an untrusted certificate end the start
         // here, with the reason, rather than in a retry loop.
         let brokers = cairn_log::broker_count(kafka).await?;
@@ -217,7 +237,8 @@ impl Node {
             .map(TcpListener::local_addr)
             .transpose()?;
 
-        let clients = Clients::default();
+        let token = ClusterToken::new(&cluster.cluster_id)?;
+        let clients = Clients::new(token.clone(), internode_connector);
         let matching = Matching::new();
         let tasks = RemoteTasks {
             node_id: node_id.clone(),
@@ -262,7 +283,6 @@ impl Node {
         .context("loading namespaces")?;
         directory.attach_namespaces(namespaces.clone());
 
-        let stop = CancellationToken::new();
         let stops_node = || Failure::StopsNode(failed.clone());
         let mut background = Vec::new();
         let (history_failed, node_failed, stopping) =
@@ -315,6 +335,7 @@ impl Node {
         }
 
         let internal = tonic::transport::Server::builder()
+            .layer(RequireCluster { token })
             .add_service(cairn_frontend::workflow_service(frontend.clone()))
             .add_service(
                 HistoryServer::new(HistoryPeer {
@@ -332,7 +353,7 @@ impl Node {
                 .max_encoding_message_size(usize::MAX),
             )
             .serve_with_incoming_shutdown(
-                crate::metrics::no_delay(internal_listener),
+                tls::incoming(internal_listener, internode_tls, stop.clone()),
                 stop.clone().cancelled_owned(),
             );
         servers.push(supervise("internal-api", stops_node(), internal));
@@ -454,7 +475,11 @@ impl Node {
                     frontend,
                     health_service,
                     &metrics,
-                    rps,
+                    Admission {
+                        tls: public_tls,
+                        authorizer,
+                        rps,
+                    },
                     stop,
                 )
                 .await

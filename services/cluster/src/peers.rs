@@ -14,7 +14,7 @@ use cairn_history::{
 };
 use cairn_matching::Matching;
 use tokio::time::Instant;
-use tonic::transport::Channel;
+use crate::clients::PeerChannel;
 use tracing::{debug, warn};
 
 use crate::{
@@ -41,7 +41,7 @@ impl RemotePeers {
         call: F,
     ) -> Result<T, HistoryError>
     where
-        F: Fn(HistoryClient<Channel>) -> Fut,
+        F: Fn(HistoryClient<PeerChannel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<Reply<T>>, tonic::Status>>,
     {
         let deadline = Instant::now() + OWNER_WAIT;

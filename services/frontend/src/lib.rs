@@ -4,6 +4,7 @@
 //! the gRPC status and details the SDKs expect.
 
 mod activity_control;
+pub mod authorization;
 mod activity_tasks;
 mod convert;
 mod error;

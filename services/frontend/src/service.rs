@@ -878,6 +878,7 @@ impl OperatorService for Frontend {
         &self,
         request: Request<opsvc::ListSearchAttributesRequest>,
     ) -> Result<Response<opsvc::ListSearchAttributesResponse>, Status> {
+        crate::authorization::check_namespace(request.extensions(), &request.get_ref().namespace)?;
         let name = request.into_inner().namespace;
         let custom = if name.is_empty() {
             Default::default()
@@ -901,6 +902,7 @@ impl OperatorService for Frontend {
         &self,
         request: Request<opsvc::AddSearchAttributesRequest>,
     ) -> Result<Response<opsvc::AddSearchAttributesResponse>, Status> {
+        crate::authorization::check_namespace(request.extensions(), &request.get_ref().namespace)?;
         let r = request.into_inner();
         let namespace = self.namespace(&r.namespace)?;
         if r.search_attributes.is_empty() {
@@ -954,6 +956,7 @@ impl OperatorService for Frontend {
         &self,
         request: Request<opsvc::RemoveSearchAttributesRequest>,
     ) -> Result<Response<opsvc::RemoveSearchAttributesResponse>, Status> {
+        crate::authorization::check_namespace(request.extensions(), &request.get_ref().namespace)?;
         let r = request.into_inner();
         let namespace = self.namespace(&r.namespace)?;
         if r.search_attributes.is_empty() {

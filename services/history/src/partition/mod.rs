@@ -93,7 +93,9 @@ pub struct Partition {
     snapshot_due: tokio::time::Instant,
     /// Offset of the last complete snapshot's last chunk in the snapshots topic; -1: none.
     last_snapshot: i64,
-    snapshotting: Option<tokio::task::JoinHandle<Result<Option<i64>, HistoryError>>>,
+    /// Transitions between two snapshots: grows with what a snapshot copies.
+    snapshot_every: u64,
+    snapshotting: Option<tokio::task::JoinHandle<Result<Option<snapshot::Written>, HistoryError>>>,
     /// Whether the claim started from a snapshot rather than this node's own state.
     loaded_snapshot: bool,
     update_endings: Arc<UpdateEndings>,
@@ -186,6 +188,7 @@ impl Partition {
                 .reader
                 .open_partition(&parts.topic, parts.id as i32, checkpoint.next_offset)?;
         let snapshot_due = snapshot_due(parts.snapshots.as_ref());
+        let snapshot_every = parts.snapshots.as_ref().map_or(u64::MAX, |c| c.every);
         let mut partition = Self {
             id: parts.id,
             topic: parts.topic,
@@ -208,6 +211,7 @@ impl Partition {
             since_snapshot: 1,
             snapshot_due,
             last_snapshot,
+            snapshot_every,
             snapshotting: None,
             loaded_snapshot,
             update_endings: parts.update_endings,
@@ -525,7 +529,10 @@ impl Partition {
             }
             let task = self.snapshotting.take().expect("checked above");
             match futures::FutureExt::now_or_never(task) {
-                Some(Ok(Ok(Some(last)))) => self.last_snapshot = last,
+                Some(Ok(Ok(Some(written)))) => {
+                    self.last_snapshot = written.last_offset;
+                    self.snapshot_every = snapshot_every(config.every, written.entries, self.id);
+                }
                 Some(Ok(Ok(None))) => {}
                 // What the failed snapshot was to cover still needs covering, even if
                 // nothing changes again.
@@ -538,7 +545,7 @@ impl Partition {
         }
         // By time only when something changed: the snapshot topic is compacted, so a quiet
         // partition's latest snapshot stays, however old.
-        if self.since_snapshot < config.every
+        if self.since_snapshot < self.snapshot_every
             && (now < self.snapshot_due || self.since_snapshot == 0)
         {
             if now >= self.snapshot_due {
@@ -987,6 +994,21 @@ fn transition(
 
 /// How long a snapshot that fell due while another was being written waits to look again.
 const SNAPSHOT_BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Entries of the cache a snapshot may copy per transition since the previous one.
+const SNAPSHOT_ENTRIES_PER_TRANSITION: u64 = 8;
+
+/// Transitions before the next snapshot, after one that copied `entries`: at least `every`,
+/// and enough that copying costs each transition a bounded number of entries. A snapshot
+/// copies the whole partition, so at a fixed count its cost per transition would grow with
+/// the partition (a million runs cost a quarter of the server's time); a claim replays at
+/// most about as many records as the partition holds runs. Partitions stretch the count by
+/// up to seven eighths, each by its own share, so that partitions growing together do not
+/// all copy at the same moment.
+fn snapshot_every(every: u64, entries: u64, partition: PartitionId) -> u64 {
+    let base = every.max(entries / SNAPSHOT_ENTRIES_PER_TRANSITION);
+    base + base / 8 * u64::from(partition % 8)
+}
 
 /// When a new owner's first snapshot is due at the latest: one interval after its claim.
 fn snapshot_due(config: Option<&SnapshotConfig>) -> tokio::time::Instant {

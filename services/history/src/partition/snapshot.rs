@@ -199,48 +199,49 @@ pub async fn load(
     Ok(())
 }
 
-/// Copies the partition's cache to the snapshots topic; returns the offset of the last
-/// chunk, the new "previous complete snapshot".
+/// A snapshot written: the offset of its last chunk (the next one's "previous complete
+/// snapshot") and the entries it copied.
+#[derive(Debug, Clone, Copy)]
+pub struct Written {
+    pub last_offset: i64,
+    pub entries: u64,
+}
+
+/// Copies the partition's cache to the snapshots topic, chunk by chunk as it is read: only
+/// a chunk or two are in memory at a time, whatever the partition's size.
 pub async fn write(
     db: StateDb,
     producer: LogProducer,
     config: SnapshotConfig,
     partition: PartitionId,
     previous_last_offset: i64,
-) -> Result<Option<i64>, HistoryError> {
-    let export = tokio::task::spawn_blocking(move || db.export(partition))
-        .await
-        .expect("exporting does not panic")?;
-    let Some(export) = export else {
-        return Ok(None);
-    };
+) -> Result<Option<Written>, HistoryError> {
+    let (chunks, mut read) = tokio::sync::mpsc::channel::<(Checkpoint, Vec<Entry>)>(1);
+    let reading = tokio::task::spawn_blocking(move || {
+        db.export(partition, CHUNK_BYTES, |checkpoint, entries| {
+            let entries = entries
+                .into_iter()
+                .map(|(key, value)| Entry { key, value })
+                .collect();
+            chunks.blocking_send((checkpoint, entries)).is_ok()
+        })
+    });
     let snapshot_id = uuid::Uuid::new_v4().to_string();
-    let mut chunks: Vec<Vec<Entry>> = vec![Vec::new()];
-    let mut size = 0;
-    for (key, value) in export.entries {
-        if size + key.len() + value.len() > CHUNK_BYTES && !chunks.last().is_none_or(Vec::is_empty)
-        {
-            chunks.push(Vec::new());
-            size = 0;
-        }
-        size += key.len() + value.len();
-        chunks
-            .last_mut()
-            .expect("there is always a chunk")
-            .push(Entry { key, value });
-    }
-    let count = chunks.len();
     let mut first_offset = -1;
     let mut last_offset = -1;
-    for (index, entries) in chunks.into_iter().enumerate() {
+    let mut index = 0;
+    // A chunk goes out once the next is read: the last one says it is the last.
+    let mut held = read.recv().await;
+    while let Some((checkpoint, entries)) = held {
+        held = read.recv().await;
         let record = SnapshotRecord {
             snapshot_id: snapshot_id.clone(),
             partition: partition as i32,
-            as_of_offset: export.checkpoint.next_offset,
-            epoch: export.checkpoint.epoch,
+            as_of_offset: checkpoint.next_offset,
+            epoch: checkpoint.epoch,
             state_format: cairn_state::store_format().to_vec(),
-            chunk: i32::try_from(index).unwrap_or(i32::MAX),
-            last: index + 1 == count,
+            chunk: index,
+            last: held.is_none(),
             first_offset,
             previous_last_offset,
             entries,
@@ -268,14 +269,22 @@ pub async fn write(
             first_offset = offset;
         }
         last_offset = offset;
+        index += 1;
     }
+    let Some((as_of, entries)) = reading.await.expect("exporting does not panic")? else {
+        return Ok(None);
+    };
     debug!(
         partition,
-        chunks = count,
-        as_of = export.checkpoint.next_offset,
+        chunks = index,
+        entries,
+        as_of = as_of.next_offset,
         "snapshot written"
     );
-    Ok(Some(last_offset))
+    Ok(Some(Written {
+        last_offset,
+        entries,
+    }))
 }
 
 /// Logs a failed snapshot: the next one is tried at the next interval, or after as many
