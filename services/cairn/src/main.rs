@@ -60,6 +60,10 @@ enum ServerCommand {
     StartDev(Box<DevArgs>),
     /// A cluster node: the chosen roles, against a Kafka cluster shared with the other nodes.
     Start(Box<StartArgs>),
+    /// Check the configuration `server start` would run with (its flags, `CAIRN__…`, the
+    /// config file, the defaults) and print it, secrets redacted, without starting. Files it
+    /// names are not read: they may exist only where the node runs.
+    Config(Box<StartArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -266,6 +270,18 @@ fn main() -> ExitCode {
         } => server::load(&args).and_then(|config| {
             cairn_runtime::telemetry::init(&config.log_level);
             server::run(config)
+        }),
+        Command::Server {
+            command: ServerCommand::Config(args),
+        } => server::load(&args).and_then(|config| {
+            server::check(&config)?;
+            // A closed pipe (`| head`) is no error of the configuration's.
+            std::io::Write::write_all(
+                &mut std::io::stdout().lock(),
+                format!("{config:#?}\n").as_bytes(),
+            )
+            .ok();
+            Ok(())
         }),
         Command::Broker {
             command: BrokerCommand::StartDev(args),

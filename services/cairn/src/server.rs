@@ -234,6 +234,22 @@ fn apply_text_env(kafka: &mut KafkaConfig) {
     }
 }
 
+/// Checks what can be checked of `config` without reading the files it names: roles, the
+/// dynamic configuration, the topic prefix, and TLS and authorization settings that cannot
+/// work together.
+pub fn check(config: &ServerConfig) -> anyhow::Result<()> {
+    Roles::parse(&config.roles)?;
+    crate::dynamic_config::resolve(&config.dynamic_config)?;
+    cairn_cluster::TopicNames::new(&config.topic_prefix)?;
+    config.tls.frontend.enabled()?;
+    config.tls.internode.enabled()?;
+    anyhow::ensure!(
+        config.authorization.audience.is_none() || !config.authorization.jwt_key_sources.is_empty(),
+        "authorization.audience needs authorization.jwt_key_sources"
+    );
+    Ok(())
+}
+
 pub fn run(config: ServerConfig) -> anyhow::Result<()> {
     let roles = Roles::parse(&config.roles)?;
     let dynamic = crate::dynamic_config::resolve(&config.dynamic_config)?;
