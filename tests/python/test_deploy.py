@@ -222,7 +222,8 @@ async def test_the_dashboard_queries_only_metrics_a_node_serves(tmp_path: Path) 
     assert queried
     server = ServerProcess(
         "cairn-metrics",
-        [str(cairn_binary()), "server", "start-dev", "--port", "0"],
+        # Snapshots a second apart, so that their age is reported too.
+        [str(cairn_binary()), "server", "start-dev", "--port", "0", "--snapshot-interval", "1s"],
         tmp_path,
         dict(os.environ, NO_COLOR="1"),
     )
@@ -237,8 +238,16 @@ async def test_the_dashboard_queries_only_metrics_a_node_serves(tmp_path: Path) 
         url = f"http://{_metrics_address(server)}/metrics"
 
         async def served() -> set[str]:
+            """Names of samples served, and of every sample a declared family can have (a
+            family with nothing to count yet is declared without samples)."""
             text = urllib.request.urlopen(url, timeout=10).read().decode()
-            return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line.startswith("cairn_")}
+            names = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line.startswith("cairn_")}
+            suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+            for line in text.splitlines():
+                if line.startswith("# TYPE cairn_"):
+                    _, _, family, kind = line.split()
+                    names |= {family + suffix for suffix in suffixes.get(kind, ())}
+            return names
 
         names = await eventually(served, lambda names: queried <= names, what="every queried metric")
         assert queried <= names

@@ -58,6 +58,18 @@ const BLOCK_CACHE_BYTES: usize = 64 << 20;
 #[derive(Clone)]
 pub struct StateDb {
     db: Arc<DB>,
+    block_cache: rocksdb::Cache,
+}
+
+/// How much room the store takes, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreSize {
+    /// Table files on disk.
+    pub table_bytes: u64,
+    /// Memtables not yet flushed.
+    pub memtable_bytes: u64,
+    /// The block cache's use.
+    pub block_cache_bytes: u64,
 }
 
 impl StateDb {
@@ -69,10 +81,30 @@ impl StateDb {
         // marks): a Bloom filter answers those without searching every level's blocks.
         let mut table = rocksdb::BlockBasedOptions::default();
         table.set_bloom_filter(10.0, false);
-        table.set_block_cache(&rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES));
+        let block_cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        table.set_block_cache(&block_cache);
         options.set_block_based_table_factory(&table);
         let db = DB::open(&options, path)?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self {
+            db: Arc::new(db),
+            block_cache,
+        })
+    }
+
+    /// How much room the store takes now.
+    pub fn size(&self) -> StoreSize {
+        let property = |name: &str| {
+            self.db
+                .property_int_value(name)
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        };
+        StoreSize {
+            table_bytes: property("rocksdb.total-sst-files-size"),
+            memtable_bytes: property("rocksdb.cur-size-all-mem-tables"),
+            block_cache_bytes: self.block_cache.get_usage() as u64,
+        }
     }
 
     /// Where the partition's cache stands in its log. A cache written in another format of

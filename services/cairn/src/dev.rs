@@ -153,7 +153,7 @@ async fn serve(
         search_attributes,
         topics: cairn_cluster::TopicNames::new(&args.topic_prefix)?,
         replication_factor: None,
-        snapshot_interval: cairn_cluster::DEFAULT_SNAPSHOT_INTERVAL,
+        snapshot_interval: args.snapshot_interval.into(),
         cached_runs: args.cached_runs,
         task_window: args.task_window,
         tls,

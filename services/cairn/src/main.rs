@@ -125,6 +125,10 @@ pub struct DevArgs {
     /// wait in the partition's task index until workers take these.
     #[arg(long, default_value_t = cairn_history::DEFAULT_TASK_WINDOW, env = "CAIRN_TASK_WINDOW")]
     pub task_window: usize,
+    /// The longest time between two snapshots of a history partition that changed (each is
+    /// also taken after as many transitions as its size asks).
+    #[arg(long, default_value = "10m")]
+    pub snapshot_interval: humantime::Duration,
     /// Port of `/metrics` (Prometheus); 0 (the default) picks a free one.
     #[arg(long, default_value_t = 0)]
     pub metrics_port: u16,

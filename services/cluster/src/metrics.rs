@@ -34,6 +34,26 @@ struct RpcLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    rpc: String,
+    namespace: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StartedLabels {
+    namespace: String,
+    workflow_type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClosedLabels {
+    namespace: String,
+    workflow_type: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
     operation: String,
 }
@@ -74,6 +94,12 @@ pub struct Metrics {
 struct Inner {
     registry: Registry,
     rpc: Histograms,
+    calls: Family<CallLabels, Counter>,
+    started: Family<StartedLabels, Counter>,
+    closed: Family<ClosedLabels, Counter>,
+    claims: Counter,
+    snapshot_age: Family<PartitionLabels, Gauge>,
+    store: [Gauge; 3],
     history_epoch: Family<PartitionLabels, Gauge>,
     history_lag: Family<PartitionLabels, Gauge>,
     matching_owned: Family<PartitionLabels, Gauge>,
@@ -95,6 +121,56 @@ impl Metrics {
             "Time to answer a public API call, by RPC",
             rpc.clone(),
         );
+        let calls = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "rpc_requests",
+            "Public API calls answered, by RPC, namespace (the `temporal-namespace` header the SDKs send) and gRPC status code",
+            calls.clone(),
+        );
+        let started = Family::<StartedLabels, Counter>::default();
+        registry.register(
+            "workflows_started",
+            "Runs started in this node's history partitions, by namespace and workflow type",
+            started.clone(),
+        );
+        let closed = Family::<ClosedLabels, Counter>::default();
+        registry.register(
+            "workflows_closed",
+            "Runs closed in this node's history partitions, by namespace, workflow type and how (completed, failed, timed_out, canceled, terminated, continued_as_new)",
+            closed.clone(),
+        );
+        let claims = Counter::default();
+        registry.register(
+            "history_partition_claims",
+            "History partitions this node claimed: at its start and at each takeover",
+            claims.clone(),
+        );
+        let snapshot_age = Family::<PartitionLabels, Gauge>::default();
+        registry.register(
+            "history_snapshot_age_seconds",
+            "Seconds since this node last wrote a snapshot of each history partition it owns",
+            snapshot_age.clone(),
+        );
+        let store = [Gauge::default(), Gauge::default(), Gauge::default()];
+        for (gauge, (name, help)) in store.iter().zip([
+            ("rocksdb_table_bytes", "Bytes of the state store's table files on disk"),
+            ("rocksdb_memtable_bytes", "Bytes of the state store's memtables not yet flushed"),
+            ("rocksdb_block_cache_bytes", "Bytes the state store's block cache holds"),
+        ]) {
+            registry.register(name, help, gauge.clone());
+        }
+        if let Some(history) = &sources.history {
+            registry.register(
+                "history_append_seconds",
+                "Time of each append to the history topic, from the send until Kafka acknowledged every record",
+                history.appended().append_seconds.clone(),
+            );
+            registry.register(
+                "history_append_records",
+                "Records per append to the history topic",
+                history.appended().append_records.clone(),
+            );
+        }
         let history_epoch = Family::<PartitionLabels, Gauge>::default();
         registry.register(
             "history_partition_epoch",
@@ -153,6 +229,12 @@ impl Metrics {
             inner: Arc::new(Inner {
                 registry,
                 rpc,
+                calls,
+                started,
+                closed,
+                claims,
+                snapshot_age,
+                store,
                 history_epoch,
                 history_lag,
                 matching_owned,
@@ -171,6 +253,7 @@ impl Metrics {
     pub fn rpc_layer(&self) -> RpcLayer {
         RpcLayer {
             histograms: self.inner.rpc.clone(),
+            calls: self.inner.calls.clone(),
         }
     }
 
@@ -194,6 +277,45 @@ impl Metrics {
                     operation: operation.to_string(),
                 });
                 counter.inc_by(total.saturating_sub(counter.get()));
+            }
+            for (namespace, workflow_type, outcome, total) in appended.workflows() {
+                let counter = if outcome == "started" {
+                    inner.started.get_or_create(&StartedLabels {
+                        namespace,
+                        workflow_type,
+                    })
+                } else {
+                    inner.closed.get_or_create(&ClosedLabels {
+                        namespace,
+                        workflow_type,
+                        status: outcome.to_string(),
+                    })
+                };
+                counter.inc_by(total.saturating_sub(counter.get()));
+            }
+            let claims = appended.claims.load(std::sync::atomic::Ordering::Relaxed);
+            inner.claims.inc_by(claims.saturating_sub(inner.claims.get()));
+            let size = history.store_size();
+            for (gauge, bytes) in inner.store.iter().zip([
+                size.table_bytes,
+                size.memtable_bytes,
+                size.block_cache_bytes,
+            ]) {
+                gauge.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+            }
+            inner.snapshot_age.clear();
+            let owned: std::collections::BTreeSet<_> =
+                history.owned().into_iter().map(|(p, _)| p).collect();
+            let now = history.now() / 1_000_000_000;
+            for (partition, at) in appended.snapshots() {
+                if owned.contains(&partition) {
+                    inner
+                        .snapshot_age
+                        .get_or_create(&PartitionLabels {
+                            partition: partition.to_string(),
+                        })
+                        .set((now - at).max(0));
+                }
             }
             let (reader, topic) = history.log();
             for (partition, epoch, applied) in history.positions() {
@@ -336,6 +458,7 @@ fn probe(
 #[derive(Clone)]
 pub struct RpcLayer {
     histograms: Histograms,
+    calls: Family<CallLabels, Counter>,
 }
 
 impl<S> tower::Layer<S> for RpcLayer {
@@ -345,6 +468,7 @@ impl<S> tower::Layer<S> for RpcLayer {
         RpcTimer {
             inner,
             histograms: self.histograms.clone(),
+            calls: self.calls.clone(),
         }
     }
 }
@@ -353,11 +477,12 @@ impl<S> tower::Layer<S> for RpcLayer {
 pub struct RpcTimer<S> {
     inner: S,
     histograms: Histograms,
+    calls: Family<CallLabels, Counter>,
 }
 
-impl<S, B> tower::Service<http::Request<B>> for RpcTimer<S>
+impl<S, B, R> tower::Service<http::Request<B>> for RpcTimer<S>
 where
-    S: tower::Service<http::Request<B>> + Send,
+    S: tower::Service<http::Request<B>, Response = http::Response<R>> + Send,
     S::Future: Send + 'static,
 {
     type Response = S::Response;
@@ -376,8 +501,15 @@ where
             .next()
             .unwrap_or_default()
             .to_string();
+        let namespace = request
+            .headers()
+            .get("temporal-namespace")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
         let started = Instant::now();
         let histograms = self.histograms.clone();
+        let calls = self.calls.clone();
         // One span per call: what the call logs, here and in the partition it reaches,
         // carries its RPC.
         let span = tracing::info_span!("rpc", rpc = %rpc);
@@ -386,8 +518,25 @@ where
             async move {
                 let result = answer.await;
                 histograms
-                    .get_or_create(&RpcLabels { rpc })
+                    .get_or_create(&RpcLabels { rpc: rpc.clone() })
                     .observe(started.elapsed().as_secs_f64());
+                if let Ok(response) = &result {
+                    // An error is answered with its status in the headers (trailers only);
+                    // an answer's status follows in the trailers, and is OK.
+                    let code = response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|value| value.to_str().ok())
+                        .and_then(|value| value.parse::<i32>().ok())
+                        .map_or(tonic::Code::Ok, tonic::Code::from_i32);
+                    calls
+                        .get_or_create(&CallLabels {
+                            rpc,
+                            namespace,
+                            code: format!("{code:?}"),
+                        })
+                        .inc();
+                }
                 result
             }
             .instrument(span),

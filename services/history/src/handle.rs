@@ -24,6 +24,7 @@ use cairn_log::{KafkaConfig, LogProducer, LogReader};
 use cairn_state::StateDb;
 use cairn_visibility::{CountRequest, Counts, Page, PageRequest};
 use futures::FutureExt;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prost::Message;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -111,7 +112,7 @@ pub(crate) struct Inner {
 }
 
 /// What this node's partitions appended to the history topic since it started.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Appended {
     /// Kafka records (a fragmented history record counts each fragment).
     pub records: std::sync::atomic::AtomicU64,
@@ -120,9 +121,77 @@ pub struct Appended {
     pub transitions: std::sync::atomic::AtomicU64,
     /// Requests the partition loops ran, by operation name.
     operations: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    /// Runs started and closed, by namespace, workflow type and outcome (`started`,
+    /// `completed`, `failed`, `timed_out`, `canceled`, `terminated`, `continued_as_new`).
+    workflows: std::sync::Mutex<std::collections::BTreeMap<(String, String, &'static str), u64>>,
+    /// Partitions this node claimed (each takeover, each start).
+    pub claims: std::sync::atomic::AtomicU64,
+    /// Seconds each append to Kafka took, from the send until every record was
+    /// acknowledged.
+    pub append_seconds: Histogram,
+    /// Records per append.
+    pub append_records: Histogram,
+    /// When each partition's last snapshot was written by this node (Unix seconds).
+    snapshots: std::sync::Mutex<std::collections::BTreeMap<PartitionId, i64>>,
+}
+
+impl Default for Appended {
+    fn default() -> Self {
+        Self {
+            records: std::sync::atomic::AtomicU64::default(),
+            bytes: std::sync::atomic::AtomicU64::default(),
+            transitions: std::sync::atomic::AtomicU64::default(),
+            operations: std::sync::Mutex::default(),
+            workflows: std::sync::Mutex::default(),
+            claims: std::sync::atomic::AtomicU64::default(),
+            // 0.5 ms to about 8 s.
+            append_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 15)),
+            // 1 to 4,096 records.
+            append_records: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
+            snapshots: std::sync::Mutex::default(),
+        }
+    }
 }
 
 impl Appended {
+    pub(crate) fn count_workflow(&self, namespace: &str, workflow_type: &str, outcome: &'static str) {
+        *self
+            .workflows
+            .lock()
+            .expect("workflow counts are not poisoned")
+            .entry((namespace.to_string(), workflow_type.to_string(), outcome))
+            .or_default() += 1;
+    }
+
+    /// Runs started and closed so far, by namespace, workflow type and outcome.
+    pub fn workflows(&self) -> Vec<(String, String, &'static str, u64)> {
+        self.workflows
+            .lock()
+            .expect("workflow counts are not poisoned")
+            .iter()
+            .map(|((namespace, kind, outcome), count)| {
+                (namespace.clone(), kind.clone(), *outcome, *count)
+            })
+            .collect()
+    }
+
+    pub(crate) fn snapshot_written(&self, partition: PartitionId, at_unix_seconds: i64) {
+        self.snapshots
+            .lock()
+            .expect("snapshot times are not poisoned")
+            .insert(partition, at_unix_seconds);
+    }
+
+    /// When this node last wrote a snapshot of each partition (Unix seconds).
+    pub fn snapshots(&self) -> Vec<(PartitionId, i64)> {
+        self.snapshots
+            .lock()
+            .expect("snapshot times are not poisoned")
+            .iter()
+            .map(|(partition, at)| (*partition, *at))
+            .collect()
+    }
+
     pub(crate) fn count_operation(&self, name: &'static str) {
         *self
             .operations
@@ -245,6 +314,10 @@ impl History {
             task_window: self.inner.config.task_window,
         })
         .await?;
+        self.inner
+            .appended
+            .claims
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let epoch = partition.epoch();
         let applied = partition.applied_offset();
         if partition.loaded_snapshot() {
@@ -1049,6 +1122,11 @@ impl History {
     /// This node's cache of the partitions it owns.
     pub(crate) fn db(&self) -> &StateDb {
         &self.inner.db
+    }
+
+    /// How much room this node's cache takes.
+    pub fn store_size(&self) -> cairn_state::StoreSize {
+        self.inner.db.size()
     }
 
     /// A partition's part of a listing page (see `cairn_visibility::page`), read from its

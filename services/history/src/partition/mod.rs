@@ -531,6 +531,8 @@ impl Partition {
             match futures::FutureExt::now_or_never(task) {
                 Some(Ok(Ok(Some(written)))) => {
                     self.last_snapshot = written.last_offset;
+                    self.appended
+                        .snapshot_written(self.id, self.clock.now() / 1_000_000_000);
                     self.snapshot_every = snapshot_every(config.every, written.entries, self.id);
                 }
                 Some(Ok(Ok(None))) => {}
@@ -656,6 +658,12 @@ impl Partition {
                 touched.push(state.run.clone());
                 if starts_run(&changes) {
                     self.cache.set_current(&state.run);
+                    self.appended
+                        .count_workflow(&state.namespace, &state.workflow_type, "started");
+                }
+                if let Some(outcome) = closing_outcome(&changes) {
+                    self.appended
+                        .count_workflow(&state.namespace, &state.workflow_type, outcome);
                 }
                 self.cache.put(state);
             }
@@ -809,7 +817,12 @@ impl Partition {
     ) -> Result<(), HistoryError> {
         let bytes: usize = chunk.iter().map(|(_, _, _, payload)| payload.len()).sum();
         let records = chunk.len();
+        let sent = std::time::Instant::now();
         let offsets = self.producer.append_all(chunk).await?;
+        self.appended
+            .append_seconds
+            .observe(sent.elapsed().as_secs_f64());
+        self.appended.append_records.observe(records as f64);
         self.appended
             .records
             .fetch_add(records as u64, Ordering::Relaxed);
@@ -948,6 +961,22 @@ async fn sleep_until_nanos(due: Option<i64>, now: i64) {
 }
 
 /// Whether a transition creates its run (which then becomes its workflow's current run).
+/// How a run closed, when the changes close it.
+fn closing_outcome(changes: &Changes) -> Option<&'static str> {
+    use cairn_engine::proto::enums::EventType;
+    changes.events.iter().rev().find_map(|event| {
+        match EventType::try_from(event.event_type).ok()? {
+            EventType::WorkflowExecutionCompleted => Some("completed"),
+            EventType::WorkflowExecutionFailed => Some("failed"),
+            EventType::WorkflowExecutionTimedOut => Some("timed_out"),
+            EventType::WorkflowExecutionCanceled => Some("canceled"),
+            EventType::WorkflowExecutionTerminated => Some("terminated"),
+            EventType::WorkflowExecutionContinuedAsNew => Some("continued_as_new"),
+            _ => None,
+        }
+    })
+}
+
 fn starts_run(changes: &Changes) -> bool {
     changes
         .events
