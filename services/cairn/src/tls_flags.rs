@@ -33,7 +33,9 @@ impl TlsFlags {
             tls.frontend.key_file = Some(path.clone());
         }
         if !self.tls_client_ca_file.is_empty() {
-            tls.frontend.client_ca_files.clone_from(&self.tls_client_ca_file);
+            tls.frontend
+                .client_ca_files
+                .clone_from(&self.tls_client_ca_file);
         }
         if let Some(interval) = self.tls_refresh_interval {
             tls.refresh_interval = interval.into();

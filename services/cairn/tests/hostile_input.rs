@@ -57,7 +57,10 @@ impl DevServer {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let (mut address, mut metrics) = (None, None);
         while address.is_none() || metrics.is_none() {
-            let line = lines.next().expect("the dev server printed its addresses").unwrap();
+            let line = lines
+                .next()
+                .expect("the dev server printed its addresses")
+                .unwrap();
             let last = line.rsplit(' ').next().unwrap_or_default().to_string();
             if line.contains("frontend listening on") {
                 address = Some(last);
@@ -215,7 +218,10 @@ fn execution(id: &str) -> Option<WorkflowExecution> {
 /// Valid requests of many kinds, for the fuzzer to mutate.
 fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     vec![
-        ("StartWorkflowExecution", start_request("fuzz-seed").encode_to_vec()),
+        (
+            "StartWorkflowExecution",
+            start_request("fuzz-seed").encode_to_vec(),
+        ),
         (
             "SignalWorkflowExecution",
             ws::SignalWorkflowExecutionRequest {
@@ -404,9 +410,17 @@ async fn adversarial_requests_are_refused_with_a_status_and_write_nothing() {
         ..start_request("fuzz-bad-enum")
     };
     let cases: Vec<(&str, &str, Vec<u8>)> = vec![
-        ("oversized workflow id", "StartWorkflowExecution", oversized_id),
+        (
+            "oversized workflow id",
+            "StartWorkflowExecution",
+            oversized_id,
+        ),
         ("oversized input", "StartWorkflowExecution", oversized_input),
-        ("invalid UTF-8", "StartWorkflowExecution", invalid_utf8.clone()),
+        (
+            "invalid UTF-8",
+            "StartWorkflowExecution",
+            invalid_utf8.clone(),
+        ),
         ("invalid UTF-8", "SignalWorkflowExecution", invalid_utf8),
         (
             "deep nesting",
@@ -476,7 +490,12 @@ async fn adversarial_requests_are_refused_with_a_status_and_write_nothing() {
         page_size: i32::MAX,
         ..Default::default()
     };
-    let answer = call(&channel, "ListWorkflowExecutions", huge_page.encode_to_vec()).await;
+    let answer = call(
+        &channel,
+        "ListWorkflowExecutions",
+        huge_page.encode_to_vec(),
+    )
+    .await;
     assert_proper("ListWorkflowExecutions", &answer);
     assert!(answer.is_ok(), "{answer:?}");
     assert_eq!(

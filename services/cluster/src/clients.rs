@@ -49,8 +49,13 @@ impl ClusterToken {
 }
 
 impl Interceptor for ClusterToken {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        request.metadata_mut().insert(CLUSTER_HEADER, self.0.clone());
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert(CLUSTER_HEADER, self.0.clone());
         Ok(request)
     }
 }

@@ -153,11 +153,32 @@ impl Metrics {
         );
         let store = [Gauge::default(), Gauge::default(), Gauge::default()];
         for (gauge, (name, help)) in store.iter().zip([
-            ("rocksdb_table_bytes", "Bytes of the state store's table files on disk"),
-            ("rocksdb_memtable_bytes", "Bytes of the state store's memtables not yet flushed"),
-            ("rocksdb_block_cache_bytes", "Bytes the state store's block cache holds"),
+            (
+                "rocksdb_table_bytes",
+                "Bytes of the state store's table files on disk",
+            ),
+            (
+                "rocksdb_memtable_bytes",
+                "Bytes of the state store's memtables not yet flushed",
+            ),
+            (
+                "rocksdb_block_cache_bytes",
+                "Bytes the state store's block cache holds",
+            ),
         ]) {
             registry.register(name, help, gauge.clone());
+        }
+        if let Some(matching) = &sources.matching {
+            registry.register(
+                "task_queue_matches",
+                "Tasks this node's matching gave pollers, by queue and how: `sync` (a poller was waiting) or `backlog`",
+                matching.metrics().matched.clone(),
+            );
+            registry.register(
+                "task_queue_match_wait_seconds",
+                "Time a task waited in matching before a poller took it (0 for a sync match), by queue; a task beyond its queue's window waits in history's index first, uncounted",
+                matching.metrics().waited.clone(),
+            );
         }
         if let Some(history) = &sources.history {
             registry.register(
@@ -294,7 +315,9 @@ impl Metrics {
                 counter.inc_by(total.saturating_sub(counter.get()));
             }
             let claims = appended.claims.load(std::sync::atomic::Ordering::Relaxed);
-            inner.claims.inc_by(claims.saturating_sub(inner.claims.get()));
+            inner
+                .claims
+                .inc_by(claims.saturating_sub(inner.claims.get()));
             let size = history.store_size();
             for (gauge, bytes) in inner.store.iter().zip([
                 size.table_bytes,

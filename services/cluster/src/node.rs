@@ -34,12 +34,12 @@ use crate::{
     clients::{Clients, ClusterToken},
     directory::{Directory, Role},
     health::Health,
+    internal::RequireCluster,
     internal::{
         HistoryPeer, MatchingPeer, history_server::HistoryServer, matching_server::MatchingServer,
     },
     membership::{Membership, MembershipConfig},
     metrics::{Admission, Metrics, Sources, serve_public},
-    internal::RequireCluster,
     peers::{RemotePeers, RemoteTasks},
     router::Router,
     tls::{self, InternodeConnector, ServerTls, TlsSettings},

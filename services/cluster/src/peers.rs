@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use crate::clients::PeerChannel;
 use cairn_engine::{
     MutableState, PartitionId, RunKey, TaskRef, partition_of,
     proto::HistoryEvent,
@@ -14,7 +15,6 @@ use cairn_history::{
 };
 use cairn_matching::Matching;
 use tokio::time::Instant;
-use crate::clients::PeerChannel;
 use tracing::{debug, warn};
 
 use crate::{

@@ -190,11 +190,7 @@ fn server_config(
     Ok(Arc::new(config))
 }
 
-fn client_config(
-    cas: &[PathBuf],
-    cert: &Path,
-    key: &Path,
-) -> anyhow::Result<Arc<ClientConfig>> {
+fn client_config(cas: &[PathBuf], cert: &Path, key: &Path) -> anyhow::Result<Arc<ClientConfig>> {
     let mut config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?
@@ -442,22 +438,26 @@ pub fn incoming(
             };
             let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.config.borrow()));
             let accepted = accepted.clone();
-            cairn_runtime::supervise("tls-handshake", cairn_runtime::Failure::Logged, async move {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => {
-                        // Fails only when the server stopped: the connection just closes.
-                        if accepted
-                            .send(Ok(Connection::Tls(Box::new(stream))))
-                            .await
-                            .is_err()
-                        {
-                            debug!(%peer, "server stopped during a TLS handshake");
+            cairn_runtime::supervise(
+                "tls-handshake",
+                cairn_runtime::Failure::Logged,
+                async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            // Fails only when the server stopped: the connection just closes.
+                            if accepted
+                                .send(Ok(Connection::Tls(Box::new(stream))))
+                                .await
+                                .is_err()
+                            {
+                                debug!(%peer, "server stopped during a TLS handshake");
+                            }
                         }
+                        Ok(Err(error)) => debug!(%peer, error = %error, "TLS handshake failed"),
+                        Err(_) => debug!(%peer, "TLS handshake timed out"),
                     }
-                    Ok(Err(error)) => debug!(%peer, error = %error, "TLS handshake failed"),
-                    Err(_) => debug!(%peer, "TLS handshake timed out"),
-                }
-            });
+                },
+            );
         }
     });
     ReceiverStream::new(connections)
@@ -523,7 +523,9 @@ impl tower::Service<http::Uri> for InternodeConnector {
             stream.set_nodelay(true)?;
             let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, stream))
                 .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+                .map_err(|_| {
+                    io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
+                })??;
             Ok(hyper_util::rt::TokioIo::new(stream))
         })
     }

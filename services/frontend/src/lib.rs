@@ -4,8 +4,8 @@
 //! the gRPC status and details the SDKs expect.
 
 mod activity_control;
-pub mod authorization;
 mod activity_tasks;
+pub mod authorization;
 mod convert;
 mod error;
 mod history_api;

@@ -154,7 +154,12 @@ impl Default for Appended {
 }
 
 impl Appended {
-    pub(crate) fn count_workflow(&self, namespace: &str, workflow_type: &str, outcome: &'static str) {
+    pub(crate) fn count_workflow(
+        &self,
+        namespace: &str,
+        workflow_type: &str,
+        outcome: &'static str,
+    ) {
         *self
             .workflows
             .lock()

@@ -9,6 +9,7 @@
 //! A poll that times out or whose client goes away gives any task it was handed back to the
 //! queue, so a task is never lost between a match and a poller that vanished.
 
+mod metrics;
 mod pollers;
 mod queue;
 
@@ -22,9 +23,10 @@ use cairn_engine::{TaskKind, TaskRef};
 use cairn_history::{QueryTask, TaskSink};
 use tokio::sync::oneshot;
 
+pub use metrics::MatchMetrics;
 pub use pollers::{POLLER_TTL, Poller};
 pub use queue::Item;
-use queue::{Queue, QueueKey};
+use queue::{Placed, Queue, QueueKey};
 
 #[derive(Clone, Default)]
 pub struct Matching {
@@ -35,6 +37,7 @@ pub struct Matching {
 struct Inner {
     queues: Mutex<HashMap<QueueKey, Queue>>,
     pollers: pollers::Pollers,
+    metrics: MatchMetrics,
 }
 
 impl TaskSink for Matching {
@@ -96,13 +99,26 @@ impl Matching {
         self.inner.pollers.list(namespace_id, task_queue, kind, now)
     }
 
+    /// How tasks met their pollers, for `/metrics`.
+    pub fn metrics(&self) -> &MatchMetrics {
+        &self.inner.metrics
+    }
+
     fn offer(&self, key: QueueKey, item: Item) {
-        let mut queues = self
-            .inner
-            .queues
-            .lock()
-            .expect("matching lock is not poisoned");
-        queues.entry(key).or_default().offer(item);
+        let is_task = matches!(item, Item::Task(_));
+        let placed = {
+            let mut queues = self
+                .inner
+                .queues
+                .lock()
+                .expect("matching lock is not poisoned");
+            queues.entry(key.clone()).or_default().offer(item)
+        };
+        if is_task && placed == Placed::Sync {
+            let (namespace_id, name, kind) = key.parts();
+            self.inner.metrics.count(namespace_id, name, kind, "sync");
+            self.inner.metrics.wait(namespace_id, name, kind, 0.0);
+        }
     }
 
     /// Waits up to `wait` for a task of the queue. Returns `None` when none came in time.
@@ -121,7 +137,15 @@ impl Matching {
                 .lock()
                 .expect("matching lock is not poisoned");
             let queue = queues.entry(key.clone()).or_default();
-            if let Some(item) = queue.take() {
+            if let Some((item, waited)) = queue.take() {
+                if matches!(item, Item::Task(_)) {
+                    self.inner
+                        .metrics
+                        .count(namespace_id, task_queue, kind, "backlog");
+                    self.inner
+                        .metrics
+                        .wait(namespace_id, task_queue, kind, waited.as_secs_f64());
+                }
                 return Some(item);
             }
             queue.wait()
@@ -153,7 +177,7 @@ impl Matching {
             return Vec::new();
         };
         let mut tasks = Vec::new();
-        while let Some(item) = queue.take() {
+        while let Some((item, _)) = queue.take() {
             if let Item::Task(task) = item {
                 tasks.push(task);
             }

@@ -1,7 +1,10 @@
 //! One task queue: a backlog of tasks and a line of waiting pollers. At any time at most one
 //! of the two is non-empty.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    time::{Duration, Instant},
+};
 
 use cairn_engine::{TaskKind, TaskRef};
 use cairn_history::QueryTask;
@@ -34,10 +37,21 @@ pub enum Item {
     Query(QueryTask),
 }
 
+/// How [`Queue::offer`] placed an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// Straight to a waiting poller.
+    Sync,
+    /// Into the backlog.
+    Backlog,
+    /// Nowhere: the same task already waits.
+    Duplicate,
+}
+
 #[derive(Default)]
 pub struct Queue {
-    /// Waiting items by arrival.
-    backlog: BTreeMap<u64, Item>,
+    /// Waiting items by arrival, with the time each arrived.
+    backlog: BTreeMap<u64, (Item, Instant)>,
     next: u64,
     /// Where each backlogged task waits, by identity (see [`identity`]): a task dispatched
     /// twice waits once, and a withdrawn one is found.
@@ -67,15 +81,15 @@ fn identity(task: &TaskRef) -> u128 {
 
 impl Queue {
     /// Hands the item to the first poller still waiting, or adds it to the backlog.
-    pub fn offer(&mut self, mut item: Item) {
+    pub fn offer(&mut self, mut item: Item) -> Placed {
         if let Item::Task(task) = &item
             && self.queued.contains_key(&identity(task))
         {
-            return;
+            return Placed::Duplicate;
         }
         while let Some(poller) = self.pollers.pop_front() {
             match poller.send(item) {
-                Ok(()) => return,
+                Ok(()) => return Placed::Sync,
                 Err(returned) => item = returned,
             }
         }
@@ -84,15 +98,17 @@ impl Queue {
         if let Item::Task(task) = &item {
             self.queued.insert(identity(task), at);
         }
-        self.backlog.insert(at, item);
+        self.backlog.insert(at, (item, Instant::now()));
+        Placed::Backlog
     }
 
-    pub fn take(&mut self) -> Option<Item> {
-        let (_, item) = self.backlog.pop_first()?;
+    /// The item that waited longest, and how long it waited.
+    pub fn take(&mut self) -> Option<(Item, Duration)> {
+        let (_, (item, arrived)) = self.backlog.pop_first()?;
         if let Item::Task(task) = &item {
             self.queued.remove(&identity(task));
         }
-        Some(item)
+        Some((item, arrived.elapsed()))
     }
 
     /// Drops the task from the backlog, if it waits there.

@@ -141,3 +141,40 @@ async fn a_withdrawn_task_is_never_handed_out_and_takes_no_room() {
         Some(2)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn matches_count_as_sync_or_backlog_by_queue() {
+    let matching = Matching::new();
+    let poll = cairn_runtime::supervise("caller", cairn_runtime::Failure::Logged, {
+        let matching = matching.clone();
+        async move {
+            matching
+                .poll("ns", "q", TaskKind::Activity, Duration::from_secs(60))
+                .await
+        }
+    });
+    tokio::task::yield_now().await;
+    matching.dispatch(vec![task(1)]);
+    assert_eq!(scheduled(poll.await.unwrap()), Some(1));
+    // Two more with nobody polling: they wait, then two polls take them.
+    matching.dispatch(vec![task(2), task(3)]);
+    for _ in 0..2 {
+        let taken = matching
+            .poll("ns", "q", TaskKind::Activity, Duration::from_secs(1))
+            .await;
+        assert!(scheduled(taken).is_some());
+    }
+    let count = |how: &str| {
+        matching
+            .metrics()
+            .matched
+            .get_or_create(&crate::metrics::MatchLabels {
+                namespace_id: "ns".into(),
+                task_queue: "q".into(),
+                kind: "activity".into(),
+                how: how.into(),
+            })
+            .get()
+    };
+    assert_eq!((count("sync"), count("backlog")), (1, 2));
+}

@@ -41,7 +41,7 @@ pub const OPERATOR_SERVICE: &str = "temporal.api.operatorservice.v1.OperatorServ
 
 /// The scope and access of `service`'s `method`; `None` for a call nobody may make.
 pub fn of(service: &str, method: &str) -> Option<(Scope, Access)> {
-    use Access::{Admin, Read, Work, Write, WorkerRead};
+    use Access::{Admin, Read, Work, WorkerRead, Write};
     use Scope::{Cluster, Namespace};
     let found = match service {
         WORKFLOW_SERVICE => match method {

@@ -113,15 +113,36 @@ mod tests {
 
     #[test]
     fn roles_hold_in_their_namespace_and_system_roles_everywhere() {
-        let c = claims(&["orders:write", "billing:READ", "temporal-system:read", "bad", "x:owner"]);
+        let c = claims(&[
+            "orders:write",
+            "billing:READ",
+            "temporal-system:read",
+            "bad",
+            "x:owner",
+        ]);
         assert!(c.roles_in(Some("orders")).allow(Access::Write));
         assert!(!c.roles_in(Some("billing")).allow(Access::Write));
         assert!(c.roles_in(Some("billing")).allow(Access::Read));
-        assert!(c.roles_in(Some("elsewhere")).allow(Access::Read), "system read");
+        assert!(
+            c.roles_in(Some("elsewhere")).allow(Access::Read),
+            "system read"
+        );
         assert!(!c.roles_in(None).allow(Access::Admin));
-        assert_eq!(c.namespaces.get("x"), Some(&Roles::default()), "no such role");
-        assert!(claims(&["system:admin"]).roles_in(None).allow(Access::Admin));
-        assert!(!claims(&["Temporal-system:admin"]).roles_in(None).allow(Access::Admin));
+        assert_eq!(
+            c.namespaces.get("x"),
+            Some(&Roles::default()),
+            "no such role"
+        );
+        assert!(
+            claims(&["system:admin"])
+                .roles_in(None)
+                .allow(Access::Admin)
+        );
+        assert!(
+            !claims(&["Temporal-system:admin"])
+                .roles_in(None)
+                .allow(Access::Admin)
+        );
     }
 
     #[test]
@@ -143,6 +164,9 @@ mod tests {
     fn a_permissions_claim_that_is_not_a_list_grants_nothing() {
         let c = Claims::from_permissions("s".into(), Some(&serde_json::json!("default:admin")));
         assert_eq!(c.roles_in(Some("default")), Roles::default());
-        assert_eq!(Claims::from_permissions("s".into(), None).system, Roles::default());
+        assert_eq!(
+            Claims::from_permissions("s".into(), None).system,
+            Roles::default()
+        );
     }
 }

@@ -100,8 +100,8 @@ async fn read_all(
                 // Neither RS256 nor ES256: no token signed with it is accepted anyway.
                 _ => continue,
             };
-            let key = DecodingKey::from_jwk(jwk)
-                .with_context(|| format!("key {kid} of {source}"))?;
+            let key =
+                DecodingKey::from_jwk(jwk).with_context(|| format!("key {kid} of {source}"))?;
             keys.insert(kid, Key { algorithm, key });
         }
     }

@@ -120,7 +120,10 @@ impl Authorizer {
         let head = jsonwebtoken::decode_header(token)
             .map_err(|error| Denied(format!("malformed token: {error}")))?;
         if !keys::ALGORITHMS.contains(&head.alg) {
-            return Err(Denied(format!("signing method {:?} is not accepted", head.alg)));
+            return Err(Denied(format!(
+                "signing method {:?} is not accepted",
+                head.alg
+            )));
         }
         let kid = head
             .kid
@@ -175,7 +178,9 @@ impl Authorizer {
             return Decision::Deny(Denied("no authorization header".into()));
         };
         let Some((scope, access)) = access::of(service, method) else {
-            return Decision::Deny(Denied(format!("{service}/{method} is not a call anyone may make")));
+            return Decision::Deny(Denied(format!(
+                "{service}/{method} is not a call anyone may make"
+            )));
         };
         if claims.roles_in(None).allow(access) {
             return Decision::Allow;
