@@ -9,7 +9,7 @@ Contract with the cairn binary:
     $CAIRN_BIN server start --roles R --kafka HOST:PORT --port P --data-dir D ...
         prints `cairn frontend listening on HOST:PORT` (frontend role) and then
         `cairn node ID (ROLES) internal services listening on HOST:PORT`, then
-        `cairn metrics listening on HOST:PORT`.
+        `cairn cluster CLUSTER_ID` and `cairn metrics listening on HOST:PORT`.
 """
 
 from __future__ import annotations
@@ -155,6 +155,13 @@ class Cluster:
         process = self.nodes[name].process
         assert process is not None and process.address is not None
         return process.address
+
+    def cluster_id(self, name: str) -> str:
+        """The cluster's id, as a node printed it: what calls to an internal port carry."""
+        for line in self.log(name).splitlines():
+            if line.startswith("cairn cluster "):
+                return line.split()[2]
+        raise AssertionError(f"{name} printed no cluster id")
 
     def internal_address(self, name: str) -> str:
         """Where a node serves its peers, as it printed it."""

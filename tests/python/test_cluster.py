@@ -244,10 +244,12 @@ async def test_a_frozen_owner_is_fenced_and_none_of_its_callers_is_told_done(tmp
         )
         zombie = owners[0]
         successor = "history-2" if zombie == "history-1" else "history-1"
-        # The zombie's own API, reached directly (no router to redirect the call), and no
-        # SDK retries: its one answer is what it told its caller.
+        # The zombie's own API, reached directly (no router to redirect the call) as a peer
+        # reaches it, and no SDK retries: its one answer is what it told its caller.
         direct = await Client.connect(
-            cluster.address(zombie), retry_config=RetryConfig(max_retries=0)
+            cluster.address(zombie),
+            retry_config=RetryConfig(max_retries=0),
+            rpc_metadata={"cairn-cluster-id": cluster.cluster_id(zombie)},
         )
         cluster.freeze(zombie)
         late_signal = asyncio.create_task(

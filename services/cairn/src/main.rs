@@ -266,13 +266,13 @@ fn main() -> ExitCode {
         Command::Server {
             command: ServerCommand::StartDev(args),
         } => {
-            cairn_runtime::telemetry::init(&args.log_level);
+            let _telemetry = cairn_runtime::telemetry::init(&args.log_level);
             dev::run(*args)
         }
         Command::Server {
             command: ServerCommand::Start(args),
         } => server::load(&args).and_then(|config| {
-            cairn_runtime::telemetry::init(&config.log_level);
+            let _telemetry = cairn_runtime::telemetry::init(&config.log_level);
             server::run(config)
         }),
         Command::Server {
@@ -290,13 +290,13 @@ fn main() -> ExitCode {
         Command::Broker {
             command: BrokerCommand::StartDev(args),
         } => {
-            cairn_runtime::telemetry::init(&args.log_level);
+            let _telemetry = cairn_runtime::telemetry::init(&args.log_level);
             broker::run(args)
         }
         Command::Admin {
             command: AdminCommand::Topics(args),
         } => {
-            cairn_runtime::telemetry::init("warn");
+            let _telemetry = cairn_runtime::telemetry::init("warn");
             admin::run(&args)
         }
     };

@@ -309,6 +309,7 @@ pub fn run(config: ServerConfig) -> anyhow::Result<()> {
             roles.names().join(","),
             node.internal_address
         );
+        println!("cairn cluster {}", node.cluster.cluster_id);
         println!("cairn metrics listening on {}", node.metrics_address);
         let failure = node.failure();
         tokio::select! {

@@ -23,6 +23,7 @@ pub mod rate_limit;
 pub mod router;
 pub mod tls;
 pub mod topics;
+pub mod trace_context;
 pub mod wire;
 
 pub use node::{DEFAULT_PARTITIONS, Node, NodeConfig, Roles};

@@ -535,7 +535,7 @@ where
         let calls = self.calls.clone();
         // One span per call: what the call logs, here and in the partition it reaches,
         // carries its RPC.
-        let span = tracing::info_span!("rpc", rpc = %rpc);
+        let span = crate::trace_context::call_span(&rpc, request.headers());
         let answer = span.in_scope(|| self.inner.call(request));
         Box::pin(
             async move {

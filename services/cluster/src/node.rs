@@ -499,6 +499,7 @@ impl Node {
         }
         info!(
             node_id,
+            cluster_id = %cluster.cluster_id,
             roles = ?config.roles.names(),
             internal = %internal_address,
             frontend = ?frontend_address,

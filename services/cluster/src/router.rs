@@ -19,7 +19,7 @@ use temporalio_protos::protos::temporal::api::{
 };
 use tokio::time::Instant;
 use tonic::{Request, Response, Status, codec::SingleMessageCompressionOverride};
-use tracing::debug;
+use tracing::{Instrument, debug};
 
 use crate::{
     clients::PeerChannel,
@@ -368,26 +368,44 @@ impl WorkflowService for Router {
         &self,
         request: Request<ws::StartWorkflowExecutionRequest>,
     ) -> Reply<ws::StartWorkflowExecutionResponse> {
-        let r = request.get_ref();
-        route!(
-            self,
-            request,
-            start_workflow_execution,
-            self.workflow(&r.namespace, &r.workflow_id)
-        )
+        let span = crate::trace_context::header_span(
+            "StartWorkflowExecution",
+            request.get_ref().header.as_ref(),
+        );
+        // Boxed: the routed call's future is large.
+        Box::pin(async move {
+            let r = request.get_ref();
+            route!(
+                self,
+                request,
+                start_workflow_execution,
+                self.workflow(&r.namespace, &r.workflow_id)
+            )
+        })
+        .instrument(span)
+        .await
     }
 
     async fn signal_with_start_workflow_execution(
         &self,
         request: Request<ws::SignalWithStartWorkflowExecutionRequest>,
     ) -> Reply<ws::SignalWithStartWorkflowExecutionResponse> {
-        let r = request.get_ref();
-        route!(
-            self,
-            request,
-            signal_with_start_workflow_execution,
-            self.workflow(&r.namespace, &r.workflow_id)
-        )
+        let span = crate::trace_context::header_span(
+            "SignalWithStartWorkflowExecution",
+            request.get_ref().header.as_ref(),
+        );
+        // Boxed: the routed call's future is large.
+        Box::pin(async move {
+            let r = request.get_ref();
+            route!(
+                self,
+                request,
+                signal_with_start_workflow_execution,
+                self.workflow(&r.namespace, &r.workflow_id)
+            )
+        })
+        .instrument(span)
+        .await
     }
 
     async fn poll_workflow_task_queue(
@@ -677,9 +695,18 @@ impl WorkflowService for Router {
         &self,
         request: Request<ws::SignalWorkflowExecutionRequest>,
     ) -> Reply<ws::SignalWorkflowExecutionResponse> {
-        let r = request.get_ref();
-        let target = self.execution(&r.namespace, r.workflow_execution.as_ref());
-        route!(self, request, signal_workflow_execution, target)
+        let span = crate::trace_context::header_span(
+            "SignalWorkflowExecution",
+            request.get_ref().header.as_ref(),
+        );
+        // Boxed: the routed call's future is large.
+        Box::pin(async move {
+            let r = request.get_ref();
+            let target = self.execution(&r.namespace, r.workflow_execution.as_ref());
+            route!(self, request, signal_workflow_execution, target)
+        })
+        .instrument(span)
+        .await
     }
 
     async fn pause_activity(

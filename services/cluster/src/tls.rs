@@ -93,15 +93,23 @@ pub struct InternodeTls {
 impl FrontendTls {
     /// Whether TLS is on for the public port; an error for settings that cannot work.
     pub fn enabled(&self) -> anyhow::Result<bool> {
+        Ok(self.files()?.is_some())
+    }
+
+    fn files(&self) -> anyhow::Result<Option<PemFiles>> {
         match (&self.cert_file, &self.key_file) {
-            (Some(_), Some(_)) => Ok(true),
+            (Some(cert), Some(key)) => Ok(Some(PemFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                cas: self.client_ca_files.clone(),
+            })),
             (None, None) => {
                 anyhow::ensure!(
                     self.client_ca_files.is_empty(),
                     "tls.frontend.client_ca_files needs tls.frontend.cert_file and key_file: \
                      clients are asked for certificates only over TLS"
                 );
-                Ok(false)
+                Ok(None)
             }
             _ => anyhow::bail!("tls.frontend needs both cert_file and key_file"),
         }
@@ -111,23 +119,55 @@ impl FrontendTls {
 impl InternodeTls {
     /// Whether mutual TLS is on between nodes; an error for settings that cannot work.
     pub fn enabled(&self) -> anyhow::Result<bool> {
+        Ok(self.files()?.is_some())
+    }
+
+    fn files(&self) -> anyhow::Result<Option<PemFiles>> {
         match (&self.cert_file, &self.key_file) {
-            (Some(_), Some(_)) => {
+            (Some(cert), Some(key)) => {
                 anyhow::ensure!(
                     !self.ca_files.is_empty(),
                     "tls.internode needs ca_files: the CAs that sign the nodes' certificates"
                 );
-                Ok(true)
+                Ok(Some(PemFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    cas: self.ca_files.clone(),
+                }))
             }
             (None, None) => {
                 anyhow::ensure!(
                     self.ca_files.is_empty() && self.server_name.is_none(),
                     "tls.internode needs cert_file and key_file"
                 );
-                Ok(false)
+                Ok(None)
             }
             _ => anyhow::bail!("tls.internode needs both cert_file and key_file"),
         }
+    }
+}
+
+/// A certificate chain, its key and the CAs that go with it: what a TLS configuration is
+/// built from.
+#[derive(Debug, Clone)]
+struct PemFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    cas: Vec<PathBuf>,
+}
+
+impl PemFiles {
+    /// What `build` makes of these files, made again whenever they change.
+    fn reloading<T: Send + Sync + 'static>(
+        self,
+        what: &'static str,
+        build: fn(&PemFiles) -> anyhow::Result<Arc<T>>,
+        interval: Duration,
+        stop: CancellationToken,
+    ) -> anyhow::Result<watch::Receiver<Arc<T>>> {
+        let mut files = vec![self.cert.clone(), self.key.clone()];
+        files.extend(self.cas.iter().cloned());
+        Reloading::start(what, files, move || build(&self), interval, stop)
     }
 }
 
@@ -165,11 +205,10 @@ fn read_roots(paths: &[PathBuf]) -> anyhow::Result<Arc<RootCertStore>> {
     Ok(Arc::new(roots))
 }
 
-fn server_config(
-    cert: &Path,
-    key: &Path,
-    client_cas: &[PathBuf],
-) -> anyhow::Result<Arc<ServerConfig>> {
+/// A server's configuration; clients must present a certificate from `files.cas` when
+/// there are any.
+fn server_config(files: &PemFiles) -> anyhow::Result<Arc<ServerConfig>> {
+    let (cert, key, client_cas) = (&files.cert, &files.key, &files.cas);
     let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?;
@@ -190,7 +229,9 @@ fn server_config(
     Ok(Arc::new(config))
 }
 
-fn client_config(cas: &[PathBuf], cert: &Path, key: &Path) -> anyhow::Result<Arc<ClientConfig>> {
+/// A client's configuration, presenting `files.cert` and trusting `files.cas`.
+fn client_config(files: &PemFiles) -> anyhow::Result<Arc<ClientConfig>> {
+    let (cert, key, cas) = (&files.cert, &files.key, &files.cas);
     let mut config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?
@@ -280,23 +321,10 @@ impl ServerTls {
         settings: &TlsSettings,
         stop: CancellationToken,
     ) -> anyhow::Result<Option<Self>> {
-        let tls = settings.frontend.clone();
-        if !tls.enabled()? {
-            return Ok(None);
-        }
-        let (Some(cert), Some(key)) = (tls.cert_file.clone(), tls.key_file.clone()) else {
+        let Some(files) = settings.frontend.files()? else {
             return Ok(None);
         };
-        let mut files = vec![cert.clone(), key.clone()];
-        files.extend(tls.client_ca_files.iter().cloned());
-        let cas = tls.client_ca_files;
-        let config = Reloading::start(
-            "frontend",
-            files,
-            move || server_config(&cert, &key, &cas),
-            settings.refresh_interval,
-            stop,
-        )?;
+        let config = files.reloading("frontend", server_config, settings.refresh_interval, stop)?;
         Ok(Some(Self { config }))
     }
 
@@ -305,20 +333,12 @@ impl ServerTls {
         settings: &TlsSettings,
         stop: CancellationToken,
     ) -> anyhow::Result<Option<Self>> {
-        let tls = settings.internode.clone();
-        if !tls.enabled()? {
-            return Ok(None);
-        }
-        let (Some(cert), Some(key)) = (tls.cert_file.clone(), tls.key_file.clone()) else {
+        let Some(files) = settings.internode.files()? else {
             return Ok(None);
         };
-        let mut files = vec![cert.clone(), key.clone()];
-        files.extend(tls.ca_files.iter().cloned());
-        let cas = tls.ca_files;
-        let config = Reloading::start(
+        let config = files.reloading(
             "internode server",
-            files,
-            move || server_config(&cert, &key, &cas),
+            server_config,
             settings.refresh_interval,
             stop,
         )?;
@@ -473,26 +493,18 @@ pub struct InternodeConnector {
 
 impl InternodeConnector {
     pub fn new(settings: &TlsSettings, stop: CancellationToken) -> anyhow::Result<Option<Self>> {
-        let tls = settings.internode.clone();
-        if !tls.enabled()? {
-            return Ok(None);
-        }
-        let (Some(cert), Some(key)) = (tls.cert_file.clone(), tls.key_file.clone()) else {
+        let Some(files) = settings.internode.files()? else {
             return Ok(None);
         };
-        let mut files = vec![cert.clone(), key.clone()];
-        files.extend(tls.ca_files.iter().cloned());
-        let cas = tls.ca_files;
-        let config = Reloading::start(
+        let config = files.reloading(
             "internode client",
-            files,
-            move || client_config(&cas, &cert, &key),
+            client_config,
             settings.refresh_interval,
             stop,
         )?;
         Ok(Some(Self {
             config,
-            server_name: tls.server_name,
+            server_name: settings.internode.server_name.clone(),
         }))
     }
 }

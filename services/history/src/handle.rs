@@ -510,6 +510,7 @@ impl History {
         let (reply, result) = oneshot::channel();
         let op = Op {
             name,
+            caller: tracing::Span::current(),
             apply: Box::new(move |work: &mut Work<'_>| {
                 let value = f(work);
                 let ok = value.is_ok();

@@ -16,7 +16,7 @@ use cairn_engine::{
     transfer::{Transfer, TransferOutcome},
 };
 use prost::Message;
-use tracing::debug;
+use tracing::{Instrument, debug};
 
 use crate::{History, HistoryError, handle::Inner};
 
@@ -95,6 +95,16 @@ impl Transfers {
 impl History {
     /// Delivers a transfer and records its outcome in the run that owes it.
     async fn carry(&self, transfer: &Transfer) -> Result<(), HistoryError> {
+        let span = tracing::info_span!(
+            parent: None,
+            "transfer",
+            from = %transfer.origin().workflow_id,
+            to = %transfer.target().workflow_id
+        );
+        self.carry_in(transfer).instrument(span).await
+    }
+
+    async fn carry_in(&self, transfer: &Transfer) -> Result<(), HistoryError> {
         let mut transfer = transfer.clone();
         if let Transfer::ChildClosed {
             child, close_event, ..

@@ -29,7 +29,7 @@ use cairn_schemas::{Assembler, Claim, Event, HistoryRecord, Transition};
 use cairn_state::{Checkpoint, StateDb, TaskChange};
 use prost::Message;
 use tokio::sync::{mpsc, watch};
-use tracing::{Instrument, debug, debug_span, info, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::{
     Clock, HistoryError,
@@ -53,6 +53,9 @@ pub struct Outcome {
 pub struct Op {
     pub name: &'static str,
     pub apply: Box<dyn FnOnce(&mut Work<'_>) -> Outcome + Send>,
+    /// The span of the call that asked for it (none for the partition's own work): the
+    /// batch that runs it follows from it, a link between their traces.
+    pub caller: tracing::Span,
 }
 
 /// Most requests taken into one batch.
@@ -490,7 +493,11 @@ impl Partition {
                 }
             }
             while !batch.is_empty() {
-                let span = debug_span!("batch", partition = self.id, requests = batch.len());
+                let span =
+                    info_span!(parent: None, "batch", partition = self.id, requests = batch.len());
+                for op in &batch {
+                    span.follows_from(&op.caller);
+                }
                 match self.process(&mut batch).instrument(span).await {
                     Ok(()) => self.maybe_snapshot(),
                     Err(HistoryError::Fenced { .. }) => {
@@ -580,6 +587,7 @@ impl Partition {
         for (run, deadline) in self.timers.take_due(now) {
             batch.push_back(Op {
                 name: "fire_deadline",
+                caller: tracing::Span::none(),
                 apply: Box::new(move |work: &mut Work<'_>| {
                     // A run that is gone or moved on ignores its stale deadline.
                     let ok = work
@@ -818,7 +826,16 @@ impl Partition {
         let bytes: usize = chunk.iter().map(|(_, _, _, payload)| payload.len()).sum();
         let records = chunk.len();
         let sent = std::time::Instant::now();
-        let offsets = self.producer.append_all(chunk).await?;
+        let offsets = self
+            .producer
+            .append_all(chunk)
+            .instrument(info_span!(
+                "kafka_append",
+                partition = self.id,
+                records,
+                bytes
+            ))
+            .await?;
         self.appended
             .append_seconds
             .observe(sent.elapsed().as_secs_f64());
