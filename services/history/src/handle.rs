@@ -111,6 +111,10 @@ pub(crate) struct Inner {
     effects: crate::effects::Effects,
 }
 
+/// Runs started and closed: by namespace, then workflow type, then outcome.
+type WorkflowCounts =
+    HashMap<String, HashMap<String, std::collections::BTreeMap<&'static str, u64>>>;
+
 /// What this node's partitions appended to the history topic since it started.
 #[derive(Debug)]
 pub struct Appended {
@@ -123,7 +127,9 @@ pub struct Appended {
     operations: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
     /// Runs started and closed, by namespace, workflow type and outcome (`started`,
     /// `completed`, `failed`, `timed_out`, `canceled`, `terminated`, `continued_as_new`).
-    workflows: std::sync::Mutex<std::collections::BTreeMap<(String, String, &'static str), u64>>,
+    /// Keyed by namespace, then type, so that counting looks up by `&str` and allocates only
+    /// for a namespace or type not seen before.
+    workflows: std::sync::Mutex<WorkflowCounts>,
     /// Partitions this node claimed (each takeover, each start).
     pub claims: std::sync::atomic::AtomicU64,
     /// Seconds each append to Kafka took, from the send until every record was
@@ -160,11 +166,21 @@ impl Appended {
         workflow_type: &str,
         outcome: &'static str,
     ) {
-        *self
+        let mut counts = self
             .workflows
             .lock()
-            .expect("workflow counts are not poisoned")
-            .entry((namespace.to_string(), workflow_type.to_string(), outcome))
+            .expect("workflow counts are not poisoned");
+        if !counts.contains_key(namespace) {
+            counts.insert(namespace.to_string(), HashMap::new());
+        }
+        let types = counts.get_mut(namespace).expect("inserted above");
+        if !types.contains_key(workflow_type) {
+            types.insert(workflow_type.to_string(), std::collections::BTreeMap::new());
+        }
+        *types
+            .get_mut(workflow_type)
+            .expect("inserted above")
+            .entry(outcome)
             .or_default() += 1;
     }
 
@@ -174,8 +190,12 @@ impl Appended {
             .lock()
             .expect("workflow counts are not poisoned")
             .iter()
-            .map(|((namespace, kind, outcome), count)| {
-                (namespace.clone(), kind.clone(), *outcome, *count)
+            .flat_map(|(namespace, types)| {
+                types.iter().flat_map(move |(kind, outcomes)| {
+                    outcomes.iter().map(move |(outcome, count)| {
+                        (namespace.clone(), kind.clone(), *outcome, *count)
+                    })
+                })
             })
             .collect()
     }
