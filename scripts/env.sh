@@ -13,3 +13,11 @@ fi
 CAIRN_PROFILE="${CAIRN_PROFILE:-debug}"
 CAIRN_BIN="$CARGO_TARGET_DIR/$CAIRN_PROFILE/cairn"
 export CARGO_TARGET_DIR CAIRN_BIN
+
+# Tools the setup installs outside the clone (the Temporal Web UI server) are linked here.
+CAIRN_CACHE_BIN="${CAIRN_CACHE_DIR:-${HOME:-/nonexistent}/.cache/cairn}/bin"
+case ":$PATH:" in
+    *":$CAIRN_CACHE_BIN:"*) ;;
+    *) PATH="$CAIRN_CACHE_BIN:$PATH" ;;
+esac
+export PATH

@@ -174,7 +174,7 @@ def cairn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.fail(f"cairn binary not found at {binary}: build it (scripts/test) or set CAIRN_BIN")
     workdir = tmp_path_factory.mktemp("cairn")
     env = dict(os.environ, NO_COLOR="1", RUST_BACKTRACE="1")
-    argv = [str(binary), "server", "start-dev", "--port", "0", "--ip", "127.0.0.1"]
+    argv = [str(binary), "server", "start-dev", "--headless", "--port", "0", "--ip", "127.0.0.1"]
     if os.environ.get(KAFKA_ENV):
         # On that Kafka, in topics of this server's own.
         argv += ["--kafka", os.environ[KAFKA_ENV], "--topic-prefix", f"e2e-{uuid.uuid4().hex}"]

@@ -73,7 +73,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, issuer: Issuer) -> Iterator
     jwks.write_text(json.dumps({"keys": keys}))
     process = ServerProcess(
         "cairn-authz",
-        [str(cairn_binary()), "server", "start-dev", "--port", "0", "--namespace", OTHER,
+        [str(cairn_binary()), "server", "start-dev", "--headless", "--port", "0", "--namespace", OTHER,
          "--jwt-key-source", str(jwks)],
         workdir,
         dict(os.environ, NO_COLOR="1"),

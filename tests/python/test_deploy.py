@@ -223,7 +223,7 @@ async def test_the_dashboard_queries_only_metrics_a_node_serves(tmp_path: Path) 
     server = ServerProcess(
         "cairn-metrics",
         # Snapshots a second apart, so that their age is reported too.
-        [str(cairn_binary()), "server", "start-dev", "--port", "0", "--snapshot-interval", "1s"],
+        [str(cairn_binary()), "server", "start-dev", "--headless", "--port", "0", "--snapshot-interval", "1s"],
         tmp_path,
         dict(os.environ, NO_COLOR="1"),
     )

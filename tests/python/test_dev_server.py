@@ -37,6 +37,7 @@ def start(server: str, workdir: Path, cli: str) -> tuple[ServerProcess, str]:
             str(cairn_binary()),
             "server",
             "start-dev",
+            "--headless",
             "--port",
             "0",
             "--ip",
@@ -128,7 +129,7 @@ async def test_kafkas_own_console_consumer_reads_the_dev_servers_history_topic(
 ) -> None:
     process = ServerProcess(
         "cairn",
-        [str(cairn_binary()), "server", "start-dev", "--port", "0", "--ip", "127.0.0.1"],
+        [str(cairn_binary()), "server", "start-dev", "--headless", "--port", "0", "--ip", "127.0.0.1"],
         tmp_path,
         dict(os.environ, NO_COLOR="1", RUST_BACKTRACE="1"),
     )

@@ -64,7 +64,7 @@ def _add_scram_user(mechanism: str, user: str, password: str) -> None:
 def _dev_server(bootstrap: str, flags: list[str]) -> list[str]:
     """`cairn server start-dev` on the given listeners, with security flags."""
     return [
-        str(cairn_binary()), "server", "start-dev", "--port", "0", "--kafka", bootstrap,
+        str(cairn_binary()), "server", "start-dev", "--headless", "--port", "0", "--kafka", bootstrap,
         "--topic-prefix", unique("sec"), *flags,
     ]
 

@@ -44,7 +44,7 @@ async def dev_server(tmp_path: Path, name: str, *flags: str) -> AsyncIterator[Cl
     """A dev server of its own started with `flags`, and a client that never retries."""
     server = ServerProcess(
         name,
-        [str(cairn_binary()), "server", "start-dev", "--port", "0", *flags],
+        [str(cairn_binary()), "server", "start-dev", "--headless", "--port", "0", *flags],
         tmp_path,
         dict(os.environ, NO_COLOR="1"),
     )

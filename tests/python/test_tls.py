@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(180)
 def _dev_server(workdir: Path, *flags: object) -> Iterator[str]:
     server = ServerProcess(
         "cairn-tls",
-        [str(cairn_binary()), "server", "start-dev", "--port", "0", *map(str, flags)],
+        [str(cairn_binary()), "server", "start-dev", "--headless", "--port", "0", *map(str, flags)],
         workdir,
         dict(os.environ, NO_COLOR="1"),
     )

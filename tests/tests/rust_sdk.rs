@@ -300,7 +300,15 @@ impl CairnServer {
     fn start() -> Self {
         let binary = cairn_binary();
         let mut child = Command::new(&binary)
-            .args(["server", "start-dev", "--port", "0", "--ip", "127.0.0.1"])
+            .args([
+                "server",
+                "start-dev",
+                "--headless",
+                "--port",
+                "0",
+                "--ip",
+                "127.0.0.1",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

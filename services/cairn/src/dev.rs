@@ -15,6 +15,7 @@ use tracing::{info, warn};
 use crate::{
     DevArgs,
     dynamic_config::{self, DynamicConfig},
+    web_ui::{self, WebUi, WebUiConfig},
 };
 
 /// How long a silent node keeps its partitions. A dev server is its cluster's only node,
@@ -123,6 +124,20 @@ async fn serve(
         kafka.fetch_wait_max = EMBEDDED_FETCH_WAIT;
     }
     let shutdown = Shutdown::on_signals();
+    let web_ui_args = WebUiArgs {
+        headless: args.headless,
+        port: args.ui_port,
+        ip: args.ui_ip.unwrap_or(args.ip),
+        server: args.ui_server.clone(),
+        // The UI server has no credentials of its own here: it would be refused.
+        refused_because: if args.tls.tls_cert_file.is_some() {
+            Some("the public port requires TLS")
+        } else if !args.auth.jwt_key_source.is_empty() {
+            Some("the public port requires tokens")
+        } else {
+            None
+        },
+    };
     let mut tls = cairn_cluster::tls::TlsSettings::default();
     args.tls.apply(&mut tls);
     let mut authorization = cairn_frontend::authorization::AuthSettings::default();
@@ -174,10 +189,14 @@ async fn serve(
     if args.kafka.is_none() {
         println!("cairn kafka listening on {bootstrap}");
     }
+    let web_ui = start_web_ui(&web_ui_args, address).await;
     info!(%address, kafka = %bootstrap, partitions = node.cluster.history_partitions, "dev server ready");
     tokio::select! {
         () = shutdown.cancelled() => {}
         () = failure.cancelled() => {}
+    }
+    if let Some(ui) = web_ui {
+        ui.stop().await;
     }
     node.stop().await?;
     anyhow::ensure!(
@@ -186,4 +205,57 @@ async fn serve(
     );
     info!("dev server stopped");
     Ok(())
+}
+
+/// What `start-dev`'s flags say about the Web UI.
+struct WebUiArgs {
+    headless: bool,
+    port: Option<u16>,
+    ip: std::net::IpAddr,
+    server: Option<std::path::PathBuf>,
+    refused_because: Option<&'static str>,
+}
+
+/// Starts the Temporal Web UI on the frontend unless `--headless`, and says where; without
+/// a UI server installed, or if it cannot start, the dev server goes on headless and says why.
+async fn start_web_ui(args: &WebUiArgs, frontend: std::net::SocketAddr) -> Option<WebUi> {
+    if args.headless {
+        return None;
+    }
+    if let Some(reason) = args.refused_because {
+        println!(
+            "cairn ui not started: {reason}; run the UI server with its own TLS and auth \
+             settings (see the README), or use --headless"
+        );
+        return None;
+    }
+    let Some(binary) = web_ui::find_binary(args.server.as_deref()) else {
+        println!(
+            "cairn ui not started: no `{}` on PATH (scripts/setup installs it; \
+             --ui-server names one)",
+            web_ui::BINARY_NAME
+        );
+        return None;
+    };
+    let started = async {
+        let port = web_ui::choose_port(args.ip, args.port, frontend.port())?;
+        WebUi::start(WebUiConfig {
+            binary,
+            listen: std::net::SocketAddr::new(args.ip, port),
+            frontend,
+            default_namespace: "default".into(),
+        })
+        .await
+    };
+    match started.await {
+        Ok(ui) => {
+            println!("cairn ui listening on http://{}", ui.address);
+            Some(ui)
+        }
+        Err(error) => {
+            warn!("the Web UI did not start: {error:#}");
+            println!("cairn ui not started: {error:#}");
+            None
+        }
+    }
 }

@@ -10,6 +10,7 @@ mod dynamic_config;
 mod kafka_flags;
 mod server;
 mod tls_flags;
+mod web_ui;
 
 use std::{net::IpAddr, path::PathBuf, process::ExitCode};
 
@@ -149,12 +150,20 @@ pub struct DevArgs {
     /// type: Text, Keyword, Int, Double, Bool, Datetime or KeywordList (repeatable).
     #[arg(long = "search-attribute", value_name = "NAME=TYPE")]
     pub search_attributes: Vec<String>,
-    /// Accepted for scripts written for `temporal server start-dev`: Cairn has no Web UI.
+    /// Do not start the Temporal Web UI.
     #[arg(long)]
     pub headless: bool,
-    /// Accepted for scripts written for `temporal server start-dev`: Cairn has no Web UI.
+    /// Port of the Temporal Web UI (default: the gRPC port + 1000, as `temporal server
+    /// start-dev`; a free one when `--port 0`; 0 picks a free one).
     #[arg(long)]
     pub ui_port: Option<u16>,
+    /// Address the Web UI listens on (default: `--ip`).
+    #[arg(long)]
+    pub ui_ip: Option<IpAddr>,
+    /// The Temporal UI server to run (default: `temporal-ui-server` on `PATH` or beside
+    /// `cairn`; `scripts/setup` installs it). Without one, the dev server runs headless.
+    #[arg(long, env = "CAIRN_UI_SERVER", value_name = "PATH")]
+    pub ui_server: Option<PathBuf>,
 }
 
 /// Flags of `cairn server start`; each overrides the config file and the environment.

@@ -13,6 +13,7 @@ use cairn_engine::time;
 use cairn_log::{KafkaConfig, LogError, LogProducer, LogReader};
 use cairn_schemas::{MetadataRecord, NamespaceRecord};
 use temporalio_protos::protos::temporal::api::{
+    enums::v1::ArchivalState,
     namespace::v1::{NamespaceConfig, NamespaceInfo, namespace_info},
     replication::v1::{ClusterReplicationConfig, NamespaceReplicationConfig},
     workflowservice::v1::DescribeNamespaceResponse,
@@ -285,8 +286,9 @@ impl Namespace {
                 workflow_execution_retention_ttl: Some(time::duration(
                     self.retention_seconds * time::NANOS_PER_SEC,
                 )),
-                history_archival_state: 2,
-                visibility_archival_state: 2,
+                // Closed runs are not archived anywhere: retention deletes them.
+                history_archival_state: ArchivalState::Disabled as i32,
+                visibility_archival_state: ArchivalState::Disabled as i32,
                 ..Default::default()
             }),
             replication_config: Some(NamespaceReplicationConfig {

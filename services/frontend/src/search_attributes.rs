@@ -101,6 +101,12 @@ pub fn type_of_number(number: i32) -> Option<ValueType> {
     .find(|t| type_number(*t) == number)
 }
 
+/// The system attributes a namespace lists (`ListSearchAttributes`): the ones Cairn indexes
+/// for every run and Temporal's predefined ones that runs set and queries filter on.
+pub fn listed_system() -> impl Iterator<Item = (&'static str, ValueType)> {
+    SYSTEM.into_iter().chain(SETTABLE_PREDEFINED)
+}
+
 /// Whether `name` belongs to the system (and so cannot be a custom attribute).
 pub fn is_system(name: &str) -> bool {
     SYSTEM.iter().any(|(system, _)| *system == name) || RESERVED.contains(&name)

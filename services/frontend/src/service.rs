@@ -890,9 +890,8 @@ impl OperatorService for Frontend {
                 .into_iter()
                 .map(|(name, kind)| (name, search_attributes::type_number(kind)))
                 .collect(),
-            system_attributes: search_attributes::SYSTEM
-                .iter()
-                .map(|(name, kind)| ((*name).to_string(), search_attributes::type_number(*kind)))
+            system_attributes: search_attributes::listed_system()
+                .map(|(name, kind)| (name.to_string(), search_attributes::type_number(kind)))
                 .collect(),
             storage_schema: Default::default(),
         }))

@@ -34,7 +34,15 @@ impl DevServer {
         let dir = tempfile::tempdir().unwrap();
         let log = tempfile::NamedTempFile::new().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args(["server", "start-dev", "--port", "0", "--log-level", "info"])
+            .args([
+                "server",
+                "start-dev",
+                "--headless",
+                "--port",
+                "0",
+                "--log-level",
+                "info",
+            ])
             .envs(env.iter().copied())
             .current_dir(dir.path())
             .stdout(Stdio::piped())
