@@ -85,3 +85,44 @@ async def test_a_page_token_that_is_not_ours_is_refused(cairn_client: Client) ->
         )
     assert bad.value.status == RPCStatusCode.INVALID_ARGUMENT
     assert bad.value.message == "Invalid NextPageToken."
+
+
+async def family_behaviour(client: Client) -> dict[str, object]:
+    """What lists by parent and by root find for a parent with one child."""
+    from support import worker
+    from workflows import ParentWorkflow
+
+    queue = unique("family")
+    parent_id = unique("parent")
+    async with worker(client, queue):
+        handle = await client.start_workflow(
+            ParentWorkflow.run, "greet", id=parent_id, task_queue=queue
+        )
+        assert await handle.result() == "Hello, child!"
+    run = handle.result_run_id
+    child_id = f"{parent_id}-child"
+    label = {parent_id: "parent", child_id: "child"}
+
+    async def ids(query: str) -> list[str]:
+        return sorted([label[w.id] async for w in client.list_workflows(query)])
+
+    by_parent = f"ParentWorkflowId = '{parent_id}' AND ParentRunId = '{run}'"
+    by_root = f"RootWorkflowId = '{parent_id}' AND RootRunId = '{run}'"
+    await eventually(lambda: ids(by_root), lambda found: len(found) == 2, what="the family")
+    counted = await client.count_workflows(f"{by_root} GROUP BY ExecutionStatus")
+    return {
+        "children": await ids(by_parent),
+        "family": await ids(by_root),
+        "without a parent": await ids(
+            f"TaskQueue = '{queue}' AND ParentWorkflowId IS NULL"
+        ),
+        "family count": counted.count,
+    }
+
+
+async def test_lists_by_parent_and_root_match_reference(
+    ref_client: Client, cairn_client: Client
+) -> None:
+    expected = await family_behaviour(ref_client)
+    assert expected["children"] == ["child"]
+    assert await family_behaviour(cairn_client) == expected

@@ -52,6 +52,7 @@ from workflows import (
     FailingWorkflow,
     GateWorkflow,
     GreetingWorkflow,
+    ParentWorkflow,
     SignalQueryWorkflow,
     WaitForeverWorkflow,
 )
@@ -109,8 +110,6 @@ def _start_reference(workdir: Path) -> tuple[ServerProcess, WebUi]:
 @pytest.fixture(scope="module")
 def web_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebUi]:
     """A dev server with its Web UI: Cairn's, or the reference's with E2E_TARGET=temporal."""
-    if shutil.which("temporal-ui-server") is None and os.environ.get("E2E_TARGET") != "temporal":
-        pytest.fail("temporal-ui-server is not on PATH: run scripts/setup (or source scripts/env.sh)")
     workdir = tmp_path_factory.mktemp("web-ui")
     if os.environ.get("E2E_TARGET") == "temporal":
         server, ui = _start_reference(workdir)
@@ -261,6 +260,18 @@ async def test_the_call_stack_and_a_query_answer_from_the_worker(
     await expect(page.get_by_text('"queried item"').first).to_be_visible()
     await handle.signal(SignalQueryWorkflow.finish, "done")
     await handle.result()
+
+
+async def test_the_relationships_tab_shows_a_workflows_child(
+    page: Page, client: Client, task_queue: str
+) -> None:
+    handle = await client.start_workflow(
+        ParentWorkflow.run, "greet", id=unique("ui-parent"), task_queue=task_queue
+    )
+    assert await handle.result() == "Hello, child!"
+    await page.goto(_workflow_path(handle.id, handle.result_run_id))
+    await page.get_by_role("tab", name="Relationships").first.click()
+    await expect(page.get_by_text(f"{handle.id}-child").first).to_be_visible()
 
 
 # --- acting from the UI ----------------------------------------------------------------------

@@ -15,6 +15,13 @@ pub enum Field {
     CloseTime,
     ExecutionTime,
     HistoryLength,
+    /// The parent's workflow ID; none for a run without a parent.
+    ParentWorkflowId,
+    ParentRunId,
+    /// The workflow at the top of the run's chain of parents: the run itself when it has
+    /// no parent, as in Temporal.
+    RootWorkflowId,
+    RootRunId,
     /// A custom search attribute registered on the namespace, with its indexed value type.
     Custom {
         name: String,
@@ -45,7 +52,7 @@ pub enum ValueType {
 
 impl Field {
     /// Every system field, in declaration order.
-    pub const ALL: [Field; 9] = [
+    pub const ALL: [Field; 13] = [
         Field::WorkflowId,
         Field::WorkflowType,
         Field::RunId,
@@ -55,6 +62,10 @@ impl Field {
         Field::CloseTime,
         Field::ExecutionTime,
         Field::HistoryLength,
+        Field::ParentWorkflowId,
+        Field::ParentRunId,
+        Field::RootWorkflowId,
+        Field::RootRunId,
     ];
 
     /// Returns the name queries use for this field.
@@ -69,6 +80,10 @@ impl Field {
             Field::CloseTime => "CloseTime",
             Field::ExecutionTime => "ExecutionTime",
             Field::HistoryLength => "HistoryLength",
+            Field::ParentWorkflowId => "ParentWorkflowId",
+            Field::ParentRunId => "ParentRunId",
+            Field::RootWorkflowId => "RootWorkflowId",
+            Field::RootRunId => "RootRunId",
             Field::Custom { name, .. } => name,
         }
     }
@@ -86,7 +101,11 @@ impl Field {
             | Field::WorkflowType
             | Field::RunId
             | Field::ExecutionStatus
-            | Field::TaskQueue => ValueType::Keyword,
+            | Field::TaskQueue
+            | Field::ParentWorkflowId
+            | Field::ParentRunId
+            | Field::RootWorkflowId
+            | Field::RootRunId => ValueType::Keyword,
             Field::StartTime | Field::CloseTime | Field::ExecutionTime => ValueType::Datetime,
             Field::HistoryLength => ValueType::Int,
             Field::Custom { value_type, .. } => *value_type,

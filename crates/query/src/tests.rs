@@ -35,7 +35,9 @@ impl Record for Execution {
             Field::StartTime | Field::ExecutionTime => Value::Time(self.start_time),
             Field::CloseTime => self.close_time.map_or(Value::Null, Value::Time),
             Field::HistoryLength => Value::Int(self.history_length),
-            Field::Custom { .. } => Value::Null,
+            Field::RootWorkflowId => self.workflow_id.into(),
+            Field::RootRunId => "run-1".into(),
+            Field::ParentWorkflowId | Field::ParentRunId | Field::Custom { .. } => Value::Null,
         }
     }
 }

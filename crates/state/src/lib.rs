@@ -59,9 +59,11 @@ const BLOCK_CACHE_BYTES: usize = 64 << 20;
 pub struct StateDb {
     db: Arc<DB>,
     block_cache: rocksdb::Cache,
+    /// The options the store was opened with: they hold its statistics.
+    options: Arc<Options>,
 }
 
-/// How much room the store takes, for metrics.
+/// How much room the store takes and how well its cache serves reads, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreSize {
     /// Table files on disk.
@@ -70,6 +72,10 @@ pub struct StoreSize {
     pub memtable_bytes: u64,
     /// The block cache's use.
     pub block_cache_bytes: u64,
+    /// Block reads the cache answered, since the store opened.
+    pub block_cache_hits: u64,
+    /// Block reads that went to the table files, since the store opened.
+    pub block_cache_misses: u64,
 }
 
 impl StateDb {
@@ -84,10 +90,14 @@ impl StateDb {
         let block_cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
         table.set_block_cache(&block_cache);
         options.set_block_based_table_factory(&table);
+        // Counters only: timing every operation would cost more than it tells.
+        options.enable_statistics();
+        options.set_statistics_level(rocksdb::statistics::StatsLevel::ExceptTimers);
         let db = DB::open(&options, path)?;
         Ok(Self {
             db: Arc::new(db),
             block_cache,
+            options: Arc::new(options),
         })
     }
 
@@ -104,6 +114,12 @@ impl StateDb {
             table_bytes: property("rocksdb.total-sst-files-size"),
             memtable_bytes: property("rocksdb.cur-size-all-mem-tables"),
             block_cache_bytes: self.block_cache.get_usage() as u64,
+            block_cache_hits: self
+                .options
+                .get_ticker_count(rocksdb::statistics::Ticker::BlockCacheHit),
+            block_cache_misses: self
+                .options
+                .get_ticker_count(rocksdb::statistics::Ticker::BlockCacheMiss),
         }
     }
 

@@ -23,6 +23,14 @@ impl Record for Row {
             Field::CloseTime => self.close_time.map_or(Value::Null, Value::Time),
             Field::ExecutionTime => Value::Time(self.execution_time),
             Field::HistoryLength => Value::Int(self.history_length),
+            Field::ParentWorkflowId => non_empty(&self.parent_workflow_id),
+            Field::ParentRunId => non_empty(&self.parent_run_id),
+            Field::RootWorkflowId if self.root_workflow_id.is_empty() => {
+                Value::String(self.workflow_id.clone())
+            }
+            Field::RootWorkflowId => Value::String(self.root_workflow_id.clone()),
+            Field::RootRunId if self.root_run_id.is_empty() => Value::String(self.run_id.clone()),
+            Field::RootRunId => Value::String(self.root_run_id.clone()),
             Field::Custom { name, .. } if name == NAMESPACE_DIVISION => {
                 if self.scheduler {
                     Value::String(SCHEDULER_DIVISION.into())
@@ -37,6 +45,15 @@ impl Record for Row {
                 crate::attributes::value_of(&self.search_attributes, name, *value_type)
             }
         }
+    }
+}
+
+/// A keyword that is absent when empty.
+fn non_empty(text: &str) -> Value {
+    if text.is_empty() {
+        Value::Null
+    } else {
+        Value::String(text.to_owned())
     }
 }
 

@@ -151,7 +151,7 @@ pub struct DevArgs {
     #[arg(long = "search-attribute", value_name = "NAME=TYPE")]
     pub search_attributes: Vec<String>,
     /// Do not start the Temporal Web UI.
-    #[arg(long)]
+    #[arg(long, overrides_with = "headless")]
     pub headless: bool,
     /// Port of the Temporal Web UI (default: the gRPC port + 1000, as `temporal server
     /// start-dev`; a free one when `--port 0`; 0 picks a free one).

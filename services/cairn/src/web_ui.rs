@@ -47,19 +47,27 @@ pub struct WebUi {
 }
 
 /// The UI server to run: `explicit` (the `--ui-server` flag or `CAIRN_UI_SERVER`), else
-/// `temporal-ui-server` on `PATH`, else beside the running `cairn` executable.
+/// `temporal-ui-server` on `PATH`, beside the running `cairn` executable, or where
+/// `scripts/setup` links it (`$CAIRN_CACHE_DIR/bin`, by default `~/.cache/cairn/bin`).
 pub fn find_binary(explicit: Option<&Path>) -> Option<PathBuf> {
     if let Some(path) = explicit {
         return Some(path.to_path_buf());
     }
     let on_path = std::env::var_os("PATH")
         .into_iter()
-        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .map(|dir| dir.join(BINARY_NAME));
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>());
     let beside = std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(BINARY_NAME)));
-    on_path.chain(beside).find(|path| path.is_file())
+        .and_then(|exe| exe.parent().map(Path::to_path_buf));
+    let setup = std::env::var_os("CAIRN_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/cairn")))
+        .map(|cache| cache.join("bin"));
+    on_path
+        .chain(beside)
+        .chain(setup)
+        .map(|dir| dir.join(BINARY_NAME))
+        .find(|path| path.is_file())
 }
 
 /// The port the UI listens on: `requested` when given; else the gRPC port + 1000, as

@@ -100,6 +100,7 @@ struct Inner {
     claims: Counter,
     snapshot_age: Family<PartitionLabels, Gauge>,
     store: [Gauge; 3],
+    block_cache: [Counter; 2],
     history_epoch: Family<PartitionLabels, Gauge>,
     history_lag: Family<PartitionLabels, Gauge>,
     matching_owned: Family<PartitionLabels, Gauge>,
@@ -167,6 +168,19 @@ impl Metrics {
             ),
         ]) {
             registry.register(name, help, gauge.clone());
+        }
+        let block_cache = [Counter::default(), Counter::default()];
+        for (counter, (name, help)) in block_cache.iter().zip([
+            (
+                "rocksdb_block_cache_hits",
+                "Block reads of the state store that its block cache answered",
+            ),
+            (
+                "rocksdb_block_cache_misses",
+                "Block reads of the state store that went to its table files",
+            ),
+        ]) {
+            registry.register(name, help, counter.clone());
         }
         if let Some(matching) = &sources.matching {
             registry.register(
@@ -256,6 +270,7 @@ impl Metrics {
                 claims,
                 snapshot_age,
                 store,
+                block_cache,
                 history_epoch,
                 history_lag,
                 matching_owned,
@@ -325,6 +340,13 @@ impl Metrics {
                 size.block_cache_bytes,
             ]) {
                 gauge.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+            }
+            for (counter, total) in inner
+                .block_cache
+                .iter()
+                .zip([size.block_cache_hits, size.block_cache_misses])
+            {
+                counter.inc_by(total.saturating_sub(counter.get()));
             }
             inner.snapshot_age.clear();
             let owned: std::collections::BTreeSet<_> =

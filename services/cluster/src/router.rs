@@ -977,6 +977,20 @@ impl WorkflowService for Router {
         local!(self, request, count_workflow_executions)
     }
 
+    async fn list_archived_workflow_executions(
+        &self,
+        request: Request<ws::ListArchivedWorkflowExecutionsRequest>,
+    ) -> Reply<ws::ListArchivedWorkflowExecutionsResponse> {
+        local!(self, request, list_archived_workflow_executions)
+    }
+
+    async fn list_batch_operations(
+        &self,
+        request: Request<ws::ListBatchOperationsRequest>,
+    ) -> Reply<ws::ListBatchOperationsResponse> {
+        local!(self, request, list_batch_operations)
+    }
+
     async fn shutdown_worker(
         &self,
         request: Request<ws::ShutdownWorkerRequest>,

@@ -11,7 +11,7 @@ use tonic::Status;
 use crate::namespaces::Namespace;
 
 /// The system search attributes Cairn indexes, with their types.
-pub const SYSTEM: [(&str, ValueType); 9] = [
+pub const SYSTEM: [(&str, ValueType); 13] = [
     ("WorkflowId", ValueType::Keyword),
     ("WorkflowType", ValueType::Keyword),
     ("RunId", ValueType::Keyword),
@@ -21,21 +21,21 @@ pub const SYSTEM: [(&str, ValueType); 9] = [
     ("CloseTime", ValueType::Datetime),
     ("ExecutionTime", ValueType::Datetime),
     ("HistoryLength", ValueType::Int),
+    ("ParentWorkflowId", ValueType::Keyword),
+    ("ParentRunId", ValueType::Keyword),
+    ("RootWorkflowId", ValueType::Keyword),
+    ("RootRunId", ValueType::Keyword),
 ];
 
 /// Names Temporal reserves for itself besides [`SYSTEM`]: none of them may be a custom
 /// attribute.
-const RESERVED: [&str; 24] = [
+const RESERVED: [&str; 20] = [
     "BatcherNamespace",
     "BatcherUser",
     "BinaryChecksums",
     "BuildIds",
     "ExecutionDuration",
     "HistorySizeBytes",
-    "ParentRunId",
-    "ParentWorkflowId",
-    "RootRunId",
-    "RootWorkflowId",
     "StateTransitionCount",
     "TemporalChangeVersion",
     "TemporalNamespaceDivision",

@@ -730,6 +730,27 @@ impl WorkflowService for Frontend {
         }))
     }
 
+    async fn list_archived_workflow_executions(
+        &self,
+        request: Request<ws::ListArchivedWorkflowExecutionsRequest>,
+    ) -> Reply<ws::ListArchivedWorkflowExecutionsResponse> {
+        self.namespace(&request.get_ref().namespace)?;
+        // Closed runs are kept for the namespace's retention and then deleted, never
+        // archived: Temporal answers this for a cluster without visibility archival.
+        Err(Status::invalid_argument(
+            "Cluster is not configured for visibility archival.",
+        ))
+    }
+
+    async fn list_batch_operations(
+        &self,
+        request: Request<ws::ListBatchOperationsRequest>,
+    ) -> Reply<ws::ListBatchOperationsResponse> {
+        self.namespace(&request.get_ref().namespace)?;
+        // `StartBatchOperation` is not served, so no namespace has any.
+        Ok(Response::new(ws::ListBatchOperationsResponse::default()))
+    }
+
     async fn scan_workflow_executions(
         &self,
         request: Request<ws::ScanWorkflowExecutionsRequest>,
