@@ -1,0 +1,58 @@
+//! A WorkflowService client for any Temporal-API endpoint: plaintext gRPC, with an API key
+//! (`authorization: Bearer …`, as the SDKs send it) when one is given.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use cairn_api::workflowservice::workflow_service_client::WorkflowServiceClient;
+use tonic::{
+    Request, Status,
+    metadata::MetadataValue,
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Channel, Endpoint},
+};
+
+/// Every call's metadata: the bearer token, if any.
+#[derive(Clone)]
+pub struct Credentials {
+    bearer: Option<MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl Interceptor for Credentials {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(bearer) = &self.bearer {
+            request
+                .metadata_mut()
+                .insert("authorization", bearer.clone());
+        }
+        Ok(request)
+    }
+}
+
+pub type Client = WorkflowServiceClient<InterceptedService<Channel, Credentials>>;
+
+/// Connects to `address` (`host:port`, or a URL). Connections are HTTP/2: one carries the
+/// driver's and the worker's calls, multiplexed.
+pub async fn connect(address: &str, api_key: Option<&str>) -> anyhow::Result<Client> {
+    let url = if address.contains("://") {
+        address.to_string()
+    } else {
+        format!("http://{address}")
+    };
+    let channel = Endpoint::from_shared(url.clone())
+        .with_context(|| format!("{address} is not an address"))?
+        .connect_timeout(Duration::from_secs(10))
+        .tcp_nodelay(true)
+        .http2_adaptive_window(true)
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {url}"))?;
+    let bearer = api_key
+        .map(|key| format!("Bearer {key}").parse())
+        .transpose()
+        .context("the API key is not valid in a header")?;
+    Ok(
+        WorkflowServiceClient::with_interceptor(channel, Credentials { bearer })
+            .max_decoding_message_size(64 << 20),
+    )
+}
