@@ -56,3 +56,35 @@ pub async fn connect(address: &str, api_key: Option<&str>) -> anyhow::Result<Cli
             .max_decoding_message_size(64 << 20),
     )
 }
+
+/// Most attempts of a call the server throttles or cannot serve for a moment.
+const ATTEMPTS: u32 = 12;
+const FIRST_BACKOFF: Duration = Duration::from_millis(20);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Calls `call` again, with exponential backoff, while the server answers
+/// `ResourceExhausted` or `Unavailable`, as the SDKs retry them; each retry is counted by
+/// `on_retry` with the code. Other answers, and the last attempt's, are returned.
+pub async fn retrying<T, F, Fut>(mut call: F, on_retry: impl Fn(tonic::Code)) -> Result<T, Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Status>>,
+{
+    let mut backoff = FIRST_BACKOFF;
+    for _ in 1..ATTEMPTS {
+        match call().await {
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+                ) =>
+            {
+                on_retry(status.code());
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            answer => return answer,
+        }
+    }
+    call().await
+}

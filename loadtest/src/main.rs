@@ -127,10 +127,7 @@ fn main() -> anyhow::Result<()> {
         eprintln!("report written to {}", path.display());
     }
     let errors: u64 = report.targets.iter().map(TargetReport::error_count).sum();
-    ensure!(
-        errors == 0,
-        "{errors} iterations went wrong (see the errors above)"
-    );
+    ensure!(errors == 0, "{errors} errors (listed under the table)");
     Ok(())
 }
 

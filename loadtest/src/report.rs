@@ -80,6 +80,9 @@ impl Report {
             pct(&t.summary.activity_task_schedule_to_start_ms, |p| p.p99)
         });
         row("errors", &|t| t.error_count().to_string());
+        row("calls retried (throttled)", &|t| {
+            t.summary.retries.values().sum::<u64>().to_string()
+        });
         row("server CPU ms / iteration", &|t| {
             t.server_cpu_ms_per_iteration
                 .map_or("-".into(), |ms| format!("{ms:.2}"))
@@ -126,6 +129,9 @@ impl Report {
         for target in &self.targets {
             for (kind, count) in &target.summary.errors {
                 out.push_str(&format!("{}: {count} × {kind}\n", target.name));
+            }
+            for (call, count) in &target.summary.retries {
+                out.push_str(&format!("{}: {count} × retried {call}\n", target.name));
             }
         }
         out

@@ -13,7 +13,11 @@ use cairn_api::proto::{
     workflowservice::v1::{GetWorkflowExecutionHistoryRequest, StartWorkflowExecutionRequest},
 };
 
-use crate::{connection::Client, worker};
+use crate::{
+    connection::{Client, retrying},
+    stats::Recorder,
+    worker,
+};
 
 pub const NAME: &str = "workflow_with_single_noop_activity";
 
@@ -47,7 +51,7 @@ fn json_payload(text: &str) -> Payloads {
 
 impl Iteration {
     /// Runs iteration `n` to its end.
-    pub async fn run(&self, mut client: Client, n: u64) -> Outcome {
+    pub async fn run(&self, client: Client, n: u64, recorder: &Recorder) -> Outcome {
         let workflow_id = format!("{}-{n}", self.prefix);
         let input = json_payload(&workflow_id);
         let started_at = Instant::now();
@@ -67,7 +71,16 @@ impl Iteration {
             request_id: uuid::Uuid::new_v4().to_string(),
             ..Default::default()
         };
-        let run_id = match client.start_workflow_execution(start).await {
+        let started = retrying(
+            || {
+                let mut client = client.clone();
+                let start = start.clone();
+                async move { client.start_workflow_execution(start).await }
+            },
+            |code| recorder.retried("start", code),
+        )
+        .await;
+        let run_id = match started {
             Ok(started) => started.into_inner().run_id,
             Err(status) => return Outcome::Failed(format!("start: {:?}", status.code())),
         };
@@ -84,7 +97,16 @@ impl Iteration {
                 history_event_filter_type: HistoryEventFilterType::CloseEvent as i32,
                 ..Default::default()
             };
-            let history = match client.get_workflow_execution_history(wait).await {
+            let answer = retrying(
+                || {
+                    let mut client = client.clone();
+                    let wait = wait.clone();
+                    async move { client.get_workflow_execution_history(wait).await }
+                },
+                |code| recorder.retried("wait", code),
+            )
+            .await;
+            let history = match answer {
                 Ok(answer) => answer.into_inner(),
                 Err(status) => return Outcome::Failed(format!("wait: {:?}", status.code())),
             };

@@ -113,7 +113,7 @@ pub async fn drive(
                     while clock.admit(&recorder) {
                         let n = next.fetch_add(1, Ordering::Relaxed);
                         let due = Instant::now();
-                        let outcome = iteration.run(client.clone(), n).await;
+                        let outcome = iteration.run(client.clone(), n, &recorder).await;
                         record(&recorder, outcome, due);
                     }
                 });
@@ -141,7 +141,7 @@ pub async fn drive(
                     (client.clone(), iteration.clone(), Arc::clone(recorder));
                 let this_due = due;
                 running.spawn(async move {
-                    let outcome = iteration.run(client, n).await;
+                    let outcome = iteration.run(client, n, &recorder).await;
                     record(&recorder, outcome, this_due);
                     drop(slot);
                 });

@@ -37,6 +37,7 @@ struct Inner {
     workflow_task_wait: Histogram<u64>,
     activity_task_wait: Histogram<u64>,
     errors: BTreeMap<String, u64>,
+    retries: BTreeMap<String, u64>,
     completed: u64,
     /// One entry per second since measuring began: completions and their latencies.
     seconds: Vec<Histogram<u64>>,
@@ -63,6 +64,7 @@ impl Default for Recorder {
                 workflow_task_wait: histogram(),
                 activity_task_wait: histogram(),
                 errors: BTreeMap::new(),
+                retries: BTreeMap::new(),
                 completed: 0,
                 seconds: Vec::new(),
             }),
@@ -116,6 +118,19 @@ impl Recorder {
         self.error(&format!("worker: {:?}", status.code()));
     }
 
+    /// A call the server throttled or could not serve and that was made again: not an
+    /// error, but a sign the server pushed back.
+    pub fn retried(&self, call: &str, code: tonic::Code) {
+        if !self.measuring() {
+            return;
+        }
+        *self
+            .lock()
+            .retries
+            .entry(format!("{call}: {code:?}"))
+            .or_default() += 1;
+    }
+
     /// A task the worker took: how long it waited between being scheduled and started,
     /// by the server's clock.
     pub fn task_started(
@@ -167,6 +182,7 @@ impl Recorder {
             workflow_task_schedule_to_start_ms: Percentiles::of(&inner.workflow_task_wait),
             activity_task_schedule_to_start_ms: Percentiles::of(&inner.activity_task_wait),
             errors: inner.errors.clone(),
+            retries: inner.retries.clone(),
             timeline: inner
                 .seconds
                 .iter()
@@ -240,6 +256,8 @@ pub struct Summary {
     pub workflow_task_schedule_to_start_ms: Option<Percentiles>,
     pub activity_task_schedule_to_start_ms: Option<Percentiles>,
     pub errors: BTreeMap<String, u64>,
+    /// Calls made again after `ResourceExhausted` or `Unavailable`, by call and code.
+    pub retries: BTreeMap<String, u64>,
     pub timeline: Vec<Second>,
     pub end_to_end_distribution: Vec<(f64, f64)>,
 }

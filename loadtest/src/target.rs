@@ -5,6 +5,10 @@
 //! `name=…` (how reports call it), `address=HOST:PORT`, `pid=PID` (the server process whose
 //! CPU and memory to report), `start=cairn:PATH` or `start=temporal:PATH` (a dev server to
 //! start for the run and stop after it).
+//!
+//! A dev server started here gets the same call-rate limits whichever it is: Temporal's
+//! defaults (2,400 calls a second per frontend and per namespace) are raised to
+//! [`RATE_LIMIT`], so that a run measures the server and not its limiter.
 
 use std::{
     io::{BufRead, BufReader},
@@ -99,6 +103,22 @@ impl Drop for Server {
     }
 }
 
+/// `frontend.rps` and `frontend.namespaceRPS` of the dev servers started here.
+pub const RATE_LIMIT: u32 = 1_000_000;
+
+/// The dynamic-config flags both dev servers take for the limits.
+fn rate_limit_flags() -> Vec<String> {
+    ["frontend.rps", "frontend.namespaceRPS"]
+        .iter()
+        .flat_map(|key| {
+            [
+                "--dynamic-config-value".to_string(),
+                format!("{key}={RATE_LIMIT}"),
+            ]
+        })
+        .collect()
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -120,6 +140,7 @@ pub async fn prepare(spec: &TargetSpec) -> anyhow::Result<Server> {
 fn start_cairn(path: &str) -> anyhow::Result<Server> {
     let mut child = Command::new(path)
         .args(["server", "start-dev", "--headless", "--port", "0"])
+        .args(rate_limit_flags())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -151,6 +172,7 @@ async fn start_temporal(path: &str) -> anyhow::Result<Server> {
     let child = Command::new(path)
         .args(["server", "start-dev", "--headless", "--log-level", "error"])
         .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+        .args(rate_limit_flags())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

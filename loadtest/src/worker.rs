@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    connection::Client,
+    connection::{Client, retrying},
     stats::{Recorder, TaskKind},
 };
 
@@ -100,7 +100,14 @@ async fn workflow_poller(
             None => return,
             Some(Ok(task)) => task.into_inner(),
             Some(Err(status)) => {
-                recorder.worker_error(&status);
+                if matches!(
+                    status.code(),
+                    tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+                ) {
+                    recorder.retried("poll", status.code());
+                } else {
+                    recorder.worker_error(&status);
+                }
                 // A refused poll is refused again at once: wait before the next.
                 tokio::time::sleep(POLL_RETRY).await;
                 continue;
@@ -122,7 +129,16 @@ async fn workflow_poller(
             namespace: config.namespace.clone(),
             ..Default::default()
         };
-        if let Err(status) = client.respond_workflow_task_completed(answer).await {
+        let answered = retrying(
+            || {
+                let mut client = client.clone();
+                let answer = answer.clone();
+                async move { client.respond_workflow_task_completed(answer).await }
+            },
+            |code| recorder.retried("workflow task completion", code),
+        )
+        .await;
+        if let Err(status) = answered {
             recorder.worker_error(&status);
         }
     }
@@ -219,7 +235,14 @@ async fn activity_poller(
             None => return,
             Some(Ok(task)) => task.into_inner(),
             Some(Err(status)) => {
-                recorder.worker_error(&status);
+                if matches!(
+                    status.code(),
+                    tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+                ) {
+                    recorder.retried("poll", status.code());
+                } else {
+                    recorder.worker_error(&status);
+                }
                 // A refused poll is refused again at once: wait before the next.
                 tokio::time::sleep(POLL_RETRY).await;
                 continue;
@@ -240,7 +263,16 @@ async fn activity_poller(
             namespace: config.namespace.clone(),
             ..Default::default()
         };
-        if let Err(status) = client.respond_activity_task_completed(answer).await {
+        let answered = retrying(
+            || {
+                let mut client = client.clone();
+                let answer = answer.clone();
+                async move { client.respond_activity_task_completed(answer).await }
+            },
+            |code| recorder.retried("activity task completion", code),
+        )
+        .await;
+        if let Err(status) = answered {
             recorder.worker_error(&status);
         }
     }

@@ -88,7 +88,7 @@ def test_iterations_that_go_wrong_are_counted_shown_and_fail_the_run(
     assert summary["completed"] == 0
     assert summary["errors"]["start: NotFound"] == 6
     assert "6 × start: NotFound" in result.stdout
-    assert "went wrong" in result.stderr
+    assert "errors (listed under the table)" in result.stderr
 
 
 def test_a_target_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> None:
