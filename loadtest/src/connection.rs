@@ -88,3 +88,23 @@ where
     }
     call().await
 }
+
+/// The deadline of a long poll, as the SDKs set it: Temporal refuses a poll without one
+/// ("Context timeout is not set") and answers an empty poll shortly before it.
+const LONG_POLL_DEADLINE: Duration = Duration::from_secs(70);
+/// The deadline of every other call.
+const CALL_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A long poll's request, with its deadline.
+pub fn long_poll<T>(message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.set_timeout(LONG_POLL_DEADLINE);
+    request
+}
+
+/// A call's request, with its deadline.
+pub fn call<T>(message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.set_timeout(CALL_DEADLINE);
+    request
+}

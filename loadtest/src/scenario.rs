@@ -14,7 +14,7 @@ use cairn_api::proto::{
 };
 
 use crate::{
-    connection::{Client, retrying},
+    connection::{Client, call, long_poll, retrying},
     stats::Recorder,
     worker,
 };
@@ -75,7 +75,7 @@ impl Iteration {
             || {
                 let mut client = client.clone();
                 let start = start.clone();
-                async move { client.start_workflow_execution(start).await }
+                async move { client.start_workflow_execution(call(start)).await }
             },
             |code| recorder.retried("start", code),
         )
@@ -101,7 +101,7 @@ impl Iteration {
                 || {
                     let mut client = client.clone();
                     let wait = wait.clone();
-                    async move { client.get_workflow_execution_history(wait).await }
+                    async move { client.get_workflow_execution_history(long_poll(wait)).await }
                 },
                 |code| recorder.retried("wait", code),
             )

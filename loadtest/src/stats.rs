@@ -114,8 +114,10 @@ impl Recorder {
         *self.lock().errors.entry(kind.to_string()).or_default() += 1;
     }
 
+    /// A call of the worker that failed: by code and message, which says what to fix.
     pub fn worker_error(&self, status: &tonic::Status) {
-        self.error(&format!("worker: {:?}", status.code()));
+        let message: String = status.message().chars().take(120).collect();
+        self.error(&format!("worker: {:?}: {message}", status.code()));
     }
 
     /// A call the server throttled or could not serve and that was made again: not an

@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    connection::{Client, retrying},
+    connection::{Client, call, long_poll, retrying},
     stats::{Recorder, TaskKind},
 };
 
@@ -94,7 +94,7 @@ async fn workflow_poller(
             ..Default::default()
         };
         let task = match stop
-            .run_until_cancelled(client.poll_workflow_task_queue(poll))
+            .run_until_cancelled(client.poll_workflow_task_queue(long_poll(poll)))
             .await
         {
             None => return,
@@ -133,7 +133,7 @@ async fn workflow_poller(
             || {
                 let mut client = client.clone();
                 let answer = answer.clone();
-                async move { client.respond_workflow_task_completed(answer).await }
+                async move { client.respond_workflow_task_completed(call(answer)).await }
             },
             |code| recorder.retried("workflow task completion", code),
         )
@@ -229,7 +229,7 @@ async fn activity_poller(
             ..Default::default()
         };
         let task = match stop
-            .run_until_cancelled(client.poll_activity_task_queue(poll))
+            .run_until_cancelled(client.poll_activity_task_queue(long_poll(poll)))
             .await
         {
             None => return,
@@ -267,7 +267,7 @@ async fn activity_poller(
             || {
                 let mut client = client.clone();
                 let answer = answer.clone();
-                async move { client.respond_activity_task_completed(answer).await }
+                async move { client.respond_activity_task_completed(call(answer)).await }
             },
             |code| recorder.retried("activity task completion", code),
         )
