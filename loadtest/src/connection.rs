@@ -62,6 +62,15 @@ const ATTEMPTS: u32 = 12;
 const FIRST_BACKOFF: Duration = Duration::from_millis(20);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
+/// Whether the server pushed back (`ResourceExhausted`) or could not serve for a moment
+/// (`Unavailable`): the answers the SDKs retry.
+pub fn is_throttled(code: tonic::Code) -> bool {
+    matches!(
+        code,
+        tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+    )
+}
+
 /// Calls `call` again, with exponential backoff, while the server answers
 /// `ResourceExhausted` or `Unavailable`, as the SDKs retry them; each retry is counted by
 /// `on_retry` with the code. Other answers, and the last attempt's, are returned.
@@ -73,12 +82,7 @@ where
     let mut backoff = FIRST_BACKOFF;
     for _ in 1..ATTEMPTS {
         match call().await {
-            Err(status)
-                if matches!(
-                    status.code(),
-                    tonic::Code::ResourceExhausted | tonic::Code::Unavailable
-                ) =>
-            {
+            Err(status) if is_throttled(status.code()) => {
                 on_retry(status.code());
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);

@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    connection::{Client, call, long_poll, retrying},
+    connection::{Client, call, is_throttled, long_poll, retrying},
     stats::{Recorder, TaskKind},
 };
 
@@ -100,16 +100,7 @@ async fn workflow_poller(
             None => return,
             Some(Ok(task)) => task.into_inner(),
             Some(Err(status)) => {
-                if matches!(
-                    status.code(),
-                    tonic::Code::ResourceExhausted | tonic::Code::Unavailable
-                ) {
-                    recorder.retried("poll", status.code());
-                } else {
-                    recorder.worker_error(&status);
-                }
-                // A refused poll is refused again at once: wait before the next.
-                tokio::time::sleep(POLL_RETRY).await;
+                poll_failed(&recorder, &status).await;
                 continue;
             }
         };
@@ -142,6 +133,17 @@ async fn workflow_poller(
             recorder.worker_error(&status);
         }
     }
+}
+
+/// Counts a failed poll (a retry when the server pushed back, an error otherwise) and waits
+/// before the next: a refused poll is refused again at once.
+async fn poll_failed(recorder: &Recorder, status: &tonic::Status) {
+    if is_throttled(status.code()) {
+        recorder.retried("poll", status.code());
+    } else {
+        recorder.worker_error(status);
+    }
+    tokio::time::sleep(POLL_RETRY).await;
 }
 
 /// The commands of `SingleNoopActivity`'s next workflow task, from its history so far.
@@ -235,16 +237,7 @@ async fn activity_poller(
             None => return,
             Some(Ok(task)) => task.into_inner(),
             Some(Err(status)) => {
-                if matches!(
-                    status.code(),
-                    tonic::Code::ResourceExhausted | tonic::Code::Unavailable
-                ) {
-                    recorder.retried("poll", status.code());
-                } else {
-                    recorder.worker_error(&status);
-                }
-                // A refused poll is refused again at once: wait before the next.
-                tokio::time::sleep(POLL_RETRY).await;
+                poll_failed(&recorder, &status).await;
                 continue;
             }
         };
