@@ -126,3 +126,38 @@ async def test_lists_by_parent_and_root_match_reference(
     expected = await family_behaviour(ref_client)
     assert expected["children"] == ["child"]
     assert await family_behaviour(cairn_client) == expected
+
+
+async def test_archive_batch_and_attribute_lists_answer_as_the_reference(
+    ref_client: Client, cairn_client: Client
+) -> None:
+    """What the Web UI's Archive and Batch pages and its filters ask, with no archival and
+    no batch operations configured."""
+    from temporalio.api.enums.v1 import ArchivalState
+    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+    from temporalio.api.workflowservice.v1 import (
+        DescribeNamespaceRequest,
+        ListArchivedWorkflowExecutionsRequest,
+        ListBatchOperationsRequest,
+    )
+
+    for client in (ref_client, cairn_client):
+        service = client.workflow_service
+        with pytest.raises(RPCError) as refused:
+            await service.list_archived_workflow_executions(
+                ListArchivedWorkflowExecutionsRequest(namespace="default", page_size=10)
+            )
+        assert refused.value.status == RPCStatusCode.INVALID_ARGUMENT
+        assert refused.value.message == "Cluster is not configured for visibility archival."
+        batches = await service.list_batch_operations(
+            ListBatchOperationsRequest(namespace="default")
+        )
+        assert list(batches.operation_info) == []
+        described = await service.describe_namespace(DescribeNamespaceRequest(namespace="default"))
+        assert described.config.history_archival_state == ArchivalState.ARCHIVAL_STATE_DISABLED
+        assert described.config.visibility_archival_state == ArchivalState.ARCHIVAL_STATE_DISABLED
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace="default")
+        )
+        for name in ("ParentWorkflowId", "RootRunId", "TemporalScheduledById", "BuildIds"):
+            assert name in listed.system_attributes, (client.service_client.config.target_host, name)
