@@ -367,7 +367,7 @@ fn same_partition_count(topic: &str, expected: i32, actual: i32) -> Result<(), L
 
 /// A consumer used only for metadata queries. As a consumer it never asks the broker to
 /// create a topic it looks up, unlike a producer.
-fn metadata_client(config: &KafkaConfig) -> Result<BaseConsumer, LogError> {
+pub(crate) fn metadata_client(config: &KafkaConfig) -> Result<BaseConsumer, LogError> {
     let mut client = config.client_config("metadata")?;
     client.set("allow.auto.create.topics", "false");
     client.create().map_err(|source| LogError::Connect {

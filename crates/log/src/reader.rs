@@ -212,23 +212,32 @@ impl LogReader {
     /// Returns the partition's high watermark (the offset the next record will get), asking
     /// the partition leader.
     pub async fn end_offset(&self, topic: &str, partition: i32) -> Result<i64, LogError> {
-        let consumer = Arc::clone(&self.shared.consumer);
-        let timeout = self.shared.config.admin_timeout;
-        let topic = topic.to_owned();
-        crate::admin::blocking(move || {
-            crate::admin::high_watermark(consumer.as_ref(), &topic, partition, timeout)
-        })
-        .await
+        Ok(self.watermarks(topic, partition).await?.1)
     }
 
     /// Returns the partition's low watermark: the oldest offset Kafka still keeps, above 0
     /// once retention deleted the records before it.
     pub async fn start_offset(&self, topic: &str, partition: i32) -> Result<i64, LogError> {
+        Ok(self.watermarks(topic, partition).await?.0)
+    }
+
+    /// Asks the partition leader through the shared consumer and, if that fails, once more
+    /// through a fresh client: after brokers die and come back, a long-lived client can keep
+    /// a partition's metadata stale and answer "Unknown partition" for minutes, which a new
+    /// client, reading the metadata afresh, does not.
+    async fn watermarks(&self, topic: &str, partition: i32) -> Result<(i64, i64), LogError> {
         let consumer = Arc::clone(&self.shared.consumer);
-        let timeout = self.shared.config.admin_timeout;
+        let config = self.shared.config.clone();
         let topic = topic.to_owned();
         crate::admin::blocking(move || {
-            Ok(crate::admin::watermarks(consumer.as_ref(), &topic, partition, timeout)?.0)
+            let timeout = config.admin_timeout;
+            crate::admin::watermarks(consumer.as_ref(), &topic, partition, timeout).or_else(
+                |error| {
+                    tracing::warn!(topic, partition, %error, "asking again with a fresh client");
+                    let fresh = crate::admin::metadata_client(&config)?;
+                    crate::admin::watermarks(&fresh, &topic, partition, timeout)
+                },
+            )
         })
         .await
     }
