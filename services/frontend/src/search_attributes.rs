@@ -4,31 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use cairn_query::ValueType;
+use cairn_query::{Field, ValueType};
 use temporalio_protos::protos::temporal::api::common::v1::SearchAttributes;
 use tonic::Status;
 
 use crate::namespaces::Namespace;
 
-/// The system search attributes Cairn indexes, with their types.
-pub const SYSTEM: [(&str, ValueType); 13] = [
-    ("WorkflowId", ValueType::Keyword),
-    ("WorkflowType", ValueType::Keyword),
-    ("RunId", ValueType::Keyword),
-    ("ExecutionStatus", ValueType::Keyword),
-    ("TaskQueue", ValueType::Keyword),
-    ("StartTime", ValueType::Datetime),
-    ("CloseTime", ValueType::Datetime),
-    ("ExecutionTime", ValueType::Datetime),
-    ("HistoryLength", ValueType::Int),
-    ("ParentWorkflowId", ValueType::Keyword),
-    ("ParentRunId", ValueType::Keyword),
-    ("RootWorkflowId", ValueType::Keyword),
-    ("RootRunId", ValueType::Keyword),
-];
-
-/// Names Temporal reserves for itself besides [`SYSTEM`]: none of them may be a custom
-/// attribute.
+/// Names Temporal reserves for itself besides the system fields queries know
+/// ([`Field::ALL`]): none of them may be a custom attribute.
 const RESERVED: [&str; 20] = [
     "BatcherNamespace",
     "BatcherUser",
@@ -103,13 +86,20 @@ pub fn type_of_number(number: i32) -> Option<ValueType> {
 
 /// The system attributes a namespace lists (`ListSearchAttributes`): the ones Cairn indexes
 /// for every run and Temporal's predefined ones that runs set and queries filter on.
-pub fn listed_system() -> impl Iterator<Item = (&'static str, ValueType)> {
-    SYSTEM.into_iter().chain(SETTABLE_PREDEFINED)
+pub fn listed_system() -> impl Iterator<Item = (String, ValueType)> {
+    Field::ALL
+        .into_iter()
+        .map(|field| (field.name().to_owned(), field.value_type()))
+        .chain(
+            SETTABLE_PREDEFINED
+                .into_iter()
+                .map(|(name, kind)| (name.to_owned(), kind)),
+        )
 }
 
 /// Whether `name` belongs to the system (and so cannot be a custom attribute).
 pub fn is_system(name: &str) -> bool {
-    SYSTEM.iter().any(|(system, _)| *system == name) || RESERVED.contains(&name)
+    Field::from_name(name).is_some() || RESERVED.contains(&name)
 }
 
 /// The custom attributes of a namespace with their types.

@@ -912,7 +912,7 @@ impl OperatorService for Frontend {
                 .map(|(name, kind)| (name, search_attributes::type_number(kind)))
                 .collect(),
             system_attributes: search_attributes::listed_system()
-                .map(|(name, kind)| (name.to_string(), search_attributes::type_number(kind)))
+                .map(|(name, kind)| (name, search_attributes::type_number(kind)))
                 .collect(),
             storage_schema: Default::default(),
         }))
