@@ -1,7 +1,8 @@
-//! A WorkflowService client for any Temporal-API endpoint: plaintext gRPC, with an API key
+//! A WorkflowService client for any Temporal-API endpoint: plaintext gRPC or TLS (with the
+//! system's roots or a given CA, and a client certificate for mutual TLS), with an API key
 //! (`authorization: Bearer …`, as the SDKs send it) when one is given.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use cairn_api::workflowservice::workflow_service_client::WorkflowServiceClient;
@@ -9,8 +10,55 @@ use tonic::{
     Request, Status,
     metadata::MetadataValue,
     service::{Interceptor, interceptor::InterceptedService},
-    transport::{Channel, Endpoint},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
+
+/// How to reach a target given by address: TLS and credentials.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Security {
+    /// Connects with TLS, trusting the system's roots (or `--tls-ca`).
+    #[arg(long)]
+    pub tls: bool,
+    /// Trusts this CA (PEM) for the server's certificate; implies `--tls`.
+    #[arg(long, value_name = "PEM")]
+    pub tls_ca: Option<PathBuf>,
+    /// Presents this client certificate (PEM) for mutual TLS; implies `--tls`.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The name the server's certificate must carry, when not the address's host.
+    #[arg(long, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+    /// Sent as `authorization: Bearer KEY` on every call (Temporal's API keys, or a JWT).
+    #[arg(long, env = "TEMPORAL_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+}
+
+impl Security {
+    fn uses_tls(&self) -> bool {
+        self.tls || self.tls_ca.is_some() || self.tls_cert.is_some()
+    }
+
+    fn tls_config(&self) -> anyhow::Result<ClientTlsConfig> {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+        };
+        let mut config = ClientTlsConfig::new();
+        config = match &self.tls_ca {
+            Some(ca) => config.ca_certificate(Certificate::from_pem(read(ca)?)),
+            None => config.with_native_roots(),
+        };
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
+        }
+        if let Some(name) = &self.tls_server_name {
+            config = config.domain_name(name.clone());
+        }
+        Ok(config)
+    }
+}
 
 /// Every call's metadata: the bearer token, if any.
 #[derive(Clone)]
@@ -33,21 +81,30 @@ pub type Client = WorkflowServiceClient<InterceptedService<Channel, Credentials>
 
 /// Connects to `address` (`host:port`, or a URL). Connections are HTTP/2: one carries the
 /// driver's and the worker's calls, multiplexed.
-pub async fn connect(address: &str, api_key: Option<&str>) -> anyhow::Result<Client> {
+pub async fn connect(address: &str, security: &Security) -> anyhow::Result<Client> {
+    let scheme = if security.uses_tls() { "https" } else { "http" };
     let url = if address.contains("://") {
         address.to_string()
     } else {
-        format!("http://{address}")
+        format!("{scheme}://{address}")
     };
-    let channel = Endpoint::from_shared(url.clone())
+    let mut endpoint = Endpoint::from_shared(url.clone())
         .with_context(|| format!("{address} is not an address"))?
         .connect_timeout(Duration::from_secs(10))
         .tcp_nodelay(true)
-        .http2_adaptive_window(true)
+        .http2_adaptive_window(true);
+    if security.uses_tls() {
+        endpoint = endpoint
+            .tls_config(security.tls_config()?)
+            .context("TLS settings")?;
+    }
+    let channel = endpoint
         .connect()
         .await
         .with_context(|| format!("connecting to {url}"))?;
-    let bearer = api_key
+    let bearer = security
+        .api_key
+        .as_deref()
         .map(|key| format!("Bearer {key}").parse())
         .transpose()
         .context("the API key is not valid in a header")?;

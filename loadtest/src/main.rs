@@ -5,12 +5,15 @@
 
 mod connection;
 mod cpu;
+mod plot;
 mod report;
-mod scenario;
+mod scenarios;
 mod shape;
 mod stats;
 mod target;
+mod usage;
 mod worker;
+mod workflows;
 
 use std::{io::IsTerminal, path::PathBuf, sync::Arc, time::Duration};
 
@@ -20,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     report::{Cpu, Report, TargetReport},
+    scenarios::{Iteration, Scenario, Sizes},
     shape::{Length, Plan, Shape},
     stats::Recorder,
     target::TargetSpec,
@@ -35,14 +39,24 @@ const DRIVER_THREADS: &str = "lt-driver";
     about = "Load-tests a Temporal-API server with a scenario and a lean worker"
 )]
 struct Args {
-    /// A server to load: `HOST:PORT`, or `name=…,address=…[,pid=…]`, or
+    /// A server to load: `HOST:PORT`, or `name=…,address=…[,pid=…][,metrics=URL]`, or
     /// `name=…,start=cairn:PATH` / `start=temporal:PATH` to start a dev server on free ports
     /// for the run. Repeat it to compare servers: each gets the same load, one after the other.
     #[arg(long = "target", required = true)]
     targets: Vec<TargetSpec>,
-    /// The scenario to run.
-    #[arg(long, default_value = scenario::NAME)]
+    /// The scenario to run: workflow_with_single_noop_activity, throughput_stress, fan_out,
+    /// many_timers, signal_storm or schedules.
+    #[arg(long, default_value = "workflow_with_single_noop_activity")]
     scenario: String,
+    /// fan_out: activities each workflow runs at once.
+    #[arg(long, default_value_t = 10)]
+    activities: u64,
+    /// many_timers: timers each workflow starts at once.
+    #[arg(long, default_value_t = 10)]
+    timers: u64,
+    /// signal_storm: signals each workflow is sent at once.
+    #[arg(long, default_value_t = 50)]
+    signals: u64,
     #[arg(long, default_value = "default")]
     namespace: String,
     /// Closed loop: iterations kept in flight (the default shape, 50).
@@ -66,12 +80,16 @@ struct Args {
     /// Most iterations an open loop keeps in flight.
     #[arg(long, default_value_t = 10_000)]
     max_in_flight: usize,
-    /// Sent as `authorization: Bearer KEY` on every call (Temporal's API keys, or a JWT).
-    #[arg(long, env = "TEMPORAL_API_KEY", hide_env_values = true)]
-    api_key: Option<String>,
+    /// TLS and credentials for targets given by address (dev servers started here are
+    /// plaintext).
+    #[command(flatten)]
+    security: connection::Security,
     /// Writes the whole report as JSON here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Writes a self-contained HTML report with plots here.
+    #[arg(long)]
+    html: Option<PathBuf>,
     /// No live progress line.
     #[arg(long)]
     quiet: bool,
@@ -79,12 +97,14 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    ensure!(
-        args.scenario == scenario::NAME,
-        "unknown scenario `{}`; this build runs `{}`",
-        args.scenario,
-        scenario::NAME
-    );
+    let scenario = Scenario::named(
+        &args.scenario,
+        Sizes {
+            activities: args.activities,
+            timers: args.timers,
+            signals: args.signals,
+        },
+    )?;
     let plan = Plan {
         shape: match (args.rate, args.concurrency) {
             (Some(rate), _) => {
@@ -116,7 +136,8 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let mut report = Report::new(&args.scenario, plan);
     for spec in &args.targets {
-        let result = driver_runtime.block_on(run_target(&args, spec, plan, &worker_runtime));
+        let result =
+            driver_runtime.block_on(run_target(&args, spec, scenario, plan, &worker_runtime));
         let target = result.with_context(|| format!("target {}", spec.name))?;
         report.targets.push(target);
     }
@@ -126,6 +147,11 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("report written to {}", path.display());
     }
+    if let Some(path) = &args.html {
+        std::fs::write(path, plot::html(&report))
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("HTML report written to {}", path.display());
+    }
     let errors: u64 = report.targets.iter().map(TargetReport::error_count).sum();
     ensure!(errors == 0, "{errors} errors (listed under the table)");
     Ok(())
@@ -134,11 +160,17 @@ fn main() -> anyhow::Result<()> {
 async fn run_target(
     args: &Args,
     spec: &TargetSpec,
+    scenario: Scenario,
     plan: Plan,
     worker_runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<TargetReport> {
     let server = target::prepare(spec).await?;
-    let client = connection::connect(&server.address, args.api_key.as_deref()).await?;
+    let security = if spec.start.is_some() {
+        connection::Security::default()
+    } else {
+        args.security.clone()
+    };
+    let client = connection::connect(&server.address, &security).await?;
     let run = uuid::Uuid::new_v4().simple().to_string();
     let task_queue = format!("loadtest-{}", &run[..12]);
     let identity = format!("cairn-loadtest@{}", std::process::id());
@@ -155,17 +187,17 @@ async fn run_target(
         Arc::clone(&recorder),
         stop.clone(),
     ));
-    let iteration = scenario::Iteration {
+    let iteration = Iteration {
+        scenario,
         namespace: args.namespace.clone(),
         task_queue,
         identity,
         prefix: format!("loadtest-{run}"),
     };
     // CPU counts from the end of the warm-up, when measuring begins.
-    let pid = server.pid;
-    let cpu_at_warmup_end = async move {
+    let cpu_at_warmup_end = async {
         tokio::time::sleep(plan.warmup).await;
-        Cpu::sample(pid, WORKER_THREADS, DRIVER_THREADS)
+        Cpu::sample(usage::of(&server).await, WORKER_THREADS, DRIVER_THREADS)
     };
     let progress = async {
         if !args.quiet {
@@ -179,7 +211,8 @@ async fn run_target(
         } => both,
         () = progress => unreachable!("progress never ends"),
     };
-    let cpu = Cpu::sample(server.pid, WORKER_THREADS, DRIVER_THREADS).since(&cpu_before);
+    let usage = usage::of(&server).await;
+    let cpu = Cpu::sample(usage, WORKER_THREADS, DRIVER_THREADS).since(&cpu_before);
     if !args.quiet {
         eprintln!();
     }
@@ -187,5 +220,5 @@ async fn run_target(
     // The worker's pollers end with their long polls; a server that is gone ends them too.
     let _ended = tokio::time::timeout(Duration::from_secs(5), worker).await;
     let summary = recorder.summary(measured);
-    Ok(TargetReport::new(spec, &server, summary, cpu))
+    Ok(TargetReport::new(spec, &server, summary, cpu, usage))
 }

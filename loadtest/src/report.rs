@@ -10,6 +10,7 @@ use crate::{
     shape::{Length, Plan, Shape},
     stats::{Percentiles, Recorder, Summary},
     target::{Server, TargetSpec},
+    usage::Usage,
 };
 
 #[derive(Debug, Serialize)]
@@ -41,8 +42,42 @@ impl Report {
         }
     }
 
-    /// The end-of-run table: a row per figure, a column per target.
+    /// The end-of-run table: a row per figure, a column per target, then the notes.
     pub fn table(&self) -> String {
+        let rows = self.rows();
+        let names: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
+        let label_width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
+        let widths: Vec<usize> = (0..names.len())
+            .map(|i| {
+                rows.iter()
+                    .map(|(_, cells)| cells[i].len())
+                    .chain([names[i].len()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut out = String::new();
+        out.push_str(&format!("{:label_width$}", self.scenario));
+        for (name, width) in names.iter().zip(&widths) {
+            out.push_str(&format!("  {name:>width$}"));
+        }
+        out.push('\n');
+        for (label, cells) in &rows {
+            out.push_str(&format!("{label:label_width$}"));
+            for (cell, width) in cells.iter().zip(&widths) {
+                out.push_str(&format!("  {cell:>width$}"));
+            }
+            out.push('\n');
+        }
+        for note in self.notes() {
+            out.push_str(&note);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The figures of the table: a label, then one cell per target, in target order.
+    pub fn rows(&self) -> Vec<(String, Vec<String>)> {
         let mut rows: Vec<(String, Vec<String>)> = Vec::new();
         let mut row = |label: &str, cell: &dyn Fn(&TargetReport) -> String| {
             rows.push((label.to_string(), self.targets.iter().map(cell).collect()));
@@ -102,39 +137,21 @@ impl Report {
         row("driver CPU cores", &|t| {
             format!("{:.2}", t.cpu.driver_seconds / t.summary.seconds.max(1e-9))
         });
-        let names: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
-        let label_width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
-        let widths: Vec<usize> = (0..names.len())
-            .map(|i| {
-                rows.iter()
-                    .map(|(_, cells)| cells[i].len())
-                    .chain([names[i].len()])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let mut out = String::new();
-        out.push_str(&format!("{:label_width$}", self.scenario));
-        for (name, width) in names.iter().zip(&widths) {
-            out.push_str(&format!("  {name:>width$}"));
-        }
-        out.push('\n');
-        for (label, cells) in &rows {
-            out.push_str(&format!("{label:label_width$}"));
-            for (cell, width) in cells.iter().zip(&widths) {
-                out.push_str(&format!("  {cell:>width$}"));
-            }
-            out.push('\n');
-        }
+        rows
+    }
+
+    /// What the table's figures leave out: each target's errors by kind and its retried calls.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
         for target in &self.targets {
             for (kind, count) in &target.summary.errors {
-                out.push_str(&format!("{}: {count} × {kind}\n", target.name));
+                notes.push(format!("{}: {count} × {kind}", target.name));
             }
             for (call, count) in &target.summary.retries {
-                out.push_str(&format!("{}: {count} × retried {call}\n", target.name));
+                notes.push(format!("{}: {count} × retried {call}", target.name));
             }
         }
-        out
+        notes
     }
 }
 
@@ -148,9 +165,9 @@ pub struct Cpu {
 }
 
 impl Cpu {
-    pub fn sample(server: Option<u32>, worker_threads: &str, driver_threads: &str) -> Self {
+    pub fn sample(server: Usage, worker_threads: &str, driver_threads: &str) -> Self {
         Self {
-            server_seconds: server.and_then(cpu::process_seconds),
+            server_seconds: server.cpu_seconds,
             worker_seconds: cpu::own_threads_seconds(worker_threads),
             driver_seconds: cpu::own_threads_seconds(driver_threads),
         }
@@ -179,7 +196,13 @@ pub struct TargetReport {
 }
 
 impl TargetReport {
-    pub fn new(spec: &TargetSpec, server: &Server, summary: Summary, cpu: Cpu) -> Self {
+    pub fn new(
+        spec: &TargetSpec,
+        server: &Server,
+        summary: Summary,
+        cpu: Cpu,
+        usage: Usage,
+    ) -> Self {
         let server_cpu_ms_per_iteration = cpu
             .server_seconds
             .filter(|_| summary.completed > 0)
@@ -187,7 +210,7 @@ impl TargetReport {
         Self {
             name: spec.name.clone(),
             address: server.address.clone(),
-            server_rss_bytes: server.pid.and_then(cpu::process_rss_bytes),
+            server_rss_bytes: usage.rss_bytes,
             summary,
             cpu,
             server_cpu_ms_per_iteration,

@@ -15,7 +15,7 @@ use tokio::{sync::Semaphore, task::JoinSet, time::MissedTickBehavior};
 
 use crate::{
     connection::Client,
-    scenario::{Iteration, Outcome},
+    scenarios::{Iteration, Outcome},
     stats::Recorder,
 };
 

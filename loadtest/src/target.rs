@@ -2,9 +2,11 @@
 //! `cairn` binary's dev server, or the `temporal` CLI's), one after the other.
 //!
 //! `--target` takes `ADDRESS`, or comma-separated `key=value` pairs:
-//! `name=…` (how reports call it), `address=HOST:PORT`, `pid=PID` (the server process whose
-//! CPU and memory to report), `start=cairn:PATH` or `start=temporal:PATH` (a dev server to
-//! start for the run and stop after it).
+//! `name=…` (how reports call it), `address=HOST:PORT`, `pid=PID` (a server process whose
+//! CPU and memory to report; repeat it for a server of several processes), `metrics=URL` (a
+//! Prometheus endpoint whose `process_cpu_seconds_total` and `process_resident_memory_bytes`
+//! to report instead; repeatable too), `start=cairn:PATH` or `start=temporal:PATH` (a dev
+//! server to start for the run and stop after it).
 //!
 //! A dev server started here gets the same call-rate limits whichever it is: Temporal's
 //! defaults (2,400 calls a second per frontend and per namespace) are raised to
@@ -29,7 +31,8 @@ pub enum Start {
 pub struct TargetSpec {
     pub name: String,
     pub address: Option<String>,
-    pub pid: Option<u32>,
+    pub pids: Vec<u32>,
+    pub metrics: Vec<String>,
     pub start: Option<Start>,
 }
 
@@ -41,14 +44,16 @@ impl std::str::FromStr for TargetSpec {
             return Ok(Self {
                 name: text.to_string(),
                 address: Some(text.to_string()),
-                pid: None,
+                pids: Vec::new(),
+                metrics: Vec::new(),
                 start: None,
             });
         }
         let mut spec = Self {
             name: String::new(),
             address: None,
-            pid: None,
+            pids: Vec::new(),
+            metrics: Vec::new(),
             start: None,
         };
         for pair in text.split(',') {
@@ -58,7 +63,10 @@ impl std::str::FromStr for TargetSpec {
             match key {
                 "name" => spec.name = value.to_string(),
                 "address" => spec.address = Some(value.to_string()),
-                "pid" => spec.pid = Some(value.parse().context("pid= takes a process id")?),
+                "pid" => spec
+                    .pids
+                    .push(value.parse().context("pid= takes a process id")?),
+                "metrics" => spec.metrics.push(value.to_string()),
                 "start" => {
                     spec.start = Some(match value.split_once(':') {
                         Some(("cairn", path)) => Start::Cairn(path.to_string()),
@@ -66,7 +74,7 @@ impl std::str::FromStr for TargetSpec {
                         _ => bail!("start= takes cairn:PATH or temporal:PATH, not `{value}`"),
                     });
                 }
-                _ => bail!("--target has no key `{key}` (name, address, pid, start)"),
+                _ => bail!("--target has no key `{key}` (name, address, pid, metrics, start)"),
             }
         }
         ensure!(
@@ -89,7 +97,8 @@ impl std::str::FromStr for TargetSpec {
 /// afterwards if this run started it.
 pub struct Server {
     pub address: String,
-    pub pid: Option<u32>,
+    pub pids: Vec<u32>,
+    pub metrics: Vec<String>,
     child: Option<Child>,
 }
 
@@ -128,7 +137,8 @@ pub async fn prepare(spec: &TargetSpec) -> anyhow::Result<Server> {
     match &spec.start {
         None => Ok(Server {
             address: spec.address.clone().unwrap_or_default(),
-            pid: spec.pid,
+            pids: spec.pids.clone(),
+            metrics: spec.metrics.clone(),
             child: None,
         }),
         Some(Start::Cairn(path)) => start_cairn(path),
@@ -161,7 +171,8 @@ fn start_cairn(path: &str) -> anyhow::Result<Server> {
     std::thread::spawn(move || lines.for_each(drop));
     Ok(Server {
         address,
-        pid: Some(child.id()),
+        pids: vec![child.id()],
+        metrics: Vec::new(),
         child: Some(child),
     })
 }
@@ -180,12 +191,16 @@ async fn start_temporal(path: &str) -> anyhow::Result<Server> {
         .with_context(|| format!("starting {path}"))?;
     let server = Server {
         address: format!("127.0.0.1:{port}"),
-        pid: Some(child.id()),
+        pids: vec![child.id()],
+        metrics: Vec::new(),
         child: Some(child),
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(mut client) = crate::connection::connect(&server.address, None).await {
+        if let Ok(mut client) =
+            crate::connection::connect(&server.address, &crate::connection::Security::default())
+                .await
+        {
             let describe = cairn_api::proto::workflowservice::v1::DescribeNamespaceRequest {
                 namespace: "default".into(),
                 ..Default::default()
@@ -218,8 +233,11 @@ mod tests {
         let spec: TargetSpec = "name=ref,start=temporal:/bin/temporal".parse().unwrap();
         assert_eq!(spec.start, Some(Start::Temporal("/bin/temporal".into())));
         assert_eq!(spec.name, "ref");
-        let spec: TargetSpec = "address=h:1,pid=42".parse().unwrap();
-        assert_eq!((spec.pid, spec.name.as_str()), (Some(42), "h:1"));
+        let spec: TargetSpec = "address=h:1,pid=42,pid=43,metrics=http://h:9/metrics"
+            .parse()
+            .unwrap();
+        assert_eq!((spec.pids, spec.name.as_str()), (vec![42, 43], "h:1"));
+        assert_eq!(spec.metrics, ["http://h:9/metrics"]);
     }
 
     #[test]

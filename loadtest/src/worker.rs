@@ -1,40 +1,39 @@
-//! A lean worker on the raw API for the scenarios' workflows, so that the worker is never
-//! what limits a run: it polls workflow and activity tasks with many pollers, decides each
-//! workflow task from its history in one pass (no replay, no sandbox) and answers at once.
-//!
-//! `SingleNoopActivity`: schedules one activity `noop` with the workflow's input; completes
-//! with the activity's result once it has one, fails if the activity failed or timed out.
-//! The `noop` activity returns its input.
+//! A lean worker on the raw API for the scenarios' workflows (see `workflows`), so that the
+//! worker is never what limits a run: it polls workflow and activity tasks with many pollers,
+//! decides each workflow task from its history in one pass and answers at once. It answers
+//! queries (both as query tasks and as queries riding a workflow task) and accepts updates.
+//! The one activity, `noop`, returns its input.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use cairn_api::proto::{
-    command::v1::{
-        Command, CompleteWorkflowExecutionCommandAttributes,
-        FailWorkflowExecutionCommandAttributes, ScheduleActivityTaskCommandAttributes, command,
-    },
-    common::v1::{ActivityType, Payloads},
-    enums::v1::{CommandType, TaskQueueKind},
-    failure::v1::Failure,
-    history::v1::{HistoryEvent, history_event::Attributes},
-    taskqueue::v1::TaskQueue,
+    command::v1::{Command, ProtocolMessageCommandAttributes, command},
+    enums::v1::{CommandType, QueryResultType, WorkflowTaskFailedCause},
+    protocol::v1::{Message, message::SequencingId},
+    query::v1::WorkflowQueryResult,
+    update::v1::{Acceptance, Outcome, Request, Response, outcome},
     workflowservice::v1::{
-        PollActivityTaskQueueRequest, PollWorkflowTaskQueueRequest,
-        RespondActivityTaskCompletedRequest, RespondWorkflowTaskCompletedRequest,
+        GetWorkflowExecutionHistoryRequest, PollActivityTaskQueueRequest,
+        PollWorkflowTaskQueueRequest, PollWorkflowTaskQueueResponse,
+        RespondActivityTaskCompletedRequest, RespondQueryTaskCompletedRequest,
+        RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskFailedRequest,
     },
 };
+use prost::Message as _;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     connection::{Client, call, is_throttled, long_poll, retrying},
     stats::{Recorder, TaskKind},
+    workflows::{self, Seen, task_queue_of},
 };
 
-pub const WORKFLOW_TYPE: &str = "SingleNoopActivity";
-pub const ACTIVITY_TYPE: &str = "noop";
 /// How long a poller waits after a poll failed.
 const POLL_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+const UPDATE_REQUEST: &str = "type.googleapis.com/temporal.api.update.v1.Request";
+const UPDATE_ACCEPTANCE: &str = "type.googleapis.com/temporal.api.update.v1.Acceptance";
+const UPDATE_RESPONSE: &str = "type.googleapis.com/temporal.api.update.v1.Response";
 
 /// What the worker serves.
 #[derive(Clone)]
@@ -72,14 +71,6 @@ pub async fn run(
     while pollers.join_next().await.is_some() {}
 }
 
-fn task_queue(name: &str) -> Option<TaskQueue> {
-    Some(TaskQueue {
-        name: name.to_string(),
-        kind: TaskQueueKind::Normal as i32,
-        ..Default::default()
-    })
-}
-
 async fn workflow_poller(
     mut client: Client,
     config: WorkerConfig,
@@ -89,7 +80,7 @@ async fn workflow_poller(
     while !stop.is_cancelled() {
         let poll = PollWorkflowTaskQueueRequest {
             namespace: config.namespace.clone(),
-            task_queue: task_queue(&config.task_queue),
+            task_queue: task_queue_of(&config.task_queue),
             identity: config.identity.clone(),
             ..Default::default()
         };
@@ -112,27 +103,204 @@ async fn workflow_poller(
             task.scheduled_time.as_ref(),
             task.started_time.as_ref(),
         );
-        let events = task.history.map(|h| h.events).unwrap_or_default();
-        let answer = RespondWorkflowTaskCompletedRequest {
-            task_token: task.task_token,
-            commands: decide(&events, &config.task_queue),
-            identity: config.identity.clone(),
-            namespace: config.namespace.clone(),
-            ..Default::default()
-        };
-        let answered = retrying(
-            || {
-                let mut client = client.clone();
-                let answer = answer.clone();
-                async move { client.respond_workflow_task_completed(call(answer)).await }
-            },
-            |code| recorder.retried("workflow task completion", code),
-        )
-        .await;
-        if let Err(status) = answered {
+        if let Err(status) = answer_workflow_task(&client, &config, &recorder, task).await {
             recorder.worker_error(&status);
         }
     }
+}
+
+/// Answers one workflow task: a query task with the query's answer; any other with the
+/// workflow's commands, the answers to the queries it carries, and acceptance and completion
+/// of the updates it carries.
+async fn answer_workflow_task(
+    client: &Client,
+    config: &WorkerConfig,
+    recorder: &Recorder,
+    mut task: PollWorkflowTaskQueueResponse,
+) -> Result<(), tonic::Status> {
+    let mut events = task.history.take().map(|h| h.events).unwrap_or_default();
+    let mut page = std::mem::take(&mut task.next_page_token);
+    while !page.is_empty() {
+        let more = GetWorkflowExecutionHistoryRequest {
+            namespace: config.namespace.clone(),
+            execution: task.workflow_execution.clone(),
+            next_page_token: page,
+            ..Default::default()
+        };
+        let answer = retrying(
+            || {
+                let mut client = client.clone();
+                let more = more.clone();
+                async move { client.get_workflow_execution_history(call(more)).await }
+            },
+            |code| recorder.retried("history page", code),
+        )
+        .await?
+        .into_inner();
+        events.extend(answer.history.map(|h| h.events).unwrap_or_default());
+        page = answer.next_page_token;
+    }
+    let mut seen = Seen::of(&events);
+    if let Some(query) = task.query {
+        let (completed_type, query_result, error_message) = if query.query_type == workflows::QUERY
+        {
+            (
+                QueryResultType::Answered,
+                Some(seen.query_answer()),
+                String::new(),
+            )
+        } else {
+            let why = format!("unknown query type {}", query.query_type);
+            (QueryResultType::Failed, None, why)
+        };
+        let answer = RespondQueryTaskCompletedRequest {
+            task_token: task.task_token,
+            completed_type: completed_type as i32,
+            query_result,
+            error_message,
+            namespace: config.namespace.clone(),
+            ..Default::default()
+        };
+        return retrying(
+            || {
+                let mut client = client.clone();
+                let answer = answer.clone();
+                async move { client.respond_query_task_completed(call(answer)).await }
+            },
+            |code| recorder.retried("query task completion", code),
+        )
+        .await
+        .map(drop);
+    }
+    let (mut commands, messages) = match accept_updates(&task.messages) {
+        Ok(accepted) => accepted,
+        Err(why) => {
+            let failed = RespondWorkflowTaskFailedRequest {
+                task_token: task.task_token,
+                cause: WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure as i32,
+                identity: config.identity.clone(),
+                namespace: config.namespace.clone(),
+                failure: Some(cairn_api::proto::failure::v1::Failure {
+                    message: why,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            recorder.error("worker: an update request it could not read");
+            let mut client = client.clone();
+            return client
+                .respond_workflow_task_failed(call(failed))
+                .await
+                .map(drop);
+        }
+    };
+    seen.updates += messages.len() / 2;
+    commands.extend(workflows::decide(&seen, &config.task_queue));
+    let query_results: HashMap<String, WorkflowQueryResult> = task
+        .queries
+        .into_iter()
+        .map(|(id, query)| {
+            let result = if query.query_type == workflows::QUERY {
+                WorkflowQueryResult {
+                    result_type: QueryResultType::Answered as i32,
+                    answer: Some(seen.query_answer()),
+                    ..Default::default()
+                }
+            } else {
+                WorkflowQueryResult {
+                    result_type: QueryResultType::Failed as i32,
+                    error_message: format!("unknown query type {}", query.query_type),
+                    ..Default::default()
+                }
+            };
+            (id, result)
+        })
+        .collect();
+    let answer = RespondWorkflowTaskCompletedRequest {
+        task_token: task.task_token,
+        commands,
+        messages,
+        query_results,
+        identity: config.identity.clone(),
+        namespace: config.namespace.clone(),
+        ..Default::default()
+    };
+    retrying(
+        || {
+            let mut client = client.clone();
+            let answer = answer.clone();
+            async move { client.respond_workflow_task_completed(call(answer)).await }
+        },
+        |code| recorder.retried("workflow task completion", code),
+    )
+    .await
+    .map(drop)
+}
+
+/// Accepts every update request among a task's messages and completes it at once with its
+/// arguments: for each, an acceptance and a response message, each placed by a command.
+fn accept_updates(messages: &[Message]) -> Result<(Vec<Command>, Vec<Message>), String> {
+    let mut commands = Vec::new();
+    let mut answers = Vec::new();
+    for message in messages {
+        let Some(body) = message
+            .body
+            .as_ref()
+            .filter(|b| b.type_url == UPDATE_REQUEST)
+        else {
+            continue;
+        };
+        let request = Request::decode(body.value.as_slice())
+            .map_err(|e| format!("update request {}: {e}", message.id))?;
+        let update_id = message.protocol_instance_id.clone();
+        let sequencing_event_id = match message.sequencing_id {
+            Some(SequencingId::EventId(id)) => id,
+            _ => 0,
+        };
+        let outcome = Outcome {
+            value: Some(outcome::Value::Success(
+                request
+                    .input
+                    .as_ref()
+                    .and_then(|i| i.args.clone())
+                    .unwrap_or_default(),
+            )),
+        };
+        let response = Response {
+            meta: request.meta.clone(),
+            outcome: Some(outcome),
+        };
+        let acceptance = Acceptance {
+            accepted_request_message_id: message.id.clone(),
+            accepted_request_sequencing_event_id: sequencing_event_id,
+            accepted_request: Some(request),
+        };
+        for (suffix, type_url, value) in [
+            ("accept", UPDATE_ACCEPTANCE, acceptance.encode_to_vec()),
+            ("complete", UPDATE_RESPONSE, response.encode_to_vec()),
+        ] {
+            let id = format!("{update_id}/{suffix}");
+            commands.push(Command {
+                command_type: CommandType::ProtocolMessage as i32,
+                attributes: Some(command::Attributes::ProtocolMessageCommandAttributes(
+                    ProtocolMessageCommandAttributes {
+                        message_id: id.clone(),
+                    },
+                )),
+                ..Default::default()
+            });
+            answers.push(Message {
+                id,
+                protocol_instance_id: update_id.clone(),
+                body: Some(prost_wkt_types::Any {
+                    type_url: type_url.into(),
+                    value,
+                }),
+                sequencing_id: None,
+            });
+        }
+    }
+    Ok((commands, answers))
 }
 
 /// Counts a failed poll (a retry when the server pushed back, an error otherwise) and waits
@@ -146,77 +314,6 @@ async fn poll_failed(recorder: &Recorder, status: &tonic::Status) {
     tokio::time::sleep(POLL_RETRY).await;
 }
 
-/// The commands of `SingleNoopActivity`'s next workflow task, from its history so far.
-pub fn decide(events: &[HistoryEvent], task_queue_name: &str) -> Vec<Command> {
-    let mut input = None;
-    let mut scheduled = false;
-    for event in events {
-        match &event.attributes {
-            Some(Attributes::WorkflowExecutionStartedEventAttributes(started)) => {
-                input.clone_from(&started.input);
-            }
-            Some(Attributes::ActivityTaskScheduledEventAttributes(_)) => scheduled = true,
-            Some(Attributes::ActivityTaskCompletedEventAttributes(completed)) => {
-                return vec![Command {
-                    command_type: CommandType::CompleteWorkflowExecution as i32,
-                    attributes: Some(
-                        command::Attributes::CompleteWorkflowExecutionCommandAttributes(
-                            CompleteWorkflowExecutionCommandAttributes {
-                                result: completed.result.clone(),
-                            },
-                        ),
-                    ),
-                    ..Default::default()
-                }];
-            }
-            Some(
-                Attributes::ActivityTaskFailedEventAttributes(_)
-                | Attributes::ActivityTaskTimedOutEventAttributes(_),
-            ) => {
-                return vec![fail("the noop activity did not complete")];
-            }
-            _ => {}
-        }
-    }
-    if scheduled {
-        return Vec::new();
-    }
-    vec![Command {
-        command_type: CommandType::ScheduleActivityTask as i32,
-        attributes: Some(command::Attributes::ScheduleActivityTaskCommandAttributes(
-            ScheduleActivityTaskCommandAttributes {
-                activity_id: "noop".into(),
-                activity_type: Some(ActivityType {
-                    name: ACTIVITY_TYPE.into(),
-                }),
-                task_queue: task_queue(task_queue_name),
-                input: input.or_else(|| Some(Payloads::default())),
-                start_to_close_timeout: Some(prost_wkt_types::Duration {
-                    seconds: 10,
-                    nanos: 0,
-                }),
-                ..Default::default()
-            },
-        )),
-        ..Default::default()
-    }]
-}
-
-fn fail(message: &str) -> Command {
-    Command {
-        command_type: CommandType::FailWorkflowExecution as i32,
-        attributes: Some(command::Attributes::FailWorkflowExecutionCommandAttributes(
-            FailWorkflowExecutionCommandAttributes {
-                failure: Some(Failure {
-                    message: message.into(),
-                    ..Default::default()
-                }),
-            },
-        )),
-        ..Default::default()
-    }
-}
-
 async fn activity_poller(
     mut client: Client,
     config: WorkerConfig,
@@ -226,7 +323,7 @@ async fn activity_poller(
     while !stop.is_cancelled() {
         let poll = PollActivityTaskQueueRequest {
             namespace: config.namespace.clone(),
-            task_queue: task_queue(&config.task_queue),
+            task_queue: task_queue_of(&config.task_queue),
             identity: config.identity.clone(),
             ..Default::default()
         };

@@ -4,6 +4,7 @@ The figures themselves live in the README, not in tests."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cairn_binary
+from certificates import Issued, issue, make_ca
+from conftest import STARTUP_TIMEOUT_S, ServerProcess, cairn_binary
+from support import eventually
 
 
 def loadtest_binary() -> Path:
@@ -58,6 +61,101 @@ def test_a_closed_loop_completes_every_iteration_with_its_figures(
     assert summary["end_to_end_distribution"][-1][1] == 1.0
     assert target["cpu"]["worker_seconds"] >= 0
     assert "per second" in result.stdout and "dev" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("scenario", "size", "tasks"),
+    [
+        # Each workflow runs 5 activities: at least 5 activity tasks an iteration.
+        ("fan_out", ["--activities", "5"], {"activity": 5}),
+        # 4 timers fire into at least one more workflow task after the first.
+        ("many_timers", ["--timers", "4"], {"workflow": 2}),
+        # 20 signals, sent at once, each counted by the workflow (which may take them all
+        # in its first task).
+        ("signal_storm", ["--signals", "20"], {"workflow": 1}),
+        # Two runs and a child: 5 activities and at least 5 workflow tasks an iteration.
+        ("throughput_stress", [], {"activity": 4, "workflow": 5}),
+        # The triggered workflow runs its activity.
+        ("schedules", [], {"activity": 1}),
+    ],
+)
+def test_every_scenario_completes_with_checked_results(
+    target: str, tmp_path: Path, scenario: str, size: list[str], tasks: dict[str, int]
+) -> None:
+    iterations = 6
+    result, report = run(
+        tmp_path, "--target", target, "--scenario", scenario, *size,
+        "--concurrency", "3", "--iterations", str(iterations), "--warmup", "0s",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert report["scenario"] == scenario
+    summary = report["targets"][0]["summary"]
+    assert summary["completed"] == iterations
+    assert summary["errors"] == {}
+    for kind, least in tasks.items():
+        taken = summary[f"{kind}_task_schedule_to_start_ms"]["count"]
+        assert taken >= least * iterations, (kind, taken)
+
+
+def own_dev_server(workdir: Path, *flags: object) -> ServerProcess:
+    server = ServerProcess(
+        "cairn-loadtest-target",
+        [str(cairn_binary()), "server", "start-dev", "--headless", "--port", "0", *map(str, flags)],
+        workdir,
+        dict(os.environ, NO_COLOR="1"),
+    )
+    server.wait_ready(STARTUP_TIMEOUT_S)
+    return server
+
+
+def test_a_tls_target_is_loaded_with_its_ca_and_a_client_certificate(tmp_path: Path) -> None:
+    ca: Issued = make_ca(tmp_path, "loadtest-ca")
+    server_cert, client_cert = issue(tmp_path, "server", ca), issue(tmp_path, "client", ca)
+    server = own_dev_server(
+        tmp_path, "--tls-cert-file", server_cert.cert, "--tls-key-file", server_cert.key,
+        "--tls-client-ca-file", ca.cert,
+    )
+    try:
+        address = server.wait_ready(STARTUP_TIMEOUT_S)
+        port = address.rsplit(":", 1)[1]
+        common = ["--target", f"localhost:{port}", "--iterations", "5", "--warmup", "0s"]
+        # Without the client certificate the server refuses the connection.
+        refused, _ = run(tmp_path, *common, "--tls-ca", str(ca.cert))
+        assert refused.returncode != 0
+        result, report = run(
+            tmp_path, *common, "--tls-ca", str(ca.cert),
+            "--tls-cert", str(client_cert.cert), "--tls-key", str(client_cert.key),
+        )
+        assert result.returncode == 0, result.stderr
+        assert report["targets"][0]["summary"]["completed"] == 5
+    finally:
+        server.close()
+
+
+async def test_server_cpu_and_memory_are_scraped_from_its_metrics_endpoint(
+    tmp_path: Path,
+) -> None:
+    server = own_dev_server(tmp_path)
+    try:
+        address = server.wait_ready(STARTUP_TIMEOUT_S)
+        marker = "cairn metrics listening on "
+
+        async def printed() -> list[str]:
+            return [line for line in server.tail().splitlines() if marker in line]
+
+        [line] = await eventually(printed, bool, timeout=10, what="the metrics address")
+        metrics = f"http://{line.split(marker, 1)[1].split()[0]}/metrics"
+        result, report = await asyncio.to_thread(
+            run, tmp_path, "--target", f"name=scraped,address={address},metrics={metrics}",
+            "--concurrency", "4", "--iterations", "200", "--warmup", "0s",
+        )
+        assert result.returncode == 0, result.stderr
+        [target] = report["targets"]
+        assert target["cpu"]["server_seconds"] > 0
+        assert target["server_rss_bytes"] > 10 * 2**20
+        assert target["server_cpu_ms_per_iteration"] > 0
+    finally:
+        server.close()
 
 
 def test_an_open_loop_measures_from_when_each_iteration_was_due(

@@ -15,7 +15,10 @@ use cairn_history::History;
 use cairn_matching::Matching;
 use futures::future::BoxFuture;
 use prometheus_client::{
-    encoding::{EncodeLabelSet, text::encode},
+    encoding::{
+        EncodeLabelSet,
+        text::{encode_eof, encode_registry},
+    },
     metrics::{
         counter::Counter,
         family::Family,
@@ -93,6 +96,10 @@ pub struct Metrics {
 
 struct Inner {
     registry: Registry,
+    /// The process's own figures, under the names Prometheus' client libraries give them.
+    process: Registry,
+    process_cpu: Counter<f64, std::sync::atomic::AtomicU64>,
+    process_rss: Gauge,
     rpc: Histograms,
     calls: Family<CallLabels, Counter>,
     started: Family<StartedLabels, Counter>,
@@ -260,9 +267,25 @@ impl Metrics {
             "Requests this node's history partitions ran, by operation",
             operations.clone(),
         );
+        let mut process = Registry::default();
+        let process_cpu = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+        process.register(
+            "process_cpu_seconds",
+            "User and system CPU time this process has spent, in seconds",
+            process_cpu.clone(),
+        );
+        let process_rss = Gauge::default();
+        process.register(
+            "process_resident_memory_bytes",
+            "Resident memory of this process, in bytes",
+            process_rss.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
+                process,
+                process_cpu,
+                process_rss,
                 rpc,
                 calls,
                 started,
@@ -411,8 +434,16 @@ impl Metrics {
                     .set(i64::try_from(length).unwrap_or(i64::MAX));
             }
         }
+        if let Some(usage) = process_usage() {
+            let cpu = &inner.process_cpu;
+            cpu.inc_by((usage.cpu_seconds - cpu.get()).max(0.0));
+            inner.process_rss.set(usage.rss_bytes);
+        }
         let mut text = String::new();
-        if encode(&mut text, &inner.registry).is_err() {
+        let encoded = encode_registry(&mut text, &inner.registry)
+            .and_then(|()| encode_registry(&mut text, &inner.process))
+            .and_then(|()| encode_eof(&mut text));
+        if encoded.is_err() {
             text.clear();
         }
         text
@@ -634,4 +665,31 @@ where
             shutdown.cancelled_owned(),
         )
         .await
+}
+
+/// This process's CPU time and resident memory.
+struct ProcessUsage {
+    cpu_seconds: f64,
+    rss_bytes: i64,
+}
+
+/// Read from `/proc/self` (Linux, where CPU times are in ticks of 1/100 s): `None` elsewhere.
+fn process_usage() -> Option<ProcessUsage> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (in parentheses, maybe with spaces): utime and stime are
+    // the 12th and 13th.
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let rss_kib: i64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(ProcessUsage {
+        cpu_seconds: ticks / 100.0,
+        rss_bytes: rss_kib * 1024,
+    })
 }
