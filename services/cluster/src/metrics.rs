@@ -678,7 +678,10 @@ fn process_usage() -> Option<ProcessUsage> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name (in parentheses, maybe with spaces): utime and stime are
     // the 12th and 13th.
-    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 2..)?
+        .split_whitespace()
+        .collect();
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let rss_kib: i64 = status
