@@ -79,6 +79,13 @@ impl Interceptor for Credentials {
 
 pub type Client = WorkflowServiceClient<InterceptedService<Channel, Credentials>>;
 
+/// HTTP/2 flow-control windows, large and fixed: a run keeps thousands of calls in flight on
+/// one connection, and the HTTP/2 library drops a connection on which more small frames wait
+/// unread than half its connection window allows (a guard against frame floods), which a
+/// 64 KiB window reaches in a signal storm on a busy machine.
+const CONNECTION_WINDOW: u32 = 32 << 20;
+const STREAM_WINDOW: u32 = 4 << 20;
+
 /// Connects to `address` (`host:port`, or a URL). Connections are HTTP/2: one carries the
 /// driver's and the worker's calls, multiplexed.
 pub async fn connect(address: &str, security: &Security) -> anyhow::Result<Client> {
@@ -92,7 +99,8 @@ pub async fn connect(address: &str, security: &Security) -> anyhow::Result<Clien
         .with_context(|| format!("{address} is not an address"))?
         .connect_timeout(Duration::from_secs(10))
         .tcp_nodelay(true)
-        .http2_adaptive_window(true);
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .initial_stream_window_size(STREAM_WINDOW);
     if security.uses_tls() {
         endpoint = endpoint
             .tls_config(security.tls_config()?)
