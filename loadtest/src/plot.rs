@@ -8,6 +8,7 @@
 //! Each legend gets a strip of its own to the right of its chart, so it never hides a line.
 
 use plotters::{
+    chart::MeshStyle,
     coord::Shift,
     prelude::*,
     style::text_anchor::{HPos, Pos, VPos},
@@ -156,17 +157,15 @@ fn latency_over_time(report: &Report) -> DrawResult<String> {
             .x_label_area_size(46)
             .y_label_area_size(64)
             .build_cartesian_2d(x, y.log_scale())?;
-        chart
-            .configure_mesh()
-            .x_desc("second of the measured window")
-            .x_label_formatter(&|s| whole(*s))
-            .y_desc("latency (ms, log scale)")
-            .y_label_formatter(&|ms| number(*ms))
-            .axis_desc_style((FONT, 16))
-            .label_style((FONT, 15))
-            .bold_line_style(BOLD_GRID)
-            .light_line_style(LIGHT_GRID)
-            .draw()?;
+        house_style(
+            chart
+                .configure_mesh()
+                .x_desc("second of the measured window")
+                .x_label_formatter(&|s| whole(*s))
+                .y_desc("latency (ms, log scale)")
+                .y_label_formatter(&|ms| number(*ms)),
+        )
+        .draw()?;
         for (i, p50, p99) in lines {
             let style = colour(i).stroke_width(2);
             for line in p50 {
@@ -178,6 +177,16 @@ fn latency_over_time(report: &Report) -> DrawResult<String> {
         }
         Ok(())
     })
+}
+
+/// The axes' fonts and the grid's colours every plot shares.
+fn house_style<'m, 'a, 'b, 's, X: Ranged, Y: Ranged>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, SVGBackend<'s>>,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, SVGBackend<'s>> {
+    mesh.axis_desc_style((FONT, 16))
+        .label_style((FONT, 15))
+        .bold_line_style(BOLD_GRID)
+        .light_line_style(LIGHT_GRID)
 }
 
 /// Iterations completed in each second of the measured window.
@@ -197,17 +206,15 @@ fn completions_over_time(report: &Report) -> DrawResult<String> {
             .x_label_area_size(46)
             .y_label_area_size(64)
             .build_cartesian_2d(x, y)?;
-        chart
-            .configure_mesh()
-            .x_desc("second of the measured window")
-            .x_label_formatter(&|s| whole(*s))
-            .y_desc("completions per second")
-            .y_label_formatter(&|n| number(*n))
-            .axis_desc_style((FONT, 16))
-            .label_style((FONT, 15))
-            .bold_line_style(BOLD_GRID)
-            .light_line_style(LIGHT_GRID)
-            .draw()?;
+        house_style(
+            chart
+                .configure_mesh()
+                .x_desc("second of the measured window")
+                .x_label_formatter(&|s| whole(*s))
+                .y_desc("completions per second")
+                .y_label_formatter(&|n| number(*n)),
+        )
+        .draw()?;
         for (i, target) in report.targets.iter().enumerate() {
             let points = target
                 .summary
@@ -252,17 +259,15 @@ fn latency_by_percentile(report: &Report) -> DrawResult<String> {
             .x_label_area_size(46)
             .y_label_area_size(64)
             .build_cartesian_2d((1.0..x_max).log_scale(), y.log_scale())?;
-        chart
-            .configure_mesh()
-            .x_desc("percentile (iterations at or below the latency)")
-            .y_desc("end-to-end latency (ms, log scale)")
-            .x_label_formatter(&|x| percentile(*x))
-            .y_label_formatter(&|ms| number(*ms))
-            .axis_desc_style((FONT, 16))
-            .label_style((FONT, 15))
-            .bold_line_style(BOLD_GRID)
-            .light_line_style(LIGHT_GRID)
-            .draw()?;
+        house_style(
+            chart
+                .configure_mesh()
+                .x_desc("percentile (iterations at or below the latency)")
+                .y_desc("end-to-end latency (ms, log scale)")
+                .x_label_formatter(&|x| percentile(*x))
+                .y_label_formatter(&|ms| number(*ms)),
+        )
+        .draw()?;
         for (i, line) in lines {
             chart.draw_series(LineSeries::new(line, colour(i).stroke_width(2)))?;
         }
