@@ -136,26 +136,36 @@ pub fn is_throttled(code: tonic::Code) -> bool {
     )
 }
 
-/// Calls `call` again, with exponential backoff, while the server answers
-/// `ResourceExhausted` or `Unavailable`, as the SDKs retry them; each retry is counted by
-/// `on_retry` with the code. Other answers, and the last attempt's, are returned.
-pub async fn retrying<T, F, Fut>(mut call: F, on_retry: impl Fn(tonic::Code)) -> Result<T, Status>
+/// Sends `request` through `send` (one of the client's calls) and again, with exponential
+/// backoff, while the server answers `ResourceExhausted` or `Unavailable`, as the SDKs retry
+/// them; each retry is counted by `on_retry` with the code. Other answers, and the last
+/// attempt's, are returned.
+pub async fn send_retrying<Req, Resp, Send, Fut>(
+    client: &Client,
+    request: Req,
+    send: Send,
+    on_retry: impl Fn(tonic::Code),
+) -> Result<Resp, Status>
 where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, Status>>,
+    Req: Clone,
+    Send: Fn(Client, Req) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
 {
     let mut backoff = FIRST_BACKOFF;
     for _ in 1..ATTEMPTS {
-        match call().await {
+        // Boxed: a call's future holds its request, and the scenarios' futures nest several.
+        match Box::pin(send(client.clone(), request.clone())).await {
             Err(status) if is_throttled(status.code()) => {
                 on_retry(status.code());
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
-            answer => return answer,
+            answer => return answer.map(tonic::Response::into_inner),
         }
     }
-    call().await
+    Box::pin(send(client.clone(), request))
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 /// The deadline of a long poll, as the SDKs set it: Temporal refuses a poll without one

@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    connection::{Client, call, is_throttled, long_poll, retrying},
+    connection::{Client, call, is_throttled, long_poll, send_retrying},
     stats::{Recorder, TaskKind},
     workflows::{self, Seen, task_queue_of},
 };
@@ -127,16 +127,13 @@ async fn answer_workflow_task(
             next_page_token: page,
             ..Default::default()
         };
-        let answer = retrying(
-            || {
-                let mut client = client.clone();
-                let more = more.clone();
-                async move { client.get_workflow_execution_history(call(more)).await }
-            },
+        let answer = send_retrying(
+            client,
+            more,
+            |mut c, r| async move { c.get_workflow_execution_history(call(r)).await },
             |code| recorder.retried("history page", code),
         )
-        .await?
-        .into_inner();
+        .await?;
         events.extend(answer.history.map(|h| h.events).unwrap_or_default());
         page = answer.next_page_token;
     }
@@ -161,12 +158,10 @@ async fn answer_workflow_task(
             namespace: config.namespace.clone(),
             ..Default::default()
         };
-        return retrying(
-            || {
-                let mut client = client.clone();
-                let answer = answer.clone();
-                async move { client.respond_query_task_completed(call(answer)).await }
-            },
+        return send_retrying(
+            client,
+            answer,
+            |mut c, r| async move { c.respond_query_task_completed(call(r)).await },
             |code| recorder.retried("query task completion", code),
         )
         .await
@@ -225,12 +220,10 @@ async fn answer_workflow_task(
         namespace: config.namespace.clone(),
         ..Default::default()
     };
-    retrying(
-        || {
-            let mut client = client.clone();
-            let answer = answer.clone();
-            async move { client.respond_workflow_task_completed(call(answer)).await }
-        },
+    send_retrying(
+        client,
+        answer,
+        |mut c, r| async move { c.respond_workflow_task_completed(call(r)).await },
         |code| recorder.retried("workflow task completion", code),
     )
     .await
@@ -353,12 +346,10 @@ async fn activity_poller(
             namespace: config.namespace.clone(),
             ..Default::default()
         };
-        let answered = retrying(
-            || {
-                let mut client = client.clone();
-                let answer = answer.clone();
-                async move { client.respond_activity_task_completed(call(answer)).await }
-            },
+        let answered = send_retrying(
+            &client,
+            answer,
+            |mut c, r| async move { c.respond_activity_task_completed(call(r)).await },
             |code| recorder.retried("activity task completion", code),
         )
         .await;

@@ -20,13 +20,12 @@ use tonic::{Response, Status};
 
 use super::Iteration;
 use crate::{
-    connection::{Client, call, long_poll, retrying},
+    connection::{Client, call, long_poll, send_retrying},
     stats::Recorder,
     workflows::{self, payload, task_queue_of, value},
 };
 
-/// Sends `request` through `send`, again while the server pushes back; the answer, or the
-/// error kind `WHAT: CODE`.
+/// [`send_retrying`], failing with the error kind `WHAT: CODE`.
 pub async fn unary<Req, Resp, Send, Fut>(
     client: &Client,
     recorder: &Recorder,
@@ -39,13 +38,9 @@ where
     Send: Fn(Client, Req) -> Fut,
     Fut: Future<Output = Result<Response<Resp>, Status>>,
 {
-    retrying(
-        || send(client.clone(), request.clone()),
-        |code| recorder.retried(what, code),
-    )
-    .await
-    .map(Response::into_inner)
-    .map_err(|status| format!("{what}: {:?}", status.code()))
+    send_retrying(client, request, send, |code| recorder.retried(what, code))
+        .await
+        .map_err(|status| format!("{what}: {:?}", status.code()))
 }
 
 impl Iteration {
