@@ -139,22 +139,12 @@ async fn answer_workflow_task(
     }
     let mut seen = Seen::of(&events);
     if let Some(query) = task.query {
-        let (completed_type, query_result, error_message) = if query.query_type == workflows::QUERY
-        {
-            (
-                QueryResultType::Answered,
-                Some(seen.query_answer()),
-                String::new(),
-            )
-        } else {
-            let why = format!("unknown query type {}", query.query_type);
-            (QueryResultType::Failed, None, why)
-        };
+        let result = answer_query(&seen, &query.query_type);
         let answer = RespondQueryTaskCompletedRequest {
             task_token: task.task_token,
-            completed_type: completed_type as i32,
-            query_result,
-            error_message,
+            completed_type: result.result_type,
+            query_result: result.answer,
+            error_message: result.error_message,
             namespace: config.namespace.clone(),
             ..Default::default()
         };
@@ -194,22 +184,7 @@ async fn answer_workflow_task(
     let query_results: HashMap<String, WorkflowQueryResult> = task
         .queries
         .into_iter()
-        .map(|(id, query)| {
-            let result = if query.query_type == workflows::QUERY {
-                WorkflowQueryResult {
-                    result_type: QueryResultType::Answered as i32,
-                    answer: Some(seen.query_answer()),
-                    ..Default::default()
-                }
-            } else {
-                WorkflowQueryResult {
-                    result_type: QueryResultType::Failed as i32,
-                    error_message: format!("unknown query type {}", query.query_type),
-                    ..Default::default()
-                }
-            };
-            (id, result)
-        })
+        .map(|(id, query)| (id, answer_query(&seen, &query.query_type)))
         .collect();
     let answer = RespondWorkflowTaskCompletedRequest {
         task_token: task.task_token,
@@ -228,6 +203,23 @@ async fn answer_workflow_task(
     )
     .await
     .map(drop)
+}
+
+/// The answer to a query: the workflows answer `state`, and fail any other.
+fn answer_query(seen: &Seen, query_type: &str) -> WorkflowQueryResult {
+    if query_type == workflows::QUERY {
+        WorkflowQueryResult {
+            result_type: QueryResultType::Answered as i32,
+            answer: Some(seen.query_answer()),
+            ..Default::default()
+        }
+    } else {
+        WorkflowQueryResult {
+            result_type: QueryResultType::Failed as i32,
+            error_message: format!("unknown query type {query_type}"),
+            ..Default::default()
+        }
+    }
 }
 
 /// Accepts every update request among a task's messages and completes it at once with its
